@@ -1,0 +1,3 @@
+fn main() {
+    println!("perf-report: not built yet");
+}
