@@ -1,0 +1,140 @@
+//! A client for the proxy's admin port: readiness, metrics, CPU profiles and
+//! allocator statistics.
+//!
+//! The client ignores proxy settings from the environment: the admin port is on
+//! loopback and must be reached directly, whatever `HTTP_PROXY` says.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::resources::AllocCounters;
+use super::HarnessError;
+
+/// Client for one proxy's admin listener.
+#[derive(Debug, Clone)]
+pub struct AdminClient {
+    base: String,
+    http: reqwest::Client,
+}
+
+impl AdminClient {
+    /// A client for the admin listener at `addr`.
+    pub fn new(addr: SocketAddr) -> Result<Self, HarnessError> {
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .connect_timeout(Duration::from_secs(2))
+            .build()
+            .map_err(|e| HarnessError::Admin {
+                what: "build the admin client".into(),
+                detail: e.to_string(),
+            })?;
+        Ok(Self {
+            base: format!("http://{addr}"),
+            http,
+        })
+    }
+
+    async fn get(&self, path: &str, timeout: Duration) -> Result<String, HarnessError> {
+        let err = |detail: String| HarnessError::Admin {
+            what: format!("GET {path}"),
+            detail,
+        };
+        let resp = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .timeout(timeout)
+            .send()
+            .await
+            .map_err(|e| err(e.to_string()))?;
+        let status = resp.status();
+        let body = resp.text().await.map_err(|e| err(e.to_string()))?;
+        if !status.is_success() {
+            return Err(err(format!("status {status}: {}", body.trim())));
+        }
+        Ok(body)
+    }
+
+    /// Whether `/readyz` answers 2xx now.
+    pub async fn ready(&self) -> bool {
+        self.get("/readyz", Duration::from_secs(1)).await.is_ok()
+    }
+
+    /// The Prometheus text of `/metrics`.
+    pub async fn metrics(&self) -> Result<String, HarnessError> {
+        self.get("/metrics", Duration::from_secs(2)).await
+    }
+
+    /// The JSON of `/debug/jemalloc`.
+    pub async fn jemalloc(&self) -> Result<Value, HarnessError> {
+        let text = self.get("/debug/jemalloc", Duration::from_secs(2)).await?;
+        serde_json::from_str(&text).map_err(|e| HarnessError::Admin {
+            what: "GET /debug/jemalloc".into(),
+            detail: format!("not JSON: {e}"),
+        })
+    }
+
+    /// A CPU profile of `seconds` in `format` (`folded` or `svg`).
+    pub async fn cpu_profile(&self, seconds: u64, format: &str) -> Result<String, HarnessError> {
+        self.get(
+            &format!("/debug/pprof/profile?seconds={seconds}&format={format}"),
+            Duration::from_secs(seconds + 15),
+        )
+        .await
+    }
+}
+
+/// Keys tried, in order, for the cumulative allocation count in `/debug/jemalloc`.
+const NMALLOC_KEYS: &[&str] = &["nmalloc", "allocations", "nmalloc_total", "allocs"];
+/// Keys tried, in order, for cumulative bytes allocated in `/debug/jemalloc`.
+const BYTES_KEYS: &[&str] = &[
+    "bytes_allocated",
+    "allocated_bytes_total",
+    "nbytes_allocated",
+];
+
+/// Reads the cumulative allocation counters from a `/debug/jemalloc` document: a
+/// top-level key, or one inside a top-level object (e.g. `{"counters": {...}}`).
+pub fn alloc_counters(doc: &Value) -> AllocCounters {
+    let find = |keys: &[&str]| -> Option<f64> {
+        let direct = keys
+            .iter()
+            .find_map(|k| doc.get(*k).and_then(Value::as_f64));
+        direct.or_else(|| {
+            doc.as_object()?.values().find_map(|inner| {
+                keys.iter()
+                    .find_map(|k| inner.get(*k).and_then(Value::as_f64))
+            })
+        })
+    };
+    AllocCounters {
+        nmalloc: find(NMALLOC_KEYS),
+        bytes_allocated: find(BYTES_KEYS),
+        requests: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_counters_at_top_level_or_nested() {
+        let top = serde_json::json!({"allocated": 10, "nmalloc": 500, "bytes_allocated": 9000});
+        assert_eq!(
+            alloc_counters(&top),
+            AllocCounters {
+                nmalloc: Some(500.0),
+                bytes_allocated: Some(9000.0),
+                requests: None
+            }
+        );
+        let nested = serde_json::json!({"allocated": 10, "counters": {"nmalloc": 7}});
+        assert_eq!(alloc_counters(&nested).nmalloc, Some(7.0));
+        assert_eq!(
+            alloc_counters(&serde_json::json!({})),
+            AllocCounters::default()
+        );
+    }
+}

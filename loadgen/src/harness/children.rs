@@ -1,0 +1,126 @@
+//! Child processes the harness starts (origin helpers, redis, proxy, load generator),
+//! each held by a guard that kills it by pid when dropped.
+//!
+//! Why a guard rather than explicit cleanup: the harness can leave its happy path in
+//! many ways (an error from any step, a panic, Ctrl-C turning into a dropped future);
+//! every one of them drops the guards, so no run leaves an orphan behind. Children stay
+//! in the harness's process group on purpose: a supervisor that kills that group with
+//! SIGKILL (which no handler can catch) takes the children down too.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::HarnessError;
+
+/// A running child process, killed (SIGKILL) and reaped when dropped.
+#[derive(Debug)]
+pub struct ChildGuard {
+    name: String,
+    child: Option<Child>,
+    stderr_path: Option<PathBuf>,
+}
+
+impl ChildGuard {
+    /// Spawns `cmd`, naming it `name` in errors. When `stderr_path` is given, the child's
+    /// stderr goes to that file so it can be quoted when the child fails; stdout is
+    /// discarded unless the caller configured it on `cmd`.
+    pub fn spawn(
+        name: &str,
+        mut cmd: Command,
+        stderr_path: Option<PathBuf>,
+    ) -> Result<Self, HarnessError> {
+        cmd.stdin(Stdio::null());
+        if let Some(path) = &stderr_path {
+            let file = std::fs::File::create(path).map_err(|e| HarnessError::Io {
+                what: format!("create {}", path.display()),
+                source: e,
+            })?;
+            cmd.stderr(file);
+        }
+        let child = cmd.spawn().map_err(|e| HarnessError::Spawn {
+            name: name.to_owned(),
+            program: cmd.get_program().to_string_lossy().into_owned(),
+            source: e,
+        })?;
+        Ok(Self {
+            name: name.to_owned(),
+            child: Some(child),
+            stderr_path,
+        })
+    }
+
+    /// The child's process id.
+    pub fn pid(&self) -> u32 {
+        self.child
+            .as_ref()
+            .map(Child::id)
+            .expect("the child is only taken by kill, which consumes the guard")
+    }
+
+    /// The name given at spawn time.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The exit status if the child has already exited, without waiting.
+    pub fn try_exit_status(&mut self) -> Option<std::process::ExitStatus> {
+        self.child
+            .as_mut()
+            .and_then(|c| c.try_wait().ok().flatten())
+    }
+
+    /// Waits up to `timeout` for the child to exit by itself; `None` if it is still running.
+    pub fn wait_timeout(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.try_exit_status() {
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The last `max_bytes` of what the child wrote to stderr (empty when not captured).
+    pub fn stderr_tail(&self, max_bytes: usize) -> String {
+        let Some(path) = &self.stderr_path else {
+            return String::new();
+        };
+        let text = std::fs::read(path).unwrap_or_default();
+        let start = text.len().saturating_sub(max_bytes);
+        String::from_utf8_lossy(&text[start..]).into_owned()
+    }
+
+    /// Kills and reaps the child now.
+    pub fn kill(mut self) {
+        self.kill_in_place();
+    }
+
+    fn kill_in_place(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            // An error means the child is already gone, which is what we want.
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        self.kill_in_place();
+    }
+}
+
+/// Whether a process with this pid exists (and is not a zombie).
+pub fn pid_alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !matches!(
+            super::sample::parse_stat(&stat).map(|s| s.state),
+            Ok('Z') | Ok('X')
+        ),
+        Err(_) => false,
+    }
+}

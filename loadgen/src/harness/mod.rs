@@ -1,0 +1,157 @@
+//! The run harness: one command (`loadgen run --profile FILE`) takes a checkout to a
+//! complete run directory.
+//!
+//! It starts the test origin, a `redis-server` when the profile uses the Redis store,
+//! and the `filter-proxy` binary with a config generated into the run directory; pins
+//! the proxy to a core of its own; runs `loadgen attack` against it while sampling the
+//! proxy and the load generator once a second; profiles the proxy's CPU and allocations
+//! in the steady window; stops everything it started (also on Ctrl-C, error or panic);
+//! and completes the run directory with provenance, resources and the sampled columns.
+//!
+//! Why a separate orchestrator rather than more flags on `attack`: the measurement is
+//! only trustworthy when the load generator's own limits are visible (its CPU, its
+//! achieved rate) and the proxy runs as it ships (the release binary, its own process,
+//! its own core); the harness owns that setup so every run is made the same way.
+//!
+//! Modules: [`children`] (pid guards), [`pin`] (CPU placement), [`sample`] (`/proc`),
+//! [`scrape`] (Prometheus text), [`admin`] (the proxy's admin port), [`provenance`],
+//! [`config_gen`] (the run's proxy config), [`profile_view`] (what the harness reads of
+//! a profile), [`resources`] (per-request arithmetic), [`rundir`] (merging into the run
+//! directory), [`redis`], [`summary`], and [`run`](mod@run) (orchestration).
+
+pub mod admin;
+pub mod children;
+pub mod config_gen;
+pub mod latency;
+pub mod origin;
+pub mod pin;
+pub mod profile_view;
+pub mod provenance;
+pub mod redis;
+pub mod resources;
+pub mod run;
+pub mod rundir;
+pub mod sample;
+pub mod sampler;
+pub mod scrape;
+pub mod summary;
+
+use std::path::PathBuf;
+
+pub use run::{run, RunOutcome};
+
+/// Arguments of `loadgen run`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RunArgs {
+    /// Load profile (TOML), e.g. `profiles/peak.toml`.
+    #[arg(long)]
+    pub profile: PathBuf,
+    /// Run directory to write; default `runs/<profile>-<UTC time>` in the checkout.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Override the profile's duration, seconds (warm-up shrinks to fit).
+    #[arg(long)]
+    pub duration: Option<u64>,
+    /// Override the profile's number of users.
+    #[arg(long)]
+    pub users: Option<u64>,
+    /// The `filter-proxy` binary; default: beside this binary (same cargo profile).
+    #[arg(long)]
+    pub proxy_bin: Option<PathBuf>,
+    /// The `loadgen` binary that runs the attack; default: this binary.
+    #[arg(long)]
+    pub loadgen_bin: Option<PathBuf>,
+    /// The proxy config the run's config is generated from; default
+    /// `scenarios/demo/proxy.toml` in the checkout.
+    #[arg(long)]
+    pub proxy_config: Option<PathBuf>,
+    /// `redis-server` binary, used when the profile's policy store is Redis.
+    #[arg(long, default_value = "redis-server")]
+    pub redis_bin: PathBuf,
+    /// Use the Redis policy store even if the profile does not ask for it.
+    #[arg(long)]
+    pub redis: bool,
+    /// Seconds of a direct-to-origin pass (same mix, no proxy) before the proxied run,
+    /// to measure the latency the proxy adds; 0 skips it. Default: the profile's.
+    #[arg(long)]
+    pub direct_pass: Option<u64>,
+    /// Do not pin processes to CPUs.
+    #[arg(long)]
+    pub no_pin: bool,
+    /// Do not take a CPU profile in the steady window.
+    #[arg(long)]
+    pub no_cpu_profile: bool,
+    /// Seconds to wait for the proxy's `/readyz`.
+    #[arg(long, default_value_t = 30)]
+    pub ready_timeout: u64,
+    /// No progress line (the summary is still printed).
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// Why a run could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum HarnessError {
+    /// A file operation failed.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A child process could not be started.
+    #[error("cannot start {name} ({program}): {source}")]
+    Spawn {
+        /// Which child.
+        name: String,
+        /// The program.
+        program: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A required program is not installed.
+    #[error("{program} not found: {hint}")]
+    MissingProgram {
+        /// The program looked for.
+        program: String,
+        /// How to get it (the package to install, the command to build).
+        hint: String,
+    },
+    /// A profile or config could not be used.
+    #[error("{detail}")]
+    Config {
+        /// What is wrong.
+        detail: String,
+    },
+    /// A child did not become ready in time.
+    #[error("{name} not ready after {waited_s} s; its stderr ends with:\n{stderr}")]
+    NotReady {
+        /// Which child.
+        name: String,
+        /// How long the harness waited.
+        waited_s: u64,
+        /// The end of its stderr.
+        stderr: String,
+    },
+    /// A child exited when it should not have, or failed.
+    #[error("{name} exited with {status}; its output ends with:\n{stderr}")]
+    ChildFailed {
+        /// Which child.
+        name: String,
+        /// Its exit status.
+        status: String,
+        /// The end of its stderr.
+        stderr: String,
+    },
+    /// The proxy's admin port answered badly.
+    #[error("admin {what}: {detail}")]
+    Admin {
+        /// The request.
+        what: String,
+        /// What went wrong.
+        detail: String,
+    },
+}

@@ -1,0 +1,178 @@
+//! Where a run came from: commit, toolchain, build, machine and wall-clock times.
+//!
+//! A number without provenance cannot be compared with another: two runs are only
+//! comparable when their commit, build profile and machine are known. Every field is
+//! best effort (a checkout without git still produces a run), recorded as `null` when
+//! it cannot be found.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// The `provenance` object of `run.json`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Provenance {
+    /// `git rev-parse HEAD`.
+    pub commit: Option<String>,
+    /// Whether the working tree had uncommitted changes.
+    pub dirty: Option<bool>,
+    /// `rustc -V`.
+    pub rustc: Option<String>,
+    /// Cargo profile of the proxy binary (`release`, `debug`, ...).
+    pub build_profile: Option<String>,
+    /// CPU model name from `/proc/cpuinfo`.
+    pub cpu_model: Option<String>,
+    /// Logical CPUs on the machine.
+    pub cores: Option<usize>,
+    /// Kernel release.
+    pub kernel: Option<String>,
+    /// Run start, RFC 3339 UTC.
+    pub started_at: String,
+    /// Run end, RFC 3339 UTC (set when the run finishes or is interrupted).
+    pub ended_at: Option<String>,
+}
+
+impl Provenance {
+    /// Collects provenance for a run of the sources in `repo_dir` with the proxy binary
+    /// at `proxy_bin`, started at `started`.
+    pub fn collect(repo_dir: &Path, proxy_bin: &Path, started: SystemTime) -> Self {
+        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+        Self {
+            commit: run_text(
+                Command::new("git")
+                    .arg("-C")
+                    .arg(repo_dir)
+                    .args(["rev-parse", "HEAD"]),
+            ),
+            dirty: git_dirty(repo_dir),
+            rustc: run_text(Command::new("rustc").arg("-V")),
+            build_profile: build_profile_of(proxy_bin),
+            cpu_model: cpu_model(&cpuinfo),
+            cores: std::thread::available_parallelism().ok().map(|n| n.get()),
+            kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease")
+                .ok()
+                .map(|s| s.trim().to_owned()),
+            started_at: rfc3339(started),
+            ended_at: None,
+        }
+    }
+}
+
+/// The cargo profile a binary was built with, from its directory (`target/<profile>/bin`).
+pub fn build_profile_of(bin: &Path) -> Option<String> {
+    let dir = bin.parent()?.file_name()?.to_str()?;
+    Some(if dir == "deps" {
+        bin.parent()?.parent()?.file_name()?.to_str()?.to_owned()
+    } else {
+        dir.to_owned()
+    })
+}
+
+/// The first `model name` of a `/proc/cpuinfo` text.
+pub fn cpu_model(cpuinfo: &str) -> Option<String> {
+    cpuinfo.lines().find_map(|l| {
+        let (key, value) = l.split_once(':')?;
+        (key.trim() == "model name").then(|| value.trim().to_owned())
+    })
+}
+
+/// Formats a time as RFC 3339 in UTC with second precision, e.g. `2026-11-28T11:09:57Z`.
+pub fn rfc3339(t: SystemTime) -> String {
+    let secs = t
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    let (y, m, d) = civil_from_days(days as i64);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// A compact UTC timestamp for directory names, e.g. `20261128T110957Z`.
+pub fn compact_timestamp(t: SystemTime) -> String {
+    rfc3339(t).replace(['-', ':'], "")
+}
+
+/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (H. Hinnant's
+/// algorithm).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+/// Whether tracked files differ from HEAD; `None` without git.
+fn git_dirty(repo_dir: &Path) -> Option<bool> {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(repo_dir)
+        .args(["status", "--porcelain", "--untracked-files=no"])
+        .output()
+        .ok()?;
+    out.status.success().then_some(!out.stdout.is_empty())
+}
+
+fn run_text(cmd: &mut Command) -> Option<String> {
+    let out = cmd.output().ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    let text = String::from_utf8(out.stdout).ok()?.trim().to_owned();
+    (!text.is_empty()).then_some(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn formats_utc_times() {
+        assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00Z");
+        let t = UNIX_EPOCH + Duration::from_secs(1_709_164_800 + 3661); // 2024-02-29
+        assert_eq!(rfc3339(t), "2024-02-29T01:01:01Z");
+        assert_eq!(compact_timestamp(t), "20240229T010101Z");
+    }
+
+    #[test]
+    fn build_profile_from_the_binary_path() {
+        assert_eq!(
+            build_profile_of(Path::new("target/release/filter-proxy")).as_deref(),
+            Some("release")
+        );
+        assert_eq!(
+            build_profile_of(Path::new("target/debug/deps/x-123")).as_deref(),
+            Some("debug")
+        );
+    }
+
+    #[test]
+    fn cpu_model_from_cpuinfo() {
+        let text = "processor\t: 0\nmodel name\t: Some CPU @ 2.0GHz\nprocessor\t: 1\n";
+        assert_eq!(cpu_model(text).as_deref(), Some("Some CPU @ 2.0GHz"));
+        assert_eq!(cpu_model(""), None);
+    }
+
+    #[test]
+    fn collects_from_this_checkout() {
+        let p = Provenance::collect(
+            Path::new("."),
+            Path::new("target/debug/x"),
+            SystemTime::now(),
+        );
+        assert!(p.rustc.is_some());
+        assert!(p.cores.unwrap_or(0) >= 1);
+        assert_eq!(p.build_profile.as_deref(), Some("debug"));
+    }
+}

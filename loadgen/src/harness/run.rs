@@ -1,0 +1,529 @@
+//! Orchestration of one run: set up, start the parts, attack while sampling, stop
+//! everything, complete the run directory, print the summary.
+//!
+//! Every process is held by a guard local to [`orchestrate`]; when that future ends,
+//! fails, panics or is dropped because Ctrl-C/SIGTERM arrived, the guards kill the
+//! processes. What was learnt lives in a [`Record`] outside it, so even an interrupted
+//! run leaves a run directory, marked `"complete": false`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant, SystemTime};
+
+use serde_json::{json, Map, Value};
+
+use super::admin::AdminClient;
+use super::children::ChildGuard;
+use super::config_gen::{self, ProxyConfigSpec};
+use super::origin::Origin;
+use super::pin::{self, Placement};
+use super::profile_view::ProfileView;
+use super::provenance::{self, Provenance};
+use super::redis::{self, free_local_addr};
+use super::resources::{self, SteadyWindow};
+use super::sampler::{self, Record, SamplerSettings};
+use super::{latency, rundir, summary, HarnessError, RunArgs};
+
+/// What a finished (or interrupted) run produced.
+#[derive(Debug, Clone)]
+pub struct RunOutcome {
+    /// The run directory.
+    pub run_dir: PathBuf,
+    /// Whether the run completed; an incomplete run must not be used as a measurement.
+    pub complete: bool,
+}
+
+/// Everything resolved before anything is started.
+#[derive(Debug, Clone)]
+struct Setup {
+    profile_path: PathBuf,
+    profile: ProfileView,
+    repo_dir: PathBuf,
+    run_dir: PathBuf,
+    proxy_bin: PathBuf,
+    loadgen_bin: PathBuf,
+    demo_config: PathBuf,
+    redis: bool,
+    direct_pass_s: u64,
+    window: SteadyWindow,
+}
+
+/// The checkout a profile belongs to: the nearest ancestor of its directory holding a
+/// `scenarios/` directory, else the current directory.
+fn repo_dir_of(profile: &Path) -> PathBuf {
+    profile
+        .ancestors()
+        .skip(1)
+        .find(|d| d.join("scenarios").is_dir())
+        .map(Path::to_path_buf)
+        .or_else(|| std::env::current_dir().ok())
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+impl Setup {
+    fn resolve(args: &RunArgs, started: SystemTime) -> Result<Self, HarnessError> {
+        let profile_path =
+            std::fs::canonicalize(&args.profile).map_err(|source| HarnessError::Io {
+                what: format!("profile {}", args.profile.display()),
+                source,
+            })?;
+        let mut profile = ProfileView::load(&profile_path)?;
+        if let Some(d) = args.duration {
+            profile = profile.with_duration(d as f64);
+        }
+        let repo_dir = repo_dir_of(&profile_path);
+        let loadgen_bin = match &args.loadgen_bin {
+            Some(p) => p.clone(),
+            None => std::env::current_exe().map_err(|source| HarnessError::Io {
+                what: "locate the loadgen binary".into(),
+                source,
+            })?,
+        };
+        let proxy_bin = args.proxy_bin.clone().unwrap_or_else(|| {
+            loadgen_bin
+                .parent()
+                .map(|d| d.join("filter-proxy"))
+                .unwrap_or_else(|| PathBuf::from("filter-proxy"))
+        });
+        if !proxy_bin.is_file() {
+            return Err(HarnessError::MissingProgram {
+                program: proxy_bin.display().to_string(),
+                hint: "build it first: cargo build --release -p filter-proxy (or pass --proxy-bin)"
+                    .into(),
+            });
+        }
+        let run_dir = match &args.out {
+            Some(d) => d.clone(),
+            None => repo_dir.join("runs").join(format!(
+                "{}-{}",
+                profile.name,
+                provenance::compact_timestamp(started)
+            )),
+        };
+        std::fs::create_dir_all(&run_dir).map_err(|source| HarnessError::Io {
+            what: format!("create run directory {}", run_dir.display()),
+            source,
+        })?;
+        let window = profile.steady_window();
+        Ok(Self {
+            demo_config: args
+                .proxy_config
+                .clone()
+                .unwrap_or_else(|| repo_dir.join("scenarios/demo/proxy.toml")),
+            redis: args.redis || profile.redis_store,
+            direct_pass_s: args.direct_pass.unwrap_or(profile.direct_pass_s),
+            profile_path,
+            profile,
+            repo_dir,
+            run_dir,
+            proxy_bin,
+            loadgen_bin,
+            window,
+        })
+    }
+}
+
+/// Runs a profile end to end. Returns the run directory, also when the run was
+/// interrupted (then `complete` is false); returns an error when a part could not be
+/// started or failed, after writing what it could into the run directory.
+pub async fn run(args: RunArgs) -> Result<RunOutcome, HarnessError> {
+    let started = SystemTime::now();
+    let setup = Setup::resolve(&args, started)?;
+    let run_json = setup.run_dir.join("run.json");
+    let mut prov = Provenance::collect(&setup.repo_dir, &setup.proxy_bin, started);
+    // Marked incomplete from the start: a run that dies at any point says so.
+    let mut head = Map::new();
+    head.insert("complete".into(), Value::Bool(false));
+    head.insert("provenance".into(), json!(prov));
+    rundir::merge_run_json(&run_json, head)?;
+    if !args.quiet {
+        eprintln!(
+            "run {}: {:.0} s, steady window {:.0}-{:.0} s -> {}",
+            setup.profile.name,
+            setup.profile.duration_s,
+            setup.window.start_s,
+            setup.window.end_s,
+            setup.run_dir.display()
+        );
+    }
+
+    let mut record = Record::default();
+    let mut placement = None;
+    let result = tokio::select! {
+        r = orchestrate(&setup, &args, &mut record, &mut placement) => Some(r),
+        _ = shutdown_signal() => None,
+    };
+    prov.ended_at = Some(provenance::rfc3339(SystemTime::now()));
+    let (complete, error) = match &result {
+        Some(Ok(())) => (true, None),
+        None => (false, Some("interrupted".to_owned())),
+        Some(Err(e)) => (false, Some(e.to_string())),
+    };
+    finish(
+        &setup,
+        &record,
+        &prov,
+        placement.as_ref(),
+        complete,
+        error.as_deref(),
+    )?;
+    println!(
+        "{}",
+        summary::render(&rundir::read_run_json(&run_json), &setup.run_dir)
+    );
+    match result {
+        Some(Err(e)) => Err(e),
+        _ => Ok(RunOutcome {
+            run_dir: setup.run_dir,
+            complete,
+        }),
+    }
+}
+
+/// Resolves on Ctrl-C (SIGINT) or SIGTERM.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+/// The placement for this run, with the harness itself pinned to the load generator's
+/// CPUs; `None` when pinning is off, impossible (one CPU) or fails.
+fn place(args: &RunArgs, record: &mut Record) -> Option<Placement> {
+    if args.no_pin {
+        return None;
+    }
+    let placement = pin::plan(&pin::allowed_cpus())?;
+    if !pin::taskset_available() {
+        record
+            .notes
+            .push("taskset (util-linux) not found: processes not pinned".into());
+        return None;
+    }
+    match pin::pin_process(std::process::id(), &placement.loadgen_cpus) {
+        Ok(()) => Some(placement),
+        Err(e) => {
+            record
+                .notes
+                .push(format!("pinning failed, not pinned: {e}"));
+            None
+        }
+    }
+}
+
+/// The `loadgen attack` command: against the proxy when `proxy` is given, else straight
+/// to the origin.
+fn attack_command(
+    setup: &Setup,
+    args: &RunArgs,
+    cpus: Option<&[usize]>,
+    origin: &Origin,
+    proxy: Option<SocketAddr>,
+    out: &Path,
+    duration_s: u64,
+) -> Command {
+    let mut cmd = pin::command(setup.loadgen_bin.as_os_str(), cpus);
+    cmd.arg("attack")
+        .arg("--profile")
+        .arg(&setup.profile_path)
+        .arg("--out")
+        .arg(out)
+        .arg("--duration")
+        .arg(duration_s.to_string());
+    cmd.args(origin.attack_args());
+    if let Some(proxy) = proxy {
+        cmd.arg("--proxy").arg(proxy.to_string());
+    }
+    if let Some(users) = args.users {
+        cmd.arg("--users").arg(users.to_string());
+    }
+    cmd
+}
+
+/// Waits for `/readyz`, failing early (with its stderr) if the proxy exits.
+async fn wait_ready(
+    admin: &AdminClient,
+    proxy: &mut ChildGuard,
+    timeout: Duration,
+) -> Result<(), HarnessError> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if admin.ready().await {
+            return Ok(());
+        }
+        if let Some(status) = proxy.try_exit_status() {
+            return Err(HarnessError::ChildFailed {
+                name: "filter-proxy".into(),
+                status: status.to_string(),
+                stderr: proxy.stderr_tail(4000),
+            });
+        }
+        if Instant::now() >= deadline {
+            return Err(HarnessError::NotReady {
+                name: "filter-proxy".into(),
+                waited_s: timeout.as_secs(),
+                stderr: proxy.stderr_tail(4000),
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Runs a child to its end (polling, so a Ctrl-C that drops the caller kills it at
+/// once), failing when it fails or outlives `limit`.
+async fn run_child_to_end(
+    name: &str,
+    cmd: Command,
+    log: PathBuf,
+    limit: Duration,
+) -> Result<(), HarnessError> {
+    let mut child = ChildGuard::spawn(name, cmd, Some(log))?;
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = child.try_exit_status() {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            return Err(HarnessError::ChildFailed {
+                name: name.into(),
+                status: format!("no exit after {} s (killed)", limit.as_secs()),
+                stderr: child.stderr_tail(4000),
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    if status.success() {
+        Ok(())
+    } else {
+        Err(HarnessError::ChildFailed {
+            name: name.into(),
+            status: status.to_string(),
+            stderr: child.stderr_tail(4000),
+        })
+    }
+}
+
+/// Seeds the Redis store with the demo data through the proxy binary.
+async fn seed_redis(setup: &Setup, config: &Path) -> Result<(), HarnessError> {
+    let mut cmd = Command::new(&setup.proxy_bin);
+    cmd.arg("seed-redis").arg("--config").arg(config);
+    cmd.stdout(Stdio::null());
+    run_child_to_end(
+        "filter-proxy seed-redis",
+        cmd,
+        setup.run_dir.join("seed-redis.log"),
+        Duration::from_secs(120),
+    )
+    .await
+}
+
+/// Starts everything, runs the optional direct pass and the attack, and collects the
+/// samples into `record`. Every child dies when this returns or is dropped.
+async fn orchestrate(
+    setup: &Setup,
+    args: &RunArgs,
+    record: &mut Record,
+    placement_out: &mut Option<Placement>,
+) -> Result<(), HarnessError> {
+    let placement = place(args, record);
+    *placement_out = placement.clone();
+    let lg_cpus = placement.as_ref().map(|p| p.loadgen_cpus.as_slice());
+    let proxy_cpus = placement.as_ref().map(|p| p.proxy_cpus.as_slice());
+
+    let origin = Origin::start(&setup.run_dir).await?;
+    let redis = if setup.redis {
+        Some(redis::start(
+            &args.redis_bin,
+            lg_cpus,
+            setup.run_dir.join("redis.log"),
+            Duration::from_secs(10),
+        )?)
+    } else {
+        None
+    };
+
+    let listen = free_local_addr()?;
+    let admin_addr = free_local_addr()?;
+    let demo_text =
+        std::fs::read_to_string(&setup.demo_config).map_err(|source| HarnessError::Io {
+            what: format!("read the proxy config {}", setup.demo_config.display()),
+            source,
+        })?;
+    let demo_dir = setup.demo_config.parent().unwrap_or(Path::new("."));
+    let config_text = config_gen::generate(
+        &demo_text,
+        demo_dir,
+        &ProxyConfigSpec {
+            listen,
+            admin_listen: admin_addr,
+            origin: origin.addr(),
+            redis_url: redis.as_ref().map(redis::RedisServer::url),
+        },
+    )?;
+    let config_path = setup.run_dir.join("proxy.toml");
+    rundir::write_atomic(&config_path, config_text.as_bytes())?;
+    if redis.is_some() {
+        seed_redis(setup, &config_path).await?;
+    }
+
+    let mut cmd = pin::command(setup.proxy_bin.as_os_str(), proxy_cpus);
+    cmd.arg("--config").arg(&config_path).stdout(Stdio::null());
+    let mut proxy = ChildGuard::spawn("filter-proxy", cmd, Some(setup.run_dir.join("proxy.log")))?;
+    let admin = AdminClient::new(admin_addr)?;
+    wait_ready(&admin, &mut proxy, Duration::from_secs(args.ready_timeout)).await?;
+
+    if setup.direct_pass_s > 0 {
+        let out = setup.run_dir.join("direct");
+        let cmd = attack_command(
+            setup,
+            args,
+            lg_cpus,
+            &origin,
+            None,
+            &out,
+            setup.direct_pass_s,
+        );
+        let limit = Duration::from_secs(setup.direct_pass_s + 60);
+        let log = setup.run_dir.join("direct.log");
+        if let Err(e) = run_child_to_end("direct pass", cmd, log, limit).await {
+            record.notes.push(format!("direct pass failed: {e}"));
+        }
+    }
+
+    let duration_s = setup.profile.duration_s.ceil() as u64;
+    let cmd = attack_command(
+        setup,
+        args,
+        lg_cpus,
+        &origin,
+        Some(listen),
+        &setup.run_dir,
+        duration_s,
+    );
+    let mut attack = ChildGuard::spawn(
+        "loadgen attack",
+        cmd,
+        Some(setup.run_dir.join("loadgen.log")),
+    )?;
+    let settings = SamplerSettings {
+        window: setup.window,
+        planned_s: setup.profile.duration_s,
+        cpu_profile: !args.no_cpu_profile && setup.profile.cpu_profile,
+        progress: !args.quiet,
+        ticks_per_second: super::sample::clock_ticks_per_second(),
+    };
+    let limit = Duration::from_secs(duration_s + 120);
+    let status =
+        sampler::sample_attack(&mut attack, proxy.pid(), &admin, &settings, limit, record).await?;
+    match admin.metrics().await {
+        Ok(text) => record.metrics_end = Some(text),
+        Err(e) => record.notes.push(format!("final metrics scrape: {e}")),
+    }
+    if let Some(status) = proxy.try_exit_status() {
+        return Err(HarnessError::ChildFailed {
+            name: "filter-proxy".into(),
+            status: format!("{status} during the run"),
+            stderr: proxy.stderr_tail(4000),
+        });
+    }
+    if !status.success() {
+        return Err(HarnessError::ChildFailed {
+            name: "loadgen attack".into(),
+            status: status.to_string(),
+            stderr: attack.stderr_tail(4000),
+        });
+    }
+    drop(redis);
+    Ok(())
+}
+
+/// Writes the artifacts and merges the harness's keys into `run.json` and its columns
+/// into `timeseries.csv`.
+fn finish(
+    setup: &Setup,
+    record: &Record,
+    prov: &Provenance,
+    placement: Option<&Placement>,
+    complete: bool,
+    error: Option<&str>,
+) -> Result<(), HarnessError> {
+    let dir = &setup.run_dir;
+    let write = |name: &str, text: &Option<String>| -> Result<(), HarnessError> {
+        match text {
+            Some(t) => rundir::write_atomic(&dir.join(name), t.as_bytes()),
+            None => Ok(()),
+        }
+    };
+    write("cpu.folded", &record.cpu_folded)?;
+    write("flamegraph.svg", &record.flamegraph_svg)?;
+    write("metrics-end.txt", &record.metrics_end)?;
+    if !record.jemalloc_docs.is_empty() {
+        let doc: Map<String, Value> = record.jemalloc_docs.iter().cloned().collect();
+        let text = serde_json::to_vec_pretty(&doc).expect("JSON values always serialise");
+        rundir::write_atomic(&dir.join("jemalloc.json"), &text)?;
+    }
+    if !record.ticks.is_empty() {
+        rundir::merge_timeseries(&dir.join("timeseries.csv"), &record.ticks)?;
+    }
+    let window = setup.window;
+    let res = resources::summarise(
+        &record.ticks,
+        window,
+        record.alloc_before,
+        record.alloc_after,
+    );
+    let cores = resources::loadgen_cores_busy(&record.ticks, window);
+    let achieved = resources::rate_in_window(&record.ticks, window);
+    let saturated = resources::load_generator_saturated(cores, achieved, setup.profile.target_rps);
+    let mut add = Map::new();
+    add.insert("complete".into(), Value::Bool(complete));
+    add.insert("provenance".into(), json!(prov));
+    add.insert("resources".into(), json!(res));
+    add.insert(
+        "proxy_added_latency_us".into(),
+        latency::proxy_added(dir, &dir.join("direct")).map_or(Value::Null, |l| json!(l)),
+    );
+    add.insert("load_generator_saturated".into(), Value::Bool(saturated));
+    add.insert(
+        "placement".into(),
+        placement.map_or(Value::Null, |p| json!(p)),
+    );
+    add.insert("steady_window".into(), json!(window));
+    add.insert(
+        "harness".into(),
+        json!({
+            "error": error,
+            "notes": record.notes,
+            "loadgen_cores_busy": cores,
+            "proxy_achieved_rps": achieved,
+            "target_rps": setup.profile.target_rps,
+            "redis_store": setup.redis,
+            "direct_pass_s": setup.direct_pass_s,
+        }),
+    );
+    rundir::merge_run_json(&dir.join("run.json"), add)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repo_dir_is_the_ancestor_with_scenarios() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("scenarios")).unwrap();
+        std::fs::create_dir_all(dir.path().join("profiles")).unwrap();
+        let profile = dir.path().join("profiles/ci.toml");
+        assert_eq!(repo_dir_of(&profile), dir.path());
+    }
+}

@@ -1,0 +1,218 @@
+//! Completing the load generator's run directory: extra keys merged into `run.json`,
+//! sampled columns joined onto `timeseries.csv`, and small artifact files.
+//!
+//! The harness adds to what `loadgen attack` wrote rather than owning the format: keys
+//! it does not know are kept as they are, so the two sides evolve independently.
+
+use std::path::Path;
+
+use serde_json::{Map, Value};
+
+use super::resources::Tick;
+use super::HarnessError;
+
+/// Columns the harness adds to `timeseries.csv`. CPU columns are milliseconds of CPU
+/// used during that second; the others are the value at the end of the second.
+pub const SAMPLED_COLUMNS: [&str; 10] = [
+    "proxy_cpu_user_ms",
+    "proxy_cpu_sys_ms",
+    "proxy_rss_bytes",
+    "proxy_threads",
+    "proxy_fds",
+    "proxy_client_connections",
+    "pool_in_use",
+    "pool_waiters",
+    "pool_exhausted_total",
+    "loadgen_cpu_ms",
+];
+
+fn io_err(what: String) -> impl FnOnce(std::io::Error) -> HarnessError {
+    move |source| HarnessError::Io { what, source }
+}
+
+/// Writes `bytes` to `path` through a temporary file and a rename, so a reader never
+/// sees half a file (an interrupted run still leaves whole files).
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), HarnessError> {
+    let tmp = path.with_extension("tmp-harness");
+    std::fs::write(&tmp, bytes).map_err(io_err(format!("write {}", tmp.display())))?;
+    std::fs::rename(&tmp, path).map_err(io_err(format!("rename to {}", path.display())))
+}
+
+/// Reads `run.json` as a JSON object (an empty object when absent or not an object).
+pub fn read_run_json(path: &Path) -> Map<String, Value> {
+    std::fs::read(path)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+        .and_then(|v| match v {
+            Value::Object(m) => Some(m),
+            _ => None,
+        })
+        .unwrap_or_default()
+}
+
+/// Merges `additions` into `run.json` (added keys replace same-named ones).
+pub fn merge_run_json(path: &Path, additions: Map<String, Value>) -> Result<(), HarnessError> {
+    let mut doc = read_run_json(path);
+    doc.extend(additions);
+    let text = serde_json::to_vec_pretty(&Value::Object(doc))
+        .expect("a JSON map with string keys always serialises");
+    write_atomic(path, &text)
+}
+
+/// The tick nearest to `t` seconds, if one lies within 0.6 s of it.
+fn tick_near(ticks: &[Tick], t: f64) -> Option<&Tick> {
+    ticks
+        .iter()
+        .filter(|k| (k.t_s - t).abs() <= 0.6)
+        .min_by(|a, b| (a.t_s - t).abs().total_cmp(&(b.t_s - t).abs()))
+}
+
+/// The sampled cells for second `s` (the interval `[s, s + 1)`), empty where unknown.
+pub fn sampled_cells(ticks: &[Tick], s: u64) -> [String; 10] {
+    let start = tick_near(ticks, s as f64);
+    let end = tick_near(ticks, s as f64 + 1.0);
+    let proxy_end = end.and_then(|t| t.proxy);
+    let delta = |f: fn(&Tick) -> Option<u64>| -> String {
+        match (start.and_then(f), end.and_then(f)) {
+            (Some(a), Some(b)) => b.saturating_sub(a).to_string(),
+            _ => String::new(),
+        }
+    };
+    let opt = |v: Option<u64>| v.map(|v| v.to_string()).unwrap_or_default();
+    let gauge = |v: Option<f64>| v.map(|v| format!("{v}")).unwrap_or_default();
+    let g = end.map(|t| t.gauges).unwrap_or_default();
+    [
+        delta(|t| t.proxy.map(|p| p.cpu_user_ms)),
+        delta(|t| t.proxy.map(|p| p.cpu_sys_ms)),
+        opt(proxy_end.map(|p| p.rss_bytes)),
+        opt(proxy_end.map(|p| p.threads)),
+        opt(proxy_end.map(|p| p.fds)),
+        gauge(g.client_connections),
+        gauge(g.pool_in_use),
+        gauge(g.pool_waiters),
+        gauge(g.pool_exhausted_total),
+        delta(|t| t.loadgen_cpu_ms),
+    ]
+}
+
+/// Joins the sampled columns onto `timeseries.csv`. Rows are matched by their first
+/// column (the second of the run); without a readable file, one is written with a
+/// `second` column and the sampled ones.
+pub fn merge_timeseries(path: &Path, ticks: &[Tick]) -> Result<(), HarnessError> {
+    let existing = std::fs::read(path).ok();
+    let mut out = csv::Writer::from_writer(Vec::new());
+    let csv_err = |e: csv::Error| HarnessError::Io {
+        what: format!("timeseries {}", path.display()),
+        source: std::io::Error::other(e),
+    };
+    let parsed = existing.and_then(|bytes| {
+        let mut reader = csv::Reader::from_reader(bytes.as_slice());
+        let headers = reader.headers().ok()?.clone();
+        let rows: Vec<csv::StringRecord> = reader.records().collect::<Result<_, _>>().ok()?;
+        Some((headers, rows))
+    });
+    match parsed {
+        Some((headers, rows)) if !headers.is_empty() => {
+            let keep: Vec<usize> = (0..headers.len())
+                .filter(|&i| !SAMPLED_COLUMNS.contains(&&headers[i]))
+                .collect();
+            let mut head: Vec<&str> = keep.iter().map(|&i| &headers[i]).collect();
+            head.extend(SAMPLED_COLUMNS);
+            out.write_record(&head).map_err(csv_err)?;
+            for (n, row) in rows.iter().enumerate() {
+                let second = row
+                    .get(0)
+                    .and_then(|v| v.trim().parse::<f64>().ok())
+                    .map(|v| v.floor() as u64)
+                    .unwrap_or(n as u64);
+                let mut record: Vec<String> = keep
+                    .iter()
+                    .map(|&i| row.get(i).unwrap_or("").to_owned())
+                    .collect();
+                record.extend(sampled_cells(ticks, second));
+                out.write_record(&record).map_err(csv_err)?;
+            }
+        }
+        _ => {
+            let mut head = vec!["second"];
+            head.extend(SAMPLED_COLUMNS);
+            out.write_record(&head).map_err(csv_err)?;
+            let last = ticks.last().map(|t| t.t_s.floor() as u64).unwrap_or(0);
+            for s in 0..last {
+                let mut record = vec![s.to_string()];
+                record.extend(sampled_cells(ticks, s));
+                out.write_record(&record).map_err(csv_err)?;
+            }
+        }
+    }
+    let bytes = out
+        .into_inner()
+        .map_err(|e| csv_err(csv::Error::from(e.into_error())))?;
+    write_atomic(path, &bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::harness::sample::ProcSample;
+
+    fn ticks() -> Vec<Tick> {
+        (0..=3)
+            .map(|s| Tick {
+                t_s: s as f64 + 0.02,
+                proxy: Some(ProcSample {
+                    cpu_user_ms: 30 * s,
+                    cpu_sys_ms: 10 * s,
+                    rss_bytes: 1000 + s,
+                    hwm_bytes: 2000,
+                    threads: 5,
+                    fds: 9,
+                }),
+                loadgen_cpu_ms: Some(500 * s),
+                gauges: Default::default(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn joins_columns_by_second() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("timeseries.csv");
+        std::fs::write(&path, "second,requests\n0,10\n1,20\n2,30\n5,1\n").unwrap();
+        merge_timeseries(&path, &ticks()).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines[0],
+            format!("second,requests,{}", SAMPLED_COLUMNS.join(","))
+        );
+        assert_eq!(lines[2], "1,20,30,10,1002,5,9,,,,,500");
+        assert_eq!(lines[4], "5,1,,,,,,,,,,");
+        // Merging twice replaces the columns instead of duplicating them.
+        merge_timeseries(&path, &ticks()).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
+    }
+
+    #[test]
+    fn writes_a_fresh_file_without_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("timeseries.csv");
+        merge_timeseries(&path, &ticks()).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text.lines().count(), 4);
+        assert!(text.starts_with("second,proxy_cpu_user_ms,"));
+    }
+
+    #[test]
+    fn run_json_keeps_unknown_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("run.json");
+        std::fs::write(&path, r#"{"schema_version":1,"complete":true}"#).unwrap();
+        let mut add = Map::new();
+        add.insert("complete".into(), Value::Bool(false));
+        merge_run_json(&path, add).unwrap();
+        let doc = read_run_json(&path);
+        assert_eq!(doc["schema_version"], 1);
+        assert_eq!(doc["complete"], false);
+    }
+}

@@ -1,0 +1,251 @@
+//! The once-a-second loop that runs while the attack does: samples the proxy and the
+//! load generator, reads the allocator at the edges of the steady window, starts the
+//! CPU profile there, and prints the progress line.
+//!
+//! Everything it learns goes into a [`Record`] owned by the caller, so an interrupted
+//! run still has what was sampled up to the interruption.
+
+use std::io::{IsTerminal, Write};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tokio::task::JoinHandle;
+
+use super::admin::{alloc_counters, AdminClient};
+use super::children::ChildGuard;
+use super::resources::{AllocCounters, SteadyWindow, Tick};
+use super::{sample, scrape, HarnessError};
+
+/// What the run learnt, filled in as it goes.
+#[derive(Debug, Default)]
+pub struct Record {
+    /// Per-second samples of the proxied attack.
+    pub ticks: Vec<Tick>,
+    /// Allocator counters at the start of the steady window.
+    pub alloc_before: Option<AllocCounters>,
+    /// Allocator counters at the end of the steady window.
+    pub alloc_after: Option<AllocCounters>,
+    /// The raw `/debug/jemalloc` documents: before and after.
+    pub jemalloc_docs: Vec<(String, Value)>,
+    /// Collapsed stacks of the CPU profile.
+    pub cpu_folded: Option<String>,
+    /// Flame graph SVG of the CPU profile.
+    pub flamegraph_svg: Option<String>,
+    /// The proxy's `/metrics` at the end of the run.
+    pub metrics_end: Option<String>,
+    /// Problems that did not stop the run but leave a gap in it.
+    pub notes: Vec<String>,
+}
+
+/// The CPU profile's two halves: folded stacks, then a flame graph (the proxy serves
+/// one profile at a time, so the two formats are taken one after the other).
+type ProfileTask = JoinHandle<(Result<String, HarnessError>, Result<String, HarnessError>)>;
+
+/// Settings of the sampling loop.
+#[derive(Debug, Clone)]
+pub struct SamplerSettings {
+    /// The steady window (seconds since the attack started).
+    pub window: SteadyWindow,
+    /// Planned length of the attack, seconds (for the progress line).
+    pub planned_s: f64,
+    /// Whether to take a CPU profile in the window.
+    pub cpu_profile: bool,
+    /// Whether to print the progress line.
+    pub progress: bool,
+    /// `CLK_TCK`.
+    pub ticks_per_second: u64,
+}
+
+/// Reads one tick: proxy process, load generator CPU, proxy gauges.
+async fn take_tick(
+    t_s: f64,
+    proxy_pid: u32,
+    loadgen_pid: u32,
+    admin: &AdminClient,
+    tps: u64,
+) -> Tick {
+    let gauges = match admin.metrics().await {
+        Ok(text) => scrape::proxy_gauges(&text),
+        Err(_) => Default::default(),
+    };
+    Tick {
+        t_s,
+        proxy: sample::sample_pid(proxy_pid, tps).ok(),
+        loadgen_cpu_ms: sample::cpu_ms(loadgen_pid, tps).ok(),
+        gauges,
+    }
+}
+
+/// Reads the allocator counters together with the request counter.
+async fn read_alloc(
+    admin: &AdminClient,
+    label: &str,
+    record: &mut Record,
+) -> Option<AllocCounters> {
+    match admin.jemalloc().await {
+        Ok(doc) => {
+            let mut counters = alloc_counters(&doc);
+            counters.requests = admin
+                .metrics()
+                .await
+                .ok()
+                .and_then(|m| scrape::proxy_gauges(&m).requests_total);
+            record.jemalloc_docs.push((label.to_owned(), doc));
+            Some(counters)
+        }
+        Err(e) => {
+            record.notes.push(format!("jemalloc {label}: {e}"));
+            None
+        }
+    }
+}
+
+fn start_profile(admin: &AdminClient, window: SteadyWindow) -> ProfileTask {
+    // Half the window each, within the endpoint's 1..=60 s bound.
+    let half = ((window.len_s() / 2.0).floor() as u64).clamp(1, 60);
+    let admin = admin.clone();
+    tokio::spawn(async move {
+        let folded = admin.cpu_profile(half, "folded").await;
+        let svg = admin.cpu_profile(half, "svg").await;
+        (folded, svg)
+    })
+}
+
+/// Samples until `attack` exits (returning its exit status) or `hard_limit` passes
+/// (killing it). The allocator and CPU profile are read in the steady window.
+pub async fn sample_attack(
+    attack: &mut ChildGuard,
+    proxy_pid: u32,
+    admin: &AdminClient,
+    settings: &SamplerSettings,
+    hard_limit: Duration,
+    record: &mut Record,
+) -> Result<std::process::ExitStatus, HarnessError> {
+    let t0 = Instant::now();
+    let loadgen_pid = attack.pid();
+    let mut interval = tokio::time::interval(Duration::from_secs(1));
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut profile: Option<ProfileTask> = None;
+    let mut progress = Progress::new(settings.progress);
+    let window = settings.window;
+    let status = loop {
+        interval.tick().await;
+        let t = t0.elapsed().as_secs_f64();
+        let tick = take_tick(t, proxy_pid, loadgen_pid, admin, settings.ticks_per_second).await;
+        record.ticks.push(tick);
+        progress.update(&record.ticks, settings.planned_s, window);
+        if record.alloc_before.is_none() && t >= window.start_s {
+            record.alloc_before = read_alloc(admin, "before", record).await;
+            if settings.cpu_profile && profile.is_none() {
+                profile = Some(start_profile(admin, window));
+            }
+        }
+        if record.alloc_after.is_none() && t >= window.end_s && record.alloc_before.is_some() {
+            record.alloc_after = read_alloc(admin, "after", record).await;
+        }
+        if let Some(status) = attack.try_exit_status() {
+            break status;
+        }
+        if t0.elapsed() > hard_limit {
+            record.notes.push(format!(
+                "attack still running after {} s: killed",
+                hard_limit.as_secs()
+            ));
+            return Err(HarnessError::ChildFailed {
+                name: "loadgen attack".into(),
+                status: "a timeout (killed)".into(),
+                stderr: attack.stderr_tail(2000),
+            });
+        }
+    };
+    progress.finish();
+    if record.alloc_before.is_some() && record.alloc_after.is_none() {
+        record.alloc_after = read_alloc(admin, "after", record).await;
+    }
+    if let Some(task) = profile {
+        match task.await {
+            Ok((folded, svg)) => {
+                match folded {
+                    Ok(text) => record.cpu_folded = Some(text),
+                    Err(e) => record.notes.push(format!("cpu profile (folded): {e}")),
+                }
+                match svg {
+                    Ok(text) => record.flamegraph_svg = Some(text),
+                    Err(e) => record.notes.push(format!("cpu profile (svg): {e}")),
+                }
+            }
+            Err(e) => record.notes.push(format!("cpu profile task: {e}")),
+        }
+    }
+    Ok(status)
+}
+
+/// The progress line: phase, elapsed/total, current rate and errors.
+struct Progress {
+    enabled: bool,
+    tty: bool,
+    last_print: Option<Instant>,
+}
+
+impl Progress {
+    fn new(enabled: bool) -> Self {
+        Self {
+            enabled,
+            tty: std::io::stderr().is_terminal(),
+            last_print: None,
+        }
+    }
+
+    fn update(&mut self, ticks: &[Tick], planned_s: f64, window: SteadyWindow) {
+        if !self.enabled {
+            return;
+        }
+        // On a terminal: redraw every second; in a log: a line every 10 s.
+        let every = if self.tty { 0 } else { 10 };
+        if self
+            .last_print
+            .is_some_and(|p| p.elapsed().as_secs() < every)
+        {
+            return;
+        }
+        self.last_print = Some(Instant::now());
+        let Some(last) = ticks.last() else { return };
+        let prev = ticks.len().checked_sub(2).map(|i| ticks[i]);
+        let rate = prev.and_then(|p| {
+            let dt = last.t_s - p.t_s;
+            let d = last.gauges.requests_total? - p.gauges.requests_total?;
+            (dt > 0.0).then(|| d / dt)
+        });
+        let phase = if last.t_s < window.start_s {
+            "warm-up"
+        } else if last.t_s <= window.end_s {
+            "steady"
+        } else {
+            "ending"
+        };
+        let line = format!(
+            "[{phase:>7}] {:>4.0}/{:.0} s  {:>8} req/s  errors {}",
+            last.t_s,
+            planned_s,
+            rate.map(|r| format!("{r:.0}"))
+                .unwrap_or_else(|| "-".into()),
+            last.gauges
+                .request_errors_total
+                .map(|e| format!("{e:.0}"))
+                .unwrap_or_else(|| "-".into()),
+        );
+        let mut err = std::io::stderr().lock();
+        let _ = if self.tty {
+            write!(err, "\r{line}\x1b[K")
+        } else {
+            writeln!(err, "{line}")
+        };
+        let _ = err.flush();
+    }
+
+    fn finish(&self) {
+        if self.enabled && self.tty {
+            eprintln!();
+        }
+    }
+}
