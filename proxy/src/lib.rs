@@ -14,4 +14,5 @@ pub mod admin;
 pub mod filter;
 pub mod identity;
 pub mod policy;
+pub mod proxy_protocol;
 pub mod tunnel;
