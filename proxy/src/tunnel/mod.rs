@@ -1,16 +1,36 @@
 //! CONNECT tunnels: after the proxy has answered `200 Connection Established`, peek the
 //! client's TLS ClientHello for its SNI, refuse domain fronting, then splice bytes both
 //! ways with correct half-close and an idle timeout.
+//!
+//! The proxy does not decrypt. The CONNECT authority was already checked by the caller;
+//! the SNI is checked here because a client can CONNECT to an allowed host and then ask
+//! that host's CDN for a blocked one (domain fronting). The hello is read with a byte and
+//! a time bound, and nothing is forwarded until it has been judged, so a blocked tunnel
+//! never sends a byte upstream.
+//!
+//! Streams that do not start like TLS follow [`NonTlsPolicy`]. Streams that start like
+//! TLS but whose ClientHello cannot be read (malformed, larger than `hello_max_bytes`,
+//! cut short, or too slow) are always closed: otherwise padding a hello past the limit
+//! would bypass the SNI check.
+
+mod hello;
+mod splice;
 
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
+use tokio::time::Instant;
+
+pub use hello::{inspect, Hello};
+pub use splice::{splice, SpliceEnd, SpliceResult, BUFFER_SIZE};
 
 /// What to do when the client's first bytes are not a TLS ClientHello.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum NonTlsPolicy {
+    /// Forward other protocols (and clients that send nothing first) unchanged.
     Allow,
+    /// Close tunnels that do not open with a TLS ClientHello.
     Close,
 }
 
@@ -23,6 +43,7 @@ pub struct TunnelSettings {
     pub hello_max_bytes: usize,
     /// Close the tunnel after this long with no bytes either way.
     pub idle_timeout: Duration,
+    /// What to do with streams that are not TLS.
     pub non_tls: NonTlsPolicy,
 }
 
@@ -33,26 +54,99 @@ pub enum TunnelOutcome {
     Closed { up: u64, down: u64 },
     /// The SNI named a blocked host (domain fronting); the tunnel was cut before any byte went upstream.
     SniBlocked { sni: String },
-    /// Not TLS and the policy is `Close`.
+    /// Cut before any byte went upstream: not TLS and the policy is `Close`, or a
+    /// TLS-looking stream whose ClientHello could not be read within the bounds.
     NotTls,
     /// Idle timeout.
     Idle { up: u64, down: u64 },
     /// An I/O error on either side.
-    Error { kind: std::io::ErrorKind, up: u64, down: u64 },
+    Error {
+        kind: std::io::ErrorKind,
+        up: u64,
+        down: u64,
+    },
+}
+
+/// What the peek phase saw.
+enum Peeked {
+    /// A complete ClientHello.
+    Hello { sni: Option<String> },
+    /// Not TLS, or nothing at all before EOF or the hello timeout.
+    Other,
+    /// TLS-looking but unreadable: malformed, too large, cut short or too slow.
+    BadTls,
 }
 
 /// Runs a tunnel between an upgraded client connection and a connected upstream.
-/// `sni_blocked` answers whether the SNI host is blocked for this client.
+/// `sni_blocked` answers whether the SNI host is blocked for this client; it gets the
+/// host lowercased and without a trailing dot.
 pub async fn run<C, U, F>(
-    _client: C,
-    _upstream: U,
-    _settings: &TunnelSettings,
-    _sni_blocked: F,
+    mut client: C,
+    mut upstream: U,
+    settings: &TunnelSettings,
+    sni_blocked: F,
 ) -> TunnelOutcome
 where
     C: AsyncRead + AsyncWrite + Unpin,
     U: AsyncRead + AsyncWrite + Unpin,
     F: Fn(&str) -> bool,
 {
-    unimplemented!("tunnel::run")
+    let mut peeked = Vec::new();
+    let verdict = match peek_hello(&mut client, &mut peeked, settings).await {
+        Ok(verdict) => verdict,
+        Err(e) => {
+            return TunnelOutcome::Error {
+                kind: e.kind(),
+                up: 0,
+                down: 0,
+            }
+        }
+    };
+    match verdict {
+        Peeked::Hello { sni: Some(sni) } if sni_blocked(&sni) => {
+            return TunnelOutcome::SniBlocked { sni };
+        }
+        Peeked::Hello { .. } => {}
+        Peeked::Other if settings.non_tls == NonTlsPolicy::Allow => {}
+        Peeked::Other | Peeked::BadTls => return TunnelOutcome::NotTls,
+    }
+    let result = splice(&mut client, &mut upstream, peeked, settings.idle_timeout).await;
+    let (up, down) = (result.up, result.down);
+    match result.end {
+        SpliceEnd::Done => TunnelOutcome::Closed { up, down },
+        SpliceEnd::Idle => TunnelOutcome::Idle { up, down },
+        SpliceEnd::Error(kind) => TunnelOutcome::Error { kind, up, down },
+    }
+}
+
+/// Reads from the client into `buf` until it holds a whole ClientHello or is judged not
+/// to, within `hello_max_bytes` and `hello_timeout`.
+async fn peek_hello<C>(
+    client: &mut C,
+    buf: &mut Vec<u8>,
+    settings: &TunnelSettings,
+) -> std::io::Result<Peeked>
+where
+    C: AsyncRead + Unpin,
+{
+    let deadline = Instant::now() + settings.hello_timeout;
+    let max = settings.hello_max_bytes;
+    buf.reserve(max.min(BUFFER_SIZE));
+    loop {
+        match inspect(buf) {
+            Hello::Complete { sni } => return Ok(Peeked::Hello { sni }),
+            Hello::NotTls => return Ok(Peeked::Other),
+            Hello::Malformed => return Ok(Peeked::BadTls),
+            Hello::NeedMore if buf.len() >= max => return Ok(Peeked::BadTls),
+            Hello::NeedMore => {}
+        }
+        let room = (max - buf.len()) as u64;
+        let mut limited = (&mut *client).take(room);
+        match tokio::time::timeout_at(deadline, limited.read_buf(buf)).await {
+            Ok(Ok(0)) | Err(_) if buf.is_empty() => return Ok(Peeked::Other),
+            Ok(Ok(0)) | Err(_) => return Ok(Peeked::BadTls),
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => return Err(e),
+        }
+    }
 }
