@@ -1,0 +1,306 @@
+//! End-to-end tests of `loadgen run`: the real `filter-proxy` binary, the real test
+//! origin and load generator, short runs of the `ci` profile.
+//!
+//! They check what the harness promises: a complete run directory, children that never
+//! outlive an interrupted harness, and a clear error when `redis-server` is missing.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the crate lives inside the workspace")
+        .to_path_buf()
+}
+
+fn loadgen_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_loadgen"))
+}
+
+/// The `filter-proxy` binary beside `loadgen` (same profile), built once if missing.
+fn proxy_bin() -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let bin = loadgen_bin()
+                .parent()
+                .expect("binaries live in a directory")
+                .join("filter-proxy");
+            if !bin.is_file() {
+                let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+                let status = Command::new(cargo)
+                    .args(["build", "-p", "filter-proxy", "--bin", "filter-proxy"])
+                    .current_dir(repo_root())
+                    .status()
+                    .expect("run cargo build");
+                assert!(status.success(), "building filter-proxy failed");
+            }
+            assert!(bin.is_file(), "no filter-proxy at {}", bin.display());
+            bin
+        })
+        .clone()
+}
+
+/// `loadgen run` on the ci profile, shortened, writing into `out`.
+fn run_command(out: &Path, duration_s: u64, extra: &[&str]) -> Command {
+    let mut cmd = Command::new(loadgen_bin());
+    cmd.arg("run")
+        .arg("--profile")
+        .arg(repo_root().join("profiles/ci.toml"))
+        .arg("--out")
+        .arg(out)
+        .arg("--duration")
+        .arg(duration_s.to_string())
+        .arg("--users")
+        .arg("4")
+        .arg("--proxy-bin")
+        .arg(proxy_bin())
+        .arg("--quiet")
+        .args(extra)
+        .stdin(Stdio::null());
+    cmd
+}
+
+/// Polls `f` every 50 ms until it returns `Some` or `timeout` passes.
+fn eventually<T>(timeout: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Parent pid of `pid` from `/proc/PID/stat`.
+fn ppid(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let close = stat.rfind(')')?;
+    stat[close + 1..].split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Live children of `parent`.
+fn children_of(parent: u32) -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .map(|d| {
+            d.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+                .filter(|&pid| ppid(pid) == Some(parent))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| {
+            let state = s[s.rfind(')').map_or(0, |i| i + 1)..]
+                .split_whitespace()
+                .next();
+            !matches!(state, Some("Z") | Some("X"))
+        })
+        .unwrap_or(false)
+}
+
+fn signal(pid: i64, sig: &str) {
+    let status = Command::new("kill")
+        .args([&format!("-{sig}"), "--", &pid.to_string()])
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill -{sig} {pid} failed");
+}
+
+/// Kills the child on drop, so a failing test leaves nothing behind.
+struct Harness(Child);
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts a harness and waits until it has started the proxy and the attack (two or
+/// more children); returns it with those children's pids.
+fn start_and_wait_for_children(mut cmd: Command) -> (Harness, Vec<u32>) {
+    let harness = Harness(
+        cmd.stdout(Stdio::null())
+            .spawn()
+            .expect("spawn loadgen run"),
+    );
+    let pid = harness.0.id();
+    let kids = eventually(Duration::from_secs(60), "the proxy and the attack", || {
+        let kids = children_of(pid);
+        (kids.len() >= 2).then_some(kids)
+    });
+    // Let the attack get going.
+    std::thread::sleep(Duration::from_millis(1500));
+    let mut kids = kids;
+    kids.extend(children_of(pid));
+    kids.sort_unstable();
+    kids.dedup();
+    (harness, kids)
+}
+
+fn read_json(path: &Path) -> Value {
+    let text =
+        std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("parse {}: {e}", path.display()))
+}
+
+#[test]
+fn a_short_ci_run_produces_a_complete_run_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let output = run_command(&out, 8, &[]).output().expect("run loadgen run");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "loadgen run failed:\n{stderr}\n{stdout}"
+    );
+    assert!(
+        stdout.contains(&out.display().to_string()),
+        "summary names the run dir:\n{stdout}"
+    );
+
+    let run = read_json(&out.join("run.json"));
+    assert_eq!(run["complete"], true, "{run:#}");
+    for key in [
+        "commit",
+        "dirty",
+        "rustc",
+        "build_profile",
+        "cores",
+        "kernel",
+        "started_at",
+        "ended_at",
+    ] {
+        assert!(
+            !run["provenance"][key].is_null(),
+            "provenance.{key} missing: {run:#}"
+        );
+    }
+    let res = &run["resources"];
+    assert!(
+        res["proxy_cpu_us_per_request"].as_f64().unwrap_or(0.0) > 0.0,
+        "{res:#}"
+    );
+    assert!(res["peak_rss_bytes"].as_u64().unwrap_or(0) > 0, "{res:#}");
+    assert!(res["threads_max"].as_u64().unwrap_or(0) >= 1, "{res:#}");
+    assert!(
+        res["allocs_per_request"].as_f64().unwrap_or(0.0) > 0.0,
+        "{res:#}"
+    );
+    assert!(run["load_generator_saturated"].is_boolean());
+    assert!(run["steady_window"]["end_s"].as_f64() > run["steady_window"]["start_s"].as_f64());
+    if run["placement"].is_object() {
+        assert_eq!(
+            run["placement"]["proxy_cpus"].as_array().map(Vec::len),
+            Some(1)
+        );
+    }
+
+    let csv = std::fs::read_to_string(out.join("timeseries.csv")).unwrap();
+    let header = csv.lines().next().unwrap_or_default();
+    for col in [
+        "proxy_cpu_user_ms",
+        "proxy_rss_bytes",
+        "proxy_fds",
+        "pool_in_use",
+        "loadgen_cpu_ms",
+    ] {
+        assert!(header.split(',').any(|c| c == col), "no {col} in {header}");
+    }
+    let rss_col = header
+        .split(',')
+        .position(|c| c == "proxy_rss_bytes")
+        .unwrap();
+    let sampled_rows = csv
+        .lines()
+        .skip(1)
+        .filter(|l| l.split(',').nth(rss_col).is_some_and(|v| !v.is_empty()))
+        .count();
+    assert!(sampled_rows >= 3, "too few sampled rows:\n{csv}");
+
+    let hists: Vec<_> = std::fs::read_dir(out.join("hist"))
+        .expect("hist directory")
+        .filter_map(Result::ok)
+        .filter(|e| e.metadata().map(|m| m.len() > 0).unwrap_or(false))
+        .collect();
+    assert!(!hists.is_empty(), "no non-empty histogram");
+    for file in [
+        "cpu.folded",
+        "flamegraph.svg",
+        "jemalloc.json",
+        "metrics-end.txt",
+        "proxy.toml",
+    ] {
+        let len = std::fs::metadata(out.join(file))
+            .map(|m| m.len())
+            .unwrap_or(0);
+        assert!(len > 0, "{file} missing or empty");
+    }
+    let svg = std::fs::read_to_string(out.join("flamegraph.svg")).unwrap();
+    assert!(svg.contains("<svg"), "not an SVG");
+}
+
+#[test]
+fn sigint_mid_run_leaves_no_children_and_an_incomplete_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let (mut harness, kids) = start_and_wait_for_children(run_command(&out, 60, &[]));
+    signal(i64::from(harness.0.id()), "INT");
+    let status = eventually(Duration::from_secs(30), "the harness to exit", || {
+        harness.0.try_wait().ok().flatten()
+    });
+    for pid in &kids {
+        assert!(!alive(*pid), "child {pid} outlived the interrupted harness");
+    }
+    let _ = status;
+    let run = read_json(&out.join("run.json"));
+    assert_eq!(run["complete"], false, "{run:#}");
+    assert!(!run["provenance"]["ended_at"].is_null());
+}
+
+#[test]
+fn sigkill_of_the_process_group_leaves_no_children() {
+    use std::os::unix::process::CommandExt;
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = run_command(&dir.path().join("run"), 60, &[]);
+    cmd.process_group(0);
+    let (mut harness, kids) = start_and_wait_for_children(cmd);
+    let pgid = i64::from(harness.0.id());
+    signal(-pgid, "KILL");
+    eventually(Duration::from_secs(10), "the harness to die", || {
+        harness.0.try_wait().ok().flatten()
+    });
+    for pid in &kids {
+        eventually(Duration::from_secs(10), "children to die", || {
+            (!alive(*pid)).then_some(())
+        });
+    }
+}
+
+#[test]
+fn a_missing_redis_server_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = run_command(
+        &dir.path().join("run"),
+        5,
+        &["--redis", "--redis-bin", "/nonexistent/redis-server"],
+    )
+    .output()
+    .expect("run loadgen run");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("redis-server"), "{stderr}");
+    assert!(stderr.contains("apt-get install redis-server"), "{stderr}");
+    let run = read_json(&dir.path().join("run/run.json"));
+    assert_eq!(run["complete"], false);
+}
