@@ -85,14 +85,11 @@ impl AdminClient {
     }
 }
 
-/// Keys tried, in order, for the cumulative allocation count in `/debug/jemalloc`.
-const NMALLOC_KEYS: &[&str] = &["nmalloc", "allocations", "nmalloc_total", "allocs"];
-/// Keys tried, in order, for cumulative bytes allocated in `/debug/jemalloc`.
-const BYTES_KEYS: &[&str] = &[
-    "bytes_allocated",
-    "allocated_bytes_total",
-    "nbytes_allocated",
-];
+/// Key of the cumulative allocation count in `/debug/jemalloc` (every allocation
+/// request, thread-cache hits included).
+const NMALLOC_KEYS: &[&str] = &["allocations"];
+/// Key of the cumulative bytes allocated (rounded up to size classes).
+const BYTES_KEYS: &[&str] = &["bytes_allocated_total"];
 
 /// Reads the cumulative allocation counters from a `/debug/jemalloc` document: a
 /// top-level key, or one inside a top-level object (e.g. `{"counters": {...}}`).
@@ -121,7 +118,12 @@ mod tests {
 
     #[test]
     fn reads_counters_at_top_level_or_nested() {
-        let top = serde_json::json!({"allocated": 10, "nmalloc": 500, "bytes_allocated": 9000});
+        let top = serde_json::json!({
+            "allocated": 10,
+            "small_nmalloc": 3,
+            "allocations": 500,
+            "bytes_allocated_total": 9000
+        });
         assert_eq!(
             alloc_counters(&top),
             AllocCounters {
@@ -130,7 +132,7 @@ mod tests {
                 requests: None
             }
         );
-        let nested = serde_json::json!({"allocated": 10, "counters": {"nmalloc": 7}});
+        let nested = serde_json::json!({"allocated": 10, "counters": {"allocations": 7}});
         assert_eq!(alloc_counters(&nested).nmalloc, Some(7.0));
         assert_eq!(
             alloc_counters(&serde_json::json!({})),

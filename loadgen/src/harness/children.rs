@@ -124,3 +124,37 @@ pub fn pid_alive(pid: u32) -> bool {
         Err(_) => false,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dropping_the_guard_kills_the_child() {
+        let mut cmd = Command::new("sleep");
+        cmd.arg("30");
+        let guard = ChildGuard::spawn("sleep", cmd, None).unwrap();
+        let pid = guard.pid();
+        assert!(pid_alive(pid));
+        drop(guard);
+        assert!(!pid_alive(pid), "pid {pid} survived its guard");
+    }
+
+    #[test]
+    fn stderr_is_captured_and_exit_observed() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", "echo boom >&2; exit 3"]);
+        let mut guard = ChildGuard::spawn("sh", cmd, Some(dir.path().join("err.log"))).unwrap();
+        let status = guard.wait_timeout(Duration::from_secs(10)).unwrap();
+        assert_eq!(status.code(), Some(3));
+        assert_eq!(guard.stderr_tail(100).trim(), "boom");
+        assert_eq!(guard.stderr_tail(2).trim(), "m");
+    }
+
+    #[test]
+    fn a_missing_program_is_a_spawn_error_naming_it() {
+        let err = ChildGuard::spawn("ghost", Command::new("/nonexistent/ghost"), None).unwrap_err();
+        assert!(err.to_string().contains("ghost"), "{err}");
+    }
+}

@@ -1,28 +1,48 @@
 //! What the harness needs to know about a load profile: its length, warm-up, target
-//! rate, policy store, and the steady window to profile.
+//! rate, policy store, the steady window to profile, and the profile's `[harness]`
+//! table (settings only the harness reads).
 //!
-//! The profile format belongs to the load generator (which validates it strictly when
-//! `loadgen attack` loads it); the harness only reads these few values, leniently, so
-//! the two can evolve separately. Durations are integers (seconds) or strings such as
-//! `"90s"`, `"3m"`, `"500ms"`.
+//! The profile itself is loaded and validated by [`crate::profile::Profile`]; this
+//! module derives the harness's view from it and checks the `[harness]` table the same
+//! way (unknown keys refused, every problem named), because the profile loader leaves
+//! that table to the harness.
 
 use std::path::Path;
+use std::time::Duration;
 
-use toml::{Table, Value};
+use serde::Deserialize;
+
+use crate::profile::{PolicyStore, Profile};
+use crate::units::Written;
 
 use super::resources::SteadyWindow;
 use super::HarnessError;
 
+/// The `[harness]` table of a profile, as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHarness {
+    /// Length of a direct-to-origin pass before the proxied run (0 or absent: none).
+    direct_pass: Option<Written>,
+    /// Whether to take a CPU profile in the steady window (default true).
+    cpu_profile: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct HarnessOnly {
+    harness: Option<toml::Value>,
+}
+
 /// The harness's view of a profile.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProfileView {
-    /// Profile name (the `name` key, else the file stem).
+    /// Profile name.
     pub name: String,
     /// Attack length including warm-up, seconds.
     pub duration_s: f64,
     /// Warm-up excluded from statistics, seconds.
     pub warmup_s: f64,
-    /// Target request rate, when the profile caps it.
+    /// Target request rate, when the profile paces requests.
     pub target_rps: Option<f64>,
     /// Whether the proxy uses the Redis policy store.
     pub redis_store: bool,
@@ -30,166 +50,169 @@ pub struct ProfileView {
     pub cpu_profile: bool,
     /// Length of a direct-to-origin pass before the proxied run, seconds (0 = none).
     pub direct_pass_s: u64,
-}
-
-/// Parses a duration value: an integer or float of seconds, or a string with a unit.
-pub fn parse_duration(value: &Value) -> Option<f64> {
-    match value {
-        Value::Integer(i) => (*i >= 0).then_some(*i as f64),
-        Value::Float(f) => (*f >= 0.0).then_some(*f),
-        Value::String(s) => {
-            let s = s.trim();
-            let split = s.find(|c: char| !c.is_ascii_digit() && c != '.')?;
-            let (num, unit) = s.split_at(split);
-            let num: f64 = num.parse().ok()?;
-            let scale = match unit.trim() {
-                "ms" => 0.001,
-                "s" | "sec" | "secs" => 1.0,
-                "m" | "min" | "mins" => 60.0,
-                "h" => 3600.0,
-                _ => return None,
-            };
-            Some(num * scale)
-        }
-        _ => None,
-    }
-}
-
-fn first<'a>(doc: &'a Table, keys: &[&str]) -> Option<&'a Value> {
-    keys.iter().find_map(|k| doc.get(*k))
+    /// The steady window: the profiled phases (or everything after warm-up), cut to
+    /// end a second before the run does.
+    pub window: SteadyWindow,
 }
 
 impl ProfileView {
-    /// Reads the profile at `path`.
-    pub fn load(path: &Path) -> Result<Self, HarnessError> {
+    /// Loads the profile at `path`, with the `--duration`/`--users` overrides applied.
+    pub fn load(
+        path: &Path,
+        duration: Option<Duration>,
+        users: Option<u64>,
+    ) -> Result<Self, HarnessError> {
+        let profile = Profile::load(path)
+            .map_err(|e| HarnessError::Config {
+                detail: e.to_string(),
+            })?
+            .with_overrides(duration, users);
         let text = std::fs::read_to_string(path).map_err(|source| HarnessError::Io {
             what: format!("read profile {}", path.display()),
             source,
         })?;
-        let stem = path
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "run".into());
-        Self::parse(&text, &stem).map_err(|detail| HarnessError::Config {
-            detail: format!("profile {}: {detail}", path.display()),
+        Self::from_profile(&profile, &text).map_err(|errors| HarnessError::Config {
+            detail: format!(
+                "profile {} is invalid:\n  {}",
+                path.display(),
+                errors.join("\n  ")
+            ),
         })
     }
 
-    /// Reads a profile from its text; `stem` names it when it has no `name` key.
-    pub fn parse(text: &str, stem: &str) -> Result<Self, String> {
-        let doc: Table = toml::from_str(text).map_err(|e| e.to_string())?;
-        let duration_s = first(&doc, &["duration", "duration_s", "duration_secs"])
-            .and_then(parse_duration)
-            .ok_or("no valid `duration`")?;
-        let warmup_s = first(&doc, &["warmup", "warm_up", "warmup_s"])
-            .and_then(parse_duration)
-            .unwrap_or(0.0);
-        let target_rps =
-            first(&doc, &["target_rps", "target_rate", "rate"]).and_then(|v| match v {
-                Value::Integer(i) => Some(*i as f64),
-                Value::Float(f) => Some(*f),
-                _ => None,
-            });
-        let store = first(&doc, &["store", "policy_store"]).and_then(|v| match v {
-            Value::String(s) => Some(s.clone()),
-            Value::Table(t) => t.get("kind").and_then(Value::as_str).map(str::to_owned),
-            _ => None,
-        });
-        let harness = doc.get("harness").and_then(Value::as_table);
-        let cpu_profile = harness
-            .and_then(|h| h.get("cpu_profile"))
-            .and_then(Value::as_bool)
-            .unwrap_or(true);
-        let direct_pass_s = harness
-            .and_then(|h| h.get("direct_pass"))
-            .and_then(parse_duration)
-            .unwrap_or(0.0) as u64;
+    /// Derives the view from a validated profile and its text (for `[harness]`).
+    pub fn from_profile(profile: &Profile, text: &str) -> Result<Self, Vec<String>> {
+        let only: HarnessOnly = toml::from_str(text).map_err(|e| vec![e.to_string()])?;
+        let raw: RawHarness = match only.harness {
+            Some(v) => v
+                .try_into()
+                .map_err(|e: toml::de::Error| vec![format!("harness: {}", e.message())])?,
+            None => RawHarness::default(),
+        };
+        let mut errors = Vec::new();
+        let direct_pass_s = match raw.direct_pass.as_ref().map(Written::duration) {
+            None => 0,
+            Some(Ok(d)) => d.as_secs(),
+            Some(Err(e)) => {
+                errors.push(format!("harness.direct_pass: {e}"));
+                0
+            }
+        };
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        let duration_s = profile.duration.as_secs_f64();
+        let warmup_s = profile.warmup.as_secs_f64();
         Ok(Self {
-            name: doc
-                .get("name")
-                .and_then(Value::as_str)
-                .unwrap_or(stem)
-                .to_owned(),
+            name: profile.name.clone(),
             duration_s,
             warmup_s,
-            target_rps,
-            redis_store: store.as_deref() == Some("redis"),
-            cpu_profile,
+            target_rps: profile.target_rate,
+            redis_store: profile.policy_store == PolicyStore::Redis,
+            cpu_profile: raw.cpu_profile.unwrap_or(true),
             direct_pass_s,
+            window: steady_window(profile),
         })
     }
+}
 
-    /// Applies a `--duration` override: the warm-up keeps its length unless it would
-    /// take more than a third of the shortened run.
-    pub fn with_duration(mut self, duration_s: f64) -> Self {
-        self.duration_s = duration_s;
-        self.warmup_s = self.warmup_s.min(duration_s / 3.0);
-        self
-    }
-
-    /// The steady window: after warm-up, up to one second before the end (the last
-    /// second is cut short by the stop).
-    pub fn steady_window(&self) -> SteadyWindow {
-        let end = (self.duration_s - 1.0).max(self.warmup_s);
-        SteadyWindow {
-            start_s: self.warmup_s,
-            end_s: end,
+/// The span of the profiled phases (all stages when none are named), after warm-up and
+/// ending one second before the run (the last second is cut short by the stop).
+pub fn steady_window(profile: &Profile) -> SteadyWindow {
+    let mut start = 0.0;
+    let mut spans = Vec::new();
+    for stage in &profile.stages {
+        let end = start + stage.over.as_secs_f64();
+        if profile.profile_phases.is_empty() || profile.profile_phases.contains(&stage.name) {
+            spans.push((start, end));
         }
+        start = end;
     }
+    let duration = profile.duration.as_secs_f64();
+    let warmup = profile.warmup.as_secs_f64();
+    let first = spans.iter().map(|s| s.0).fold(f64::INFINITY, f64::min);
+    let last = spans.iter().map(|s| s.1).fold(0.0, f64::max);
+    let start_s = if first.is_finite() {
+        first.max(warmup)
+    } else {
+        warmup
+    };
+    let end_s = last.min(duration - 1.0).max(start_s);
+    SteadyWindow { start_s, end_s }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn durations_in_several_spellings() {
-        assert_eq!(parse_duration(&Value::Integer(90)), Some(90.0));
-        assert_eq!(parse_duration(&Value::String("3m".into())), Some(180.0));
-        assert_eq!(parse_duration(&Value::String("500ms".into())), Some(0.5));
-        assert_eq!(parse_duration(&Value::String("2.5s".into())), Some(2.5));
-        assert_eq!(parse_duration(&Value::String("7 parsecs".into())), None);
-        assert_eq!(parse_duration(&Value::Integer(-1)), None);
+    fn profile(extra: &str) -> (Profile, String) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("mix.toml"), "").unwrap();
+        let text = format!(
+            "name = \"t\"\nusers = 10\nduration = \"60s\"\nwarmup = \"10s\"\n\
+             scenario_mix = \"mix.toml\"\nramp = {{ increase_rate = 1.0 }}\n{extra}"
+        );
+        (Profile::parse(&text, dir.path(), "t.toml").unwrap(), text)
     }
 
     #[test]
-    fn reads_a_profile_and_derives_the_window() {
-        let text = r#"
-name = "peak"
-users = 200
-duration = "3m"
-warmup = "20s"
-target_rps = 2000
-store = "redis"
-[harness]
-direct_pass = "10s"
-"#;
-        let p = ProfileView::parse(text, "x").unwrap();
-        assert_eq!(p.name, "peak");
-        assert_eq!((p.duration_s, p.warmup_s), (180.0, 20.0));
-        assert_eq!(p.target_rps, Some(2000.0));
-        assert!(p.redis_store && p.cpu_profile);
-        assert_eq!(p.direct_pass_s, 10);
+    fn window_is_after_warmup_and_before_the_end() {
+        let (p, text) = profile("");
+        let v = ProfileView::from_profile(&p, &text).unwrap();
         assert_eq!(
-            p.steady_window(),
+            v.window,
             SteadyWindow {
-                start_s: 20.0,
-                end_s: 179.0
+                start_s: 10.0,
+                end_s: 59.0
             }
         );
-        let short = p.with_duration(6.0);
+        assert!(v.cpu_profile && !v.redis_store);
+        assert_eq!(v.direct_pass_s, 0);
+    }
+
+    #[test]
+    fn window_follows_the_profiled_phases() {
+        let (p, text) = profile(
+            "profile_phases = [\"hold\"]\n\
+             [[stages]]\nname = \"up\"\nusers = 10\nover = \"20s\"\n\
+             [[stages]]\nname = \"hold\"\nusers = 10\nover = \"30s\"\n\
+             [[stages]]\nname = \"down\"\nusers = 1\nover = \"10s\"\n",
+        );
+        let v = ProfileView::from_profile(&p, &text).unwrap();
         assert_eq!(
-            short.steady_window(),
+            v.window,
+            SteadyWindow {
+                start_s: 20.0,
+                end_s: 50.0
+            }
+        );
+    }
+
+    #[test]
+    fn harness_table_is_read_and_checked() {
+        let (p, text) = profile("[harness]\ndirect_pass = \"5s\"\ncpu_profile = false\n");
+        let v = ProfileView::from_profile(&p, &text).unwrap();
+        assert_eq!(v.direct_pass_s, 5);
+        assert!(!v.cpu_profile);
+        let (p, text) = profile("[harness]\ndirekt_pass = \"5s\"\n");
+        let err = ProfileView::from_profile(&p, &text).unwrap_err().join(" ");
+        assert!(err.contains("direkt_pass"), "{err}");
+        let (p, text) = profile("[harness]\ndirect_pass = \"5 parsecs\"\n");
+        let err = ProfileView::from_profile(&p, &text).unwrap_err().join(" ");
+        assert!(err.contains("harness.direct_pass"), "{err}");
+    }
+
+    #[test]
+    fn shortened_runs_keep_a_window() {
+        let (p, text) = profile("");
+        let p = p.with_overrides(Some(Duration::from_secs(6)), Some(2));
+        let v = ProfileView::from_profile(&p, &text).unwrap();
+        assert_eq!(
+            v.window,
             SteadyWindow {
                 start_s: 2.0,
                 end_s: 5.0
             }
         );
-    }
-
-    #[test]
-    fn a_profile_without_duration_is_refused() {
-        let err = ProfileView::parse("users = 3", "ci").unwrap_err();
-        assert!(err.contains("duration"), "{err}");
     }
 }

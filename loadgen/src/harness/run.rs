@@ -68,10 +68,11 @@ impl Setup {
                 what: format!("profile {}", args.profile.display()),
                 source,
             })?;
-        let mut profile = ProfileView::load(&profile_path)?;
-        if let Some(d) = args.duration {
-            profile = profile.with_duration(d as f64);
-        }
+        let profile = ProfileView::load(
+            &profile_path,
+            args.duration.map(Duration::from_secs),
+            args.users,
+        )?;
         let repo_dir = repo_dir_of(&profile_path);
         let loadgen_bin = match &args.loadgen_bin {
             Some(p) => p.clone(),
@@ -105,7 +106,7 @@ impl Setup {
             what: format!("create run directory {}", run_dir.display()),
             source,
         })?;
-        let window = profile.steady_window();
+        let window = profile.window;
         Ok(Self {
             demo_config: args
                 .proxy_config
