@@ -1,1 +1,29 @@
-//! Placeholder; filled in by its issue.
+//! `perf-report`: renders load-test runs, promotes a run to a committed baseline, and diffs
+//! a run against a baseline under the release gate's rules.
+//!
+//! The flow: a run directory (written by the load generator and the harness) is read
+//! through a typed, tolerant view ([`rundir`]); metrics are extracted ([`metrics`]) into the
+//! same shape a baseline stores ([`baseline`]); the rule engine ([`rules`], [`gate`])
+//! compares two metric sets with robust statistics ([`stats`]) and returns pass, hotfix
+//! or rollback.
+
+pub mod atomic;
+pub mod baseline;
+pub mod diff;
+pub mod error;
+pub mod fixtures;
+pub mod flame;
+pub mod gate;
+pub mod hist;
+pub mod metrics;
+pub mod plots;
+pub mod promote;
+pub mod render;
+pub mod rules;
+pub mod rundir;
+pub mod runjson;
+pub mod stats;
+pub mod timefmt;
+pub mod timeseries;
+
+pub use error::{ReportError, Result};

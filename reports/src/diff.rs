@@ -1,0 +1,222 @@
+//! `perf-report diff`: a run against a promoted baseline under the gate rules.
+//!
+//! Writes `diff.md`, `diff.html` and `verdict.json` (every gated metric: baseline, current,
+//! change, rule, verdict), overlaid percentile spectra, and a differential flame graph of
+//! the baseline's and the run's CPU stacks. Bad input (a missing file, a schema mismatch, a
+//! baseline of another profile) is an error, never a verdict.
+
+use crate::atomic::write_atomic;
+use crate::baseline::Baseline;
+use crate::error::{ReportError, Result};
+use crate::flame;
+use crate::gate::{self, GateReport};
+use crate::metrics;
+use crate::plots::spectrum;
+use crate::render::doc::{Block, Doc};
+use crate::render::run::{figure, write_doc};
+use crate::render::tables::ordered_classes;
+use crate::rules::{fmt_num, Evaluation, Gates, Method, Verdict};
+use crate::rundir::RunDir;
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+
+/// `verdict.json` schema version.
+pub const VERDICT_SCHEMA_VERSION: u32 = 1;
+
+/// File name of the differential flame graph.
+pub const DIFF_FLAMEGRAPH: &str = "diff-flamegraph.svg";
+
+/// What to compare.
+#[derive(Debug, Clone)]
+pub struct DiffOptions {
+    /// The run directory.
+    pub run_dir: PathBuf,
+    /// The baseline document.
+    pub baseline: PathBuf,
+    /// Gate rules; None: `gates.toml` beside the baseline.
+    pub gates: Option<PathBuf>,
+    /// Where to write the outputs; None: the run directory.
+    pub out_dir: Option<PathBuf>,
+}
+
+/// The machine-readable verdict.
+#[derive(Debug, Clone, Serialize)]
+pub struct VerdictDoc {
+    /// Schema version.
+    pub schema_version: u32,
+    /// Profile compared.
+    pub profile: String,
+    /// Baseline file name.
+    pub baseline: String,
+    /// When the baseline was promoted.
+    pub baseline_promoted_at: String,
+    /// Overall verdict and every evaluation.
+    #[serde(flatten)]
+    pub report: GateReport,
+}
+
+/// Runs the comparison and writes its outputs; returns the gate report.
+pub fn diff(opts: &DiffOptions) -> Result<GateReport> {
+    let baseline = Baseline::read(&opts.baseline)?;
+    let run = RunDir::load(&opts.run_dir)?;
+    if baseline.profile != run.profile() {
+        return Err(ReportError::ProfileMismatch {
+            path: opts.baseline.clone(),
+            baseline: baseline.profile.clone(),
+            run: run.profile().to_owned(),
+        });
+    }
+    let gates_path = opts.gates.clone().unwrap_or_else(|| {
+        opts.baseline
+            .parent()
+            .unwrap_or(Path::new("."))
+            .join("gates.toml")
+    });
+    let gates = Gates::load(&gates_path)?;
+    let rules = gates.for_profile(&baseline.profile);
+    let current = metrics::extract(&run);
+    let report = gate::evaluate(&gates, &rules, &baseline.metrics, &current);
+    let out_dir = opts.out_dir.clone().unwrap_or_else(|| opts.run_dir.clone());
+    let base_hists = baseline.decoded_histograms(&opts.baseline)?;
+    let mut doc = document(&baseline, &run, &report)?;
+    doc.heading(1, "Latency spectra: baseline (faint) and current");
+    for (i, class) in ordered_classes(base_hists.keys().chain(run.histograms.keys()))
+        .iter()
+        .enumerate()
+    {
+        let mut series = Vec::new();
+        let base_q = spectrum::quantiles(
+            base_hists.get(class),
+            baseline.classes.get(class).and_then(|s| s.latency_us),
+        );
+        if let Some(q) = base_q {
+            series.push(spectrum::series(&format!("{class} baseline"), &q, i, true));
+        }
+        let cur_q = spectrum::quantiles(
+            run.histograms.get(class),
+            run.run.classes.get(class).and_then(|s| s.latency_us),
+        );
+        if let Some(q) = cur_q {
+            series.push(spectrum::series(&format!("{class} current"), &q, i, false));
+        }
+        let svg = spectrum::draw(&format!("Latency spectrum: {class}"), &series)?;
+        doc.push(figure(
+            &format!("{class}: baseline vs current"),
+            &format!("spectrum_{class}"),
+            svg,
+        ));
+    }
+    doc.heading(1, "CPU: differential flame graph");
+    match (baseline.folded_stacks(&opts.baseline)?, &run.folded) {
+        (Some(before), Some(after)) => {
+            let svg = flame::differential_svg(
+                &before,
+                after,
+                "Baseline vs current: red got hotter, blue cooler",
+            )?;
+            write_atomic(&out_dir.join(DIFF_FLAMEGRAPH), &svg)?;
+            doc.push(Block::Link {
+                text: "Differential flame graph (red: hotter than the baseline)".into(),
+                href: DIFF_FLAMEGRAPH.into(),
+            });
+        }
+        _ => {
+            doc.para("CPU stacks: not measured on one side; no differential flame graph.");
+        }
+    }
+    write_doc(&doc, &out_dir, "diff")?;
+    let verdict = VerdictDoc {
+        schema_version: VERDICT_SCHEMA_VERSION,
+        profile: baseline.profile.clone(),
+        baseline: opts
+            .baseline
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        baseline_promoted_at: baseline.promoted_at.clone(),
+        report: report.clone(),
+    };
+    let json = serde_json::to_vec_pretty(&verdict).expect("a verdict serialises: plain data");
+    write_atomic(&out_dir.join("verdict.json"), &json)?;
+    Ok(report)
+}
+
+fn document(baseline: &Baseline, run: &RunDir, report: &GateReport) -> Result<Doc> {
+    let mut doc = Doc::new(format!("Diff: profile {}", baseline.profile));
+    doc.para(format!(
+        "Verdict: {}. Baseline promoted {} ({}).",
+        verdict_word(report.verdict),
+        baseline.promoted_at,
+        baseline
+            .provenance
+            .git_commit
+            .as_deref()
+            .unwrap_or("commit not recorded")
+    ));
+    let current_fp = run
+        .run
+        .provenance
+        .clone()
+        .unwrap_or_default()
+        .machine_fingerprint();
+    if current_fp != baseline.machine_fingerprint {
+        doc.para(format!(
+            "Warning: different machines (baseline: {}; current: {}); relative figures may not be comparable.",
+            baseline.machine_fingerprint, current_fp
+        ));
+    }
+    doc.heading(1, "Gated metrics");
+    doc.table(
+        &[
+            "metric",
+            "baseline",
+            "current",
+            "change",
+            "95% CI of ratio",
+            "p (Mann-Whitney)",
+            "rule",
+            "verdict",
+        ],
+        report.evaluations.iter().map(row).collect(),
+    );
+    Ok(doc)
+}
+
+fn row(e: &Evaluation) -> Vec<String> {
+    let num = |v: Option<f64>| v.map_or_else(|| "not measured".to_owned(), fmt_num);
+    let method = match e.method {
+        Method::BootstrapMedians => " [medians of per-second samples]",
+        Method::Point => " [whole-run values]",
+        Method::Absolute | Method::None => "",
+    };
+    vec![
+        e.metric.clone(),
+        num(e.baseline),
+        num(e.current),
+        e.change
+            .map_or_else(|| "-".to_owned(), |c| format!("{:+.1}%", c * 100.0)),
+        e.ci.map_or_else(
+            || "-".to_owned(),
+            |ci| format!("{:.3} to {:.3}", ci.low, ci.high),
+        ),
+        e.p_value
+            .map_or_else(|| "-".to_owned(), |p| format!("{p:.3}")),
+        format!("{}{method}", e.describe_rule()),
+        format!(
+            "{}{}: {}",
+            verdict_word(e.verdict),
+            if e.enforce { "" } else { " (reported only)" },
+            e.reason
+        ),
+    ]
+}
+
+/// The verdict in words.
+pub fn verdict_word(v: Verdict) -> &'static str {
+    match v {
+        Verdict::Pass => "PASS",
+        Verdict::Hotfix => "HOTFIX",
+        Verdict::Rollback => "ROLLBACK",
+        Verdict::Missing => "MISSING",
+    }
+}

@@ -1,0 +1,223 @@
+//! Synthetic run directories with chosen numbers, for tests and demonstrations.
+//!
+//! Until the load generator and harness produce real runs, and afterwards for edge cases
+//! they cannot produce on demand (an interrupted run, a saturated load generator, a 20%
+//! CPU regression), this writes a complete run directory: `run.json`, `timeseries.csv`,
+//! `hist/<class>.hdr` (V2) and `cpu.folded`. Values are drawn from a seeded generator, so a
+//! fixture is the same on every machine.
+
+use crate::hist;
+use crate::runjson::{CLASSES, RUN_SCHEMA_VERSION};
+use crate::stats::SplitMix64;
+use hdrhistogram::Histogram;
+use serde_json::{json, Value};
+use std::fmt::Write as _;
+use std::io;
+use std::path::Path;
+
+/// What to put in a synthetic run.
+#[derive(Debug, Clone)]
+pub struct Fixture {
+    /// Profile name.
+    pub profile: String,
+    /// `schema_version` written to `run.json`.
+    pub schema_version: u32,
+    /// Run length in seconds (one time-series row each).
+    pub seconds: usize,
+    /// Requests per second (all classes).
+    pub rps: f64,
+    /// Offered rate, if the profile drives one.
+    pub offered_rps: Option<f64>,
+    /// Multiplier on every latency.
+    pub latency_scale: f64,
+    /// Proxy CPU-µs per request (median).
+    pub cpu_us_per_request: f64,
+    /// Per-second log-normal spread of the noisy series.
+    pub noise: f64,
+    /// Allocations per request.
+    pub allocs_per_request: f64,
+    /// Failures per class.
+    pub failures: u64,
+    /// Whether the run completed.
+    pub complete: bool,
+    /// Whether the load generator saturated.
+    pub saturated: bool,
+    /// Whether the harness fields and columns are present (resources, provenance, CPU...).
+    pub harness: bool,
+    /// Extra weight on the `filter::match_host` frame (1.0 = as usual).
+    pub hot_frame: f64,
+    /// RNG seed.
+    pub seed: u64,
+}
+
+impl Default for Fixture {
+    fn default() -> Self {
+        Self {
+            profile: "ci".to_owned(),
+            schema_version: RUN_SCHEMA_VERSION,
+            seconds: 60,
+            rps: 600.0,
+            offered_rps: Some(600.0),
+            latency_scale: 1.0,
+            cpu_us_per_request: 120.0,
+            noise: 0.08,
+            allocs_per_request: 40.0,
+            failures: 0,
+            complete: true,
+            saturated: false,
+            harness: true,
+            hot_frame: 1.0,
+            seed: 7,
+        }
+    }
+}
+
+/// Base median latency (µs) of each class in [`CLASSES`].
+const BASE_US: [f64; 6] = [800.0, 300.0, 1500.0, 700.0, 900.0, 5000.0];
+
+impl Fixture {
+    /// Writes the run directory (created if needed).
+    pub fn write(&self, dir: &Path) -> io::Result<()> {
+        std::fs::create_dir_all(dir.join("hist"))?;
+        let mut rng = SplitMix64::new(self.seed);
+        let mut classes = serde_json::Map::new();
+        let per_class_rps = self.rps / CLASSES.len() as f64;
+        let count = (per_class_rps * self.seconds as f64) as u64;
+        for (class, base) in CLASSES.iter().zip(BASE_US) {
+            let histogram = self.histogram(&mut rng, base);
+            std::fs::write(
+                dir.join("hist").join(format!("{class}.hdr")),
+                hist::encode(&histogram),
+            )?;
+            let pct = |h: &Histogram<u64>| {
+                json!({
+                    "min": h.min(), "p50": h.value_at_quantile(0.5), "p90": h.value_at_quantile(0.9),
+                    "p99": h.value_at_quantile(0.99), "p99_9": h.value_at_quantile(0.999), "max": h.max(),
+                })
+            };
+            classes.insert(
+                (*class).to_owned(),
+                json!({
+                    "count": count, "failures": self.failures,
+                    "errors": if self.failures > 0 { json!({"timeout": self.failures}) } else { json!({}) },
+                    "rps": per_class_rps, "latency_us": pct(&histogram),
+                    "ttfb_us": pct(&histogram), "ttlb_us": pct(&histogram),
+                }),
+            );
+        }
+        std::fs::write(
+            dir.join("run.json"),
+            serde_json::to_vec_pretty(&self.run_json(classes, count))?,
+        )?;
+        std::fs::write(dir.join("timeseries.csv"), self.timeseries(&mut rng))?;
+        if self.harness {
+            std::fs::write(dir.join("cpu.folded"), self.folded())?;
+        }
+        Ok(())
+    }
+
+    fn histogram(&self, rng: &mut SplitMix64, base: f64) -> Histogram<u64> {
+        let mut h = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)
+            .expect("static histogram bounds are valid");
+        for _ in 0..5000 {
+            let v = base * self.latency_scale * (0.5 * rng.normal()).exp();
+            h.record(v.clamp(1.0, 60_000_000.0) as u64)
+                .expect("value clamped into the histogram range");
+        }
+        h
+    }
+
+    fn run_json(&self, classes: serde_json::Map<String, Value>, per_class: u64) -> Value {
+        let requests = per_class * CLASSES.len() as u64;
+        let mut run = json!({
+            "schema_version": self.schema_version,
+            "profile": { "name": self.profile, "settings": { "users": 50, "duration_s": self.seconds } },
+            "complete": self.complete,
+            "started_at": "2026-01-05T08:00:00Z",
+            "ended_at": "2026-01-05T08:01:00Z",
+            "classes": classes,
+            "totals": { "requests": requests, "failures": self.failures * CLASSES.len() as u64,
+                        "rps": self.rps, "offered_rps": self.offered_rps },
+            "a_field_from_the_future": { "ignored": true },
+        });
+        if self.harness {
+            let extra = json!({
+                "provenance": { "git_commit": "0123456789abcdef", "git_dirty": false,
+                    "rustc": "rustc 1.85.0", "build_profile": "release",
+                    "cpu_model": "Synthetic CPU @ 3.0GHz", "cores": 2, "kernel": "6.1.0" },
+                "resources": { "proxy_cpu_us_per_request": self.cpu_us_per_request,
+                    "allocs_per_request": self.allocs_per_request,
+                    "bytes_allocated_per_request": self.allocs_per_request * 96.0,
+                    "peak_rss_bytes": 48.0 * 1024.0 * 1024.0, "rss_slope_bytes_per_s": 0.0, "fds": 120 },
+                "proxy_added_latency_us": { "p50": 150.0 * self.latency_scale, "p99": 900.0 * self.latency_scale },
+                "load_generator_saturated": self.saturated,
+                "steady_window": { "start": 5, "end": self.seconds.saturating_sub(5) },
+            });
+            if let (Some(run), Some(extra)) = (run.as_object_mut(), extra.as_object()) {
+                run.extend(extra.clone());
+            }
+        }
+        run
+    }
+
+    fn timeseries(&self, rng: &mut SplitMix64) -> String {
+        let mut header = vec![
+            "second".to_owned(),
+            "requests".to_owned(),
+            "errors".to_owned(),
+        ];
+        for class in CLASSES {
+            header.push(format!("{class}_p50_us"));
+            header.push(format!("{class}_p99_us"));
+        }
+        let harness_cols = [
+            "proxy_cpu_user_ms",
+            "proxy_cpu_sys_ms",
+            "proxy_rss_bytes",
+            "proxy_threads",
+            "proxy_fds",
+            "proxy_client_connections",
+            "pool_in_use",
+            "pool_waiters",
+        ];
+        if self.harness {
+            header.extend(harness_cols.iter().map(|c| (*c).to_owned()));
+        }
+        let mut out = header.join(",") + "\n";
+        for s in 0..self.seconds {
+            let mut noisy = |v: f64| v * (self.noise * rng.normal()).exp();
+            let requests = noisy(self.rps).round();
+            let mut row = vec![s.to_string(), requests.to_string(), "0".to_owned()];
+            for base in BASE_US {
+                row.push(format!("{:.0}", noisy(base * self.latency_scale)));
+                row.push(format!("{:.0}", noisy(3.2 * base * self.latency_scale)));
+            }
+            if self.harness {
+                let cpu_ms = noisy(self.cpu_us_per_request) * requests / 1000.0;
+                row.push(format!("{:.3}", cpu_ms * 0.7));
+                row.push(format!("{:.3}", cpu_ms * 0.3));
+                row.push(format!("{:.0}", 40.0 * 1024.0 * 1024.0 + s as f64 * 1024.0));
+                row.extend(["6", "118", "50", "12", "0"].map(str::to_owned));
+            }
+            out += &row.join(",");
+            out.push('\n');
+        }
+        out
+    }
+
+    fn folded(&self) -> String {
+        let stacks = [
+            ("main;tokio::runtime::worker::run;proxy::serve;filter::categorise;filter::match_host", 300.0 * self.hot_frame),
+            ("main;tokio::runtime::worker::run;proxy::serve;policy::decide", 120.0),
+            ("main;tokio::runtime::worker::run;proxy::serve;forward::send;hyper::proto::h1::encode", 250.0),
+            ("main;tokio::runtime::worker::run;proxy::serve;forward::send;tokio::net::TcpStream::poll_write", 200.0),
+            ("main;tokio::runtime::worker::run;tunnel::splice", 100.0),
+            ("main;tokio::runtime::worker::run;tokio::runtime::park", 80.0),
+        ];
+        let mut out = String::new();
+        for (stack, weight) in stacks {
+            let _ = writeln!(out, "{stack} {:.0}", weight.max(1.0));
+        }
+        out
+    }
+}

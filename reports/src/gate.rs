@@ -1,0 +1,116 @@
+//! Applying a profile's rules to two metric sets and reducing them to one outcome.
+//!
+//! The inputs are two [`MetricSet`]s (control and candidate), not documents: a promoted
+//! baseline and a run give one each today; interleaved A/B trials can give one each via
+//! [`pool_trials`]. Per-class rules with `.*` expand to every class either side measured,
+//! and an exact `.class` rule takes precedence over the wildcard.
+
+use crate::metrics::{MetricKey, MetricSet};
+use crate::rules::{Evaluation, Gates, Rule, Verdict};
+use serde::Serialize;
+use std::collections::BTreeSet;
+
+/// The gate's overall outcome.
+#[derive(Debug, Clone, Serialize)]
+pub struct GateReport {
+    /// The worst enforced verdict, with "missing" mapped to the configured severity.
+    pub verdict: Verdict,
+    /// Every evaluated rule, enforced or not.
+    pub evaluations: Vec<Evaluation>,
+}
+
+impl GateReport {
+    /// Process exit code: 0 pass, 1 rollback, 3 hotfix (0 when hotfixes are accepted).
+    pub fn exit_code(&self, hotfix_ok: bool) -> i32 {
+        match self.verdict {
+            Verdict::Pass => 0,
+            Verdict::Hotfix if hotfix_ok => 0,
+            Verdict::Hotfix => 3,
+            Verdict::Rollback | Verdict::Missing => 1,
+        }
+    }
+}
+
+/// Evaluates `rules` on a control (baseline) and a candidate (current) metric set.
+pub fn evaluate(
+    gates: &Gates,
+    rules: &[Rule],
+    control: &MetricSet,
+    candidate: &MetricSet,
+) -> GateReport {
+    let classes: BTreeSet<String> = control
+        .keys()
+        .chain(candidate.keys())
+        .filter_map(|k| k.split_once('.').map(|(_, c)| c.to_owned()))
+        .collect();
+    let mut evaluations = Vec::new();
+    for rule in rules {
+        for key in keys_for(rule, rules, &classes) {
+            let name = key.to_string();
+            evaluations.push(rule.evaluate(
+                &name,
+                control.get(&name),
+                candidate.get(&name),
+                gates.comparison,
+            ));
+        }
+    }
+    let verdict = evaluations
+        .iter()
+        .filter(|e| e.enforce)
+        .map(|e| match e.verdict {
+            Verdict::Missing => gates.missing,
+            v => v,
+        })
+        .max()
+        .unwrap_or(Verdict::Pass);
+    GateReport {
+        verdict,
+        evaluations,
+    }
+}
+
+/// The metric keys a rule applies to.
+fn keys_for(rule: &Rule, all: &[Rule], classes: &BTreeSet<String>) -> Vec<MetricKey> {
+    if !rule.metric.per_class() {
+        return vec![MetricKey {
+            metric: rule.metric,
+            class: None,
+        }];
+    }
+    match &rule.class {
+        Some(class) => vec![MetricKey {
+            metric: rule.metric,
+            class: Some(class.clone()),
+        }],
+        None => classes
+            .iter()
+            .filter(|c| {
+                !all.iter()
+                    .any(|r| r.metric == rule.metric && r.class.as_ref() == Some(*c))
+            })
+            .map(|c| MetricKey {
+                metric: rule.metric,
+                class: Some(c.clone()),
+            })
+            .collect(),
+    }
+}
+
+/// Pools several trials into one metric set whose samples are the trials' whole-run values
+/// (for interleaved A/B sessions: one set for control trials, one for candidate trials).
+pub fn pool_trials(trials: &[MetricSet]) -> MetricSet {
+    let mut pooled = MetricSet::new();
+    for trial in trials {
+        for (key, value) in trial {
+            if let Some(v) = value.value() {
+                pooled
+                    .entry(key.clone())
+                    .or_default()
+                    .samples
+                    .push(v);
+            }
+        }
+    }
+    pooled
+}

@@ -1,0 +1,240 @@
+//! The gated metrics: their names, and how each is measured from a run.
+//!
+//! A metric has a whole-run point value and, where the run recorded it per second, a sample
+//! of per-second values from the steady window; the gate compares the samples when both
+//! sides have them (distributions, not single numbers) and the points otherwise. The same
+//! [`MetricSet`] is stored in a baseline document, so a baseline and a run (or, later, two
+//! interleaved trials) are compared the same way.
+
+use crate::rundir::RunDir;
+use crate::stats;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// Every metric the gate knows, per class where it says so.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Metric {
+    /// Unexpected failures / requests of a class (fraction).
+    FailureRate,
+    /// 99th percentile latency of a class, µs.
+    P99Us,
+    /// 99.9th percentile latency of a class, µs.
+    P999Us,
+    /// Proxy CPU (user + system) per request, µs.
+    ProxyCpuUsPerRequest,
+    /// Heap allocations per request.
+    AllocsPerRequest,
+    /// Heap bytes allocated per request.
+    BytesAllocatedPerRequest,
+    /// Peak resident set size of the proxy, bytes.
+    PeakRssBytes,
+    /// Slope of RSS over the steady window, bytes/s.
+    RssSlopeBytesPerS,
+    /// Median latency the proxy adds, µs.
+    ProxyAddedP50Us,
+    /// 99th percentile latency the proxy adds, µs.
+    ProxyAddedP99Us,
+    /// Achieved requests per second.
+    ThroughputRps,
+    /// Achieved / offered request rate (1.0 = the proxy kept up).
+    AchievedRateRatio,
+}
+
+impl Metric {
+    /// All metrics, in report order.
+    pub const ALL: [Metric; 12] = [
+        Metric::FailureRate,
+        Metric::P99Us,
+        Metric::P999Us,
+        Metric::ProxyCpuUsPerRequest,
+        Metric::AllocsPerRequest,
+        Metric::BytesAllocatedPerRequest,
+        Metric::PeakRssBytes,
+        Metric::RssSlopeBytesPerS,
+        Metric::ProxyAddedP50Us,
+        Metric::ProxyAddedP99Us,
+        Metric::ThroughputRps,
+        Metric::AchievedRateRatio,
+    ];
+
+    /// The name used in `gates.toml` and in documents.
+    pub fn name(self) -> &'static str {
+        match self {
+            Metric::FailureRate => "failure_rate",
+            Metric::P99Us => "p99_us",
+            Metric::P999Us => "p999_us",
+            Metric::ProxyCpuUsPerRequest => "proxy_cpu_us_per_request",
+            Metric::AllocsPerRequest => "allocs_per_request",
+            Metric::BytesAllocatedPerRequest => "bytes_allocated_per_request",
+            Metric::PeakRssBytes => "peak_rss_bytes",
+            Metric::RssSlopeBytesPerS => "rss_slope_bytes_per_s",
+            Metric::ProxyAddedP50Us => "proxy_added_p50_us",
+            Metric::ProxyAddedP99Us => "proxy_added_p99_us",
+            Metric::ThroughputRps => "throughput_rps",
+            Metric::AchievedRateRatio => "achieved_rate_ratio",
+        }
+    }
+
+    /// Whether the metric exists once per request class (`name.class`).
+    pub fn per_class(self) -> bool {
+        matches!(self, Metric::FailureRate | Metric::P99Us | Metric::P999Us)
+    }
+
+    /// Looks a metric up by name.
+    pub fn from_name(name: &str) -> Option<Metric> {
+        Metric::ALL.into_iter().find(|m| m.name() == name)
+    }
+}
+
+/// A metric, bound to a class when it is per class.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct MetricKey {
+    /// Which metric.
+    pub metric: Metric,
+    /// The request class, for per-class metrics.
+    pub class: Option<String>,
+}
+
+impl fmt::Display for MetricKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.class {
+            Some(class) => write!(f, "{}.{class}", self.metric.name()),
+            None => f.write_str(self.metric.name()),
+        }
+    }
+}
+
+/// A measured metric: whole-run value and per-second samples.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct MetricValue {
+    /// The whole-run value, when measured.
+    #[serde(default)]
+    pub point: Option<f64>,
+    /// Per-second values over the steady window (may be empty).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub samples: Vec<f64>,
+}
+
+impl MetricValue {
+    /// The value to show: the point, else the median of the samples.
+    pub fn value(&self) -> Option<f64> {
+        self.point.or_else(|| stats::median(&self.samples))
+    }
+}
+
+/// Measured metrics by key (`MetricKey` rendered as text, e.g. `p99_us.allowed`).
+pub type MetricSet = BTreeMap<String, MetricValue>;
+
+/// Measures every metric a run recorded; unmeasured metrics are absent from the set.
+pub fn extract(run: &RunDir) -> MetricSet {
+    let mut set = MetricSet::new();
+    let mut put = |key: MetricKey, point: Option<f64>, samples: Vec<f64>| {
+        if point.is_some() || !samples.is_empty() {
+            set.insert(key.to_string(), MetricValue { point, samples });
+        }
+    };
+    let steady = |column: &str| -> Vec<f64> { steady_column(run, column) };
+    let r = &run.run;
+    let mut classes: Vec<&String> = r.classes.keys().chain(run.histograms.keys()).collect();
+    classes.sort();
+    classes.dedup();
+    for class in classes {
+        let stats = r.classes.get(class);
+        let hist = run.histograms.get(class);
+        let key = |metric| MetricKey {
+            metric,
+            class: Some(class.clone()),
+        };
+        let failure_rate = stats
+            .filter(|s| s.count > 0)
+            .map(|s| s.failures as f64 / s.count as f64);
+        put(key(Metric::FailureRate), failure_rate, Vec::new());
+        let latency = stats.and_then(|s| s.latency_us);
+        let p99 = hist
+            .map(|h| h.value_at_quantile(0.99) as f64)
+            .or(latency.and_then(|l| l.p99));
+        put(key(Metric::P99Us), p99, steady(&format!("{class}_p99_us")));
+        let p999 = hist
+            .map(|h| h.value_at_quantile(0.999) as f64)
+            .or(latency.and_then(|l| l.p999));
+        put(key(Metric::P999Us), p999, Vec::new());
+    }
+    let global = |metric| MetricKey {
+        metric,
+        class: None,
+    };
+    let res = r.resources.unwrap_or_default();
+    put(
+        global(Metric::ProxyCpuUsPerRequest),
+        res.proxy_cpu_us_per_request,
+        cpu_us_per_request_samples(run),
+    );
+    put(
+        global(Metric::AllocsPerRequest),
+        res.allocs_per_request,
+        Vec::new(),
+    );
+    put(
+        global(Metric::BytesAllocatedPerRequest),
+        res.bytes_allocated_per_request,
+        Vec::new(),
+    );
+    put(global(Metric::PeakRssBytes), res.peak_rss_bytes, Vec::new());
+    put(
+        global(Metric::RssSlopeBytesPerS),
+        res.rss_slope_bytes_per_s,
+        Vec::new(),
+    );
+    let added = r.proxy_added_latency_us.unwrap_or_default();
+    put(global(Metric::ProxyAddedP50Us), added.p50, Vec::new());
+    put(global(Metric::ProxyAddedP99Us), added.p99, Vec::new());
+    let totals = r.totals.clone().unwrap_or_default();
+    put(
+        global(Metric::ThroughputRps),
+        totals.rps,
+        steady("requests"),
+    );
+    let achieved = match (totals.rps, totals.offered_rps) {
+        (Some(rps), Some(offered)) if offered > 0.0 => Some(rps / offered),
+        _ => None,
+    };
+    put(global(Metric::AchievedRateRatio), achieved, Vec::new());
+    set
+}
+
+/// Values of a column over the steady window, missing cells skipped.
+fn steady_column(run: &RunDir, column: &str) -> Vec<f64> {
+    let Some(ts) = &run.timeseries else {
+        return Vec::new();
+    };
+    let Some(values) = ts.column(column) else {
+        return Vec::new();
+    };
+    ts.steady_rows(run.run.steady_window)
+        .into_iter()
+        .filter_map(|i| values[i])
+        .collect()
+}
+
+/// Per-second proxy CPU-µs per request: (user + sys ms) * 1000 / requests, for seconds that
+/// served requests.
+fn cpu_us_per_request_samples(run: &RunDir) -> Vec<f64> {
+    let Some(ts) = &run.timeseries else {
+        return Vec::new();
+    };
+    let (Some(user), Some(sys), Some(requests)) = (
+        ts.column("proxy_cpu_user_ms"),
+        ts.column("proxy_cpu_sys_ms"),
+        ts.column("requests"),
+    ) else {
+        return Vec::new();
+    };
+    ts.steady_rows(run.run.steady_window)
+        .into_iter()
+        .filter_map(|i| match (user[i], sys[i], requests[i]) {
+            (Some(u), Some(s), Some(n)) if n > 0.0 => Some((u + s) * 1000.0 / n),
+            _ => None,
+        })
+        .collect()
+}

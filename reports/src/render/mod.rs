@@ -1,0 +1,10 @@
+//! Rendering: the document model (Markdown + HTML), shared tables, the run report and the
+//! CSV summary.
+
+pub mod baseline_doc;
+pub mod doc;
+pub mod run;
+pub mod summary;
+pub mod tables;
+
+pub use run::{render, Rendered};

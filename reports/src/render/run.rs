@@ -1,0 +1,203 @@
+//! The run report: `report.md`, `report.html`, `plots/*.svg` and `summary.csv` in the run
+//! directory.
+
+use super::doc::{Block, Doc};
+use super::tables::{
+    self, class_rows, frame_rows, global_metric_rows, ordered_classes, CLASS_HEADER, FRAME_HEADER,
+};
+use crate::atomic::write_atomic;
+use crate::error::Result;
+use crate::flame::top_frames;
+use crate::metrics;
+use crate::plots::{spectrum, timeline};
+use crate::rundir::{files, RunDir};
+use std::path::PathBuf;
+
+/// Frames listed in top-frame tables.
+pub const TOP_FRAMES: usize = 15;
+
+/// Files written by [`render`].
+#[derive(Debug, Clone)]
+pub struct Rendered {
+    /// `report.md`.
+    pub markdown: PathBuf,
+    /// `report.html`.
+    pub html: PathBuf,
+    /// `summary.csv`.
+    pub summary: PathBuf,
+    /// `plots/*.svg`.
+    pub plots: Vec<PathBuf>,
+}
+
+/// Builds the run report document.
+pub fn report(run: &RunDir) -> Result<Doc> {
+    let r = &run.run;
+    let mut doc = Doc::new(format!("Run report: profile {}", r.profile.name));
+    doc.heading(1, "Run");
+    let yes_no =
+        |b: Option<bool>| b.map_or_else(|| tables::NOT_MEASURED.to_owned(), |b| b.to_string());
+    let prov = r.provenance.clone().unwrap_or_default();
+    let text = |s: &Option<String>| s.clone().unwrap_or_else(|| tables::NOT_MEASURED.to_owned());
+    doc.table(
+        &["field", "value"],
+        vec![
+            vec!["profile".into(), r.profile.name.clone()],
+            vec!["complete".into(), yes_no(r.complete)],
+            vec!["started".into(), text(&r.started_at)],
+            vec!["ended".into(), text(&r.ended_at)],
+            vec![
+                "load generator saturated".into(),
+                yes_no(r.load_generator_saturated),
+            ],
+            vec![
+                "steady window".into(),
+                r.steady_window.map_or_else(
+                    || "whole run".into(),
+                    |w| format!("{}s to {}s", w.start, w.end),
+                ),
+            ],
+            vec![
+                "commit".into(),
+                format!(
+                    "{}{}",
+                    text(&prov.git_commit),
+                    if prov.git_dirty == Some(true) {
+                        " (dirty)"
+                    } else {
+                        ""
+                    }
+                ),
+            ],
+            vec!["rustc".into(), text(&prov.rustc)],
+            vec!["build profile".into(), text(&prov.build_profile)],
+            vec!["machine".into(), prov.machine_fingerprint()],
+        ],
+    );
+    let totals = r.totals.clone().unwrap_or_default();
+    doc.heading(1, "Totals");
+    doc.table(
+        &["requests", "failures", "achieved rps", "offered rps"],
+        vec![vec![
+            totals.requests.to_string(),
+            totals.failures.to_string(),
+            tables::opt(totals.rps),
+            totals
+                .offered_rps
+                .map_or_else(|| "open loop".into(), crate::rules::fmt_num),
+        ]],
+    );
+    doc.heading(1, "Request classes");
+    doc.table(&CLASS_HEADER, class_rows(&r.classes, &run.histograms));
+    doc.heading(1, "Resources and gated figures");
+    doc.table(
+        &["metric", "value"],
+        global_metric_rows(&metrics::extract(run)),
+    );
+    doc.heading(1, "Latency");
+    let classes = ordered_classes(r.classes.keys().chain(run.histograms.keys()));
+    let spectra: Vec<_> = classes
+        .iter()
+        .enumerate()
+        .filter_map(|(i, c)| {
+            let q = spectrum::quantiles(
+                run.histograms.get(c),
+                r.classes.get(c).and_then(|s| s.latency_us),
+            )?;
+            Some(spectrum::series(c, &q, i, false))
+        })
+        .collect();
+    if spectra.is_empty() {
+        doc.para(format!("Latency spectrum: {}.", tables::NOT_MEASURED));
+    } else {
+        doc.push(figure(
+            "Latency percentile spectrum per class",
+            "spectrum",
+            spectrum::draw("Latency percentile spectrum", &spectra)?,
+        ));
+    }
+    doc.heading(1, "Over time");
+    match &run.timeseries {
+        None => {
+            doc.para(format!(
+                "Time series: {} (no {}).",
+                tables::NOT_MEASURED,
+                files::TIMESERIES
+            ));
+        }
+        Some(ts) => {
+            for plot in timeline::plots(&classes) {
+                match timeline::draw(&plot, ts)? {
+                    Some(svg) => doc.push(figure(plot.title, plot.name, svg)),
+                    None => doc.para(format!("{}: {}.", plot.title, tables::NOT_MEASURED)),
+                };
+            }
+        }
+    }
+    doc.heading(1, "CPU profile");
+    if run.path.join(files::FLAMEGRAPH).is_file() {
+        doc.push(Block::Link {
+            text: "Flame graph of the proxy".into(),
+            href: files::FLAMEGRAPH.into(),
+        });
+    }
+    match &run.folded {
+        None => {
+            doc.para(format!("CPU stacks: {}.", tables::NOT_MEASURED));
+        }
+        Some(folded) => {
+            doc.heading(2, "Top frames by self time");
+            doc.table(
+                &FRAME_HEADER,
+                frame_rows(&top_frames(folded, TOP_FRAMES, false)),
+            );
+            doc.heading(2, "Top frames by total time");
+            doc.table(
+                &FRAME_HEADER,
+                frame_rows(&top_frames(folded, TOP_FRAMES, true)),
+            );
+        }
+    }
+    Ok(doc)
+}
+
+/// A figure block whose SVG goes to `plots/<name>.svg`.
+pub fn figure(title: &str, name: &str, svg: String) -> Block {
+    Block::Figure {
+        title: title.to_owned(),
+        file: format!("plots/{name}.svg"),
+        svg,
+    }
+}
+
+/// Writes a document as `<stem>.md` and `<stem>.html` plus its figures, under `dir`.
+pub fn write_doc(
+    doc: &Doc,
+    dir: &std::path::Path,
+    stem: &str,
+) -> Result<(PathBuf, PathBuf, Vec<PathBuf>)> {
+    let mut plots = Vec::new();
+    for (file, svg) in doc.figures() {
+        let path = dir.join(file);
+        write_atomic(&path, svg.as_bytes())?;
+        plots.push(path);
+    }
+    let md = dir.join(format!("{stem}.md"));
+    let html = dir.join(format!("{stem}.html"));
+    write_atomic(&md, doc.to_markdown().as_bytes())?;
+    write_atomic(&html, doc.to_html().as_bytes())?;
+    Ok((md, html, plots))
+}
+
+/// Renders the run report into the run directory.
+pub fn render(run: &RunDir) -> Result<Rendered> {
+    let doc = report(run)?;
+    let (markdown, html, plots) = write_doc(&doc, &run.path, "report")?;
+    let summary = run.path.join("summary.csv");
+    write_atomic(&summary, &super::summary::summary_csv(run)?)?;
+    Ok(Rendered {
+        markdown,
+        html,
+        summary,
+        plots,
+    })
+}

@@ -1,0 +1,160 @@
+//! Loading a run directory: `run.json`, `timeseries.csv`, `hist/<class>.hdr`, `cpu.folded`.
+//!
+//! Only `run.json` is required. The schema version is checked before anything else is read
+//! so that a document from another tool version is refused with a clear message instead of
+//! a confusing "missing field" error.
+
+use crate::error::{ReportError, Result};
+use crate::hist;
+use crate::runjson::{RunJson, RUN_SCHEMA_VERSION};
+use crate::timeseries::Timeseries;
+use hdrhistogram::Histogram;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// File names inside a run directory.
+pub mod files {
+    /// The run summary.
+    pub const RUN_JSON: &str = "run.json";
+    /// Per-second series.
+    pub const TIMESERIES: &str = "timeseries.csv";
+    /// Directory of per-class HDR histograms.
+    pub const HIST_DIR: &str = "hist";
+    /// Collapsed CPU stacks of the proxy.
+    pub const FOLDED: &str = "cpu.folded";
+    /// The run's flame graph.
+    pub const FLAMEGRAPH: &str = "flamegraph.svg";
+}
+
+/// A loaded run directory.
+#[derive(Debug)]
+pub struct RunDir {
+    /// Where it was loaded from.
+    pub path: PathBuf,
+    /// The summary document.
+    pub run: RunJson,
+    /// The per-second series, if recorded.
+    pub timeseries: Option<Timeseries>,
+    /// Latency histograms (µs) by class, if recorded.
+    pub histograms: BTreeMap<String, Histogram<u64>>,
+    /// Collapsed CPU stacks, if recorded.
+    pub folded: Option<String>,
+}
+
+impl RunDir {
+    /// Loads a run directory; only `run.json` must exist.
+    pub fn load(path: &Path) -> Result<Self> {
+        if !path.is_dir() {
+            return Err(ReportError::Read {
+                path: path.to_owned(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    "run directory does not exist",
+                ),
+            });
+        }
+        let run = read_run_json(&path.join(files::RUN_JSON))?;
+        let ts_path = path.join(files::TIMESERIES);
+        let timeseries = if ts_path.is_file() {
+            Some(Timeseries::read(&ts_path)?)
+        } else {
+            None
+        };
+        let histograms = read_histograms(&path.join(files::HIST_DIR))?;
+        let folded_path = path.join(files::FOLDED);
+        let folded = if folded_path.is_file() {
+            Some(read_to_string(&folded_path)?)
+        } else {
+            None
+        };
+        Ok(Self {
+            path: path.to_owned(),
+            run,
+            timeseries,
+            histograms,
+            folded,
+        })
+    }
+
+    /// The run's profile name.
+    pub fn profile(&self) -> &str {
+        &self.run.profile.name
+    }
+}
+
+/// Reads a file to a string, naming the file on error.
+pub fn read_to_string(path: &Path) -> Result<String> {
+    std::fs::read_to_string(path).map_err(|source| ReportError::Read {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// Reads the `schema_version` of a JSON document and refuses anything but `expected`.
+pub fn check_schema_version(path: &Path, doc: &serde_json::Value, expected: u32) -> Result<()> {
+    match doc
+        .get("schema_version")
+        .and_then(serde_json::Value::as_u64)
+    {
+        Some(v) if v == u64::from(expected) => Ok(()),
+        found => Err(ReportError::SchemaMismatch {
+            path: path.to_owned(),
+            found: found.map_or_else(|| "missing".to_owned(), |v| v.to_string()),
+            expected,
+        }),
+    }
+}
+
+/// Reads and parses a JSON document after checking its schema version.
+pub fn read_versioned_json<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    expected: u32,
+) -> Result<T> {
+    let text = read_to_string(path)?;
+    let malformed = |e: serde_json::Error| ReportError::Malformed {
+        path: path.to_owned(),
+        detail: e.to_string(),
+    };
+    let value: serde_json::Value = serde_json::from_str(&text).map_err(malformed)?;
+    check_schema_version(path, &value, expected)?;
+    serde_json::from_value(value).map_err(malformed)
+}
+
+/// Reads `run.json`.
+pub fn read_run_json(path: &Path) -> Result<RunJson> {
+    read_versioned_json(path, RUN_SCHEMA_VERSION)
+}
+
+fn read_histograms(dir: &Path) -> Result<BTreeMap<String, Histogram<u64>>> {
+    let mut out = BTreeMap::new();
+    if !dir.is_dir() {
+        return Ok(out);
+    }
+    let entries = std::fs::read_dir(dir).map_err(|source| ReportError::Read {
+        path: dir.to_owned(),
+        source,
+    })?;
+    for entry in entries {
+        let entry = entry.map_err(|source| ReportError::Read {
+            path: dir.to_owned(),
+            source,
+        })?;
+        let path = entry.path();
+        if path.extension().and_then(|e| e.to_str()) != Some("hdr") {
+            continue;
+        }
+        let Some(class) = path.file_stem().and_then(|s| s.to_str()) else {
+            continue;
+        };
+        let bytes = std::fs::read(&path).map_err(|source| ReportError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        let histogram = hist::decode(&bytes).map_err(|detail| ReportError::Malformed {
+            path: path.clone(),
+            detail,
+        })?;
+        out.insert(class.to_owned(), histogram);
+    }
+    Ok(out)
+}

@@ -1,0 +1,104 @@
+//! `render` on synthetic runs: every output exists, SVG and HTML are well-formed XML with
+//! the expected series, and unmeasured figures are reported as such.
+
+mod common;
+
+use common::{parse_xml, run_dir};
+use reports::fixtures::Fixture;
+use reports::render::render;
+use reports::rundir::RunDir;
+
+#[test]
+fn renders_report_plots_and_summary() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = run_dir(tmp.path(), "run", &Fixture::default());
+    let run = RunDir::load(&dir).unwrap();
+    let out = render(&run).unwrap();
+
+    let spectrum = std::fs::read_to_string(dir.join("plots/spectrum.svg")).unwrap();
+    let svg = parse_xml(&spectrum);
+    assert_eq!(svg.elements[0], "svg");
+    for class in reports::runjson::CLASSES {
+        assert!(svg.has_text(class), "spectrum legend lacks {class}");
+    }
+    assert!(
+        svg.count("polyline") >= 6,
+        "one line per class: {}",
+        svg.count("polyline")
+    );
+    assert!(svg.has_text("99.99%") && svg.has_text("percentile"));
+
+    for name in [
+        "throughput",
+        "latency_p50",
+        "latency_p99",
+        "proxy_cpu",
+        "proxy_rss",
+        "connections",
+    ] {
+        let text = std::fs::read_to_string(dir.join(format!("plots/{name}.svg"))).unwrap();
+        let xml = parse_xml(&text);
+        assert!(xml.count("polyline") >= 1, "{name} has no series");
+    }
+    let cpu = parse_xml(&std::fs::read_to_string(dir.join("plots/proxy_cpu.svg")).unwrap());
+    assert!(cpu.has_text("user") && cpu.has_text("system"));
+    assert_eq!(out.plots.len(), 7);
+
+    let html = parse_xml(&std::fs::read_to_string(&out.html).unwrap());
+    assert_eq!(html.count("svg"), 7, "every plot inlined");
+    assert!(html.count("table") >= 4);
+    assert!(html.has_text("filter::match_host"), "top frames table");
+    let md = std::fs::read_to_string(&out.markdown).unwrap();
+    assert!(md.contains("![Latency percentile spectrum per class](plots/spectrum.svg)"));
+    let raw_html = std::fs::read_to_string(&out.html).unwrap();
+    assert!(!raw_html.contains("<script src"), "no external resources");
+
+    let mut csv = csv::Reader::from_path(&out.summary).unwrap();
+    let headers = csv.headers().unwrap().clone();
+    assert_eq!(&headers[0], "class");
+    let rows: Vec<csv::StringRecord> = csv.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), 6);
+    assert_eq!(&rows[0][0], "allowed");
+    let p99: f64 = rows[0][headers.iter().position(|h| h == "p99_us").unwrap()]
+        .parse()
+        .unwrap();
+    assert!(p99 > 800.0, "p99 {p99}");
+}
+
+#[test]
+fn missing_harness_data_is_not_measured_not_zero() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = run_dir(
+        tmp.path(),
+        "run",
+        &Fixture {
+            harness: false,
+            ..Fixture::default()
+        },
+    );
+    let run = RunDir::load(&dir).unwrap();
+    let out = render(&run).unwrap();
+    let md = std::fs::read_to_string(&out.markdown).unwrap();
+    assert!(
+        md.contains("| proxy_cpu_us_per_request | not measured |"),
+        "{md}"
+    );
+    assert!(md.contains("Proxy CPU: not measured."));
+    assert!(md.contains("CPU stacks: not measured."));
+    assert!(!dir.join("plots/proxy_cpu.svg").exists());
+    assert!(dir.join("plots/throughput.svg").exists());
+}
+
+#[test]
+fn only_run_json_is_required() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = run_dir(tmp.path(), "run", &Fixture::default());
+    std::fs::remove_file(dir.join("timeseries.csv")).unwrap();
+    std::fs::remove_dir_all(dir.join("hist")).unwrap();
+    let run = RunDir::load(&dir).unwrap();
+    let out = render(&run).unwrap();
+    // The spectrum falls back to the recorded percentiles.
+    let svg = parse_xml(&std::fs::read_to_string(dir.join("plots/spectrum.svg")).unwrap());
+    assert!(svg.has_text("download"));
+    parse_xml(&std::fs::read_to_string(&out.html).unwrap());
+}
