@@ -6,13 +6,28 @@
 //! - [`identity`]: who sent a request (Basic auth, trusted header, client IP).
 //! - [`tunnel`]: CONNECT tunnels, SNI peeking, byte splicing.
 //! - [`admin`]: health, readiness, metrics and profiling endpoints.
+//! - [`config`]: the config file, raw -> validated (all problems collected, with key and line).
+//! - [`server`]: accept loop, connection limit, per-connection hyper setup, graceful drain.
+//! - [`forward`]: one request: framing check, routing, identity, decision, header rewrite.
+//! - [`pool`] and [`upstream`]: pooled keep-alive connections to origins; resolve + connect.
+//! - [`respond`]: every locally generated response (errors, block pages) in one place.
+//! - [`body`]: the streamed response body type.
+//! - [`metrics`] and [`reload`]: Prometheus metrics; atomic policy snapshot swaps.
 //!
-//! The rest (config, server, forwarding, pool, metrics, reload) is added by the
-//! server modules; see `ARCHITECTURE.md` for the flow of a request.
+//! See `ARCHITECTURE.md` for the flow of a request.
 
 pub mod admin;
+pub mod body;
+pub mod config;
 pub mod filter;
+pub mod forward;
 pub mod identity;
+pub mod metrics;
 pub mod policy;
+pub mod pool;
 pub mod proxy_protocol;
+pub mod reload;
+pub mod respond;
+pub mod server;
 pub mod tunnel;
+pub mod upstream;

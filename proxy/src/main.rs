@@ -1,3 +1,115 @@
-fn main() {
-    println!("filter-proxy: not built yet");
+//! `filter-proxy`: runs the proxy (`--config FILE`) or checks a config (`check-config FILE`).
+//! All behaviour lives in the `filter_proxy` library; this binary binds the configured
+//! addresses, sets up logging and wires signals: SIGTERM/SIGINT drain and stop, SIGHUP
+//! reloads the category database and policy.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use filter_proxy::config::{Config, LogFormat};
+use tokio::signal::unix::{signal, SignalKind};
+
+#[derive(Debug, Parser)]
+#[command(name = "filter-proxy", version, about = "Web-filtering forward proxy")]
+struct Cli {
+    /// The proxy config file (TOML).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Validate a config file (and the data files it names): every problem with key and
+    /// line, exit 2; a one-line summary and exit 0 when fine.
+    CheckConfig {
+        /// The config file.
+        file: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Command::CheckConfig { file }) => check_config(&file),
+        None => {
+            let Some(path) = cli.config else {
+                eprintln!("filter-proxy: --config FILE is required (or use `check-config FILE`)");
+                return ExitCode::from(2);
+            };
+            match run(&path) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("filter-proxy: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+fn check_config(file: &std::path::Path) -> ExitCode {
+    match Config::load(file) {
+        Ok(config) => {
+            println!("{}: ok: {}", file.display(), config.summary());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            for problem in &e.problems {
+                println!("{}: {problem}", e.origin);
+            }
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn init_logging(config: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&config.log.level));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    match config.log.format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+fn run(path: &std::path::Path) -> anyhow::Result<()> {
+    let config = Config::load(path).map_err(|e| anyhow::anyhow!("{e}"))?;
+    init_logging(&config);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    runtime.block_on(async move {
+        let proxy = tokio::net::TcpListener::bind(config.server.listen)
+            .await
+            .with_context(|| format!("binding server.listen {}", config.server.listen))?;
+        let admin = tokio::net::TcpListener::bind(config.server.admin_listen)
+            .await
+            .with_context(|| {
+                format!("binding server.admin_listen {}", config.server.admin_listen)
+            })?;
+        let mut term = signal(SignalKind::terminate()).context("installing SIGTERM handler")?;
+        let mut int = signal(SignalKind::interrupt()).context("installing SIGINT handler")?;
+        let mut hup = signal(SignalKind::hangup()).context("installing SIGHUP handler")?;
+        let reload = config.reload_trigger.clone();
+        tokio::spawn(async move {
+            while hup.recv().await.is_some() {
+                tracing::info!("SIGHUP: reloading policy");
+                reload.notify_one();
+            }
+        });
+        let shutdown = async move {
+            tokio::select! {
+                _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+                _ = int.recv() => tracing::info!("SIGINT: shutting down"),
+            }
+        };
+        filter_proxy::server::serve(config, proxy, admin, shutdown)
+            .await
+            .context("serving")
+    })
 }

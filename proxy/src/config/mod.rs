@@ -1,0 +1,230 @@
+//! Proxy configuration: raw TOML ([`raw`]) -> validated [`Config`] ([`validate`]) -> the
+//! running server state (built by [`crate::server::serve`]).
+//!
+//! Validation collects every problem instead of stopping at the first one, naming the key
+//! (and the line, found in the source text) so that `filter-proxy check-config` can print
+//! a complete list. The category database, policy and user table named by the config are
+//! loaded here too, so a config that validates is one the proxy can start with.
+
+mod duration;
+pub mod raw;
+mod validate;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::HeaderName;
+
+use crate::identity::{IdentityConfig, IdentityResolver};
+use crate::reload::Snapshot;
+use crate::tunnel::TunnelSettings;
+
+pub use duration::parse_duration;
+
+/// A validated configuration, with its data files loaded.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Directory of the config file; relative paths in the config are relative to it.
+    pub base_dir: PathBuf,
+    /// `[server]`.
+    pub server: ServerSettings,
+    /// `[filter]`.
+    pub filter: FilterSettings,
+    /// `[identity]`, passed to [`IdentityResolver::from_config`].
+    pub identity: IdentityConfig,
+    /// `[forward]`.
+    pub forward: ForwardSettings,
+    /// `[upstream]`.
+    pub upstream: UpstreamSettings,
+    /// `[tunnel]`.
+    pub tunnel: TunnelSettings,
+    /// `[log]`.
+    pub log: LogSettings,
+    /// Notified to reload the category database and policy from their files (the binary
+    /// wires SIGHUP to it; admin `POST /reload` does the same).
+    pub reload_trigger: Arc<tokio::sync::Notify>,
+    /// The category database and policy loaded at validation (version 1).
+    pub(crate) snapshot: Arc<Snapshot>,
+    /// The identity resolver built at validation.
+    pub(crate) resolver: Arc<IdentityResolver>,
+}
+
+/// `[server]` settings.
+#[derive(Debug, Clone)]
+pub struct ServerSettings {
+    /// Proxy listen address (used by the binary; `serve` takes a bound listener).
+    pub listen: SocketAddr,
+    /// Admin listen address (used by the binary).
+    pub admin_listen: SocketAddr,
+    /// Most client connections served at once; more are refused.
+    pub max_connections: usize,
+    /// Deadline for a client's whole request head.
+    pub header_read_timeout: Duration,
+    /// Most bytes of a request head (431 beyond).
+    pub max_header_bytes: usize,
+    /// Most header lines in a request head (431 beyond).
+    pub max_headers: usize,
+    /// Keep client connections alive between requests.
+    pub keep_alive: bool,
+    /// Refuse requests carrying both Content-Length and Transfer-Encoding.
+    pub strict_framing: bool,
+    /// How long in-flight requests may run after shutdown starts.
+    pub shutdown_grace: Duration,
+    /// The pseudonym in `Via` headers.
+    pub via_name: String,
+}
+
+/// `[filter]` settings (absolute paths).
+#[derive(Debug, Clone)]
+pub struct FilterSettings {
+    /// The category database file.
+    pub categories: PathBuf,
+    /// The policy file.
+    pub policy: PathBuf,
+}
+
+/// `[forward]` settings.
+#[derive(Debug, Clone)]
+pub struct ForwardSettings {
+    /// Header carrying the resolved user upstream.
+    pub user_header: HeaderName,
+    /// Header carrying the resolved group upstream.
+    pub group_header: HeaderName,
+}
+
+/// `[upstream]` settings.
+#[derive(Debug, Clone)]
+pub struct UpstreamSettings {
+    /// TCP connect deadline (502 after it).
+    pub connect_timeout: Duration,
+    /// Deadline for the origin's response head (504 after it).
+    pub response_header_timeout: Duration,
+    /// Most open connections to one origin.
+    pub max_per_host: usize,
+    /// Most open upstream connections overall.
+    pub max_total: usize,
+    /// Idle pooled connections are closed after this long.
+    pub idle_timeout: Duration,
+    /// How long a request waits for a pooled connection (503 after it).
+    pub acquire_timeout: Duration,
+    /// Static resolution overrides.
+    pub resolve: ResolveOverrides,
+}
+
+/// `[upstream.resolve]`: host (lowercase) or `"*"` -> fixed socket address.
+#[derive(Debug, Clone, Default)]
+pub struct ResolveOverrides {
+    /// Exact host names.
+    pub hosts: HashMap<String, SocketAddr>,
+    /// The `"*"` entry, used for every host not listed.
+    pub wildcard: Option<SocketAddr>,
+}
+
+impl ResolveOverrides {
+    /// The override for `host` (lowercase), if any.
+    pub fn lookup(&self, host: &str) -> Option<SocketAddr> {
+        self.hosts.get(host).copied().or(self.wildcard)
+    }
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// `[log]` settings.
+#[derive(Debug, Clone)]
+pub struct LogSettings {
+    /// Output format.
+    pub format: LogFormat,
+    /// A `tracing` env-filter directive, e.g. `info` or `filter_proxy=debug`.
+    pub level: String,
+}
+
+/// One configuration problem.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// Dotted key, e.g. `upstream.connect_timeout` (empty for whole-file syntax errors).
+    pub key: String,
+    /// 1-based line in the config file, when known.
+    pub line: Option<usize>,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.line, self.key.is_empty()) {
+            (Some(line), false) => write!(f, "line {line}: {}: {}", self.key, self.message),
+            (Some(line), true) => write!(f, "line {line}: {}", self.message),
+            (None, false) => write!(f, "{}: {}", self.key, self.message),
+            (None, true) => write!(f, "{}", self.message),
+        }
+    }
+}
+
+/// Every problem found in a config file.
+#[derive(Debug, thiserror::Error)]
+pub struct ConfigError {
+    /// The file (or `<string>`), for messages.
+    pub origin: String,
+    /// All problems, in file order where known.
+    pub problems: Vec<Problem>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {} problem(s)", self.origin, self.problems.len())?;
+        for p in &self.problems {
+            write!(f, "\n  {p}")?;
+        }
+        Ok(())
+    }
+}
+
+impl Config {
+    /// Reads, validates and loads the data files of the config at `path`.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let origin = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            origin: origin.clone(),
+            problems: vec![Problem {
+                key: String::new(),
+                line: None,
+                message: format!("cannot read: {e}"),
+            }],
+        })?;
+        let base = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        validate::validate(&text, base, origin)
+    }
+
+    /// Validates config text; relative paths are resolved against `base_dir`.
+    pub fn from_toml_str(text: &str, base_dir: &Path) -> Result<Config, ConfigError> {
+        validate::validate(text, base_dir, "<string>".to_string())
+    }
+
+    /// A one-line summary for `check-config` and the start-up log.
+    pub fn summary(&self) -> String {
+        format!(
+            "listen {} admin {}; {} category rules, policy version {}; pool {}/host {} total; {} resolve override(s)",
+            self.server.listen,
+            self.server.admin_listen,
+            self.snapshot.db.len(),
+            self.snapshot.version_label(),
+            self.upstream.max_per_host,
+            self.upstream.max_total,
+            self.upstream.resolve.hosts.len() + usize::from(self.upstream.resolve.wildcard.is_some()),
+        )
+    }
+}

@@ -1,0 +1,444 @@
+//! Raw TOML -> [`Config`]: applies defaults, checks every value and loads the data files,
+//! collecting all problems (with key and line) before failing.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::HeaderName;
+use serde::de::DeserializeOwned;
+
+use super::raw::{RawFilter, RawForward, RawLog, RawServer, RawTunnel, RawUpstream};
+use super::{
+    parse_duration, Config, ConfigError, FilterSettings, ForwardSettings, LogFormat, LogSettings,
+    Problem, ResolveOverrides, ServerSettings, UpstreamSettings,
+};
+use crate::identity::{IdentityConfig, IdentityResolver};
+use crate::reload::{Snapshot, SnapshotError};
+use crate::tunnel::{NonTlsPolicy, TunnelSettings};
+
+/// The smallest head buffer hyper accepts.
+const MIN_HEADER_BYTES: usize = 8192;
+
+/// Collects problems while reading one config text.
+struct Checker<'a> {
+    text: &'a str,
+    problems: Vec<Problem>,
+}
+
+impl<'a> Checker<'a> {
+    fn problem(&mut self, section: &str, key: Option<&str>, message: impl Into<String>) {
+        let full = match key {
+            Some(k) => format!("{section}.{k}"),
+            None => section.to_string(),
+        };
+        self.problems.push(Problem {
+            line: find_line(self.text, section, key),
+            key: full,
+            message: message.into(),
+        });
+    }
+
+    /// Deserializes one section, reporting (and defaulting) on error.
+    fn section<T: DeserializeOwned + Default>(&mut self, name: &str, value: toml::Value) -> T {
+        match value.try_into::<T>() {
+            Ok(t) => t,
+            Err(e) => {
+                let message = e.message().to_string();
+                let key = backticked_field(&message);
+                self.problem(name, key.as_deref(), message.clone());
+                T::default()
+            }
+        }
+    }
+
+    fn duration(
+        &mut self,
+        section: &str,
+        key: &str,
+        raw: Option<&str>,
+        default: Duration,
+    ) -> Duration {
+        match raw.map(parse_duration) {
+            None => default,
+            Some(Ok(d)) if !d.is_zero() => d,
+            Some(Ok(_)) => {
+                self.problem(section, Some(key), "must be greater than zero");
+                default
+            }
+            Some(Err(msg)) => {
+                self.problem(section, Some(key), msg);
+                default
+            }
+        }
+    }
+
+    fn positive(&mut self, section: &str, key: &str, raw: Option<usize>, default: usize) -> usize {
+        match raw {
+            Some(0) => {
+                self.problem(section, Some(key), "must be greater than zero");
+                default
+            }
+            Some(n) => n,
+            None => default,
+        }
+    }
+
+    fn addr(&mut self, section: &str, key: &str, raw: Option<&str>, default: &str) -> SocketAddr {
+        let text = raw.unwrap_or(default);
+        text.parse().unwrap_or_else(|_| {
+            self.problem(
+                section,
+                Some(key),
+                format!("`{text}` is not an ip:port address"),
+            );
+            default
+                .parse()
+                .expect("built-in default addresses are valid")
+        })
+    }
+
+    /// `default` must be a lowercase header name.
+    fn header(
+        &mut self,
+        section: &str,
+        key: &str,
+        raw: Option<&str>,
+        default: &'static str,
+    ) -> HeaderName {
+        let text = raw.unwrap_or(default);
+        HeaderName::from_bytes(text.to_ascii_lowercase().as_bytes()).unwrap_or_else(|_| {
+            self.problem(
+                section,
+                Some(key),
+                format!("`{text}` is not a valid header name"),
+            );
+            HeaderName::from_static(default)
+        })
+    }
+}
+
+/// Extracts `name` from serde messages such as "unknown field `name`, expected ...".
+fn backticked_field(message: &str) -> Option<String> {
+    let start = message.find('`')? + 1;
+    let len = message[start..].find('`')?;
+    Some(message[start..start + len].to_string())
+}
+
+/// The 1-based line of `key` inside `[section]` (or of the section header when `key` is None).
+fn find_line(text: &str, section: &str, key: Option<&str>) -> Option<usize> {
+    let mut current = String::new();
+    for (i, line) in text.lines().enumerate() {
+        let t = line.trim();
+        if let Some(header) = t.strip_prefix('[') {
+            current = header
+                .trim_matches(|c| c == '[' || c == ']')
+                .trim()
+                .to_string();
+            if key.is_none() && current == section {
+                return Some(i + 1);
+            }
+            continue;
+        }
+        if let (Some(key), true) = (key, current == section) {
+            if let Some((lhs, _)) = t.split_once('=') {
+                if lhs.trim().trim_matches('"') == key {
+                    return Some(i + 1);
+                }
+            }
+        }
+    }
+    // `section.key = ...` written as a dotted key at top level, or an inline table.
+    key.and_then(|k| {
+        let dotted = format!("{section}.{k}");
+        text.lines()
+            .position(|l| l.trim_start().starts_with(&dotted))
+            .map(|i| i + 1)
+    })
+}
+
+/// Validates `text` into a [`Config`].
+pub(super) fn validate(text: &str, base: &Path, origin: String) -> Result<Config, ConfigError> {
+    let table: toml::Table = match toml::from_str(text) {
+        Ok(t) => t,
+        Err(e) => {
+            let line = e.span().map(|s| text[..s.start].lines().count().max(1));
+            return Err(ConfigError {
+                origin,
+                problems: vec![Problem {
+                    key: String::new(),
+                    line,
+                    message: e.message().to_string(),
+                }],
+            });
+        }
+    };
+    let mut c = Checker {
+        text,
+        problems: Vec::new(),
+    };
+    let (mut server, mut filter, mut forward) = (
+        RawServer::default(),
+        RawFilter::default(),
+        RawForward::default(),
+    );
+    let (mut upstream, mut tunnel, mut log) = (
+        RawUpstream::default(),
+        RawTunnel::default(),
+        RawLog::default(),
+    );
+    let mut identity_value = toml::Value::Table(toml::Table::new());
+    for (name, value) in table {
+        match name.as_str() {
+            "server" => server = c.section(&name, value),
+            "filter" => filter = c.section(&name, value),
+            "forward" => forward = c.section(&name, value),
+            "upstream" => upstream = c.section(&name, value),
+            "tunnel" => tunnel = c.section(&name, value),
+            "log" => log = c.section(&name, value),
+            "identity" => identity_value = value,
+            _ => c.problem(
+                &name,
+                None,
+                "unknown section (expected server, filter, identity, forward, upstream, tunnel, log)",
+            ),
+        }
+    }
+    let identity: Option<IdentityConfig> = match identity_value.try_into() {
+        Ok(cfg) => Some(cfg),
+        Err(e) => {
+            let message = e.message().to_string();
+            let key = backticked_field(&message);
+            c.problem("identity", key.as_deref(), message.clone());
+            None
+        }
+    };
+
+    if let Some(cfg) = &identity {
+        for (key, name) in [
+            ("trusted_user_header", &cfg.trusted_user_header),
+            ("trusted_group_header", &cfg.trusted_group_header),
+        ] {
+            if HeaderName::from_bytes(name.to_ascii_lowercase().as_bytes()).is_err() {
+                c.problem(
+                    "identity",
+                    Some(key),
+                    format!("`{name}` is not a valid header name"),
+                );
+            }
+        }
+    }
+    let server = check_server(&mut c, server);
+    let filter = FilterSettings {
+        categories: base.join(filter.categories.as_deref().unwrap_or("categories.txt")),
+        policy: base.join(filter.policy.as_deref().unwrap_or("policy.toml")),
+    };
+    let forward = ForwardSettings {
+        user_header: c.header(
+            "forward",
+            "user_header",
+            forward.user_header.as_deref(),
+            "x-filter-user",
+        ),
+        group_header: c.header(
+            "forward",
+            "group_header",
+            forward.group_header.as_deref(),
+            "x-filter-group",
+        ),
+    };
+    if forward.user_header == forward.group_header {
+        c.problem(
+            "forward",
+            Some("group_header"),
+            "must differ from forward.user_header",
+        );
+    }
+    let upstream = check_upstream(&mut c, upstream);
+    let tunnel = TunnelSettings {
+        hello_timeout: c.duration(
+            "tunnel",
+            "hello_timeout",
+            tunnel.hello_timeout.as_deref(),
+            Duration::from_secs(10),
+        ),
+        hello_max_bytes: c.positive(
+            "tunnel",
+            "hello_max_bytes",
+            tunnel.hello_max_bytes,
+            16 * 1024,
+        ),
+        idle_timeout: c.duration(
+            "tunnel",
+            "idle_timeout",
+            tunnel.idle_timeout.as_deref(),
+            Duration::from_secs(300),
+        ),
+        non_tls: tunnel.non_tls.unwrap_or(NonTlsPolicy::Close),
+    };
+    let log = LogSettings {
+        format: match log.format.as_deref() {
+            None | Some("text") => LogFormat::Text,
+            Some("json") => LogFormat::Json,
+            Some(other) => {
+                c.problem(
+                    "log",
+                    Some("format"),
+                    format!("`{other}` is not one of text, json"),
+                );
+                LogFormat::Text
+            }
+        },
+        level: log.level.unwrap_or_else(|| "info".to_string()),
+    };
+
+    // Data files: only worth loading when the paths themselves are sound.
+    let snapshot = match Snapshot::load(&filter.categories, &filter.policy, 1) {
+        Ok(s) => Some(Arc::new(s)),
+        Err(SnapshotError::Categories(e)) => {
+            c.problem("filter", Some("categories"), e.to_string());
+            None
+        }
+        Err(SnapshotError::Policy(e)) => {
+            c.problem("filter", Some("policy"), e.to_string());
+            None
+        }
+    };
+    let resolver =
+        identity
+            .as_ref()
+            .and_then(|cfg| match IdentityResolver::from_config(cfg, base) {
+                Ok(r) => Some(Arc::new(r)),
+                Err(e) => {
+                    c.problem("identity", Some("users_file"), e.to_string());
+                    None
+                }
+            });
+
+    match (snapshot, resolver, identity, c.problems.is_empty()) {
+        (Some(snapshot), Some(resolver), Some(identity), true) => Ok(Config {
+            base_dir: base.to_path_buf(),
+            server,
+            filter,
+            identity,
+            forward,
+            upstream,
+            tunnel,
+            log,
+            reload_trigger: Arc::new(tokio::sync::Notify::new()),
+            snapshot,
+            resolver,
+        }),
+        _ => {
+            let mut problems = c.problems;
+            problems.sort_by_key(|p| p.line.unwrap_or(usize::MAX));
+            Err(ConfigError { origin, problems })
+        }
+    }
+}
+
+fn check_server(c: &mut Checker<'_>, raw: RawServer) -> ServerSettings {
+    let s = "server";
+    let max_header_bytes = c.positive(s, "max_header_bytes", raw.max_header_bytes, 32 * 1024);
+    if max_header_bytes < MIN_HEADER_BYTES {
+        c.problem(
+            s,
+            Some("max_header_bytes"),
+            format!("must be at least {MIN_HEADER_BYTES}"),
+        );
+    }
+    ServerSettings {
+        listen: c.addr(s, "listen", raw.listen.as_deref(), "127.0.0.1:3128"),
+        admin_listen: c.addr(
+            s,
+            "admin_listen",
+            raw.admin_listen.as_deref(),
+            "127.0.0.1:9090",
+        ),
+        max_connections: c.positive(s, "max_connections", raw.max_connections, 4096),
+        header_read_timeout: c.duration(
+            s,
+            "header_read_timeout",
+            raw.header_read_timeout.as_deref(),
+            Duration::from_secs(10),
+        ),
+        max_header_bytes: max_header_bytes.max(MIN_HEADER_BYTES),
+        max_headers: c.positive(s, "max_headers", raw.max_headers, 100),
+        keep_alive: raw.keep_alive.unwrap_or(true),
+        strict_framing: raw.strict_framing.unwrap_or(true),
+        shutdown_grace: c.duration(
+            s,
+            "shutdown_grace",
+            raw.shutdown_grace.as_deref(),
+            Duration::from_secs(10),
+        ),
+        via_name: match raw.via_name {
+            Some(name) if name.is_empty() || !name.bytes().all(|b| b.is_ascii_graphic()) => {
+                c.problem(
+                    s,
+                    Some("via_name"),
+                    "must be a non-empty token without spaces",
+                );
+                "filter-proxy".to_string()
+            }
+            Some(name) => name,
+            None => "filter-proxy".to_string(),
+        },
+    }
+}
+
+fn check_upstream(c: &mut Checker<'_>, raw: RawUpstream) -> UpstreamSettings {
+    let s = "upstream";
+    let mut resolve = ResolveOverrides::default();
+    for (host, target) in raw.resolve.unwrap_or_default() {
+        match target.parse::<SocketAddr>() {
+            Ok(addr) if host == "*" => resolve.wildcard = Some(addr),
+            Ok(addr) => {
+                resolve.hosts.insert(host.to_ascii_lowercase(), addr);
+            }
+            Err(_) => {
+                let problem = format!("`{target}` is not an ip:port address");
+                c.problem("upstream.resolve", Some(&host), problem);
+            }
+        }
+    }
+    let max_per_host = c.positive(s, "max_per_host", raw.max_per_host, 32);
+    let max_total = c.positive(s, "max_total", raw.max_total, 1024);
+    if max_per_host > max_total {
+        c.problem(
+            s,
+            Some("max_per_host"),
+            "must not exceed upstream.max_total",
+        );
+    }
+    UpstreamSettings {
+        connect_timeout: c.duration(
+            s,
+            "connect_timeout",
+            raw.connect_timeout.as_deref(),
+            Duration::from_secs(5),
+        ),
+        response_header_timeout: c.duration(
+            s,
+            "response_header_timeout",
+            raw.response_header_timeout.as_deref(),
+            Duration::from_secs(30),
+        ),
+        max_per_host,
+        max_total,
+        idle_timeout: c.duration(
+            s,
+            "idle_timeout",
+            raw.idle_timeout.as_deref(),
+            Duration::from_secs(60),
+        ),
+        acquire_timeout: c.duration(
+            s,
+            "acquire_timeout",
+            raw.acquire_timeout.as_deref(),
+            Duration::from_secs(5),
+        ),
+        resolve,
+    }
+}

@@ -1,0 +1,167 @@
+//! Header rewriting for forwarded messages: hop-by-hop headers removed both ways
+//! (RFC 9110 §7.6.1), `Via` added, `X-Forwarded-For` appended, and identity headers
+//! replaced so that a client can never spoof the identity the origin sees.
+
+use std::net::IpAddr;
+
+use http::header::{
+    CONNECTION, HOST, PROXY_AUTHENTICATE, PROXY_AUTHORIZATION, TE, TRAILER, TRANSFER_ENCODING,
+    UPGRADE, VIA,
+};
+use http::uri::Authority;
+use http::{HeaderMap, HeaderName, HeaderValue};
+
+use crate::identity::Identity;
+
+static KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
+static PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
+static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+
+/// Removes hop-by-hop headers: those named by `Connection`, then the fixed list.
+pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    // Names listed in Connection; usually only `close`/`keep-alive`, so this stays empty
+    // (and unallocated) on the common path.
+    let mut named: Vec<HeaderName> = Vec::new();
+    for value in headers.get_all(CONNECTION) {
+        for token in value.as_bytes().split(|&b| b == b',') {
+            let token = token.trim_ascii();
+            if token.is_empty()
+                || token.eq_ignore_ascii_case(b"close")
+                || token.eq_ignore_ascii_case(b"keep-alive")
+            {
+                continue;
+            }
+            if let Ok(name) = HeaderName::from_bytes(token) {
+                named.push(name);
+            }
+        }
+    }
+    for name in named {
+        headers.remove(name);
+    }
+    for name in [
+        &CONNECTION,
+        &PROXY_CONNECTION,
+        &KEEP_ALIVE,
+        &PROXY_AUTHORIZATION,
+        &PROXY_AUTHENTICATE,
+        &TE,
+        &TRAILER,
+        &TRANSFER_ENCODING,
+        &UPGRADE,
+    ] {
+        headers.remove(name);
+    }
+}
+
+/// What the proxy adds to every forwarded request.
+#[derive(Debug, Clone)]
+pub struct RequestRewrite {
+    /// `1.1 <via_name>`.
+    pub via: HeaderValue,
+    /// Identity header names sent upstream.
+    pub user_header: HeaderName,
+    /// Identity header names sent upstream.
+    pub group_header: HeaderName,
+    /// Trusted appliance identity headers (never forwarded as sent by the client).
+    pub trusted: [HeaderName; 2],
+}
+
+impl RequestRewrite {
+    /// Rewrites request headers for the origin at `authority`.
+    pub fn apply(
+        &self,
+        headers: &mut HeaderMap,
+        authority: &Authority,
+        client: IpAddr,
+        identity: &Identity,
+    ) {
+        strip_hop_by_hop(headers);
+        for name in [
+            &self.user_header,
+            &self.group_header,
+            &self.trusted[0],
+            &self.trusted[1],
+        ] {
+            headers.remove(name);
+        }
+        if let Some(user) = identity
+            .user
+            .as_deref()
+            .and_then(|u| HeaderValue::from_str(u).ok())
+        {
+            headers.insert(self.user_header.clone(), user);
+        }
+        if let Ok(group) = HeaderValue::from_str(&identity.group) {
+            headers.insert(self.group_header.clone(), group);
+        }
+        // The absolute-form target is authoritative; Host must match it (RFC 9112 §3.2.2).
+        if headers.get(HOST).map(HeaderValue::as_bytes) != Some(authority.as_str().as_bytes()) {
+            if let Ok(host) = HeaderValue::from_str(authority.as_str()) {
+                headers.insert(HOST, host);
+            }
+        }
+        append_forwarded_for(headers, client);
+        headers.append(VIA, self.via.clone());
+    }
+}
+
+fn append_forwarded_for(headers: &mut HeaderMap, client: IpAddr) {
+    let combined = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
+        Some(prior) if !prior.is_empty() => format!("{prior}, {client}"),
+        _ => client.to_string(),
+    };
+    if let Ok(value) = HeaderValue::from_str(&combined) {
+        headers.insert(X_FORWARDED_FOR.clone(), value);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::identity::IdentitySource;
+    use std::sync::Arc;
+
+    #[test]
+    fn strips_hop_by_hop_including_connection_named() {
+        let mut h = HeaderMap::new();
+        h.insert(CONNECTION, HeaderValue::from_static("close, x-secret"));
+        h.insert("x-secret", HeaderValue::from_static("1"));
+        h.insert("keep-alive", HeaderValue::from_static("timeout=5"));
+        h.insert(TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
+        h.insert("x-kept", HeaderValue::from_static("1"));
+        strip_hop_by_hop(&mut h);
+        assert_eq!(h.len(), 1);
+        assert!(h.contains_key("x-kept"));
+    }
+
+    #[test]
+    fn replaces_identity_and_appends_xff() {
+        let rw = RequestRewrite {
+            via: HeaderValue::from_static("1.1 fp"),
+            user_header: HeaderName::from_static("x-filter-user"),
+            group_header: HeaderName::from_static("x-filter-group"),
+            trusted: [
+                HeaderName::from_static("x-appliance-user"),
+                HeaderName::from_static("x-appliance-group"),
+            ],
+        };
+        let mut h = HeaderMap::new();
+        h.insert("x-filter-user", HeaderValue::from_static("spoof"));
+        h.insert("x-appliance-group", HeaderValue::from_static("staff"));
+        h.insert("x-forwarded-for", HeaderValue::from_static("10.0.0.9"));
+        let id = Identity {
+            user: None,
+            group: Arc::from("default"),
+            source: IdentitySource::Unknown,
+        };
+        let authority: Authority = "example.com:8080".parse().unwrap();
+        rw.apply(&mut h, &authority, "127.0.0.1".parse().unwrap(), &id);
+        assert!(!h.contains_key("x-filter-user"));
+        assert!(!h.contains_key("x-appliance-group"));
+        assert_eq!(h["x-filter-group"], "default");
+        assert_eq!(h["x-forwarded-for"], "10.0.0.9, 127.0.0.1");
+        assert_eq!(h[HOST], "example.com:8080");
+        assert_eq!(h[VIA], "1.1 fp");
+    }
+}

@@ -1,0 +1,169 @@
+//! One client request, from head to response head: framing check, routing (absolute-form
+//! forward, CONNECT, or refusal), identity, policy decision, header rewrite, and the
+//! upstream exchange through the pool. Every failure becomes a [`ProxyError`] and is
+//! turned into a response in [`crate::respond`].
+
+mod connect;
+pub mod headers;
+
+use std::borrow::Cow;
+use std::sync::Arc;
+use std::time::Instant;
+
+use http::{Method, Request, Response, Uri};
+use hyper::body::Incoming;
+
+use crate::body::ProxyBody;
+use crate::metrics::DecisionLabel;
+use crate::policy::Decision;
+use crate::respond::{self, ProxyError, RequestKind};
+use crate::server::framing;
+use crate::server::state::{ClientCtx, Shared};
+use crate::upstream;
+
+/// Handles one request; never fails (errors become responses).
+pub(crate) async fn handle(
+    shared: Arc<Shared>,
+    client: Arc<ClientCtx>,
+    req: Request<Incoming>,
+) -> Response<ProxyBody> {
+    let start = Instant::now();
+    let method = req.method().clone();
+    let uri = req.uri().clone();
+    let (decision, resp) = match route(&shared, &client, req).await {
+        Ok(done) => done,
+        Err(e) => {
+            if let Some(kind) = e.upstream_kind() {
+                shared.metrics.upstream_error(kind);
+            }
+            tracing::debug!(%method, %uri, error = %e, fault = ?e.fault(), "request failed");
+            (DecisionLabel::Error, e.response())
+        }
+    };
+    shared
+        .metrics
+        .record_request(decision, resp.status().as_u16(), start.elapsed());
+    tracing::debug!(
+        %method,
+        %uri,
+        status = resp.status().as_u16(),
+        decision = ?decision,
+        micros = start.elapsed().as_micros() as u64,
+        "request"
+    );
+    resp
+}
+
+/// Lowercases a host only when it has uppercase letters (no allocation otherwise).
+fn normalise_host(host: &str) -> Cow<'_, str> {
+    if host.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(host.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(host)
+    }
+}
+
+async fn route(
+    shared: &Arc<Shared>,
+    client: &Arc<ClientCtx>,
+    req: Request<Incoming>,
+) -> Result<(DecisionLabel, Response<ProxyBody>), ProxyError> {
+    if let Some(window) = &client.window {
+        if framing::has_content_length_too(window, &req) {
+            return Err(ProxyError::Framing(
+                "both Content-Length and Transfer-Encoding present",
+            ));
+        }
+    }
+    if req.method() == Method::CONNECT {
+        return connect::handle(shared, client, req).await;
+    }
+    match req.uri().scheme_str() {
+        None => return Err(ProxyError::OriginForm),
+        Some("http") => {}
+        Some(_) => {
+            return Err(ProxyError::BadRequest(
+                "only http:// URLs are proxied in absolute form; use CONNECT for https",
+            ))
+        }
+    }
+    let uri = req.uri().clone();
+    let authority = uri
+        .authority()
+        .ok_or(ProxyError::BadRequest("absolute-form URL without a host"))?;
+    let host = normalise_host(authority.host());
+    let port = uri.port_u16().unwrap_or(80);
+
+    let identity = shared
+        .resolver
+        .resolve(req.headers(), client.peer.ip())
+        .await;
+    shared.metrics.identity(identity.source);
+    let snapshot = shared.reloader.current();
+    let policy = snapshot.policies.for_group(&identity.group);
+    if let Decision::Block(reason) = policy.decide(&snapshot.db, &host, uri.path()) {
+        let (category, rule) = respond::describe_block(&snapshot.db, &reason);
+        let kind = RequestKind::of(req.method(), req.headers());
+        let resp = respond::blocked(kind, req.headers(), &host, category, rule);
+        return Ok((DecisionLabel::Blocked, resp));
+    }
+
+    let (mut parts, body) = req.into_parts();
+    shared
+        .rewrite
+        .apply(&mut parts.headers, authority, client.peer.ip(), &identity);
+    parts.uri = origin_form(&uri);
+    parts.version = http::Version::HTTP_11;
+    let resp = send(shared, &host, port, Request::from_parts(parts, body)).await?;
+    Ok((DecisionLabel::Allowed, resp))
+}
+
+/// The origin-form target (`/path?query`) of an absolute-form URI.
+fn origin_form(uri: &Uri) -> Uri {
+    match uri.path_and_query() {
+        Some(pq) if !pq.as_str().is_empty() => Uri::from(pq.clone()),
+        _ => Uri::from_static("/"),
+    }
+}
+
+/// Sends `req` over a pooled connection; a request that never left because a reused
+/// connection turned out dead is retried once on a fresh one.
+async fn send(
+    shared: &Shared,
+    host: &str,
+    port: u16,
+    mut req: Request<Incoming>,
+) -> Result<Response<ProxyBody>, ProxyError> {
+    let up = &shared.config.upstream;
+    let mut retried = false;
+    loop {
+        let mut lease = shared
+            .pool
+            .acquire(host, port, || {
+                upstream::connect(host, port, &up.resolve, up.connect_timeout)
+            })
+            .await?;
+        let exchange = lease.sender().try_send_request(req);
+        match tokio::time::timeout(up.response_header_timeout, exchange).await {
+            Err(_) => return Err(ProxyError::ResponseTimeout),
+            Ok(Ok(resp)) => {
+                let (mut parts, body) = resp.into_parts();
+                headers::strip_hop_by_hop(&mut parts.headers);
+                parts.headers.append(http::header::VIA, shared.via.clone());
+                let body = ProxyBody::Upstream {
+                    body,
+                    lease: Some(lease),
+                };
+                return Ok(Response::from_parts(parts, body));
+            }
+            Ok(Err(mut e)) => match e.take_message() {
+                Some(unsent) if lease.was_reused() && !retried => {
+                    shared.metrics.pool.stale.inc();
+                    retried = true;
+                    req = unsent;
+                }
+                _ => return Err(ProxyError::Protocol(e.into_error())),
+            },
+        }
+    }
+}

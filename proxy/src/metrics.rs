@@ -1,0 +1,309 @@
+//! Prometheus metrics (prometheus-client), rendered by the admin `/metrics` route.
+//!
+//! Every label set is resolved once at start into plain counter/gauge handles held in
+//! arrays indexed by small enums, so recording on the hot path is an atomic add with no
+//! label hashing and no allocation.
+
+use std::time::Duration;
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+use crate::identity::IdentitySource;
+use crate::tunnel::TunnelOutcome;
+
+/// How a request ended, for the `decision` label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DecisionLabel {
+    /// Forwarded (or tunnelled) to the origin.
+    Allowed = 0,
+    /// Refused by policy.
+    Blocked = 1,
+    /// Failed: malformed request, upstream failure, pool exhaustion.
+    Error = 2,
+}
+
+const DECISIONS: [&str; 3] = ["allowed", "blocked", "error"];
+const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
+
+/// Kinds of upstream failure, for `upstream_errors_total{kind}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpstreamErrorKind {
+    /// Name resolution failed.
+    Resolve = 0,
+    /// TCP connect refused or failed.
+    Connect = 1,
+    /// TCP connect took longer than `upstream.connect_timeout`.
+    ConnectTimeout = 2,
+    /// No response head within `upstream.response_header_timeout`.
+    ResponseTimeout = 3,
+    /// The origin broke HTTP (reset, malformed response, closed early).
+    Protocol = 4,
+    /// No pooled connection within `upstream.acquire_timeout`.
+    PoolExhausted = 5,
+}
+
+const UPSTREAM_KINDS: [&str; 6] = [
+    "resolve",
+    "connect",
+    "connect_timeout",
+    "response_timeout",
+    "protocol",
+    "pool_exhausted",
+];
+
+const IDENTITY_SOURCES: [&str; 4] = ["basic", "trusted_header", "client_ip", "unknown"];
+const TUNNEL_OUTCOMES: [&str; 5] = ["closed", "sni_blocked", "not_tls", "idle", "error"];
+
+type Labels = [(&'static str, &'static str); 1];
+type Labels2 = [(&'static str, &'static str); 2];
+
+/// Pool gauges, shared with [`crate::pool::Pool`].
+#[derive(Debug, Clone, Default)]
+pub struct PoolMetrics {
+    /// Connections leased to a request right now.
+    pub in_use: Gauge,
+    /// Connections idle in the pool.
+    pub idle: Gauge,
+    /// Requests waiting for a connection.
+    pub waiters: Gauge,
+    /// Open upstream connections (in use + idle + connecting).
+    pub open: Gauge,
+    /// Acquisitions that gave up after the acquire timeout.
+    pub exhausted: Counter,
+    /// Pooled connections found dead and replaced.
+    pub stale: Counter,
+}
+
+/// All proxy metrics.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    requests: [[Counter; 5]; 3],
+    latency: Histogram,
+    /// Client connections being served.
+    pub active_connections: Gauge,
+    /// Client connections refused at the connection limit.
+    pub refused_connections: Counter,
+    /// Upstream pool gauges.
+    pub pool: PoolMetrics,
+    upstream_errors: [Counter; 6],
+    identity: [Counter; 4],
+    /// Tunnels open right now.
+    pub tunnels_open: Gauge,
+    /// Tunnels opened since start.
+    pub tunnels_opened: Counter,
+    tunnel_bytes_up: Counter,
+    tunnel_bytes_down: Counter,
+    tunnel_outcomes: [Counter; 5],
+    /// Current policy generation.
+    pub policy_version: Gauge,
+    reloads: [Counter; 2],
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// Registers every metric and resolves every label set.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("filter_proxy");
+        let requests_family = Family::<Labels2, Counter>::default();
+        registry.register(
+            "requests",
+            "Requests by decision (allowed, blocked, error) and status class",
+            requests_family.clone(),
+        );
+        let requests = DECISIONS.map(|d| {
+            CLASSES.map(|c| requests_family.get_or_create_owned(&[("decision", d), ("status", c)]))
+        });
+        let latency = Histogram::new(exponential_buckets(0.0005, 2.0, 16));
+        registry.register(
+            "request_duration_seconds",
+            "Time from request head to response head",
+            latency.clone(),
+        );
+        let active_connections = Gauge::default();
+        registry.register(
+            "client_connections",
+            "Client connections being served",
+            active_connections.clone(),
+        );
+        let refused_connections = Counter::default();
+        registry.register(
+            "client_connections_refused",
+            "Client connections refused at server.max_connections",
+            refused_connections.clone(),
+        );
+        let pool = PoolMetrics::default();
+        registry.register(
+            "pool_in_use",
+            "Upstream connections leased to requests",
+            pool.in_use.clone(),
+        );
+        registry.register(
+            "pool_idle",
+            "Idle pooled upstream connections",
+            pool.idle.clone(),
+        );
+        registry.register(
+            "pool_waiters",
+            "Requests waiting for an upstream connection",
+            pool.waiters.clone(),
+        );
+        registry.register("pool_open", "Open upstream connections", pool.open.clone());
+        registry.register(
+            "pool_exhausted",
+            "Acquisitions that timed out (503)",
+            pool.exhausted.clone(),
+        );
+        registry.register(
+            "pool_stale",
+            "Pooled connections found dead and replaced",
+            pool.stale.clone(),
+        );
+        let upstream_errors = Self::family(
+            &mut registry,
+            "upstream_errors",
+            "Upstream failures by kind",
+            "kind",
+            UPSTREAM_KINDS,
+        );
+        let identity = Self::family(
+            &mut registry,
+            "identity",
+            "Identities resolved, by source",
+            "source",
+            IDENTITY_SOURCES,
+        );
+        let tunnels_open = Gauge::default();
+        registry.register("tunnels_open", "CONNECT tunnels open", tunnels_open.clone());
+        let tunnels_opened = Counter::default();
+        registry.register(
+            "tunnels_opened",
+            "CONNECT tunnels opened",
+            tunnels_opened.clone(),
+        );
+        let tunnel_bytes = Family::<Labels, Counter>::default();
+        registry.register(
+            "tunnel_bytes",
+            "Tunnelled bytes by direction",
+            tunnel_bytes.clone(),
+        );
+        let tunnel_bytes_up = tunnel_bytes.get_or_create_owned(&[("direction", "up")]);
+        let tunnel_bytes_down = tunnel_bytes.get_or_create_owned(&[("direction", "down")]);
+        let tunnel_outcomes = Self::family(
+            &mut registry,
+            "tunnels_closed",
+            "Tunnels ended, by outcome (sni_blocked = SNI mismatch / domain fronting)",
+            "outcome",
+            TUNNEL_OUTCOMES,
+        );
+        let policy_version = Gauge::default();
+        registry.register(
+            "policy_version",
+            "Generation of the category and policy data",
+            policy_version.clone(),
+        );
+        let reloads = Self::family(
+            &mut registry,
+            "reloads",
+            "Reload attempts by result",
+            "result",
+            ["ok", "failed"],
+        );
+        Metrics {
+            registry,
+            requests,
+            latency,
+            active_connections,
+            refused_connections,
+            pool,
+            upstream_errors,
+            identity,
+            tunnels_open,
+            tunnels_opened,
+            tunnel_bytes_up,
+            tunnel_bytes_down,
+            tunnel_outcomes,
+            policy_version,
+            reloads,
+        }
+    }
+
+    fn family<const N: usize>(
+        registry: &mut Registry,
+        name: &str,
+        help: &str,
+        label: &'static str,
+        values: [&'static str; N],
+    ) -> [Counter; N] {
+        let family = Family::<Labels, Counter>::default();
+        registry.register(name, help, family.clone());
+        values.map(|v| family.get_or_create_owned(&[(label, v)]))
+    }
+
+    /// Records one finished request (at response head).
+    pub fn record_request(&self, decision: DecisionLabel, status: u16, elapsed: Duration) {
+        let class = usize::from(status / 100).clamp(1, 5) - 1;
+        self.requests[decision as usize][class].inc();
+        self.latency.observe(elapsed.as_secs_f64());
+    }
+
+    /// Counts an upstream failure.
+    pub fn upstream_error(&self, kind: UpstreamErrorKind) {
+        self.upstream_errors[kind as usize].inc();
+    }
+
+    /// Counts a resolved identity.
+    pub fn identity(&self, source: IdentitySource) {
+        let i = match source {
+            IdentitySource::Basic => 0,
+            IdentitySource::TrustedHeader => 1,
+            IdentitySource::ClientIp => 2,
+            IdentitySource::Unknown => 3,
+        };
+        self.identity[i].inc();
+    }
+
+    /// Counts a finished tunnel.
+    pub fn tunnel_closed(&self, outcome: &TunnelOutcome) {
+        let (i, up, down) = match *outcome {
+            TunnelOutcome::Closed { up, down } => (0, up, down),
+            TunnelOutcome::SniBlocked { .. } => (1, 0, 0),
+            TunnelOutcome::NotTls => (2, 0, 0),
+            TunnelOutcome::Idle { up, down } => (3, up, down),
+            TunnelOutcome::Error { up, down, .. } => (4, up, down),
+        };
+        self.tunnel_outcomes[i].inc();
+        self.tunnel_bytes_up.inc_by(up);
+        self.tunnel_bytes_down.inc_by(down);
+    }
+
+    /// Counts a reload attempt.
+    pub fn reload(&self, ok: bool) {
+        self.reloads[usize::from(!ok)].inc();
+    }
+
+    /// Total requests recorded with `decision` (all classes); used by tests and summaries.
+    pub fn requests_total(&self, decision: DecisionLabel) -> u64 {
+        self.requests[decision as usize]
+            .iter()
+            .map(Counter::get)
+            .sum()
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut out = String::with_capacity(8 * 1024);
+        encode(&mut out, &self.registry).expect("writing to a String cannot fail");
+        out
+    }
+}

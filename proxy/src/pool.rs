@@ -1,0 +1,346 @@
+//! The upstream connection pool: HTTP/1.1 keep-alive connections per origin, built on
+//! `hyper::client::conn::http1` handshakes.
+//!
+//! Caps are enforced with semaphores whose permits live as long as a connection is open
+//! (idle or leased): one per origin (`upstream.max_per_host`) and one global
+//! (`upstream.max_total`). A request that finds neither an idle connection nor a free
+//! permit waits (counted in `pool_waiters`) until one is returned or closed, and gives up
+//! with 503 after `upstream.acquire_timeout`: the proxy never hangs on a full pool. When
+//! the global cap is reached by idle connections to other origins, one of those is
+//! evicted. Idle connections expire after `upstream.idle_timeout`; a connection found
+//! closed (the origin hung up) is replaced.
+//!
+//! Only plain `http` origins are pooled (TLS is tunnelled with CONNECT), so the
+//! scheme+host+port key reduces to host+port. Slots are looked up by `&str`, so
+//! acquiring does not allocate.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use hyper::body::Incoming;
+use hyper::client::conn::http1::SendRequest;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant;
+
+use crate::metrics::PoolMetrics;
+use crate::respond::ProxyError;
+
+/// Pool limits (from `[upstream]`).
+#[derive(Debug, Clone)]
+pub struct PoolSettings {
+    /// Most open connections per origin.
+    pub max_per_host: usize,
+    /// Most open connections overall.
+    pub max_total: usize,
+    /// Idle connections older than this are closed.
+    pub idle_timeout: Duration,
+    /// Longest wait for a connection.
+    pub acquire_timeout: Duration,
+}
+
+/// A shareable handle to the pool.
+#[derive(Debug, Clone)]
+pub struct Pool {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    slots: Mutex<HashMap<String, Vec<Slot>>>,
+    global: Arc<Semaphore>,
+    changed: Notify,
+    settings: PoolSettings,
+    metrics: PoolMetrics,
+}
+
+/// Per-origin state: the per-host cap and the idle connections.
+#[derive(Debug)]
+struct Slot {
+    port: u16,
+    permits: Arc<Semaphore>,
+    idle: Vec<(Conn, Instant)>,
+}
+
+/// An open upstream connection; its permits are released when it is dropped.
+#[derive(Debug)]
+struct Conn {
+    sender: SendRequest<Incoming>,
+    host: Arc<str>,
+    port: u16,
+    _permits: Permits,
+}
+
+#[derive(Debug)]
+struct Permits {
+    _host: OwnedSemaphorePermit,
+    _global: OwnedSemaphorePermit,
+    pool: Weak<Inner>,
+}
+
+impl Drop for Permits {
+    fn drop(&mut self) {
+        if let Some(pool) = self.pool.upgrade() {
+            pool.metrics.open.dec();
+            pool.changed.notify_waiters();
+        }
+    }
+}
+
+/// A connection leased to one request. Dropping it returns the connection to the pool
+/// if it was marked reusable (its response was read to the end) and is still open;
+/// otherwise the connection is closed.
+#[derive(Debug)]
+pub struct Lease {
+    conn: Option<Conn>,
+    reused: bool,
+    reusable: AtomicBool,
+    pool: Arc<Inner>,
+}
+
+impl Lease {
+    /// The connection's request sender.
+    pub fn sender(&mut self) -> &mut SendRequest<Incoming> {
+        &mut self
+            .conn
+            .as_mut()
+            .expect("a lease holds its connection until dropped")
+            .sender
+    }
+
+    /// True when the connection came from the idle list (it may have gone stale).
+    pub fn was_reused(&self) -> bool {
+        self.reused
+    }
+
+    /// Marks the exchange complete, so the connection may be reused.
+    pub fn mark_reusable(&self) {
+        self.reusable.store(true, Ordering::Relaxed);
+    }
+
+    /// Marks the exchange complete and gives the connection back now.
+    pub fn release_reusable(self) {
+        self.mark_reusable();
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        self.pool.metrics.in_use.dec();
+        if let Some(conn) = self.conn.take() {
+            if self.reusable.load(Ordering::Relaxed) && !conn.sender.is_closed() {
+                self.pool.put_idle(conn);
+            }
+        }
+    }
+}
+
+impl Inner {
+    fn put_idle(&self, conn: Conn) {
+        let mut slots = self.slots.lock().expect("pool lock is never poisoned");
+        if let Some(slot) = slots
+            .get_mut(&*conn.host)
+            .and_then(|v| v.iter_mut().find(|s| s.port == conn.port))
+        {
+            slot.idle.push((conn, Instant::now()));
+            self.metrics.idle.inc();
+        }
+        drop(slots);
+        self.changed.notify_waiters();
+    }
+
+    /// The most recently returned live idle connection for the origin, if any.
+    fn take_idle(&self, host: &str, port: u16) -> Option<Conn> {
+        let mut slots = self.slots.lock().expect("pool lock is never poisoned");
+        let slot = slots.get_mut(host)?.iter_mut().find(|s| s.port == port)?;
+        while let Some((conn, since)) = slot.idle.pop() {
+            self.metrics.idle.dec();
+            if conn.sender.is_closed() {
+                self.metrics.stale.inc();
+                continue;
+            }
+            if since.elapsed() >= self.settings.idle_timeout {
+                continue;
+            }
+            return Some(conn);
+        }
+        None
+    }
+
+    /// Permits for a new connection, evicting an idle connection elsewhere if the
+    /// global cap is the only obstacle.
+    fn try_reserve(self: &Arc<Self>, host: &str, port: u16) -> Option<Permits> {
+        let mut slots = self.slots.lock().expect("pool lock is never poisoned");
+        let entry = match slots.get_mut(host) {
+            Some(v) => v,
+            None => slots.entry(host.to_string()).or_default(),
+        };
+        let index = match entry.iter().position(|s| s.port == port) {
+            Some(i) => i,
+            None => {
+                entry.push(Slot {
+                    port,
+                    permits: Arc::new(Semaphore::new(self.settings.max_per_host)),
+                    idle: Vec::new(),
+                });
+                entry.len() - 1
+            }
+        };
+        let host_permit = entry[index].permits.clone().try_acquire_owned().ok()?;
+        let global = match self.global.clone().try_acquire_owned() {
+            Ok(p) => p,
+            Err(_) => {
+                let victim = slots
+                    .values_mut()
+                    .flat_map(|v| v.iter_mut())
+                    .find_map(|s| (!s.idle.is_empty()).then(|| s.idle.remove(0)));
+                let (victim, _) = victim?;
+                self.metrics.idle.dec();
+                drop(victim);
+                self.global.clone().try_acquire_owned().ok()?
+            }
+        };
+        self.metrics.open.inc();
+        Some(Permits {
+            _host: host_permit,
+            _global: global,
+            pool: Arc::downgrade(self),
+        })
+    }
+}
+
+impl Pool {
+    /// An empty pool.
+    pub fn new(settings: PoolSettings, metrics: PoolMetrics) -> Self {
+        Pool {
+            inner: Arc::new(Inner {
+                slots: Mutex::new(HashMap::new()),
+                global: Arc::new(Semaphore::new(settings.max_total)),
+                changed: Notify::new(),
+                settings,
+                metrics,
+            }),
+        }
+    }
+
+    /// Leases a connection to `host:port`: a live idle one, or a new one made with
+    /// `connect` when the caps allow, waiting at most the acquire timeout.
+    pub async fn acquire<F, Fut>(
+        &self,
+        host: &str,
+        port: u16,
+        connect: F,
+    ) -> Result<Lease, ProxyError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<TcpStream, ProxyError>>,
+    {
+        let inner = &self.inner;
+        let deadline = Instant::now() + inner.settings.acquire_timeout;
+        let mut connect = Some(connect);
+        loop {
+            let notified = inner.changed.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if let Some(mut conn) = inner.take_idle(host, port) {
+                match tokio::time::timeout_at(deadline, conn.sender.ready()).await {
+                    Ok(Ok(())) => return Ok(self.lease(conn, true)),
+                    _ => {
+                        inner.metrics.stale.inc();
+                        continue;
+                    }
+                }
+            }
+            if let Some(permits) = inner.try_reserve(host, port) {
+                let connect = connect
+                    .take()
+                    .expect("a connection is opened at most once per acquire");
+                let stream = connect().await?;
+                let (sender, connection) =
+                    hyper::client::conn::http1::handshake(TokioIo::new(stream))
+                        .await
+                        .map_err(ProxyError::Protocol)?;
+                tokio::spawn(async move {
+                    if let Err(e) = connection.await {
+                        tracing::debug!(error = %e, "upstream connection ended with an error");
+                    }
+                });
+                let conn = Conn {
+                    sender,
+                    host: Arc::from(host),
+                    port,
+                    _permits: permits,
+                };
+                return Ok(self.lease(conn, false));
+            }
+            inner.metrics.waiters.inc();
+            let woke = tokio::time::timeout_at(deadline, notified).await;
+            inner.metrics.waiters.dec();
+            if woke.is_err() {
+                inner.metrics.exhausted.inc();
+                return Err(ProxyError::PoolExhausted);
+            }
+        }
+    }
+
+    fn lease(&self, conn: Conn, reused: bool) -> Lease {
+        self.inner.metrics.in_use.inc();
+        Lease {
+            conn: Some(conn),
+            reused,
+            reusable: AtomicBool::new(false),
+            pool: self.inner.clone(),
+        }
+    }
+
+    /// Closes expired idle connections and forgets origins with no open connection.
+    pub fn reap(&self) {
+        let inner = &self.inner;
+        let mut slots = inner.slots.lock().expect("pool lock is never poisoned");
+        let ttl = inner.settings.idle_timeout;
+        let max = inner.settings.max_per_host;
+        slots.retain(|_, v| {
+            for slot in v.iter_mut() {
+                let before = slot.idle.len();
+                slot.idle
+                    .retain(|(conn, since)| since.elapsed() < ttl && !conn.sender.is_closed());
+                inner.metrics.idle.dec_by((before - slot.idle.len()) as i64);
+            }
+            v.retain(|s| !s.idle.is_empty() || s.permits.available_permits() < max);
+            !v.is_empty()
+        });
+    }
+
+    /// Closes every idle connection (at shutdown).
+    pub fn close_idle(&self) {
+        let mut slots = self
+            .inner
+            .slots
+            .lock()
+            .expect("pool lock is never poisoned");
+        for slot in slots.values_mut().flat_map(|v| v.iter_mut()) {
+            self.inner.metrics.idle.dec_by(slot.idle.len() as i64);
+            slot.idle.clear();
+        }
+    }
+
+    /// Runs [`Pool::reap`] periodically until the returned task is aborted.
+    pub fn spawn_reaper(&self) -> tokio::task::JoinHandle<()> {
+        let weak = Arc::downgrade(&self.inner);
+        let period = (self.inner.settings.idle_timeout / 2).max(Duration::from_millis(50));
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(period);
+            loop {
+                tick.tick().await;
+                match weak.upgrade() {
+                    Some(inner) => Pool { inner }.reap(),
+                    None => return,
+                }
+            }
+        })
+    }
+}

@@ -1,0 +1,121 @@
+//! The running state shared by every connection: validated config, the current policy
+//! snapshot, the identity resolver, the upstream pool and the metrics. Built once by
+//! [`super::serve`]; everything a request needs is precomputed here.
+
+use std::net::SocketAddr;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use http::{HeaderName, HeaderValue};
+use hyper::server::conn::http1;
+use hyper_util::rt::TokioTimer;
+
+use crate::config::Config;
+use crate::forward::headers::RequestRewrite;
+use crate::identity::IdentityResolver;
+use crate::metrics::Metrics;
+use crate::pool::{Pool, PoolSettings};
+use crate::reload::Reloader;
+
+use super::framing::SharedWindow;
+use super::tunnel_slot::TunnelSlot;
+
+/// State shared by all connections of one running proxy.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub config: Config,
+    pub reloader: Reloader,
+    pub resolver: Arc<IdentityResolver>,
+    pub metrics: Arc<Metrics>,
+    pub pool: Pool,
+    /// `1.1 <via_name>`.
+    pub via: HeaderValue,
+    /// Set when shutdown starts; `/readyz` answers 503 from then on.
+    pub draining: AtomicBool,
+    /// The client-side HTTP/1 settings, applied to every connection.
+    pub http: http1::Builder,
+    /// Header changes applied to every forwarded request.
+    pub rewrite: RequestRewrite,
+}
+
+impl Shared {
+    pub fn new(config: Config) -> Arc<Self> {
+        let metrics = Arc::new(Metrics::new());
+        metrics.policy_version.set(config.snapshot.version as i64);
+        let pool = Pool::new(
+            PoolSettings {
+                max_per_host: config.upstream.max_per_host,
+                max_total: config.upstream.max_total,
+                idle_timeout: config.upstream.idle_timeout,
+                acquire_timeout: config.upstream.acquire_timeout,
+            },
+            metrics.pool.clone(),
+        );
+        let via = HeaderValue::from_str(&format!("1.1 {}", config.server.via_name))
+            .expect("via_name is validated as a visible-ASCII token");
+        let mut http = http1::Builder::new();
+        http.timer(TokioTimer::new())
+            .header_read_timeout(config.server.header_read_timeout)
+            .max_buf_size(config.server.max_header_bytes)
+            .max_headers(config.server.max_headers)
+            .keep_alive(config.server.keep_alive);
+        let rewrite = RequestRewrite {
+            via: via.clone(),
+            user_header: config.forward.user_header.clone(),
+            group_header: config.forward.group_header.clone(),
+            trusted: [
+                header_name(&config.identity.trusted_user_header),
+                header_name(&config.identity.trusted_group_header),
+            ],
+        };
+        Arc::new(Shared {
+            reloader: Reloader::new(
+                config.snapshot.clone(),
+                config.filter.categories.clone(),
+                config.filter.policy.clone(),
+            ),
+            resolver: config.resolver.clone(),
+            config,
+            metrics,
+            pool,
+            via,
+            draining: AtomicBool::new(false),
+            http,
+            rewrite,
+        })
+    }
+
+    /// Reloads the snapshot, recording the result in metrics and logs.
+    pub async fn reload(&self) -> Result<String, String> {
+        match self.reloader.reload().await {
+            Ok(snap) => {
+                self.metrics.reload(true);
+                self.metrics.policy_version.set(snap.version as i64);
+                let label = snap.version_label();
+                tracing::info!(version = %label, rules = snap.db.len(), "policy reloaded");
+                Ok(label)
+            }
+            Err(e) => {
+                self.metrics.reload(false);
+                let current = self.reloader.current().version_label();
+                tracing::warn!(error = %e, kept = %current, "reload refused; keeping the current policy");
+                Err(format!("{e} (kept policy version {current})"))
+            }
+        }
+    }
+}
+
+fn header_name(name: &str) -> HeaderName {
+    HeaderName::from_bytes(name.to_ascii_lowercase().as_bytes())
+        .expect("identity header names are validated with the config")
+}
+
+/// Per-connection context handed to every request of that connection.
+#[derive(Debug)]
+pub(crate) struct ClientCtx {
+    pub peer: SocketAddr,
+    /// Recent bytes read, for the framing check (None when `strict_framing` is off).
+    pub window: Option<SharedWindow>,
+    /// Where a CONNECT request parks its tunnel until hyper releases the socket.
+    pub tunnel: TunnelSlot,
+}
