@@ -92,7 +92,12 @@ async fn start_echo_upstream() -> SocketAddr {
 async fn tls_request_completes_through_tunnel() {
     let cert = TestCert::generate();
     let origin = start_tls_origin(&cert).await;
-    let (addr, rx) = start_tunnel(origin, settings(NonTlsPolicy::Close), &["blocked.test"]).await;
+    let (addr, rx) = start_tunnel(
+        origin.addr,
+        settings(NonTlsPolicy::Close),
+        &["blocked.test"],
+    )
+    .await;
 
     let response = timeout(WAIT, https_get(&cert, connect(addr).await, "allowed.test"))
         .await
@@ -108,6 +113,7 @@ async fn tls_request_completes_through_tunnel() {
         }
         other => panic!("unexpected outcome {other:?}"),
     }
+    assert_eq!(origin.handshakes(), 1);
 }
 
 #[tokio::test]

@@ -4,6 +4,7 @@
 #![allow(dead_code)] // each test crate uses a different subset
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
@@ -23,7 +24,12 @@ pub struct TestCert {
 impl TestCert {
     /// Generates a fresh certificate for [`CERT_NAMES`].
     pub fn generate() -> Self {
-        let names: Vec<String> = CERT_NAMES.iter().map(|s| s.to_string()).collect();
+        Self::for_names(&CERT_NAMES)
+    }
+
+    /// Generates a fresh certificate for `names`.
+    pub fn for_names(names: &[&str]) -> Self {
+        let names: Vec<String> = names.iter().map(|s| s.to_string()).collect();
         let certified = rcgen::generate_simple_self_signed(names).expect("generate test cert");
         Self {
             der: certified.cert.der().clone(),
@@ -79,19 +85,47 @@ impl TestCert {
     }
 }
 
+/// A running TLS origin.
+pub struct TlsOrigin {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// TCP connections accepted.
+    pub connections: Arc<AtomicUsize>,
+    /// TLS handshakes completed.
+    pub handshakes: Arc<AtomicUsize>,
+}
+
+impl TlsOrigin {
+    /// TLS handshakes completed so far.
+    pub fn handshakes(&self) -> usize {
+        self.handshakes.load(Ordering::SeqCst)
+    }
+
+    /// TCP connections accepted so far.
+    pub fn connections(&self) -> usize {
+        self.connections.load(Ordering::SeqCst)
+    }
+}
+
 /// Starts a TLS origin on 127.0.0.1:0. Each connection gets one HTTP/1.1 response whose
 /// body is `sni=<name the client sent>`, then a clean TLS close.
-pub async fn start_tls_origin(cert: &TestCert) -> SocketAddr {
+pub async fn start_tls_origin(cert: &TestCert) -> TlsOrigin {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind origin");
     let addr = listener.local_addr().expect("origin addr");
     let acceptor = cert.acceptor();
+    let connections = Arc::new(AtomicUsize::new(0));
+    let handshakes = Arc::new(AtomicUsize::new(0));
+    let (accepted, counter) = (connections.clone(), handshakes.clone());
     tokio::spawn(async move {
         while let Ok((tcp, _)) = listener.accept().await {
+            accepted.fetch_add(1, Ordering::SeqCst);
             let acceptor = acceptor.clone();
+            let counter = counter.clone();
             tokio::spawn(async move {
                 let Ok(mut tls) = acceptor.accept(tcp).await else {
                     return;
                 };
+                counter.fetch_add(1, Ordering::SeqCst);
                 let sni = tls.get_ref().1.server_name().unwrap_or("-").to_string();
                 if read_head(&mut tls).await.is_none() {
                     return;
@@ -106,7 +140,11 @@ pub async fn start_tls_origin(cert: &TestCert) -> SocketAddr {
             });
         }
     });
-    addr
+    TlsOrigin {
+        addr,
+        connections,
+        handshakes,
+    }
 }
 
 /// Reads an HTTP head (up to the blank line), bounded to 16 KiB.
