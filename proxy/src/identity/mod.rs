@@ -5,12 +5,17 @@
 //!
 //! Users file format (`scenarios/demo/users.csv`): `user,group,password` with a header row.
 
-use std::net::IpAddr;
-use std::path::Path;
+mod ip_map;
+mod resolver;
+mod users;
+
 use std::sync::Arc;
 
-use http::HeaderMap;
 use serde::Deserialize;
+
+pub use ip_map::IpMap;
+pub use resolver::IdentityResolver;
+pub use users::{load_users, parse_users, UserRecord};
 
 /// Where an identity came from; counted in metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
@@ -29,22 +34,35 @@ pub enum IdentitySource {
 /// A resolved identity. Cheap to clone (shared strings).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {
+    /// The user, when known (a trusted header may name only a group).
     pub user: Option<Arc<str>>,
+    /// The group whose policy applies (`default` when unknown).
     pub group: Arc<str>,
+    /// Where the identity came from.
     pub source: IdentitySource,
 }
 
 /// Errors from loading identity data; each names the file and line or key.
 #[derive(Debug, thiserror::Error)]
 pub enum IdentityError {
+    /// A file could not be read.
     #[error("{path}: {source}")]
     Io {
+        /// The file.
         path: String,
+        /// The underlying error.
         #[source]
         source: std::io::Error,
     },
+    /// The users file or the `[identity]` settings are invalid (all problems listed, one
+    /// per line, each with its line or key).
     #[error("{origin}: {message}")]
-    Invalid { origin: String, message: String },
+    Invalid {
+        /// The file, or `[identity]` for settings.
+        origin: String,
+        /// What is wrong.
+        message: String,
+    },
 }
 
 /// Raw identity settings, as they appear in the proxy config's `[identity]` table.
@@ -74,8 +92,23 @@ pub struct IdentityConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct IpUser {
+    /// Client network (longest prefix wins).
     pub net: ipnet::IpNet,
+    /// User name; must be in the users table when one is configured.
     pub user: String,
+}
+
+impl Default for IdentityConfig {
+    fn default() -> Self {
+        IdentityConfig {
+            order: default_order(),
+            users_file: None,
+            trusted_user_header: default_trusted_user_header(),
+            trusted_group_header: default_trusted_group_header(),
+            trusted_cidrs: Vec::new(),
+            ip_users: Vec::new(),
+        }
+    }
 }
 
 fn default_order() -> Vec<IdentitySource> {
@@ -92,19 +125,5 @@ fn default_trusted_group_header() -> String {
     "x-appliance-group".to_string()
 }
 
-/// Resolves identities; built once from [`IdentityConfig`].
-#[derive(Debug)]
-pub struct IdentityResolver {}
-
-impl IdentityResolver {
-    /// Builds a resolver, reading the users file; `base` resolves relative paths.
-    pub fn from_config(_cfg: &IdentityConfig, _base: &Path) -> Result<Self, IdentityError> {
-        unimplemented!("identity::IdentityResolver::from_config")
-    }
-
-    /// Resolves the identity of a request from its headers and client address.
-    /// Async because later stores (Redis) answer over the network.
-    pub async fn resolve(&self, _headers: &HeaderMap, _client_ip: IpAddr) -> Identity {
-        unimplemented!("identity::IdentityResolver::resolve")
-    }
-}
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,258 @@
+//! The identity resolver: everything parsed at load so that resolving a request is a few
+//! hash probes and reference-count increments.
+//!
+//! Basic credentials are precomputed per user (`base64(user:password)`), so the hot path
+//! looks the header's token up as bytes instead of decoding, splitting and comparing.
+//! The lookup is a hash probe on the full token: a wrong password or an unknown user simply
+//! finds nothing.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use base64::Engine as _;
+use http::header::{HeaderName, PROXY_AUTHORIZATION};
+use http::HeaderMap;
+use ipnet::IpNet;
+
+use super::{
+    load_users, Identity, IdentityConfig, IdentityError, IdentitySource, IpMap, UserRecord,
+};
+use crate::filter::domain::FastBuildHasher;
+use crate::policy::DEFAULT_GROUP;
+
+/// Origin named in errors about the `[identity]` settings.
+const SETTINGS: &str = "[identity]";
+
+/// A known user with its group, shared by every request of that user.
+#[derive(Debug, Clone)]
+struct UserIdentity {
+    user: Arc<str>,
+    group: Arc<str>,
+}
+
+impl UserIdentity {
+    fn with_source(&self, source: IdentitySource) -> Identity {
+        Identity {
+            user: Some(Arc::clone(&self.user)),
+            group: Arc::clone(&self.group),
+            source,
+        }
+    }
+}
+
+/// Resolves identities; built once from [`IdentityConfig`].
+#[derive(Debug)]
+pub struct IdentityResolver {
+    order: Box<[IdentitySource]>,
+    /// Expected Basic token (`base64(user:password)`) -> user.
+    basic: HashMap<Box<[u8]>, UserIdentity, FastBuildHasher>,
+    /// User name -> user, for trusted headers naming only the user.
+    users: HashMap<Box<str>, UserIdentity, FastBuildHasher>,
+    /// Interned group names, so that a trusted group header does not allocate.
+    groups: HashMap<Box<str>, Arc<str>, FastBuildHasher>,
+    trusted_user_header: HeaderName,
+    trusted_group_header: HeaderName,
+    trusted_cidrs: Box<[IpNet]>,
+    ip_users: IpMap<UserIdentity>,
+    default_group: Arc<str>,
+}
+
+impl IdentityResolver {
+    /// Builds a resolver, reading the users file; `base` resolves relative paths.
+    pub fn from_config(cfg: &IdentityConfig, base: &Path) -> Result<Self, IdentityError> {
+        let users = match &cfg.users_file {
+            Some(file) => Some(load_users(&base.join(file))?),
+            None => None,
+        };
+        Self::build(cfg, users.as_deref())
+    }
+
+    /// Builds a resolver from settings and an already-read user table (`None`: no table;
+    /// then `basic` never matches and client-IP users get the `default` group).
+    pub fn build(
+        cfg: &IdentityConfig,
+        users: Option<&[UserRecord]>,
+    ) -> Result<Self, IdentityError> {
+        let mut errors = Vec::new();
+        if cfg.order.contains(&IdentitySource::Unknown) {
+            errors.push("order: `unknown` is not an identity source".to_string());
+        }
+        let mut header = |key: &str, name: &str| {
+            HeaderName::from_bytes(name.to_ascii_lowercase().as_bytes()).unwrap_or_else(|_| {
+                errors.push(format!("{key}: invalid header name {name:?}"));
+                PROXY_AUTHORIZATION
+            })
+        };
+        let trusted_user_header = header("trusted_user_header", &cfg.trusted_user_header);
+        let trusted_group_header = header("trusted_group_header", &cfg.trusted_group_header);
+
+        let default_group: Arc<str> = Arc::from(DEFAULT_GROUP);
+        let mut groups = HashMap::default();
+        groups.insert(Box::from(DEFAULT_GROUP), Arc::clone(&default_group));
+        let mut basic = HashMap::default();
+        let mut table = HashMap::default();
+        for record in users.unwrap_or_default() {
+            let group = Arc::clone(
+                groups
+                    .entry(record.group.as_str().into())
+                    .or_insert_with(|| Arc::from(record.group.as_str())),
+            );
+            let user = UserIdentity {
+                user: Arc::from(record.user.as_str()),
+                group,
+            };
+            basic.insert(basic_token(&record.user, &record.password), user.clone());
+            table.insert(record.user.as_str().into(), user);
+        }
+
+        let mut ip_users = IpMap::default();
+        for (index, entry) in cfg.ip_users.iter().enumerate() {
+            let user = match (table.get(entry.user.as_str()), users.is_some()) {
+                (Some(user), _) => user.clone(),
+                (None, true) => {
+                    errors.push(format!(
+                        "ip_users[{index}].user: unknown user {:?} (not in the users file)",
+                        entry.user
+                    ));
+                    continue;
+                }
+                (None, false) => UserIdentity {
+                    user: Arc::from(entry.user.as_str()),
+                    group: Arc::clone(&default_group),
+                },
+            };
+            if ip_users.insert(entry.net, user).is_some() {
+                errors.push(format!(
+                    "ip_users[{index}].net: network {} is listed twice",
+                    entry.net.trunc()
+                ));
+            }
+        }
+        if !errors.is_empty() {
+            return Err(IdentityError::Invalid {
+                origin: SETTINGS.to_string(),
+                message: errors.join("\n"),
+            });
+        }
+        Ok(IdentityResolver {
+            order: cfg.order.clone().into(),
+            basic,
+            users: table,
+            groups,
+            trusted_user_header,
+            trusted_group_header,
+            trusted_cidrs: cfg.trusted_cidrs.clone().into(),
+            ip_users,
+            default_group,
+        })
+    }
+
+    /// Resolves the identity of a request from its headers and client address.
+    /// Async because later stores (Redis) answer over the network.
+    pub async fn resolve(&self, headers: &HeaderMap, client_ip: IpAddr) -> Identity {
+        self.resolve_local(headers, client_ip)
+            .unwrap_or_else(|| self.unknown())
+    }
+
+    /// Tries the configured sources in order against the loaded tables.
+    pub fn resolve_local(&self, headers: &HeaderMap, client_ip: IpAddr) -> Option<Identity> {
+        self.order.iter().find_map(|source| match source {
+            IdentitySource::Basic => self.by_basic(headers),
+            IdentitySource::TrustedHeader => self.by_trusted_headers(headers, client_ip),
+            IdentitySource::ClientIp => self.by_client_ip(client_ip),
+            IdentitySource::Unknown => None,
+        })
+    }
+
+    /// The identity of a request nothing matched: the `default` group.
+    pub fn unknown(&self) -> Identity {
+        Identity {
+            user: None,
+            group: Arc::clone(&self.default_group),
+            source: IdentitySource::Unknown,
+        }
+    }
+
+    /// The configured source order.
+    pub fn order(&self) -> &[IdentitySource] {
+        &self.order
+    }
+
+    /// The group of a user in the users table.
+    pub fn user_group(&self, user: &str) -> Option<&Arc<str>> {
+        self.users.get(user).map(|u| &u.group)
+    }
+
+    /// Number of users in the table.
+    pub fn user_count(&self) -> usize {
+        self.users.len()
+    }
+
+    fn by_basic(&self, headers: &HeaderMap) -> Option<Identity> {
+        let value = headers.get(PROXY_AUTHORIZATION)?.as_bytes();
+        let space = value.iter().position(|b| *b == b' ')?;
+        let (scheme, token) = value.split_at(space);
+        if !scheme.eq_ignore_ascii_case(b"basic") {
+            return None;
+        }
+        self.basic
+            .get(token.trim_ascii())
+            .map(|user| user.with_source(IdentitySource::Basic))
+    }
+
+    fn by_trusted_headers(&self, headers: &HeaderMap, client_ip: IpAddr) -> Option<Identity> {
+        let client_ip = client_ip.to_canonical();
+        if !self
+            .trusted_cidrs
+            .iter()
+            .any(|net| net.contains(&client_ip))
+        {
+            return None;
+        }
+        let text = |name: &HeaderName| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+        };
+        let user = text(&self.trusted_user_header);
+        let group = text(&self.trusted_group_header).map(|g| self.intern_group(g));
+        let known = user.and_then(|u| self.users.get(u));
+        let group = group
+            .or_else(|| known.map(|k| Arc::clone(&k.group)))
+            .or_else(|| user.map(|_| Arc::clone(&self.default_group)))?;
+        let user = match (known, user) {
+            (Some(known), _) => Some(Arc::clone(&known.user)),
+            (None, user) => user.map(Arc::from),
+        };
+        Some(Identity {
+            user,
+            group,
+            source: IdentitySource::TrustedHeader,
+        })
+    }
+
+    fn by_client_ip(&self, client_ip: IpAddr) -> Option<Identity> {
+        self.ip_users
+            .lookup(client_ip)
+            .map(|user| user.with_source(IdentitySource::ClientIp))
+    }
+
+    /// The shared name of a group, allocating only for groups the table does not know.
+    fn intern_group(&self, group: &str) -> Arc<str> {
+        self.groups
+            .get(group)
+            .map_or_else(|| Arc::from(group), Arc::clone)
+    }
+}
+
+/// The token a client sends for `user:password` in `Proxy-Authorization: Basic <token>`.
+fn basic_token(user: &str, password: &str) -> Box<[u8]> {
+    base64::engine::general_purpose::STANDARD
+        .encode(format!("{user}:{password}"))
+        .into_bytes()
+        .into_boxed_slice()
+}
