@@ -212,3 +212,65 @@ async fn unreachable_origin_gets_502_and_is_counted() {
     );
     proxy.stop().await;
 }
+
+#[tokio::test]
+async fn slow_origin_response_head_gets_504() {
+    let origin = Origin::start().await;
+    let proxy =
+        TestProxy::start(&origin, "[upstream]\nresponse_header_timeout = \"200ms\"\n").await;
+    let resp = proxy
+        .client()
+        .get(format!("http://{ALLOWED}/delay/3000"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 504);
+    assert!(resp.text().await.unwrap().contains("timed out"));
+    assert_eq!(
+        proxy
+            .metric("filter_proxy_upstream_errors_total{kind=\"response_timeout\"}")
+            .await,
+        Some(1.0)
+    );
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn admin_serves_metrics_profiling_routes_and_404s() {
+    let origin = Origin::start().await;
+    let proxy = TestProxy::start(&origin, "").await;
+    assert_eq!(
+        proxy
+            .client()
+            .get(format!("http://{ALLOWED}/echo"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let (status, text) = proxy.admin_get("/metrics").await;
+    assert_eq!(status, 200);
+    for family in [
+        "filter_proxy_requests_total{decision=\"allowed\",status=\"2xx\"} 1",
+        "filter_proxy_request_duration_seconds_count 1",
+        "filter_proxy_client_connections",
+        "filter_proxy_pool_in_use",
+        "filter_proxy_pool_idle 1",
+        "filter_proxy_pool_waiters",
+        "filter_proxy_pool_exhausted_total",
+        "filter_proxy_identity_total{source=\"unknown\"} 1",
+        "filter_proxy_tunnels_open",
+        "filter_proxy_policy_version 1",
+    ] {
+        assert!(text.contains(family), "{family} missing from:\n{text}");
+    }
+    let (status, body) = proxy.admin_get("/debug/jemalloc").await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        serde_json::from_str::<serde_json::Value>(&body).is_ok(),
+        "{body}"
+    );
+    assert_eq!(proxy.admin_get("/nope").await.0, 404);
+    proxy.stop().await;
+}

@@ -177,3 +177,20 @@ async fn connections_beyond_the_limit_are_refused() {
     );
     proxy.stop().await;
 }
+
+#[tokio::test]
+async fn without_strict_framing_hyper_alone_forwards_cl_te_as_chunked() {
+    // Documents why the proxy's own check exists: hyper accepts the pair, drops the
+    // Content-Length and uses chunked framing.
+    let origin = Origin::start().await;
+    let proxy = TestProxy::start(&origin, "[server]\nstrict_framing = false\n").await;
+    let raw = raw_exchange(
+        proxy.addr,
+        b"POST http://allowed.example/echo HTTP/1.1\r\nHost: allowed.example\r\n\
+          Content-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nabcd\r\n0\r\n\r\n",
+    )
+    .await;
+    assert_eq!(status_of(&raw), 200, "{raw}");
+    assert_eq!(origin.requests.load(Ordering::SeqCst), 1);
+    proxy.stop().await;
+}
