@@ -17,6 +17,7 @@
 //! See `ARCHITECTURE.md` for the flow of a request.
 
 pub mod admin;
+pub mod appliance;
 pub mod body;
 pub mod config;
 pub mod filter;
