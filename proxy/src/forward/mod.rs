@@ -30,25 +30,27 @@ pub(crate) async fn handle(
     let start = Instant::now();
     let method = req.method().clone();
     let uri = req.uri().clone();
-    let (decision, resp) = match route(&shared, &client, req).await {
-        Ok(done) => done,
+    let (decision, resp, error) = match route(&shared, &client, req).await {
+        Ok((decision, resp)) => (decision, resp, None),
         Err(e) => {
             if let Some(kind) = e.upstream_kind() {
                 shared.metrics.upstream_error(kind);
             }
-            tracing::debug!(%method, %uri, error = %e, fault = ?e.fault(), "request failed");
-            (DecisionLabel::Error, e.response())
+            (DecisionLabel::Error, e.response(), Some(e))
         }
     };
     shared
         .metrics
         .record_request(decision, resp.status().as_u16(), start.elapsed());
+    // The one log line per request, at debug level.
     tracing::debug!(
         %method,
         %uri,
         status = resp.status().as_u16(),
         decision = ?decision,
         micros = start.elapsed().as_micros() as u64,
+        error = error.as_ref().map(tracing::field::display),
+        fault = error.as_ref().map(|e| tracing::field::debug(e.fault())),
         "request"
     );
     resp
