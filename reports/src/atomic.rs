@@ -8,6 +8,27 @@ use std::path::Path;
 
 /// Writes `bytes` to `path` atomically (same-directory temp file + rename).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_all_atomic(&[(path, bytes)])
+}
+
+/// Writes several files: every temp file is written and synced first, then all are renamed
+/// in order. A failure while writing changes nothing; only a failing rename (rare: the
+/// data is already on disk) can leave the earlier files of the set replaced.
+pub fn write_all_atomic(files: &[(&Path, &[u8])]) -> Result<()> {
+    let staged = files
+        .iter()
+        .map(|(path, bytes)| stage(path, bytes).map(|tmp| (tmp, *path)))
+        .collect::<Result<Vec<_>>>()?;
+    for (tmp, path) in staged {
+        tmp.persist(path).map_err(|e| ReportError::Write {
+            path: path.to_owned(),
+            source: e.error,
+        })?;
+    }
+    Ok(())
+}
+
+fn stage(path: &Path, bytes: &[u8]) -> Result<tempfile::NamedTempFile> {
     let err = |source| ReportError::Write {
         path: path.to_owned(),
         source,
@@ -28,13 +49,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         .map_err(err)?;
     tmp.write_all(bytes).map_err(err)?;
     tmp.as_file().sync_all().map_err(err)?;
-    tmp.persist(path).map_err(|e| err(e.error))?;
-    Ok(())
-}
-
-/// Writes several files, each atomically, stopping at the first failure.
-pub fn write_all_atomic(files: &[(&Path, &[u8])]) -> Result<()> {
-    files.iter().try_for_each(|(p, b)| write_atomic(p, b))
+    Ok(tmp)
 }
 
 #[cfg(test)]

@@ -104,11 +104,7 @@ pub fn pool_trials(trials: &[MetricSet]) -> MetricSet {
     for trial in trials {
         for (key, value) in trial {
             if let Some(v) = value.value() {
-                pooled
-                    .entry(key.clone())
-                    .or_default()
-                    .samples
-                    .push(v);
+                pooled.entry(key.clone()).or_default().samples.push(v);
             }
         }
     }

@@ -6,7 +6,7 @@
 //! failures, or measured by a saturated load generator) is refused unless the operator
 //! forces it and records why; the reasons overridden are written into the baseline.
 
-use crate::atomic::write_atomic;
+use crate::atomic::write_all_atomic;
 use crate::baseline::{Baseline, BASELINE_SCHEMA_VERSION};
 use crate::error::{ReportError, Result};
 use crate::flame::top_frames;
@@ -139,20 +139,19 @@ pub fn promote(opts: &PromoteOptions) -> Result<Promoted> {
     let json = serde_json::to_vec_pretty(&baseline)
         .expect("a baseline serialises: plain data, string keys");
     let out = |file: String| opts.out_dir.join(file);
-    // The stacks first and the JSON last: the JSON refers to the others, and it is what the
-    // gate reads, so it only ever points at files that exist.
-    let folded = match &run.folded {
-        Some(text) => {
-            let path = out(folded_name);
-            write_atomic(&path, text.as_bytes())?;
-            Some(path)
-        }
-        None => None,
-    };
+    let folded = run.folded.as_ref().map(|_| out(folded_name));
     let markdown = out(format!("{name}.md"));
-    write_atomic(&markdown, doc.to_markdown().as_bytes())?;
     let json_path = out(format!("{name}.json"));
-    write_atomic(&json_path, &json)?;
+    let md_text = doc.to_markdown();
+    // All three are staged before any is renamed, the stacks first and the JSON last: the
+    // JSON refers to the others and is what the gate reads.
+    let mut files: Vec<(&Path, &[u8])> = Vec::new();
+    if let (Some(path), Some(text)) = (&folded, &run.folded) {
+        files.push((path, text.as_bytes()));
+    }
+    files.push((&markdown, md_text.as_bytes()));
+    files.push((&json_path, &json));
+    write_all_atomic(&files)?;
     Ok(Promoted {
         json: json_path,
         markdown,

@@ -122,11 +122,14 @@ pub fn read_versioned_json<T: serde::de::DeserializeOwned>(
 
 /// Reads `run.json`.
 pub fn read_run_json(path: &Path) -> Result<RunJson> {
-    read_versioned_json(path, RUN_SCHEMA_VERSION)
+    let mut run: RunJson = read_versioned_json(path, RUN_SCHEMA_VERSION)?;
+    run.normalize();
+    Ok(run)
 }
 
 fn read_histograms(dir: &Path) -> Result<BTreeMap<String, Histogram<u64>>> {
     let mut out = BTreeMap::new();
+    let mut ranks: BTreeMap<String, usize> = BTreeMap::new();
     if !dir.is_dir() {
         return Ok(out);
     }
@@ -143,9 +146,24 @@ fn read_histograms(dir: &Path) -> Result<BTreeMap<String, Histogram<u64>>> {
         if path.extension().and_then(|e| e.to_str()) != Some("hdr") {
             continue;
         }
-        let Some(class) = path.file_stem().and_then(|s| s.to_str()) else {
+        let Some(stem) = path.file_stem().and_then(|s| s.to_str()) else {
             continue;
         };
+        // `<class>.hdr`, else `<class>-ttlb.hdr`, else `<class>-ttfb.hdr` (any of - . _).
+        let split = stem
+            .find(|c: char| !c.is_ascii_alphanumeric())
+            .unwrap_or(stem.len());
+        let (class, suffix) = (
+            &stem[..split],
+            stem[split..].trim_start_matches(['-', '.', '_']),
+        );
+        let Some(rank) = ["", "ttlb", "ttfb"].iter().position(|s| *s == suffix) else {
+            continue;
+        };
+        if ranks.get(class).is_some_and(|&r| r <= rank) {
+            continue;
+        }
+        ranks.insert(class.to_owned(), rank);
         let bytes = std::fs::read(&path).map_err(|source| ReportError::Read {
             path: path.clone(),
             source,

@@ -4,6 +4,12 @@
 //! uses and tolerates any others, so the writers can add fields without breaking reports.
 //! Everything the harness adds is optional: a missing figure is "not measured", which the
 //! reports print as such and the gate treats as an explicit state, never as zero.
+//!
+//! Where the writers' shapes differ from the documented contract, the reader accepts both
+//! and [`RunJson::normalize`] folds them into one form: `classes` as an object or as an
+//! array of objects with a `class` key; a class's `requests`/`errors` counts and
+//! `outcomes`; `ttfb`/`ttlb` percentile objects; provenance `commit`/`dirty`; a steady
+//! window in `start_s`/`end_s`; rates under `harness`.
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -33,7 +39,7 @@ pub struct RunJson {
     #[serde(default)]
     pub ended_at: Option<String>,
     /// Per request class statistics, keyed by class name.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "classes_map_or_list")]
     pub classes: BTreeMap<String, ClassStats>,
     /// Whole-run totals.
     #[serde(default)]
@@ -53,10 +59,91 @@ pub struct RunJson {
     /// The steady-state window, in seconds from the start (harness).
     #[serde(default)]
     pub steady_window: Option<SteadyWindow>,
+    /// Achieved rate at the top level, as the load generator may write it.
+    #[serde(default)]
+    pub throughput_rps: Option<f64>,
+    /// Harness details (achieved and target rate).
+    #[serde(default)]
+    pub harness: Option<HarnessInfo>,
+}
+
+/// The harness's own section of `run.json` (only the rates are read).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub struct HarnessInfo {
+    /// Rate the proxy achieved in the steady window.
+    #[serde(default)]
+    pub proxy_achieved_rps: Option<f64>,
+    /// Rate the profile offered, if it drives one.
+    #[serde(default)]
+    pub target_rps: Option<f64>,
+}
+
+impl RunJson {
+    /// Folds alternative shapes into the documented one: totals from the classes or the
+    /// harness section when absent, run times from the provenance.
+    pub fn normalize(&mut self) {
+        let harness = self.harness.clone().unwrap_or_default();
+        let from_classes = !self.classes.is_empty();
+        let totals = self.totals.get_or_insert_with(Totals::default);
+        if totals.requests == 0 && from_classes {
+            totals.requests = self.classes.values().map(|c| c.count).sum();
+        }
+        if totals.failures == 0 {
+            totals.failures = self.classes.values().map(|c| c.failures).sum();
+        }
+        if totals.rps.is_none() {
+            totals.rps = self
+                .throughput_rps
+                .or(harness.proxy_achieved_rps)
+                .or_else(|| {
+                    let sum: f64 = self.classes.values().filter_map(|c| c.rps).sum();
+                    (sum > 0.0).then_some(sum)
+                });
+        }
+        if totals.offered_rps.is_none() {
+            totals.offered_rps = harness.target_rps;
+        }
+        if let Some(p) = &self.provenance {
+            self.started_at = self.started_at.take().or_else(|| p.started_at.clone());
+            self.ended_at = self.ended_at.take().or_else(|| p.ended_at.clone());
+        }
+    }
+}
+
+fn classes_map_or_list<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<BTreeMap<String, ClassStats>, D::Error> {
+    use serde::de::Error;
+    match serde_json::Value::deserialize(d)? {
+        serde_json::Value::Null => Ok(BTreeMap::new()),
+        serde_json::Value::Object(map) => map
+            .into_iter()
+            .map(|(k, v)| {
+                serde_json::from_value(v)
+                    .map(|c| (k, c))
+                    .map_err(D::Error::custom)
+            })
+            .collect(),
+        serde_json::Value::Array(list) => list
+            .into_iter()
+            .map(|v| {
+                let name = v
+                    .get("class")
+                    .and_then(serde_json::Value::as_str)
+                    .ok_or_else(|| D::Error::custom("classes[]: an entry has no \"class\" name"))?
+                    .to_owned();
+                serde_json::from_value(v)
+                    .map(|c| (name, c))
+                    .map_err(D::Error::custom)
+            })
+            .collect(),
+        _ => Err(D::Error::custom("classes: expected an object or an array")),
+    }
 }
 
 /// The load profile a run used.
 #[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(from = "RawProfile")]
 pub struct ProfileInfo {
     /// Profile name (`ci`, `peak`, `soak`, ...).
     pub name: String,
@@ -65,30 +152,113 @@ pub struct ProfileInfo {
     pub settings: serde_json::Value,
 }
 
+/// A profile as written: its name alone, or the name with settings.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawProfile {
+    Name(String),
+    Full {
+        name: String,
+        #[serde(default)]
+        settings: serde_json::Value,
+    },
+}
+
+impl From<RawProfile> for ProfileInfo {
+    fn from(r: RawProfile) -> Self {
+        match r {
+            RawProfile::Name(name) => Self {
+                name,
+                settings: serde_json::Value::Null,
+            },
+            RawProfile::Full { name, settings } => Self { name, settings },
+        }
+    }
+}
+
 /// Statistics of one request class.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(from = "RawClassStats")]
 pub struct ClassStats {
     /// Requests issued.
-    #[serde(default)]
     pub count: u64,
     /// Unexpected outcomes (a blocked page where one is expected is not a failure).
-    #[serde(default)]
     pub failures: u64,
-    /// Failures by kind (timeout, connect, status, ...).
-    #[serde(default)]
+    /// Failures by kind (timeout, transport, status, ...).
     pub errors: BTreeMap<String, u64>,
     /// Achieved throughput in requests per second.
-    #[serde(default)]
     pub rps: Option<f64>,
     /// Whole-request latency percentiles (µs).
-    #[serde(default)]
     pub latency_us: Option<Percentiles>,
     /// Time to first byte percentiles (µs).
-    #[serde(default)]
     pub ttfb_us: Option<Percentiles>,
     /// Time to last byte percentiles (µs).
-    #[serde(default)]
     pub ttlb_us: Option<Percentiles>,
+}
+
+/// The outcome names of the load generator, in the order of its `outcomes` array.
+const OUTCOMES: [&str; 6] = ["ok", "status", "body", "headers", "transport", "timeout"];
+
+/// A class as written: either the documented form or the load generator's.
+#[derive(Deserialize)]
+struct RawClassStats {
+    #[serde(default, alias = "requests")]
+    count: u64,
+    #[serde(default)]
+    failures: Option<u64>,
+    /// A map by kind (documented) or a count (load generator).
+    #[serde(default)]
+    errors: Option<serde_json::Value>,
+    /// Counts by outcome: an object, or an array in [`OUTCOMES`] order.
+    #[serde(default)]
+    outcomes: Option<serde_json::Value>,
+    #[serde(default, alias = "throughput_rps")]
+    rps: Option<f64>,
+    #[serde(default)]
+    latency_us: Option<Percentiles>,
+    #[serde(default, alias = "ttfb")]
+    ttfb_us: Option<Percentiles>,
+    #[serde(default, alias = "ttlb")]
+    ttlb_us: Option<Percentiles>,
+}
+
+fn counts(v: &serde_json::Value) -> BTreeMap<String, u64> {
+    match v {
+        serde_json::Value::Object(m) => m
+            .iter()
+            .filter_map(|(k, v)| Some((k.clone(), v.as_u64()?)))
+            .collect(),
+        serde_json::Value::Array(a) => OUTCOMES
+            .iter()
+            .zip(a)
+            .filter_map(|(k, v)| Some(((*k).to_owned(), v.as_u64()?)))
+            .collect(),
+        _ => BTreeMap::new(),
+    }
+}
+
+impl From<RawClassStats> for ClassStats {
+    fn from(r: RawClassStats) -> Self {
+        let mut errors = r.errors.as_ref().map(counts).unwrap_or_default();
+        if errors.is_empty() {
+            errors = r.outcomes.as_ref().map(counts).unwrap_or_default();
+        }
+        errors.remove("ok");
+        errors.retain(|_, n| *n > 0);
+        let failures = r
+            .failures
+            .or_else(|| r.errors.as_ref().and_then(serde_json::Value::as_u64))
+            .unwrap_or_else(|| errors.values().sum());
+        Self {
+            count: r.count,
+            failures,
+            errors,
+            rps: r.rps,
+            latency_us: r.latency_us.or(r.ttlb_us).or(r.ttfb_us),
+            ttfb_us: r.ttfb_us,
+            ttlb_us: r.ttlb_us,
+        }
+    }
 }
 
 /// Latency percentiles in microseconds.
@@ -135,10 +305,10 @@ pub struct Totals {
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 pub struct Provenance {
     /// Git commit of the proxy under test.
-    #[serde(default)]
+    #[serde(default, alias = "commit")]
     pub git_commit: Option<String>,
     /// Whether the work tree had uncommitted changes.
-    #[serde(default)]
+    #[serde(default, alias = "dirty")]
     pub git_dirty: Option<bool>,
     /// `rustc --version`.
     #[serde(default)]
@@ -155,6 +325,12 @@ pub struct Provenance {
     /// Kernel release.
     #[serde(default)]
     pub kernel: Option<String>,
+    /// Run start, when the harness records it here.
+    #[serde(default, skip_serializing)]
+    pub started_at: Option<String>,
+    /// Run end, when the harness records it here.
+    #[serde(default, skip_serializing)]
+    pub ended_at: Option<String>,
 }
 
 impl Provenance {
@@ -187,9 +363,12 @@ pub struct Resources {
     /// Least-squares slope of RSS over the steady window (a leak shows as a positive slope).
     #[serde(default)]
     pub rss_slope_bytes_per_s: Option<f64>,
-    /// Peak open file descriptors.
-    #[serde(default)]
+    /// Open file descriptors (at the end of the run).
+    #[serde(default, alias = "fds_end")]
     pub fds: Option<f64>,
+    /// Open file descriptors at the start of the steady window.
+    #[serde(default)]
+    pub fds_start: Option<f64>,
 }
 
 /// Latency the proxy adds.
@@ -207,7 +386,91 @@ pub struct AddedLatency {
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq)]
 pub struct SteadyWindow {
     /// First second of the window (inclusive).
+    #[serde(alias = "start_s")]
     pub start: f64,
     /// Last second of the window (inclusive).
+    #[serde(alias = "end_s")]
     pub end: f64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_documented_shape() {
+        let doc = serde_json::json!({
+            "schema_version": 1, "profile": {"name": "ci", "settings": {"users": 5}}, "complete": true,
+            "classes": {"allowed": {"count": 10, "failures": 1, "errors": {"timeout": 1}, "rps": 2.0,
+                        "latency_us": {"min": 1, "p50": 5, "p90": 9, "p99": 20, "p99.9": 30, "max": 40}}},
+            "totals": {"requests": 10, "failures": 1, "rps": 2.0, "target_rps": 3.0},
+            "steady_window": {"start": 1, "end": 9}, "unknown": [1, 2]
+        });
+        let mut run: RunJson = serde_json::from_value(doc).unwrap();
+        run.normalize();
+        let c = &run.classes["allowed"];
+        assert_eq!((c.count, c.failures, c.errors["timeout"]), (10, 1, 1));
+        assert_eq!(c.latency_us.unwrap().p999, Some(30.0));
+        assert_eq!(run.totals.unwrap().offered_rps, Some(3.0));
+        assert_eq!(run.profile.settings["users"], 5);
+        assert_eq!(
+            run.steady_window,
+            Some(SteadyWindow {
+                start: 1.0,
+                end: 9.0
+            })
+        );
+    }
+
+    #[test]
+    fn reads_the_load_generator_and_harness_shapes() {
+        let doc = serde_json::json!({
+            "schema_version": 1, "profile": "peak", "complete": false,
+            "classes": [{"class": "blocked", "requests": 50, "errors": 2, "outcomes": [48, 1, 0, 0, 0, 1],
+                         "ttfb": {"count": 50, "p50": 300, "p99": 900, "p99_9": 950, "mean": 310.5},
+                         "ttlb": {"count": 50, "p50": 320, "p99": 990, "p99_9": 999}}],
+            "throughput_rps": 12.5,
+            "provenance": {"commit": "abc", "dirty": true, "cores": 2, "started_at": "t0", "ended_at": "t1"},
+            "resources": {"peak_rss_bytes": 1048576, "fds_start": 10, "fds_end": 12, "threads_max": 9},
+            "steady_window": {"start_s": 5.0, "end_s": 25.0},
+            "harness": {"target_rps": 20.0, "proxy_achieved_rps": 12.0, "notes": []}
+        });
+        let mut run: RunJson = serde_json::from_value(doc).unwrap();
+        run.normalize();
+        assert_eq!(run.profile.name, "peak");
+        let b = &run.classes["blocked"];
+        assert_eq!((b.count, b.failures), (50, 2));
+        assert_eq!(
+            b.errors,
+            BTreeMap::from([("status".to_owned(), 1), ("timeout".to_owned(), 1)])
+        );
+        assert_eq!(
+            b.latency_us.unwrap().p99,
+            Some(990.0),
+            "latency is time to last byte"
+        );
+        assert_eq!(b.ttfb_us.unwrap().p999, Some(950.0));
+        let t = run.totals.clone().unwrap();
+        assert_eq!(
+            (t.requests, t.failures, t.rps, t.offered_rps),
+            (50, 2, Some(12.5), Some(20.0))
+        );
+        let p = run.provenance.clone().unwrap();
+        assert_eq!(
+            (p.git_commit.as_deref(), p.git_dirty),
+            (Some("abc"), Some(true))
+        );
+        assert_eq!(
+            (run.started_at.as_deref(), run.ended_at.as_deref()),
+            (Some("t0"), Some("t1"))
+        );
+        assert_eq!(run.resources.unwrap().fds, Some(12.0));
+        assert_eq!(
+            run.steady_window,
+            Some(SteadyWindow {
+                start: 5.0,
+                end: 25.0
+            })
+        );
+    }
 }
