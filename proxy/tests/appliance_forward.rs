@@ -76,6 +76,7 @@ async fn static_identity_reaches_the_cloud_and_half_close_is_kept() {
     assert_eq!(id.group.as_deref(), Some("students"));
     assert_eq!(id.source, local, "original client address");
     assert_eq!(id.destination, listener, "explicit mode: the listener");
+    assert!(!id.transparent, "explicit mode is flagged as such");
     let m = r.appliance.metrics();
     assert_eq!(m.identity_count("static"), 1);
     eventually("bytes counted", DEADLINE, || {

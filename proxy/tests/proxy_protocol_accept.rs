@@ -32,7 +32,19 @@ fn dst() -> SocketAddr {
 }
 
 fn header_with(key: &HmacKey, user: Option<&str>, group: Option<&str>, ts: u64) -> Vec<u8> {
-    build_header(src(), dst(), HeaderIdentity { user, group }, key, 0xE0, ts).expect("builds")
+    build_header(
+        src(),
+        dst(),
+        HeaderIdentity {
+            user,
+            group,
+            transparent: false,
+        },
+        key,
+        0xE0,
+        ts,
+    )
+    .expect("builds")
 }
 
 type Outcome = (Result<Option<ProxiedIdentity>, AcceptError>, Vec<u8>);
@@ -87,6 +99,7 @@ async fn round_trip_carries_identity_and_leaves_http_bytes() {
     assert_eq!(id.source, src());
     assert_eq!(id.destination, dst());
     assert_eq!(id.timestamp, now);
+    assert!(!id.transparent);
     assert_eq!(
         rest, HTTP,
         "stream must be positioned exactly at the HTTP bytes"
@@ -270,4 +283,34 @@ async fn random_garbage_after_signature_never_panics() {
         let (res, _) = run(c.clone(), vec![h]).await;
         assert!(res.is_err());
     }
+}
+
+#[tokio::test]
+async fn transparent_flag_is_carried_and_signed() {
+    let h = build_header(
+        src(),
+        dst(),
+        HeaderIdentity {
+            user: Some("alice"),
+            group: None,
+            transparent: true,
+        },
+        &key(),
+        0xE0,
+        unix_now(),
+    )
+    .expect("builds");
+    let (res, _) = run(cfg("127.0.0.1/32"), joined(h.clone())).await;
+    assert!(res.expect("accepted").expect("identity").transparent);
+    // Stripping the flag TLV (subtype 0x05) breaks the signature.
+    let pos = h
+        .windows(5)
+        .position(|w| w == [0xE0, 0, 2, 0x05, 1])
+        .expect("flag TLV present");
+    let mut stripped = h.clone();
+    stripped.drain(pos..pos + 5);
+    let len = u16::from_be_bytes([stripped[14], stripped[15]]) - 5;
+    stripped[14..16].copy_from_slice(&len.to_be_bytes());
+    let (res, _) = run(cfg("127.0.0.1/32"), joined(stripped)).await;
+    assert_eq!(res.expect_err("flag stripped").kind(), "bad_hmac");
 }

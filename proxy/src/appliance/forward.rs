@@ -126,11 +126,13 @@ impl Drop for ActiveGuard<'_> {
     }
 }
 
-/// Handles one intercepted connection from `peer` bound for `destination`.
+/// Handles one intercepted connection from `peer` bound for `destination`
+/// (`transparent`: redirected by the firewall rather than sent to us as a proxy).
 pub(crate) async fn handle(
     client: TcpStream,
     peer: SocketAddr,
     destination: SocketAddr,
+    transparent: bool,
     upstream: Arc<str>,
     shared: Arc<Shared>,
     _permit: OwnedSemaphorePermit,
@@ -145,6 +147,7 @@ pub(crate) async fn handle(
         HeaderIdentity {
             user: identity.as_ref().map(|(u, _)| &**u),
             group: identity.as_ref().and_then(|(_, g)| g.as_deref()),
+            transparent,
         },
         &shared.cfg.key,
         shared.cfg.tlv_type,

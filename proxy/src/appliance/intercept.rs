@@ -103,6 +103,7 @@ pub(crate) async fn serve_listener(
             stream,
             SocketAddr::new(peer.ip().to_canonical(), peer.port()),
             dst,
+            mode == ListenerMode::Transparent,
             settings.upstream.clone(),
             shared.clone(),
             permit,

@@ -33,6 +33,10 @@ pub struct ProxiedIdentity {
     pub group: Option<String>,
     /// When the appliance signed the header, seconds since the Unix epoch.
     pub timestamp: u64,
+    /// The appliance intercepted the connection transparently: `destination` is the
+    /// client's real target and the stream carries origin-form HTTP or TLS, not a proxy
+    /// request. False for explicit mode (the stream is an ordinary proxy request).
+    pub transparent: bool,
 }
 
 /// Why a connection was refused. Close the connection on any of these.
@@ -158,12 +162,14 @@ pub fn verify(
     let (Some(timestamp), Some(tag)) = (ids.timestamp, ids.hmac) else {
         return Err(AcceptError::Unsigned);
     };
+    let transparent = ids.transparent.unwrap_or(false);
     let signed = Signed {
         source,
         destination,
         user: ids.user.as_deref(),
         group: ids.group.as_deref(),
         timestamp,
+        transparent,
     };
     if !sign::verify(&cfg.key, &signed, &tag) {
         return Err(AcceptError::BadHmac);
@@ -179,6 +185,7 @@ pub fn verify(
         user: ids.user,
         group: ids.group,
         timestamp,
+        transparent,
     })
 }
 

@@ -8,13 +8,16 @@ use super::config::HmacKey;
 use super::sign::{self, Signed};
 use super::tlv::{self, Subtype, MAX_NAME_LEN};
 
-/// Who the appliance believes is behind the connection.
+/// Who the appliance believes is behind the connection, and how it was intercepted.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct HeaderIdentity<'a> {
     /// The user, if known.
     pub user: Option<&'a str>,
     /// The group, if known.
     pub group: Option<&'a str>,
+    /// True when the connection was redirected by the firewall: the destination is the
+    /// client's real target and the bytes are origin-form HTTP or a TLS ClientHello.
+    pub transparent: bool,
 }
 
 /// Why a header could not be built.
@@ -68,6 +71,7 @@ pub fn build_header(
             user: identity.user,
             group: identity.group,
             timestamp,
+            transparent: identity.transparent,
         },
     );
     let mut b = Builder::with_addresses(
@@ -83,6 +87,9 @@ pub fn build_header(
         if let Some(v) = value {
             b = b.write_tlv(tlv_type, &tlv::value(sub, v.as_bytes()))?;
         }
+    }
+    if identity.transparent {
+        b = b.write_tlv(tlv_type, &tlv::value(Subtype::Transparent, &[1]))?;
     }
     b = b.write_tlv(
         tlv_type,
@@ -131,6 +138,7 @@ mod tests {
             HeaderIdentity {
                 user: Some("alice"),
                 group: Some("staff"),
+                transparent: true,
             },
             &key,
             0xE3,
@@ -140,7 +148,7 @@ mod tests {
         let parsed = ppp::v2::Header::try_from(h.as_slice()).expect("parses");
         assert_eq!(parsed.len(), h.len());
         let kinds: Vec<u8> = parsed.tlvs().map(|t| t.expect("tlv").kind).collect();
-        assert_eq!(kinds, [0xE3; 4]);
+        assert_eq!(kinds, [0xE3; 5]);
         assert!(ppp::v2::Header::try_from(build_local_header().as_slice()).is_ok());
         assert!(matches!(
             build_header(
@@ -148,7 +156,7 @@ mod tests {
                 "10.0.0.2:2".parse().expect("literal"),
                 HeaderIdentity {
                     user: Some(&"x".repeat(300)),
-                    group: None
+                    ..Default::default()
                 },
                 &key,
                 0xE0,

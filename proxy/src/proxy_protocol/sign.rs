@@ -29,6 +29,8 @@ pub struct Signed<'a> {
     pub group: Option<&'a str>,
     /// Seconds since the Unix epoch.
     pub timestamp: u64,
+    /// Whether the destination is a transparently intercepted target.
+    pub transparent: bool,
 }
 
 fn mac(key: &HmacKey, s: &Signed<'_>) -> Hmac<Sha256> {
@@ -60,6 +62,7 @@ fn mac(key: &HmacKey, s: &Signed<'_>) -> Hmac<Sha256> {
         }
     }
     m.update(&s.timestamp.to_be_bytes());
+    m.update(&[u8::from(s.transparent)]);
     m
 }
 
@@ -84,6 +87,7 @@ mod tests {
             user,
             group: Some("students"),
             timestamp: 1_700_000_000,
+            transparent: false,
         }
     }
 
@@ -101,6 +105,9 @@ mod tests {
         let mut moved = signed(Some("alice"));
         moved.source.set_port(40001);
         assert!(!verify(&key, &moved, &t));
+        let mut flagged = signed(Some("alice"));
+        flagged.transparent = true;
+        assert!(!verify(&key, &flagged, &t));
         let other = HmacKey::new(b"another-key-of-some-length".to_vec());
         assert!(!verify(&other, &signed(Some("alice")), &t));
     }

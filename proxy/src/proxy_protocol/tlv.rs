@@ -25,6 +25,9 @@ pub enum Subtype {
     Timestamp = 0x03,
     /// HMAC-SHA256 over addresses, identity and timestamp (see [`super::sign`]).
     Hmac = 0x04,
+    /// One byte, 1: the connection was intercepted transparently, so the destination
+    /// address is the client's real target (absent: explicit proxy mode).
+    Transparent = 0x05,
 }
 
 impl Subtype {
@@ -34,6 +37,7 @@ impl Subtype {
             0x02 => Some(Self::Group),
             0x03 => Some(Self::Timestamp),
             0x04 => Some(Self::Hmac),
+            0x05 => Some(Self::Transparent),
             _ => None,
         }
     }
@@ -50,6 +54,8 @@ pub struct IdentityTlvs {
     pub timestamp: Option<u64>,
     /// The HMAC tag.
     pub hmac: Option<[u8; HMAC_LEN]>,
+    /// The transparent-interception flag.
+    pub transparent: Option<bool>,
 }
 
 /// Why our TLVs could not be read.
@@ -93,6 +99,14 @@ impl IdentityTlvs {
                     let tag: [u8; HMAC_LEN] =
                         payload.try_into().map_err(|_| TlvError::Malformed(sub))?;
                     set_once(&mut out.hmac, sub, tag)?;
+                }
+                Subtype::Transparent => {
+                    let flag = match payload {
+                        [0] => false,
+                        [1] => true,
+                        _ => return Err(TlvError::Malformed(sub)),
+                    };
+                    set_once(&mut out.transparent, sub, flag)?;
                 }
             }
         }
