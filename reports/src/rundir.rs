@@ -176,3 +176,65 @@ fn read_histograms(dir: &Path) -> Result<BTreeMap<String, Histogram<u64>>> {
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixtures::Fixture;
+
+    fn histogram(value: u64) -> Vec<u8> {
+        let mut h = Histogram::<u64>::new_with_bounds(1, 1_000_000, 3).unwrap();
+        h.record(value).unwrap();
+        hist::encode(&h)
+    }
+
+    #[test]
+    fn histogram_names_prefer_whole_request_latency() {
+        let tmp = tempfile::tempdir().unwrap();
+        Fixture::default().write(tmp.path()).unwrap();
+        let dir = tmp.path().join(files::HIST_DIR);
+        std::fs::remove_dir_all(&dir).unwrap();
+        std::fs::create_dir(&dir).unwrap();
+        for (name, v) in [
+            ("allowed-ttfb.hdr", 1),
+            ("allowed-ttlb.hdr", 2),
+            ("allowed-corrected.hdr", 3),
+            ("blocked-ttfb.hdr", 4),
+            ("tunnel.hdr", 5),
+            ("tunnel_ttlb.hdr", 6),
+        ] {
+            std::fs::write(dir.join(name), histogram(v)).unwrap();
+        }
+        std::fs::write(dir.join("notes.txt"), "ignored").unwrap();
+        let run = RunDir::load(tmp.path()).unwrap();
+        let max = |c: &str| run.histograms[c].max();
+        assert_eq!((max("allowed"), max("blocked"), max("tunnel")), (2, 4, 5));
+        assert_eq!(run.histograms.len(), 3);
+    }
+
+    #[test]
+    fn schema_mismatch_and_malformed_files_are_named() {
+        let tmp = tempfile::tempdir().unwrap();
+        Fixture {
+            schema_version: 2,
+            ..Fixture::default()
+        }
+        .write(tmp.path())
+        .unwrap();
+        let err = RunDir::load(tmp.path()).unwrap_err();
+        assert!(matches!(err, ReportError::SchemaMismatch { .. }) && err.is_bad_input());
+        assert!(err.to_string().contains("schema_version 2"), "{err}");
+        std::fs::write(tmp.path().join("run.json"), "{\"profile\": \"ci\"}").unwrap();
+        assert!(RunDir::load(tmp.path())
+            .unwrap_err()
+            .to_string()
+            .contains("schema_version missing"));
+        std::fs::write(tmp.path().join("run.json"), "{not json").unwrap();
+        let err = RunDir::load(tmp.path()).unwrap_err().to_string();
+        assert!(err.contains("run.json is malformed"), "{err}");
+        Fixture::default().write(tmp.path()).unwrap();
+        std::fs::write(tmp.path().join("hist/allowed.hdr"), b"garbage").unwrap();
+        let err = RunDir::load(tmp.path()).unwrap_err().to_string();
+        assert!(err.contains("allowed.hdr is malformed"), "{err}");
+    }
+}

@@ -1,0 +1,351 @@
+//! Gate rules (`baselines/gates.toml`): parsing, validation, and the evaluation of one rule
+//! on two sets of samples.
+//!
+//! A rule takes a baseline sample and a current sample, not documents, so the same engine
+//! serves "run against promoted baseline" today and "interleaved A/B trials" later.
+//! Parsing is strict (`deny_unknown_fields`), then validation collects every problem and
+//! names its key, so a typo in a threshold cannot silently disable a gate.
+
+mod config;
+
+pub use config::{Gates, GATES_SCHEMA_VERSION};
+
+use crate::metrics::{Metric, MetricValue};
+use crate::stats::{self, Bootstrap, RatioCi};
+use serde::{Deserialize, Serialize};
+
+/// Which way is better.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    /// Smaller values are better (latency, CPU, memory, failures).
+    Lower,
+    /// Larger values are better (throughput, achieved rate).
+    Higher,
+}
+
+/// What the thresholds are measured against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    /// Thresholds are fractions of change from the baseline (0.10 = 10% worse).
+    Relative,
+    /// Thresholds are values in the metric's own unit (an SLO).
+    Absolute,
+}
+
+/// The outcome of one rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    /// Within the hotfix threshold (or within noise).
+    Pass,
+    /// Beyond the hotfix threshold: may ship only as a hotfix.
+    Hotfix,
+    /// Beyond the rollback threshold: must not ship.
+    Rollback,
+    /// The metric was not measured on one side: not a pass.
+    Missing,
+}
+
+/// How a rule compared the two sides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Method {
+    /// Medians of per-second samples, bootstrap CI for significance.
+    BootstrapMedians,
+    /// Whole-run values only (too few samples for a distribution).
+    Point,
+    /// Current value against an absolute threshold.
+    Absolute,
+    /// Nothing to compare.
+    None,
+}
+
+/// A validated rule.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rule {
+    /// Which metric.
+    pub metric: Metric,
+    /// `Some(class)`, or None for every class (`.*`) or for a global metric.
+    pub class: Option<String>,
+    /// Which way is better.
+    pub direction: Direction,
+    /// Relative or absolute thresholds.
+    pub kind: Kind,
+    /// Hotfix threshold.
+    pub hotfix: f64,
+    /// Rollback threshold.
+    pub rollback: f64,
+    /// False: evaluated and reported, never fails the gate.
+    pub enforce: bool,
+    /// Rationale, printed in the baseline document.
+    pub why: String,
+}
+
+/// Settings of the statistical comparison.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Comparison {
+    /// Below this many per-second samples on either side, whole-run values are compared.
+    pub min_samples: usize,
+    /// Bootstrap settings.
+    pub bootstrap: Bootstrap,
+}
+
+impl Default for Comparison {
+    fn default() -> Self {
+        Self {
+            min_samples: 8,
+            bootstrap: Bootstrap::default(),
+        }
+    }
+}
+
+/// The evaluation of one rule on one metric.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Evaluation {
+    /// The metric key, e.g. `p99_us.allowed`.
+    pub metric: String,
+    /// Which way is better.
+    pub direction: Direction,
+    /// Relative or absolute.
+    pub kind: Kind,
+    /// Hotfix threshold.
+    pub hotfix: f64,
+    /// Rollback threshold.
+    pub rollback: f64,
+    /// Whether the verdict counts.
+    pub enforce: bool,
+    /// The baseline value compared (median of samples for the bootstrap method).
+    pub baseline: Option<f64>,
+    /// The current value compared.
+    pub current: Option<f64>,
+    /// Relative change `current / baseline - 1`, when both exist.
+    pub change: Option<f64>,
+    /// How the two sides were compared.
+    pub method: Method,
+    /// Bootstrap CI of the ratio of medians.
+    pub ci: Option<RatioCi>,
+    /// Mann-Whitney two-sided p-value (reported alongside the CI).
+    pub p_value: Option<f64>,
+    /// Whether the change is statistically significant (None: not tested).
+    pub significant: Option<bool>,
+    /// The verdict.
+    pub verdict: Verdict,
+    /// One line explaining the verdict.
+    pub reason: String,
+}
+
+impl Rule {
+    /// The rule in words, for documents.
+    pub fn describe(&self) -> String {
+        describe(self.direction, self.kind, self.hotfix, self.rollback)
+    }
+
+    /// Evaluates the rule for metric `key` on a baseline and a current sample.
+    pub fn evaluate(
+        &self,
+        key: &str,
+        baseline: Option<&MetricValue>,
+        current: Option<&MetricValue>,
+        cmp: Comparison,
+    ) -> Evaluation {
+        let mut e = Evaluation {
+            metric: key.to_owned(),
+            direction: self.direction,
+            kind: self.kind,
+            hotfix: self.hotfix,
+            rollback: self.rollback,
+            enforce: self.enforce,
+            baseline: baseline.and_then(MetricValue::value),
+            current: current.and_then(MetricValue::value),
+            change: None,
+            method: Method::None,
+            ci: None,
+            p_value: None,
+            significant: None,
+            verdict: Verdict::Missing,
+            reason: String::new(),
+        };
+        e.change = e
+            .baseline
+            .zip(e.current)
+            .map(|(b, c)| relative_change(b, c));
+        match self.kind {
+            Kind::Absolute => self.absolute(&mut e),
+            Kind::Relative => match (baseline, current) {
+                (Some(b), Some(c)) => self.relative(&mut e, b, c, cmp),
+                (None, _) => e.reason = "no baseline value".to_owned(),
+                (_, None) => e.reason = "not measured in this run".to_owned(),
+            },
+        }
+        e
+    }
+
+    fn absolute(&self, e: &mut Evaluation) {
+        e.method = Method::Absolute;
+        let Some(value) = e.current else {
+            e.reason = "not measured in this run".to_owned();
+            return;
+        };
+        let beyond = |limit: f64| match self.direction {
+            Direction::Lower => value > limit,
+            Direction::Higher => value < limit,
+        };
+        (e.verdict, e.reason) = if beyond(self.rollback) {
+            (
+                Verdict::Rollback,
+                format!(
+                    "{} is beyond the rollback limit {}",
+                    fmt_num(value),
+                    fmt_num(self.rollback)
+                ),
+            )
+        } else if beyond(self.hotfix) {
+            (
+                Verdict::Hotfix,
+                format!(
+                    "{} is beyond the hotfix limit {}",
+                    fmt_num(value),
+                    fmt_num(self.hotfix)
+                ),
+            )
+        } else {
+            (
+                Verdict::Pass,
+                format!("{} is within {}", fmt_num(value), fmt_num(self.hotfix)),
+            )
+        };
+    }
+
+    fn relative(&self, e: &mut Evaluation, b: &MetricValue, c: &MetricValue, cmp: Comparison) {
+        let enough = b.samples.len() >= cmp.min_samples && c.samples.len() >= cmp.min_samples;
+        let ci = enough
+            .then(|| stats::bootstrap_ratio_of_medians(&b.samples, &c.samples, cmp.bootstrap))
+            .flatten();
+        if let Some(ci) = ci {
+            e.method = Method::BootstrapMedians;
+            e.baseline = stats::median(&b.samples);
+            e.current = stats::median(&c.samples);
+            e.change = Some(ci.ratio - 1.0);
+            e.ci = Some(ci);
+            e.significant = Some(ci.excludes_one());
+            e.p_value = stats::mann_whitney(&b.samples, &c.samples).map(|m| m.p_value);
+        } else {
+            e.method = Method::Point;
+            e.baseline = b.point.or(e.baseline);
+            e.current = c.point.or(e.current);
+            e.change = e
+                .baseline
+                .zip(e.current)
+                .map(|(b, c)| relative_change(b, c));
+        }
+        let Some(change) = e.change else {
+            e.reason = "no comparable values".to_owned();
+            return;
+        };
+        let worse = match self.direction {
+            Direction::Lower => change,
+            Direction::Higher => -change,
+        };
+        let pct = format!("{:+.1}%", change * 100.0);
+        (e.verdict, e.reason) = if worse > self.rollback {
+            (
+                Verdict::Rollback,
+                format!("{pct} is beyond the rollback threshold"),
+            )
+        } else if worse > self.hotfix {
+            (
+                Verdict::Hotfix,
+                format!("{pct} is beyond the hotfix threshold"),
+            )
+        } else {
+            (
+                Verdict::Pass,
+                format!("{pct} is within the hotfix threshold"),
+            )
+        };
+        if e.verdict != Verdict::Pass && e.significant == Some(false) {
+            e.verdict = Verdict::Pass;
+            e.reason = format!("{pct} but not significant (the CI of the ratio includes 1)");
+        } else if e.method == Method::Point {
+            e.reason
+                .push_str(" (whole-run values; too few samples for a test)");
+        }
+    }
+}
+
+impl Evaluation {
+    /// The rule that produced this evaluation, in words.
+    pub fn describe_rule(&self) -> String {
+        describe(self.direction, self.kind, self.hotfix, self.rollback)
+    }
+}
+
+/// Thresholds in words, e.g. "lower is better; hotfix if +10.0% or worse, ...".
+pub fn describe(direction: Direction, kind: Kind, hotfix: f64, rollback: f64) -> String {
+    let better = dir_word(direction);
+    match kind {
+        Kind::Relative => {
+            let sign = if direction == Direction::Lower {
+                "+"
+            } else {
+                "-"
+            };
+            format!(
+                "{better} is better; hotfix beyond {sign}{:.1}%, rollback beyond {sign}{:.1}%, if significant",
+                hotfix * 100.0,
+                rollback * 100.0
+            )
+        }
+        Kind::Absolute => {
+            let worse = if direction == Direction::Lower {
+                ">"
+            } else {
+                "<"
+            };
+            format!(
+                "{better} is better; hotfix if {worse} {}, rollback if {worse} {}",
+                fmt_num(hotfix),
+                fmt_num(rollback)
+            )
+        }
+    }
+}
+
+/// `(current - baseline) / |baseline|`, with infinities when the baseline is zero.
+pub fn relative_change(baseline: f64, current: f64) -> f64 {
+    if baseline == 0.0 {
+        if current == 0.0 {
+            0.0
+        } else {
+            f64::INFINITY.copysign(current)
+        }
+    } else {
+        (current - baseline) / baseline.abs()
+    }
+}
+
+fn dir_word(d: Direction) -> &'static str {
+    match d {
+        Direction::Lower => "lower",
+        Direction::Higher => "higher",
+    }
+}
+
+/// Formats a number compactly for tables (integers without decimals).
+pub fn fmt_num(v: f64) -> String {
+    if !v.is_finite() {
+        return v.to_string();
+    }
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        format!("{v:.0}")
+    } else if v.abs() >= 100.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.4}")
+            .trim_end_matches('0')
+            .trim_end_matches('.')
+            .to_owned()
+    }
+}
