@@ -7,7 +7,7 @@ mod tunnel_tls;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use filter_proxy::tunnel::{self, NonTlsPolicy, TunnelOutcome, TunnelSettings};
+use filter_proxy::tunnel::{self, Hello, NonTlsPolicy, TunnelOutcome, TunnelSettings};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
@@ -163,6 +163,25 @@ async fn hello_split_into_many_reads_is_still_judged() {
         .expect("upstream closed")
         .expect("report");
     assert!(received.is_empty(), "upstream got {} bytes", received.len());
+}
+
+#[test]
+fn every_prefix_of_a_real_client_hello_needs_more() {
+    let cert = TestCert::generate();
+    let hello = cert.client_hello_bytes("Allowed.Test");
+    for cut in 0..hello.len() {
+        assert_eq!(
+            tunnel::inspect(&hello[..cut]),
+            Hello::NeedMore,
+            "prefix {cut}"
+        );
+    }
+    assert_eq!(
+        tunnel::inspect(&hello),
+        Hello::Complete {
+            sni: Some("allowed.test".into())
+        }
+    );
 }
 
 #[tokio::test]

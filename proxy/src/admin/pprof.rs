@@ -5,6 +5,12 @@
 //! thread that is on CPU and unwinds its stack (DWARF CFI, so release builds need no
 //! frame pointers; the workspace release profile keeps line tables for readable symbols).
 //! Nothing is armed between profiles, so the cost when not profiling is zero. The
+//! timer is a process CPU-time `setitimer`, which Linux checks on scheduler ticks, so the
+//! effective rate is capped near the kernel's `CONFIG_HZ` (e.g. 250 samples per CPU-second
+//! on a `HZ=250` kernel) whatever the requested frequency. Samples whose interrupted
+//! instruction lies in libc, libgcc, libpthread or the vDSO are dropped (unwinding from
+//! there is unreliable); for a proxy that includes returns from syscalls, so the profile
+//! shows user-space CPU only and kernel time (often more than half) is not in it. The
 //! profile runs on a blocking-pool thread that sleeps for the duration and then resolves
 //! symbols, so neither waiting nor symbolisation occupies a runtime worker.
 //!
