@@ -68,3 +68,22 @@ pub struct RawLog {
     pub format: Option<String>,
     pub level: Option<String>,
 }
+
+/// The whole file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    #[serde(default)]
+    pub server: RawServer,
+    #[serde(default)]
+    pub filter: RawFilter,
+    pub identity: Option<crate::identity::IdentityConfig>,
+    #[serde(default)]
+    pub forward: RawForward,
+    #[serde(default)]
+    pub upstream: RawUpstream,
+    #[serde(default)]
+    pub tunnel: RawTunnel,
+    #[serde(default)]
+    pub log: RawLog,
+}

@@ -7,9 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use http::HeaderName;
-use serde::de::DeserializeOwned;
 
-use super::raw::{RawFilter, RawForward, RawLog, RawServer, RawTunnel, RawUpstream};
+use super::raw::{RawConfig, RawServer, RawUpstream};
 use super::{
     parse_duration, Config, ConfigError, FilterSettings, ForwardSettings, LogFormat, LogSettings,
     Problem, ResolveOverrides, ServerSettings, UpstreamSettings,
@@ -40,17 +39,36 @@ impl<'a> Checker<'a> {
         });
     }
 
-    /// Deserializes one section, reporting (and defaulting) on error.
-    fn section<T: DeserializeOwned + Default>(&mut self, name: &str, value: toml::Value) -> T {
-        match value.try_into::<T>() {
-            Ok(t) => t,
-            Err(e) => {
-                let message = e.message().to_string();
-                let key = backticked_field(&message);
-                self.problem(name, key.as_deref(), message.clone());
-                T::default()
+    /// Deserializes the whole table, collecting every problem serde reports: after each
+    /// error the offending key is removed and deserialization retried, so one typo does
+    /// not hide the next. Spans refer to the re-serialised table; problems are located in
+    /// the original text by section and key.
+    fn deserialize_all(&mut self, mut table: toml::Table) -> RawConfig {
+        for _ in 0..MAX_PROBLEMS {
+            let rendered = match toml::to_string(&table) {
+                Ok(t) => t,
+                Err(_) => break,
+            };
+            let err = match toml::from_str::<RawConfig>(&rendered) {
+                Ok(raw) => return raw,
+                Err(e) => e,
+            };
+            let message = err.message().to_string();
+            let (section, mut key) = locate(&rendered, err.span().map(|s| s.start));
+            if message.starts_with("unknown field") {
+                key = backticked_field(&message).or(key);
+            }
+            let (section, key) = match key {
+                // An unknown or malformed top-level table.
+                Some(k) if section.is_empty() || section == k => (k, None),
+                k => (section, k),
+            };
+            self.problem(&section, key.as_deref(), message);
+            if !remove_key(&mut table, &section, key.as_deref()) {
+                break;
             }
         }
+        RawConfig::default()
     }
 
     fn duration(
@@ -119,6 +137,67 @@ impl<'a> Checker<'a> {
     }
 }
 
+/// Most problems reported from one file (bounds the retry loop).
+const MAX_PROBLEMS: usize = 64;
+
+fn default_identity() -> IdentityConfig {
+    toml::from_str("").expect("every identity key has a default")
+}
+
+/// The table header (dotted) and the key on the line holding byte `offset` of `text`.
+fn locate(text: &str, offset: Option<usize>) -> (String, Option<String>) {
+    let Some(offset) = offset else {
+        return (String::new(), None);
+    };
+    let mut section = String::new();
+    let mut start = 0;
+    for line in text.split_inclusive('\n') {
+        let end = start + line.len();
+        let t = line.trim();
+        let header = t
+            .starts_with('[')
+            .then(|| t.trim_matches(|c| c == '[' || c == ']').trim().to_string());
+        if offset < end {
+            return match header {
+                Some(h) => (h, None),
+                None => (
+                    section,
+                    t.split_once('=')
+                        .map(|(k, _)| k.trim().trim_matches('"').to_string()),
+                ),
+            };
+        }
+        if let Some(h) = header {
+            section = h;
+        }
+        start = end;
+    }
+    (section, None)
+}
+
+/// Removes `section.key` (or the whole section) from `table`; false when nothing matched.
+fn remove_key(table: &mut toml::Table, section: &str, key: Option<&str>) -> bool {
+    let mut path: Vec<&str> = section.split('.').filter(|p| !p.is_empty()).collect();
+    if let Some(k) = key {
+        path.push(k);
+    }
+    let Some((last, parents)) = path.split_last() else {
+        return false;
+    };
+    let mut current = table;
+    for p in parents {
+        if !matches!(current.get(*p), Some(toml::Value::Table(_))) {
+            // Inside an array of tables (or not there): drop what is there.
+            return current.remove(*p).is_some();
+        }
+        match current.get_mut(*p) {
+            Some(toml::Value::Table(t)) => current = t,
+            _ => return false,
+        }
+    }
+    current.remove(*last).is_some()
+}
+
 /// Extracts `name` from serde messages such as "unknown field `name`, expected ...".
 fn backticked_field(message: &str) -> Option<String> {
     let start = message.find('`')? + 1;
@@ -178,43 +257,17 @@ pub(super) fn validate(text: &str, base: &Path, origin: String) -> Result<Config
         text,
         problems: Vec::new(),
     };
-    let (mut server, mut filter, mut forward) = (
-        RawServer::default(),
-        RawFilter::default(),
-        RawForward::default(),
-    );
-    let (mut upstream, mut tunnel, mut log) = (
-        RawUpstream::default(),
-        RawTunnel::default(),
-        RawLog::default(),
-    );
-    let mut identity_value = toml::Value::Table(toml::Table::new());
-    for (name, value) in table {
-        match name.as_str() {
-            "server" => server = c.section(&name, value),
-            "filter" => filter = c.section(&name, value),
-            "forward" => forward = c.section(&name, value),
-            "upstream" => upstream = c.section(&name, value),
-            "tunnel" => tunnel = c.section(&name, value),
-            "log" => log = c.section(&name, value),
-            "identity" => identity_value = value,
-            _ => c.problem(
-                &name,
-                None,
-                "unknown section (expected server, filter, identity, forward, upstream, tunnel, log)",
-            ),
-        }
-    }
-    let identity: Option<IdentityConfig> = match identity_value.try_into() {
-        Ok(cfg) => Some(cfg),
-        Err(e) => {
-            let message = e.message().to_string();
-            let key = backticked_field(&message);
-            c.problem("identity", key.as_deref(), message.clone());
-            None
-        }
-    };
-
+    let raw = c.deserialize_all(table);
+    let RawConfig {
+        server,
+        filter,
+        identity,
+        forward,
+        upstream,
+        tunnel,
+        log,
+    } = raw;
+    let identity = Some(identity.unwrap_or_else(default_identity));
     if let Some(cfg) = &identity {
         for (key, name) in [
             ("trusted_user_header", &cfg.trusted_user_header),
@@ -440,5 +493,49 @@ fn check_upstream(c: &mut Checker<'_>, raw: RawUpstream) -> UpstreamSettings {
             Duration::from_secs(5),
         ),
         resolve,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn collects_every_problem_with_key_and_line() {
+        let text = "[server]\nlisten = 5\nbogus = 1\nmax_connections = 0\n\n[upstream]\nconnect_timeout = \"5\"\n\n[upstream.resolve]\n\"a.example\" = \"nope\"\n\n[weird]\n";
+        let err = validate(text, Path::new("/nonexistent"), "t".into()).unwrap_err();
+        let got: Vec<(String, Option<usize>)> = err
+            .problems
+            .iter()
+            .map(|p| (p.key.clone(), p.line))
+            .collect();
+        for want in [
+            ("server.listen", Some(2)),
+            ("server.bogus", Some(3)),
+            ("server.max_connections", Some(4)),
+            ("upstream.connect_timeout", Some(7)),
+            ("upstream.resolve.a.example", Some(10)),
+            ("weird", Some(12)),
+        ] {
+            assert!(
+                got.contains(&(want.0.to_string(), want.1)),
+                "{want:?} missing from {got:?}"
+            );
+        }
+        assert!(got.iter().any(|(k, _)| k == "filter.categories"));
+    }
+
+    #[test]
+    fn locate_finds_section_and_key() {
+        let text = "[a]\nx = 1\n[b.c]\ny = 2\n";
+        assert_eq!(
+            locate(text, Some(5)),
+            ("a".to_string(), Some("x".to_string()))
+        );
+        assert_eq!(
+            locate(text, Some(18)),
+            ("b.c".to_string(), Some("y".to_string()))
+        );
+        assert_eq!(locate(text, Some(0)), ("a".to_string(), None));
     }
 }
