@@ -30,5 +30,6 @@ pub mod proxy_protocol;
 pub mod reload;
 pub mod respond;
 pub mod server;
+pub mod store;
 pub mod tunnel;
 pub mod upstream;

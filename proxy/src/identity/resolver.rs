@@ -159,9 +159,11 @@ impl IdentityResolver {
     /// Tries the configured sources in order against the loaded tables.
     pub fn resolve_local(&self, headers: &HeaderMap, client_ip: IpAddr) -> Option<Identity> {
         self.order.iter().find_map(|source| match source {
-            IdentitySource::Basic => self.by_basic(headers),
-            IdentitySource::TrustedHeader => self.by_trusted_headers(headers, client_ip),
-            IdentitySource::ClientIp => self.by_client_ip(client_ip),
+            IdentitySource::Basic => self.basic_identity(headers),
+            IdentitySource::TrustedHeader => self
+                .trusted_identity(headers, client_ip)
+                .map(|(identity, _)| identity),
+            IdentitySource::ClientIp => self.ip_identity(client_ip),
             IdentitySource::Unknown => None,
         })
     }
@@ -190,7 +192,9 @@ impl IdentityResolver {
         self.users.len()
     }
 
-    fn by_basic(&self, headers: &HeaderMap) -> Option<Identity> {
+    /// The `basic` source alone: the user whose precomputed credentials match the
+    /// `Proxy-Authorization: Basic` header, with the table's group.
+    pub fn basic_identity(&self, headers: &HeaderMap) -> Option<Identity> {
         let value = headers.get(PROXY_AUTHORIZATION)?.as_bytes();
         let space = value.iter().position(|b| *b == b' ')?;
         let (scheme, token) = value.split_at(space);
@@ -202,7 +206,13 @@ impl IdentityResolver {
             .map(|user| user.with_source(IdentitySource::Basic))
     }
 
-    fn by_trusted_headers(&self, headers: &HeaderMap, client_ip: IpAddr) -> Option<Identity> {
+    /// The `trusted_header` source alone (only from `trusted_cidrs`). The flag is true when
+    /// the group came from the group header (false: from the users table or `default`).
+    pub fn trusted_identity(
+        &self,
+        headers: &HeaderMap,
+        client_ip: IpAddr,
+    ) -> Option<(Identity, bool)> {
         let client_ip = client_ip.to_canonical();
         if !self
             .trusted_cidrs
@@ -220,6 +230,7 @@ impl IdentityResolver {
         };
         let user = text(&self.trusted_user_header);
         let group = text(&self.trusted_group_header).map(|g| self.intern_group(g));
+        let group_given = group.is_some();
         let known = user.and_then(|u| self.users.get(u));
         let group = group
             .or_else(|| known.map(|k| Arc::clone(&k.group)))
@@ -228,14 +239,16 @@ impl IdentityResolver {
             (Some(known), _) => Some(Arc::clone(&known.user)),
             (None, user) => user.map(Arc::from),
         };
-        Some(Identity {
+        let identity = Identity {
             user,
             group,
             source: IdentitySource::TrustedHeader,
-        })
+        };
+        Some((identity, group_given))
     }
 
-    fn by_client_ip(&self, client_ip: IpAddr) -> Option<Identity> {
+    /// The `client_ip` source alone: the longest configured network containing the address.
+    pub fn ip_identity(&self, client_ip: IpAddr) -> Option<Identity> {
         self.ip_users
             .lookup(client_ip)
             .map(|user| user.with_source(IdentitySource::ClientIp))

@@ -1,0 +1,222 @@
+//! The Redis-backed store: three cached lookups (IP -> user, user -> group,
+//! group -> policy) over one multiplexed, self-reconnecting connection.
+//!
+//! Every Redis call goes through the circuit breaker and a per-call timeout, so a dead or
+//! paused Redis costs a request at most `timeout` (and nothing at all while the breaker is
+//! open). The connection is lazy: the proxy starts, and serves in its fail mode, even when
+//! Redis is down at start; `ConnectionManager` reconnects on its own when Redis returns.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use tokio::time::Instant;
+
+use super::breaker::{Breaker, BreakerState};
+use super::cache::{Fetched, Source, TtlCache};
+use super::config::RedisSettings;
+use super::metrics::{LookupResult, StoreMetrics};
+use super::{keys, StoreError};
+use crate::filter::CategoryDb;
+use crate::policy::{Policy, PolicySpec};
+
+/// What one Redis call needs, shared with in-flight fetches (which outlive the caller).
+struct Client {
+    conn: ConnectionManager,
+    breaker: Breaker,
+    settings: RedisSettings,
+    metrics: StoreMetrics,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("breaker", &self.breaker)
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    /// `GET key` through the breaker, with the per-call timeout.
+    async fn get(&self, key: String) -> Result<Option<String>, StoreError> {
+        let Some(permit) = self.breaker.try_acquire() else {
+            return Err(StoreError::BreakerOpen);
+        };
+        let mut conn = self.conn.clone();
+        let started = Instant::now();
+        let mut get = redis::cmd("GET");
+        get.arg(&key);
+        let call = get.query_async::<Option<String>>(&mut conn);
+        let result = tokio::time::timeout(self.settings.timeout, call).await;
+        self.metrics.redis_call(started.elapsed());
+        match result {
+            Ok(Ok(value)) => {
+                permit.success();
+                Ok(value)
+            }
+            // The connection's own response timeout (same setting) is a timeout too.
+            Ok(Err(e)) if e.is_timeout() => {
+                permit.failure();
+                tracing::debug!(key, "redis call timed out");
+                Err(StoreError::Timeout)
+            }
+            Ok(Err(e)) => {
+                permit.failure();
+                tracing::debug!(key, error = %e, "redis call failed");
+                Err(StoreError::Redis(e.to_string()))
+            }
+            Err(_) => {
+                permit.failure();
+                tracing::debug!(key, "redis call timed out");
+                Err(StoreError::Timeout)
+            }
+        }
+    }
+}
+
+/// The Redis store.
+#[derive(Debug)]
+pub struct RedisStore {
+    client: Arc<Client>,
+    ips: TtlCache<IpAddr, Arc<str>>,
+    users: TtlCache<String, Arc<str>>,
+    groups: TtlCache<String, Arc<Policy>>,
+    /// The category database group policies are resolved against.
+    db: ArcSwap<CategoryDb>,
+}
+
+impl RedisStore {
+    /// Builds the store without connecting (the first lookup connects). Must be called
+    /// inside a Tokio runtime. `db` resolves category names of group policies.
+    pub fn new(
+        settings: &RedisSettings,
+        db: Arc<CategoryDb>,
+        metrics: StoreMetrics,
+    ) -> Result<Self, StoreError> {
+        let client = redis::Client::open(settings.url.as_str())
+            .map_err(|e| StoreError::Redis(e.to_string()))?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(settings.timeout))
+            .set_response_timeout(Some(settings.timeout))
+            .set_number_of_retries(1)
+            .set_max_delay(settings.breaker_open);
+        let conn = ConnectionManager::new_lazy_with_config(client, config)
+            .map_err(|e| StoreError::Redis(e.to_string()))?;
+        let gauge = metrics.clone();
+        let breaker = Breaker::new(
+            settings.breaker_failures,
+            settings.breaker_open,
+            Arc::new(move |state| gauge.breaker(state)),
+        );
+        metrics.breaker(BreakerState::Closed);
+        let (capacity, ttl, negative_ttl) = (
+            settings.cache_capacity,
+            settings.cache_ttl,
+            settings.negative_ttl,
+        );
+        Ok(RedisStore {
+            client: Arc::new(Client {
+                conn,
+                breaker,
+                settings: settings.clone(),
+                metrics,
+            }),
+            ips: TtlCache::new(capacity, ttl, negative_ttl),
+            users: TtlCache::new(capacity, ttl, negative_ttl),
+            groups: TtlCache::new(capacity, ttl, negative_ttl),
+            db: ArcSwap::new(db),
+        })
+    }
+
+    /// The settings the store was built with.
+    pub fn settings(&self) -> &RedisSettings {
+        &self.client.settings
+    }
+
+    /// The breaker's state (for readiness).
+    pub fn breaker_state(&self) -> BreakerState {
+        self.client.breaker.state()
+    }
+
+    /// Replaces the category database (after a reload) and drops cached policies, which
+    /// were resolved against the old one.
+    pub fn set_category_db(&self, db: Arc<CategoryDb>) {
+        self.db.store(db);
+        self.groups.clear();
+        self.update_cache_gauge();
+    }
+
+    /// The user of a client address (`<prefix>ip:<addr>`).
+    pub async fn user_for_ip(&self, ip: IpAddr) -> Fetched<Arc<str>> {
+        let ip = ip.to_canonical();
+        let client = Arc::clone(&self.client);
+        let key = keys::ip(&client.settings.key_prefix, ip);
+        let (result, source) = self
+            .ips
+            .get_or_fetch(&ip, move || async move {
+                Ok(client.get(key).await?.map(Arc::from))
+            })
+            .await;
+        self.count(result, source)
+    }
+
+    /// The group of a user (`<prefix>user:<name>`).
+    pub async fn group_for_user(&self, user: &str) -> Fetched<Arc<str>> {
+        let client = Arc::clone(&self.client);
+        let key = keys::user(&client.settings.key_prefix, user);
+        let (result, source) = self
+            .users
+            .get_or_fetch(user, move || async move {
+                Ok(client.get(key).await?.map(Arc::from))
+            })
+            .await;
+        self.count(result, source)
+    }
+
+    /// The policy of a group (`<prefix>group:<name>`, a [`PolicySpec`] as JSON), resolved
+    /// against the current category database.
+    pub async fn policy_for_group(&self, group: &str) -> Fetched<Arc<Policy>> {
+        let client = Arc::clone(&self.client);
+        let key = keys::group(&client.settings.key_prefix, group);
+        let db = self.db.load_full();
+        let group_key = format!("groups.{group}");
+        let (result, source) = self
+            .groups
+            .get_or_fetch(group, move || async move {
+                let Some(json) = client.get(key).await? else {
+                    return Ok(None);
+                };
+                let spec: PolicySpec = serde_json::from_str(&json)
+                    .map_err(|e| StoreError::BadData(format!("{group_key}: {e}")))?;
+                Policy::from_spec(&spec, &db, &group_key)
+                    .map(|policy| Some(Arc::new(policy)))
+                    .map_err(|errors| StoreError::BadData(errors.join("; ")))
+            })
+            .await;
+        self.count(result, source)
+    }
+
+    /// Counts a lookup and passes its result on.
+    fn count<V>(&self, result: Fetched<V>, source: Source) -> Fetched<V> {
+        let metrics = &self.client.metrics;
+        metrics.lookup(match (&result, source) {
+            (Ok(_), Source::Cache) => LookupResult::Hit,
+            (Ok(_), Source::Fetch) => LookupResult::Miss,
+            (Err(StoreError::Timeout), _) => LookupResult::Timeout,
+            (Err(StoreError::BreakerOpen), _) => LookupResult::Rejected,
+            (Err(_), _) => LookupResult::Error,
+        });
+        if source == Source::Fetch {
+            self.update_cache_gauge();
+        }
+        result
+    }
+
+    fn update_cache_gauge(&self) {
+        self.client
+            .metrics
+            .cache_entries(self.ips.len() + self.users.len() + self.groups.len());
+    }
+}
