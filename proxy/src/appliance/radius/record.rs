@@ -57,6 +57,18 @@ impl StatusType {
         }
     }
 
+    /// The Acct-Status-Type value.
+    pub fn code(self) -> u32 {
+        match self {
+            Self::Start => 1,
+            Self::Stop => 2,
+            Self::InterimUpdate => 3,
+            Self::AccountingOn => 7,
+            Self::AccountingOff => 8,
+            Self::Other(v) => v,
+        }
+    }
+
     /// Metric label.
     pub fn label(self) -> &'static str {
         match self {
