@@ -4,8 +4,16 @@
 //! The binary (`loadgen`) is a thin command line over this library so tests
 //! and other crates can run an origin or an attack in-process.
 
+pub mod attack;
+pub mod cli;
+pub mod corpus;
 pub mod harness;
+pub mod mix;
+pub mod openloop;
 pub mod origin;
+pub mod output;
 pub mod profile;
 pub mod record;
+pub mod roster;
+pub mod scenarios;
 pub mod units;

@@ -65,7 +65,13 @@ fn users_on_threads_feed_one_aggregator_without_losing_samples() {
     let mut csv = Vec::new();
     write_csv(&summary.rows, &mut csv).unwrap();
     let text = String::from_utf8(csv).unwrap();
-    assert!(text.starts_with("second,warmup,allowed_requests,allowed_errors,allowed_p50_us"));
+    assert!(text.starts_with(
+        "second,warmup,requests,errors,allowed_requests,allowed_errors,allowed_p50_us"
+    ));
+    // Second 1 has allowed requests but no blocked ones: blank blocked percentiles.
+    let second_1: Vec<&str> = text.lines().nth(2).unwrap().split(',').collect();
+    assert_eq!(second_1[2], "1000");
+    assert_eq!((second_1[10], second_1[11]), ("", ""));
     assert_eq!(text.lines().count(), 5);
 }
 

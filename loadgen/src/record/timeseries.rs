@@ -139,11 +139,13 @@ impl Timeseries {
     }
 }
 
-/// Writes the rows as CSV: `second,warmup`, then per class
-/// `<class>_requests,<class>_errors,<class>_p50_us,<class>_p99_us`.
+/// Writes the rows as CSV: `second,warmup,requests,errors`, then per class
+/// `<class>_requests,<class>_errors,<class>_p50_us,<class>_p99_us`. A class
+/// with no request in a second has empty percentile cells (not measured, not 0).
 pub fn write_csv<W: std::io::Write>(rows: &[Row], out: W) -> Result<(), csv::Error> {
     let mut w = csv::Writer::from_writer(out);
     let mut header = vec!["second".to_string(), "warmup".to_string()];
+    header.extend(["requests".to_string(), "errors".to_string()]);
     for c in Class::ALL {
         for col in ["requests", "errors", "p50_us", "p99_us"] {
             header.push(format!("{}_{col}", c.as_str()));
@@ -151,9 +153,17 @@ pub fn write_csv<W: std::io::Write>(rows: &[Row], out: W) -> Result<(), csv::Err
     }
     w.write_record(&header)?;
     for row in rows {
+        let requests: u64 = row.classes.iter().map(|c| c.requests).sum();
+        let errors: u64 = row.classes.iter().map(|c| c.errors).sum();
         let mut rec = vec![row.second.to_string(), u8::from(row.warmup).to_string()];
+        rec.extend([requests.to_string(), errors.to_string()]);
         for c in &row.classes {
-            rec.extend([c.requests, c.errors, c.p50_us, c.p99_us].map(|v| v.to_string()));
+            rec.extend([c.requests.to_string(), c.errors.to_string()]);
+            if c.requests == 0 {
+                rec.extend([String::new(), String::new()]);
+            } else {
+                rec.extend([c.p50_us.to_string(), c.p99_us.to_string()]);
+            }
         }
         w.write_record(&rec)?;
     }

@@ -1,0 +1,284 @@
+//! `loadgen attack`: one run of a profile against the proxy (or straight at
+//! the origin), written to a run directory.
+//!
+//! Loads and validates the profile and its scenario mix, starts an
+//! in-process origin unless one is given, builds the corpus and roster,
+//! configures Goose programmatically (no CLI parsing, no controllers), runs
+//! it, then merges the users' recordings and writes the run directory.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::AtomicUsize;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use goose::config::{GooseConfiguration, GooseDefault, GooseDefaultType};
+use goose::prelude::*;
+use serde_json::{json, Value};
+
+use crate::corpus::{Addressing, Corpus, CorpusError};
+use crate::mix::{Mix, MixError};
+use crate::origin::{OriginError, RunningOrigin};
+use crate::output::{self, files, OutputError, RunFacts};
+use crate::profile::{Profile, ProfileError};
+use crate::record::{Aggregator, RunClock, Summary};
+use crate::roster::{Roster, RosterError};
+use crate::scenarios::{self, Route, RunContext};
+
+/// Errors of an attack.
+#[derive(Debug, thiserror::Error)]
+pub enum AttackError {
+    /// The profile is invalid.
+    #[error(transparent)]
+    Profile(#[from] ProfileError),
+    /// The mix is invalid.
+    #[error(transparent)]
+    Mix(#[from] MixError),
+    /// The roster could not be built.
+    #[error(transparent)]
+    Roster(#[from] RosterError),
+    /// The corpus could not be built.
+    #[error(transparent)]
+    Corpus(#[from] CorpusError),
+    /// The in-process origin failed.
+    #[error(transparent)]
+    Origin(#[from] OriginError),
+    /// Goose refused the configuration or failed.
+    #[error("goose: {0}")]
+    Goose(String),
+    /// Writing the run directory failed.
+    #[error(transparent)]
+    Output(#[from] OutputError),
+    /// Setup problem (arguments, files).
+    #[error("{0}")]
+    Setup(String),
+}
+
+impl From<GooseError> for AttackError {
+    fn from(e: GooseError) -> Self {
+        AttackError::Goose(e.to_string())
+    }
+}
+
+/// Which load driver sends the requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Driver {
+    /// Goose users running the scenario mix (closed loop, optionally paced).
+    Goose,
+    /// The lean open-loop driver (allowed browsing at a fixed rate).
+    OpenLoop,
+}
+
+/// Where the origin is, when not started in-process.
+#[derive(Debug, Clone)]
+pub struct OriginAddrs {
+    /// Plain HTTP (also answers TLS).
+    pub http: SocketAddr,
+    /// HTTPS listener (defaults to `http`, which sniffs TLS).
+    pub https: Option<SocketAddr>,
+    /// The origin's CA certificate (PEM file).
+    pub ca: PathBuf,
+}
+
+/// Options of one attack.
+#[derive(Debug, Clone)]
+pub struct AttackOptions {
+    /// Profile file.
+    pub profile: PathBuf,
+    /// Proxy address; `None` sends straight to the origin.
+    pub proxy: Option<SocketAddr>,
+    /// An already running origin; `None` starts one in-process.
+    pub origin: Option<OriginAddrs>,
+    /// Run directory.
+    pub out: PathBuf,
+    /// `--duration` override.
+    pub duration: Option<Duration>,
+    /// `--users` override.
+    pub users: Option<u64>,
+    /// Which driver.
+    pub driver: Driver,
+    /// Open-loop only: requests per second (defaults to the profile's target rate).
+    pub rate: Option<f64>,
+    /// Keep Goose from printing its tables.
+    pub quiet: bool,
+}
+
+/// What an attack produced.
+#[derive(Debug)]
+pub struct AttackReport {
+    /// The run directory.
+    pub dir: PathBuf,
+    /// The `run.json` document.
+    pub run_json: Value,
+    /// The merged recording.
+    pub summary: Summary,
+}
+
+/// The origin a run uses: given, or started here (stopped at the end).
+struct OriginInUse {
+    addrs: OriginAddrs,
+    own: Option<RunningOrigin>,
+}
+
+async fn origin_in_use(opts: &AttackOptions) -> Result<OriginInUse, AttackError> {
+    if let Some(given) = &opts.origin {
+        return Ok(OriginInUse {
+            addrs: given.clone(),
+            own: None,
+        });
+    }
+    let own = RunningOrigin::start().await?;
+    let ca = own.write_ca(&opts.out)?;
+    Ok(OriginInUse {
+        addrs: OriginAddrs {
+            http: own.addr,
+            https: Some(own.tls_addr),
+            ca,
+        },
+        own: Some(own),
+    })
+}
+
+/// Runs one attack and writes its run directory.
+pub async fn attack(opts: &AttackOptions) -> Result<AttackReport, AttackError> {
+    let profile = Profile::load(&opts.profile)?.with_overrides(opts.duration, opts.users);
+    std::fs::create_dir_all(&opts.out)
+        .map_err(|e| AttackError::Setup(format!("creating {}: {e}", opts.out.display())))?;
+    let origin = origin_in_use(opts).await?;
+    let result = match opts.driver {
+        Driver::Goose => run_goose(opts, &profile, &origin.addrs).await,
+        Driver::OpenLoop => crate::openloop::attack(opts, &profile, &origin.addrs).await,
+    };
+    if let Some(own) = origin.own {
+        own.stop().await?;
+    }
+    result
+}
+
+async fn run_goose(
+    opts: &AttackOptions,
+    profile: &Profile,
+    origin: &OriginAddrs,
+) -> Result<AttackReport, AttackError> {
+    let mix = Mix::load(&profile.scenario_mix)?;
+    let addressing = match opts.proxy {
+        Some(_) => Addressing::Proxy,
+        None => Addressing::Direct {
+            http: origin.http,
+            https: origin.https.unwrap_or(origin.http),
+        },
+    };
+    let corpus = Corpus::build(&mix, addressing)?;
+    let roster = Roster::load(&mix.roster, mix.roster_seed)?;
+    let ca_pem = std::fs::read(&origin.ca).map_err(|e| {
+        AttackError::Setup(format!(
+            "reading the origin CA {}: {e}",
+            origin.ca.display()
+        ))
+    })?;
+    let pace_interval = profile
+        .target_rate
+        .map(|rate| Duration::from_secs_f64(profile.users as f64 / rate));
+    let (aggregator, samples) = Aggregator::spawn(profile.warmup);
+    let groups = roster.group_counts();
+    let ctx = Arc::new(RunContext {
+        route: opts.proxy.map_or(Route::Direct, Route::Proxy),
+        corpus,
+        roster,
+        ca_pem,
+        request_timeout: mix.request_timeout,
+        cors_origin: http::HeaderValue::from_str(&mix.cors_origin)
+            .map_err(|e| AttackError::Setup(format!("cors.page_origin: {e}")))?,
+        pace_interval,
+        clock: RunClock::start_now(),
+        samples,
+        next_identity: AtomicUsize::new(0),
+    });
+
+    let mut config = GooseConfiguration::default();
+    config.host = Some(format!("http://{}", origin.http));
+    config.no_telnet = true;
+    config.no_print_metrics = opts.quiet;
+    config.no_error_summary = opts.quiet;
+    config.quiet = u8::from(opts.quiet);
+    config.report_file = output::goose_report_paths(&opts.out)
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    config.timeout = Some(format!("{}", mix.request_timeout.as_secs_f64()));
+    let plan = profile.goose_test_plan();
+    let mut goose = *GooseAttack::initialize_with_config(config)?
+        .set_default(GooseDefault::TestPlan, plan.as_str())?;
+    for scenario in scenarios::build(&ctx, &mix)? {
+        goose = goose.register_scenario(scenario);
+    }
+    let skipped: Vec<&String> = mix
+        .weights
+        .iter()
+        .filter(|(n, w)| **w > 0 && !scenarios::runnable(n, ctx.proxied()))
+        .map(|(n, _)| n)
+        .collect();
+    if !skipped.is_empty() {
+        tracing::warn!(
+            ?skipped,
+            "direct run: scenarios that need the proxy are skipped"
+        );
+    }
+
+    let started_wall = SystemTime::now();
+    let started = Instant::now();
+    let goose_result = goose.execute().await;
+    let elapsed = started.elapsed();
+    let ended_wall = SystemTime::now();
+    drop(ctx);
+    let summary = tokio::task::spawn_blocking(move || aggregator.finish(Duration::from_secs(3)))
+        .await
+        .map_err(|e| AttackError::Setup(format!("collecting samples: {e}")))?;
+
+    let mut extra = BTreeMap::new();
+    extra.insert("roster_groups".to_string(), json!(groups));
+    extra.insert("skipped_scenarios".to_string(), json!(skipped));
+    let complete = match &goose_result {
+        Ok(metrics) => {
+            let (ok, failed) = metrics
+                .requests
+                .values()
+                .fold((0, 0), |(s, f), r| (s + r.success_count, f + r.fail_count));
+            extra.insert(
+                "goose".to_string(),
+                json!({ "requests": ok + failed, "failures": failed, "duration_s": metrics.duration }),
+            );
+            true
+        }
+        Err(e) => {
+            extra.insert("goose_error".to_string(), json!(e.to_string()));
+            false
+        }
+    };
+    let facts = RunFacts {
+        driver: "goose",
+        profile,
+        mix: Some(&mix),
+        proxy: opts.proxy.map(|p| p.to_string()),
+        origin: origin.http.to_string(),
+        started: started_wall,
+        ended: ended_wall,
+        elapsed,
+        complete,
+        offered_rps: profile.target_rate,
+        extra,
+    };
+    let run_json = output::write_run_dir(&opts.out, &facts, &summary)?;
+    if let Err(e) = goose_result {
+        return Err(AttackError::Goose(format!(
+            "{e} (partial run directory written to {})",
+            opts.out.join(files::RUN_JSON).display()
+        )));
+    }
+    Ok(AttackReport {
+        dir: opts.out.clone(),
+        run_json,
+        summary,
+    })
+}

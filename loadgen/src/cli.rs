@@ -1,0 +1,123 @@
+//! Command-line arguments of `loadgen origin` and `loadgen attack`, and what
+//! they run (the binary only dispatches).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::attack::{AttackOptions, Driver, OriginAddrs};
+use crate::origin::{self, OriginError, OriginState, TestCa, TlsListener};
+
+/// Arguments of `loadgen attack`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct AttackArgs {
+    /// Load profile (TOML), e.g. `profiles/peak.toml`.
+    #[arg(long)]
+    pub profile: PathBuf,
+    /// Forward proxy address; without it requests go straight to the origin.
+    #[arg(long)]
+    pub proxy: Option<SocketAddr>,
+    /// Run directory to write.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Override the profile's duration (`90`, `90s`, `2m`).
+    #[arg(long, value_parser = parse_duration_arg)]
+    pub duration: Option<Duration>,
+    /// Override the profile's number of users.
+    #[arg(long)]
+    pub users: Option<u64>,
+    /// A running origin (plain HTTP; it also answers TLS); default: start one in-process.
+    #[arg(long, requires = "origin_ca")]
+    pub origin: Option<SocketAddr>,
+    /// The running origin's HTTPS listener (default: `--origin`).
+    #[arg(long, requires = "origin")]
+    pub origin_tls: Option<SocketAddr>,
+    /// CA certificate (PEM) of the running origin.
+    #[arg(long, requires = "origin")]
+    pub origin_ca: Option<PathBuf>,
+    /// Load driver.
+    #[arg(long, value_enum, default_value = "goose")]
+    pub driver: Driver,
+    /// Open-loop driver: requests per second (default: the profile's target rate).
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// Do not print Goose's tables.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+fn parse_duration_arg(text: &str) -> Result<Duration, String> {
+    crate::units::parse_duration(text)
+}
+
+impl AttackArgs {
+    /// The attack these arguments describe.
+    pub fn options(&self) -> AttackOptions {
+        AttackOptions {
+            profile: self.profile.clone(),
+            proxy: self.proxy,
+            origin: match (self.origin, &self.origin_ca) {
+                (Some(http), Some(ca)) => Some(OriginAddrs {
+                    http,
+                    https: self.origin_tls,
+                    ca: ca.clone(),
+                }),
+                _ => None,
+            },
+            out: self.out.clone(),
+            duration: self.duration,
+            users: self.users,
+            driver: self.driver,
+            rate: self.rate,
+            quiet: self.quiet,
+        }
+    }
+}
+
+/// Arguments of `loadgen origin`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct OriginArgs {
+    /// Plain HTTP listener (also answers TLS, told apart by the first byte).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Optional dedicated HTTPS listener.
+    #[arg(long)]
+    pub tls_listen: Option<SocketAddr>,
+    /// Where to write the CA certificate clients must trust.
+    #[arg(long, default_value = "origin-ca.pem")]
+    pub ca_out: PathBuf,
+}
+
+/// Runs the origin until Ctrl-C.
+pub async fn run_origin(args: &OriginArgs) -> Result<(), OriginError> {
+    let listener = tokio::net::TcpListener::bind(args.listen).await?;
+    let ca = TestCa::generate()?;
+    ca.write_ca_pem(&args.ca_out)?;
+    let tls = match args.tls_listen {
+        Some(addr) => Some(TlsListener {
+            listener: tokio::net::TcpListener::bind(addr).await?,
+            ca: ca.clone(),
+        }),
+        // Without a dedicated listener the plain one still answers TLS.
+        None => Some(TlsListener {
+            listener: tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?,
+            ca: ca.clone(),
+        }),
+    };
+    eprintln!(
+        "origin listening on {} (TLS too){}; CA written to {}",
+        listener.local_addr()?,
+        tls.as_ref()
+            .map(|t| t
+                .listener
+                .local_addr()
+                .map(|a| format!(", HTTPS on {a}"))
+                .unwrap_or_default())
+            .unwrap_or_default(),
+        args.ca_out.display()
+    );
+    origin::serve_with_state(listener, tls, OriginState::new(), async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await
+}

@@ -1,0 +1,245 @@
+//! The run directory an attack writes: `run.json`, `timeseries.csv`, one HDR
+//! histogram (V2) per class under `hist/`, and Goose's own report.
+//!
+//! `run.json` is the contract with the report generator and the release gate,
+//! so its shape is versioned (`schema_version`) and described by
+//! `loadgen/schema/run.schema.json`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde_json::{json, Value};
+
+use crate::mix::Mix;
+use crate::profile::Profile;
+use crate::record::hdrfile::{self, HdrFileError};
+use crate::record::timeseries::write_csv;
+use crate::record::{ClassSummary, Outcome, Percentiles, Summary};
+
+/// Version of the `run.json` layout.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// File names inside a run directory.
+pub mod files {
+    /// The run summary.
+    pub const RUN_JSON: &str = "run.json";
+    /// Per-second rows.
+    pub const TIMESERIES: &str = "timeseries.csv";
+    /// Time-to-last-byte histograms, `hist/<class>.hdr`.
+    pub const HIST_DIR: &str = "hist";
+    /// Time-to-first-byte histograms, `hist/ttfb/<class>.hdr`.
+    pub const TTFB_DIR: &str = "hist/ttfb";
+    /// Coordinated-omission corrected histograms, `hist/corrected/<class>.hdr`.
+    pub const CORRECTED_DIR: &str = "hist/corrected";
+    /// Goose's HTML report.
+    pub const GOOSE_HTML: &str = "goose-report.html";
+    /// Goose's JSON report.
+    pub const GOOSE_JSON: &str = "goose-report.json";
+    /// The origin's CA certificate (PEM), when the attack started its own origin.
+    pub const ORIGIN_CA: &str = "origin-ca.pem";
+}
+
+/// Errors writing the run directory.
+#[derive(Debug, thiserror::Error)]
+pub enum OutputError {
+    /// A file could not be written.
+    #[error("writing {path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The CSV writer failed.
+    #[error("writing the timeseries: {0}")]
+    Csv(#[from] csv::Error),
+    /// A histogram could not be written.
+    #[error(transparent)]
+    Hdr(#[from] HdrFileError),
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> OutputError + '_ {
+    move |source| OutputError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+/// What the run was, beyond its recorded samples.
+#[derive(Debug, Clone)]
+pub struct RunFacts<'a> {
+    /// `goose` or `open-loop`.
+    pub driver: &'static str,
+    /// The resolved profile.
+    pub profile: &'a Profile,
+    /// The scenario mix (absent for the open-loop driver).
+    pub mix: Option<&'a Mix>,
+    /// Proxy address, when proxied.
+    pub proxy: Option<String>,
+    /// Origin address.
+    pub origin: String,
+    /// Wall-clock start and end.
+    pub started: SystemTime,
+    /// Wall-clock end.
+    pub ended: SystemTime,
+    /// Length of the attack.
+    pub elapsed: Duration,
+    /// Whether the attack ran to its end.
+    pub complete: bool,
+    /// Offered rate, when paced.
+    pub offered_rps: Option<f64>,
+    /// Extra driver-specific facts (Goose totals, roster groups, ...).
+    pub extra: BTreeMap<String, Value>,
+}
+
+/// Writes the run directory; returns the `run.json` document.
+pub fn write_run_dir(
+    dir: &Path,
+    facts: &RunFacts<'_>,
+    summary: &Summary,
+) -> Result<Value, OutputError> {
+    for sub in [files::HIST_DIR, files::TTFB_DIR, files::CORRECTED_DIR] {
+        let p = dir.join(sub);
+        std::fs::create_dir_all(&p).map_err(io_err(&p))?;
+    }
+    let mut hist = BTreeMap::new();
+    let mut ttfb = BTreeMap::new();
+    let mut corrected = BTreeMap::new();
+    for c in summary.classes.iter().filter(|c| c.requests > 0) {
+        let name = c.class.as_str();
+        let rel = |d: &str| format!("{d}/{name}.hdr");
+        hdrfile::write(&dir.join(rel(files::HIST_DIR)), &c.ttlb)?;
+        hist.insert(name, rel(files::HIST_DIR));
+        hdrfile::write(&dir.join(rel(files::TTFB_DIR)), &c.ttfb)?;
+        ttfb.insert(name, rel(files::TTFB_DIR));
+        if let Some(h) = &c.corrected {
+            hdrfile::write(&dir.join(rel(files::CORRECTED_DIR)), h)?;
+            corrected.insert(name, rel(files::CORRECTED_DIR));
+        }
+    }
+    let ts = dir.join(files::TIMESERIES);
+    write_csv(
+        &summary.rows,
+        std::fs::File::create(&ts).map_err(io_err(&ts))?,
+    )?;
+
+    let measured_s = (facts.elapsed.as_secs_f64() - facts.profile.warmup.as_secs_f64()).max(0.001);
+    let mut classes = serde_json::Map::new();
+    let mut errors_by_kind: BTreeMap<&str, u64> = BTreeMap::new();
+    for c in &summary.classes {
+        for (o, n) in Outcome::ALL.iter().zip(c.outcomes) {
+            if *o != Outcome::Ok && n > 0 {
+                *errors_by_kind.entry(o.as_str()).or_insert(0) += n;
+            }
+        }
+        classes.insert(c.class.as_str().to_string(), class_json(c, measured_s));
+    }
+    let requests = summary.total_requests();
+    let goose_reports: Vec<&str> = [files::GOOSE_HTML, files::GOOSE_JSON]
+        .into_iter()
+        .filter(|f| dir.join(f).is_file())
+        .collect();
+    let doc = json!({
+        "schema_version": SCHEMA_VERSION,
+        "tool": "loadgen",
+        "driver": facts.driver,
+        "complete": facts.complete,
+        "started_at": rfc3339(facts.started),
+        "ended_at": rfc3339(facts.ended),
+        "route": if facts.proxy.is_some() { "proxy" } else { "direct" },
+        "proxy": facts.proxy,
+        "origin": facts.origin,
+        "profile": { "name": facts.profile.name, "settings": facts.profile },
+        "scenario_mix": facts.mix,
+        "elapsed_s": facts.elapsed.as_secs_f64(),
+        "warmup_s": facts.profile.warmup.as_secs_f64(),
+        "measured_s": measured_s,
+        "totals": {
+            "requests": requests,
+            "failures": summary.total_errors(),
+            "rps": requests as f64 / measured_s,
+            "offered_rps": facts.offered_rps,
+        },
+        "classes": classes,
+        "errors_by_kind": errors_by_kind,
+        "coordinated_omission": {
+            "corrected": facts.offered_rps.is_some(),
+            "target_rps": facts.offered_rps,
+        },
+        "samples": { "warmup": summary.warmup_samples, "late": summary.late_samples },
+        "files": {
+            "timeseries": files::TIMESERIES,
+            "histograms": hist,
+            "ttfb_histograms": ttfb,
+            "corrected_histograms": corrected,
+            "goose_report": goose_reports,
+        },
+        "extra": facts.extra,
+    });
+    let path = dir.join(files::RUN_JSON);
+    let text = serde_json::to_string_pretty(&doc).expect("a JSON value always serialises");
+    std::fs::write(&path, text).map_err(io_err(&path))?;
+    Ok(doc)
+}
+
+fn class_json(c: &ClassSummary, measured_s: f64) -> Value {
+    let errors: BTreeMap<&str, u64> = Outcome::ALL
+        .iter()
+        .zip(c.outcomes)
+        .filter(|(o, n)| **o != Outcome::Ok && *n > 0)
+        .map(|(o, n)| (o.as_str(), n))
+        .collect();
+    let ttlb = Percentiles::of(&c.ttlb);
+    json!({
+        "count": c.requests,
+        "failures": c.errors,
+        "errors": errors,
+        "rps": c.requests as f64 / measured_s,
+        "latency_us": ttlb,
+        "ttfb_us": Percentiles::of(&c.ttfb),
+        "ttlb_us": ttlb,
+        "corrected_us": c.corrected.as_ref().map(Percentiles::of),
+    })
+}
+
+/// A UTC time as RFC 3339 (`2026-11-28T11:05:00Z`).
+pub fn rfc3339(t: SystemTime) -> String {
+    let secs = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()) as i64;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// Where the Goose reports of a run go.
+pub fn goose_report_paths(dir: &Path) -> Vec<PathBuf> {
+    vec![dir.join(files::GOOSE_HTML), dir.join(files::GOOSE_JSON)]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_dates() {
+        assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00Z");
+        let t = UNIX_EPOCH + Duration::from_secs(1_795_863_900);
+        assert_eq!(rfc3339(t), "2026-11-28T11:05:00Z");
+        let leap = UNIX_EPOCH + Duration::from_secs(951_782_400);
+        assert_eq!(rfc3339(leap), "2000-02-29T00:00:00Z");
+    }
+}
