@@ -68,6 +68,9 @@ pub fn top_frames(folded: &str, limit: usize, by_total: bool) -> Vec<Frame> {
         };
         key(b).cmp(&key(a)).then_with(|| a.name.cmp(&b.name))
     });
+    if !by_total {
+        frames.retain(|f| f.self_samples > 0);
+    }
     frames.truncate(limit);
     frames
 }

@@ -172,7 +172,9 @@ fn read_histograms(dir: &Path) -> Result<BTreeMap<String, Histogram<u64>>> {
             path: path.clone(),
             detail,
         })?;
-        out.insert(class.to_owned(), histogram);
+        if !histogram.is_empty() {
+            out.insert(class.to_owned(), histogram);
+        }
     }
     Ok(out)
 }

@@ -237,8 +237,18 @@ fn counts(v: &serde_json::Value) -> BTreeMap<String, u64> {
     }
 }
 
+/// Percentiles of an empty histogram are zeros, not measurements.
+fn recorded(p: Option<Percentiles>) -> Option<Percentiles> {
+    p.filter(|p| p.count != Some(0))
+}
+
 impl From<RawClassStats> for ClassStats {
     fn from(r: RawClassStats) -> Self {
+        let (latency_us, ttfb_us, ttlb_us) = (
+            recorded(r.latency_us),
+            recorded(r.ttfb_us),
+            recorded(r.ttlb_us),
+        );
         let mut errors = r.errors.as_ref().map(counts).unwrap_or_default();
         if errors.is_empty() {
             errors = r.outcomes.as_ref().map(counts).unwrap_or_default();
@@ -254,9 +264,9 @@ impl From<RawClassStats> for ClassStats {
             failures,
             errors,
             rps: r.rps,
-            latency_us: r.latency_us.or(r.ttlb_us).or(r.ttfb_us),
-            ttfb_us: r.ttfb_us,
-            ttlb_us: r.ttlb_us,
+            latency_us: latency_us.or(ttlb_us).or(ttfb_us),
+            ttfb_us,
+            ttlb_us,
         }
     }
 }
@@ -264,6 +274,9 @@ impl From<RawClassStats> for ClassStats {
 /// Latency percentiles in microseconds.
 #[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq)]
 pub struct Percentiles {
+    /// Values recorded, when the writer says (zero: the percentiles mean nothing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub count: Option<u64>,
     /// Minimum.
     #[serde(default)]
     pub min: Option<f64>,
@@ -426,7 +439,8 @@ mod tests {
     fn reads_the_load_generator_and_harness_shapes() {
         let doc = serde_json::json!({
             "schema_version": 1, "profile": "peak", "complete": false,
-            "classes": [{"class": "blocked", "requests": 50, "errors": 2, "outcomes": [48, 1, 0, 0, 0, 1],
+            "classes": [{"class": "cors", "count": 0, "latency_us": {"count": 0, "p99": 0}},
+                        {"class": "blocked", "requests": 50, "errors": 2, "outcomes": [48, 1, 0, 0, 0, 1],
                          "ttfb": {"count": 50, "p50": 300, "p99": 900, "p99_9": 950, "mean": 310.5},
                          "ttlb": {"count": 50, "p50": 320, "p99": 990, "p99_9": 999}}],
             "throughput_rps": 12.5,
@@ -450,6 +464,10 @@ mod tests {
             "latency is time to last byte"
         );
         assert_eq!(b.ttfb_us.unwrap().p999, Some(950.0));
+        assert_eq!(
+            run.classes["cors"].latency_us, None,
+            "an empty class has no latency"
+        );
         let t = run.totals.clone().unwrap();
         assert_eq!(
             (t.requests, t.failures, t.rps, t.offered_rps),

@@ -65,6 +65,8 @@ fn promotes_a_fit_run() {
         "# Baseline: profile ci",
         "## What was run and how",
         "## Service level objectives",
+        "| objective | rule | this baseline | verdict | enforced |",
+        "| achieved_rate_ratio | higher is better; hotfix if < 0.98, rollback if < 0.95 | 1 | PASS | yes |",
         "## Pass, hotfix and rollback criteria",
         "proxy_cpu_us_per_request",
         "CPU per request sets how many schools",

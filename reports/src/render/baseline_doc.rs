@@ -5,6 +5,8 @@
 use super::doc::{Block, Doc};
 use super::tables::{class_rows, frame_rows, global_metric_rows, opt, CLASS_HEADER, FRAME_HEADER};
 use crate::baseline::Baseline;
+use crate::diff::verdict_word;
+use crate::gate;
 use crate::rules::{Gates, Kind, Rule};
 use crate::rundir::RunDir;
 
@@ -38,15 +40,36 @@ pub fn document(b: &Baseline, run: &RunDir, gates: Option<&Gates>) -> Doc {
     ));
     let rules = gates.map(|g| g.for_profile(&b.profile)).unwrap_or_default();
     doc.heading(1, "Service level objectives");
-    let slos: Vec<Vec<String>> = rules
+    let slo_rules: Vec<Rule> = rules
         .iter()
         .filter(|r| r.kind == Kind::Absolute)
-        .map(criteria_row)
+        .cloned()
         .collect();
-    if slos.is_empty() {
-        doc.para("No absolute objectives are configured for this profile.");
-    } else {
-        doc.table(&CRITERIA_HEADER, slos);
+    match gates.filter(|_| !slo_rules.is_empty()) {
+        None => {
+            doc.para("No absolute objectives are configured for this profile.");
+        }
+        Some(gates) => {
+            // The baseline against its own objectives: a baseline that misses one says so.
+            let own = gate::evaluate(gates, &slo_rules, &b.metrics, &b.metrics);
+            let rows = own
+                .evaluations
+                .iter()
+                .map(|e| {
+                    vec![
+                        e.metric.clone(),
+                        e.describe_rule(),
+                        opt(e.current),
+                        verdict_word(e.verdict).to_owned(),
+                        if e.enforce { "yes" } else { "reported only" }.to_owned(),
+                    ]
+                })
+                .collect();
+            doc.table(
+                &["objective", "rule", "this baseline", "verdict", "enforced"],
+                rows,
+            );
+        }
     }
     doc.heading(1, "Measured");
     doc.table(&CLASS_HEADER, class_rows(&b.classes, &run.histograms));

@@ -70,7 +70,13 @@ pub fn report(run: &RunDir) -> Result<Doc> {
             ],
             vec!["rustc".into(), text(&prov.rustc)],
             vec!["build profile".into(), text(&prov.build_profile)],
-            vec!["machine".into(), prov.machine_fingerprint()],
+            vec![
+                "machine".into(),
+                r.provenance.as_ref().map_or_else(
+                    || tables::NOT_MEASURED.to_owned(),
+                    |p| p.machine_fingerprint(),
+                ),
+            ],
         ],
     );
     let totals = r.totals.clone().unwrap_or_default();

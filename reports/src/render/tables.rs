@@ -22,6 +22,7 @@ pub fn class_latency(stats: Option<&ClassStats>, hist: Option<&Histogram<u64>>) 
         return p;
     }
     hist.map(|h| Percentiles {
+        count: Some(h.len()),
         min: Some(h.min() as f64),
         p50: Some(h.value_at_quantile(0.5) as f64),
         p90: Some(h.value_at_quantile(0.9) as f64),

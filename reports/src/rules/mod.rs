@@ -270,7 +270,11 @@ impl Rule {
             e.reason = format!("{pct} but not significant (the CI of the ratio includes 1)");
         } else if e.method == Method::Point {
             e.reason
-                .push_str(" (whole-run values; too few samples for a test)");
+                .push_str(if b.samples.is_empty() && c.samples.is_empty() {
+                    " (whole-run values; no per-second samples)"
+                } else {
+                    " (whole-run values; too few per-second samples for a test)"
+                });
         }
     }
 }
@@ -333,14 +337,15 @@ fn dir_word(d: Direction) -> &'static str {
     }
 }
 
-/// Formats a number compactly for tables (integers without decimals).
+/// Formats a number compactly for tables: integers without decimals, one decimal from 10
+/// up, four significant decimals below.
 pub fn fmt_num(v: f64) -> String {
     if !v.is_finite() {
         return v.to_string();
     }
     if v.fract() == 0.0 && v.abs() < 1e15 {
         format!("{v:.0}")
-    } else if v.abs() >= 100.0 {
+    } else if v.abs() >= 10.0 {
         format!("{v:.1}")
     } else {
         format!("{v:.4}")
