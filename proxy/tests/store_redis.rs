@@ -10,7 +10,7 @@ use std::time::Duration;
 use filter_proxy::filter::CategoryDb;
 use filter_proxy::identity::{parse_users, IdentityConfig, IdentityResolver, IdentitySource};
 use filter_proxy::policy::{Decision, PolicySet, PolicySpec};
-use filter_proxy::store::seed::{seed_redis, SeedData};
+use filter_proxy::store::seed::{seed_files, seed_redis, SeedData, SeedReport};
 use filter_proxy::store::{
     FailMode, LookupResult, PolicyStore, RedisConfig, StoreSettings, Verdict,
 };
@@ -377,4 +377,66 @@ async fn paused_redis_trips_the_timeout_not_a_hang() {
         matches!(r.verdict, Verdict::Decide(_))
     })
     .await;
+}
+
+#[tokio::test]
+async fn bad_policy_data_in_redis_is_an_error_not_a_crash() {
+    let f = Fixture::new(FailMode::Closed).await;
+    let _: () = redis::cmd("SET")
+        .arg("fp:group:teachers")
+        .arg(r#"{"blocked_categories":["no-such-category"]}"#)
+        .query_async(&mut f.redis.admin().await)
+        .await
+        .expect("SET");
+    let r = f.resolve(&HeaderMap::new(), ip(2)).await;
+    assert!(matches!(r.verdict, Verdict::FailClosed), "{:?}", r.verdict);
+    assert!(f.store.metrics().lookups(LookupResult::Error) >= 1);
+    // Bad data is not an outage: the breaker stays closed for other keys.
+    let r = f.resolve(&HeaderMap::new(), ip(1)).await;
+    assert!(matches!(r.verdict, Verdict::Decide(_)), "{:?}", r.verdict);
+}
+
+async fn get(conn: &mut redis::aio::MultiplexedConnection, key: &str) -> Option<String> {
+    redis::cmd("GET")
+        .arg(key)
+        .query_async(conn)
+        .await
+        .expect("GET answers")
+}
+
+#[tokio::test]
+async fn demo_data_seeds_into_the_documented_layout() {
+    let redis = RedisServer::start();
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/demo");
+    let report = seed_files(
+        &redis.url(),
+        "fp:",
+        &dir.join("users.csv"),
+        &dir.join("policy.toml"),
+        true,
+    )
+    .await
+    .expect("demo data seeds");
+    assert_eq!(
+        report,
+        SeedReport {
+            ips: 3250,
+            users: 3250,
+            groups: 4
+        }
+    );
+    let mut conn = redis.admin().await;
+    assert_eq!(
+        get(&mut conn, "fp:user:teacher007").await.as_deref(),
+        Some("teachers")
+    );
+    assert_eq!(
+        get(&mut conn, "fp:ip:127.16.0.1").await.as_deref(),
+        Some("student0001")
+    );
+    let json = get(&mut conn, "fp:group:students")
+        .await
+        .expect("students policy");
+    let spec: PolicySpec = serde_json::from_str(&json).expect("policy JSON");
+    assert!(spec.blocked_categories.iter().any(|c| c == "gambling"));
 }

@@ -13,7 +13,7 @@ use std::borrow::Borrow;
 use std::collections::HashMap;
 use std::future::Future;
 use std::hash::Hash;
-use std::sync::Mutex;
+use std::sync::RwLock;
 use std::time::Duration;
 
 use futures_util::future::{BoxFuture, FutureExt, Shared};
@@ -41,10 +41,11 @@ struct Inner<K, V> {
     inflight: HashMap<K, Flight<V>>,
 }
 
-/// The cache. Its lock is held only for map operations, never across an `.await`.
+/// The cache. Its lock is held only for map operations, never across an `.await`; hits
+/// take it shared.
 #[derive(Debug)]
 pub struct TtlCache<K, V: Clone> {
-    inner: Mutex<Inner<K, V>>,
+    inner: RwLock<Inner<K, V>>,
     capacity: usize,
     ttl: Duration,
     negative_ttl: Duration,
@@ -58,7 +59,7 @@ where
     /// A cache of at most `capacity` entries (at least 1).
     pub fn new(capacity: usize, ttl: Duration, negative_ttl: Duration) -> Self {
         TtlCache {
-            inner: Mutex::new(Inner {
+            inner: RwLock::new(Inner {
                 ready: HashMap::new(),
                 inflight: HashMap::new(),
             }),
@@ -68,16 +69,22 @@ where
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Inner<K, V>> {
-        // Every update is a single map operation: a poisoned lock holds consistent maps.
+    // Every update is a single map operation: a poisoned lock holds consistent maps.
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Inner<K, V>> {
         self.inner
-            .lock()
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Inner<K, V>> {
+        self.inner
+            .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Number of cached answers (found and not found).
     pub fn len(&self) -> usize {
-        self.lock().ready.len()
+        self.read().ready.len()
     }
 
     /// True when nothing is cached.
@@ -87,7 +94,7 @@ where
 
     /// Drops every cached answer (e.g. when what the values were built from changes).
     pub fn clear(&self) {
-        self.lock().ready.clear();
+        self.write().ready.clear();
     }
 
     /// The cached answer for `key`, or the result of `fetch` (shared with concurrent
@@ -99,11 +106,14 @@ where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Fetched<V>> + Send + 'static,
     {
+        if let Some(value) = self.fresh(key) {
+            return (Ok(value), Source::Cache);
+        }
         let flight = {
-            let mut inner = self.lock();
-            let now = Instant::now();
+            let mut inner = self.write();
+            // Filled while this caller waited for the write lock?
             if let Some((value, expires)) = inner.ready.get(key) {
-                if *expires > now {
+                if *expires > Instant::now() {
                     return (Ok(value.clone()), Source::Cache);
                 }
             }
@@ -121,13 +131,24 @@ where
         (result, Source::Fetch)
     }
 
+    /// The unexpired cached answer for `key` (under the shared lock).
+    fn fresh<Q>(&self, key: &Q) -> Option<Option<V>>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let inner = self.read();
+        let (value, expires) = inner.ready.get(key)?;
+        (*expires > Instant::now()).then(|| value.clone())
+    }
+
     /// Stores a finished fetch (once, by whichever waiter gets here first).
     fn complete<Q>(&self, key: &Q, flight: &Flight<V>, result: &Fetched<V>)
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
     {
-        let mut inner = self.lock();
+        let mut inner = self.write();
         let ours = inner
             .inflight
             .get(key)

@@ -254,3 +254,6 @@ async fn identity_via_redis(
     }
     Ok(resolver.unknown())
 }
+
+#[cfg(test)]
+mod tests;

@@ -148,15 +148,16 @@ impl RedisStore {
         self.update_cache_gauge();
     }
 
-    /// The user of a client address (`<prefix>ip:<addr>`).
+    /// The user of a client address (`<prefix>ip:<addr>`). A cache hit allocates nothing:
+    /// keys and clones are made only when Redis must be asked.
     pub async fn user_for_ip(&self, ip: IpAddr) -> Fetched<Arc<str>> {
         let ip = ip.to_canonical();
-        let client = Arc::clone(&self.client);
-        let key = keys::ip(&client.settings.key_prefix, ip);
         let (result, source) = self
             .ips
-            .get_or_fetch(&ip, move || async move {
-                Ok(client.get(key).await?.map(Arc::from))
+            .get_or_fetch(&ip, || {
+                let client = Arc::clone(&self.client);
+                let key = keys::ip(&client.settings.key_prefix, ip);
+                async move { Ok(client.get(key).await?.map(Arc::from)) }
             })
             .await;
         self.count(result, source)
@@ -164,35 +165,38 @@ impl RedisStore {
 
     /// The group of a user (`<prefix>user:<name>`).
     pub async fn group_for_user(&self, user: &str) -> Fetched<Arc<str>> {
-        let client = Arc::clone(&self.client);
-        let key = keys::user(&client.settings.key_prefix, user);
         let (result, source) = self
             .users
-            .get_or_fetch(user, move || async move {
-                Ok(client.get(key).await?.map(Arc::from))
+            .get_or_fetch(user, || {
+                let client = Arc::clone(&self.client);
+                let key = keys::user(&client.settings.key_prefix, user);
+                async move { Ok(client.get(key).await?.map(Arc::from)) }
             })
             .await;
         self.count(result, source)
     }
 
     /// The policy of a group (`<prefix>group:<name>`, a [`PolicySpec`] as JSON), resolved
-    /// against the current category database.
+    /// against the current category database. Malformed JSON or unknown categories are
+    /// [`StoreError::BadData`] (not cached, counted as errors).
     pub async fn policy_for_group(&self, group: &str) -> Fetched<Arc<Policy>> {
-        let client = Arc::clone(&self.client);
-        let key = keys::group(&client.settings.key_prefix, group);
-        let db = self.db.load_full();
-        let group_key = format!("groups.{group}");
         let (result, source) = self
             .groups
-            .get_or_fetch(group, move || async move {
-                let Some(json) = client.get(key).await? else {
-                    return Ok(None);
-                };
-                let spec: PolicySpec = serde_json::from_str(&json)
-                    .map_err(|e| StoreError::BadData(format!("{group_key}: {e}")))?;
-                Policy::from_spec(&spec, &db, &group_key)
-                    .map(|policy| Some(Arc::new(policy)))
-                    .map_err(|errors| StoreError::BadData(errors.join("; ")))
+            .get_or_fetch(group, || {
+                let client = Arc::clone(&self.client);
+                let key = keys::group(&client.settings.key_prefix, group);
+                let db = self.db.load_full();
+                let group_key = format!("groups.{group}");
+                async move {
+                    let Some(json) = client.get(key).await? else {
+                        return Ok(None);
+                    };
+                    let spec: PolicySpec = serde_json::from_str(&json)
+                        .map_err(|e| StoreError::BadData(format!("{group_key}: {e}")))?;
+                    Policy::from_spec(&spec, &db, &group_key)
+                        .map(|policy| Some(Arc::new(policy)))
+                        .map_err(|errors| StoreError::BadData(errors.join("; ")))
+                }
             })
             .await;
         self.count(result, source)

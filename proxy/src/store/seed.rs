@@ -119,6 +119,22 @@ pub async fn seed_redis(url: &str, prefix: &str, data: &SeedData) -> Result<Seed
     })
 }
 
+/// The `seed-redis` subcommand: reads a users CSV and a policy TOML, optionally assigns
+/// loopback client addresses ([`SeedData::assign_loopback_ips`]), and writes it all.
+pub async fn seed_files(
+    url: &str,
+    prefix: &str,
+    users_file: &Path,
+    policy_file: &Path,
+    loopback_ips: bool,
+) -> Result<SeedReport, SeedError> {
+    let mut data = SeedData::from_files(users_file, policy_file)?;
+    if loopback_ips {
+        data.assign_loopback_ips();
+    }
+    seed_redis(url, prefix, &data).await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
