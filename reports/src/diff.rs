@@ -50,6 +50,9 @@ pub struct VerdictDoc {
     pub baseline: String,
     /// When the baseline was promoted.
     pub baseline_promoted_at: String,
+    /// Reasons to read the verdict with care (different machines, saturated load
+    /// generator, dirty work tree, forced baseline).
+    pub warnings: Vec<String>,
     /// Overall verdict and every evaluation.
     #[serde(flatten)]
     pub report: GateReport,
@@ -64,6 +67,12 @@ pub fn diff(opts: &DiffOptions) -> Result<GateReport> {
             path: opts.baseline.clone(),
             baseline: baseline.profile.clone(),
             run: run.profile().to_owned(),
+        });
+    }
+    if run.run.complete != Some(true) {
+        return Err(ReportError::NotAMeasurement {
+            path: opts.run_dir.clone(),
+            reason: "the run is incomplete (interrupted or not marked complete)".to_owned(),
         });
     }
     let gates_path = opts.gates.clone().unwrap_or_else(|| {
@@ -134,6 +143,7 @@ pub fn diff(opts: &DiffOptions) -> Result<GateReport> {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default(),
         baseline_promoted_at: baseline.promoted_at.clone(),
+        warnings: warnings(&baseline, &run),
         report: report.clone(),
     };
     let json = serde_json::to_vec_pretty(&verdict).expect("a verdict serialises: plain data");
@@ -153,17 +163,10 @@ fn document(baseline: &Baseline, run: &RunDir, report: &GateReport) -> Result<Do
             .as_deref()
             .unwrap_or("commit not recorded")
     ));
-    let current_fp = run
-        .run
-        .provenance
-        .clone()
-        .unwrap_or_default()
-        .machine_fingerprint();
-    if current_fp != baseline.machine_fingerprint {
-        doc.para(format!(
-            "Warning: different machines (baseline: {}; current: {}); relative figures may not be comparable.",
-            baseline.machine_fingerprint, current_fp
-        ));
+    let notes = warnings(baseline, run);
+    if !notes.is_empty() {
+        doc.heading(1, "Warnings");
+        doc.push(Block::List(notes));
     }
     doc.heading(1, "Gated metrics");
     doc.table(
@@ -209,6 +212,35 @@ fn row(e: &Evaluation) -> Vec<String> {
             e.reason
         ),
     ]
+}
+
+/// Reasons to read a verdict with care.
+pub fn warnings(baseline: &Baseline, run: &RunDir) -> Vec<String> {
+    let mut out = Vec::new();
+    let provenance = run.run.provenance.clone().unwrap_or_default();
+    let current_fp = provenance.machine_fingerprint();
+    if current_fp != baseline.machine_fingerprint {
+        out.push(format!(
+            "different machines (baseline: {}; current: {}): relative figures may not be comparable",
+            baseline.machine_fingerprint, current_fp
+        ));
+    }
+    if run.run.load_generator_saturated == Some(true) {
+        out.push(
+            "the load generator was saturated: the figures measure it as much as the proxy"
+                .to_owned(),
+        );
+    }
+    if provenance.git_dirty == Some(true) {
+        out.push("the proxy was built from a work tree with uncommitted changes".to_owned());
+    }
+    if baseline.forced {
+        out.push(format!(
+            "the baseline was promoted by force: {}",
+            baseline.overridden.join("; ")
+        ));
+    }
+    out
 }
 
 /// The verdict in words.

@@ -78,6 +78,14 @@ pub enum ReportError {
         /// Why it is refused.
         reasons: Vec<String>,
     },
+    /// The run cannot be compared: its numbers are not a measurement.
+    #[error("cannot gate {path}: {reason}")]
+    NotAMeasurement {
+        /// The run directory.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
     /// A command-line combination that makes no sense.
     #[error("{0}")]
     Usage(String),

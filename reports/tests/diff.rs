@@ -210,6 +210,28 @@ fn failures_and_slo_breaches_roll_back() {
 }
 
 #[test]
+fn warnings_are_recorded_with_the_verdict() {
+    let (tmp, _run, baseline) = with_baseline();
+    let saturated = run_dir(
+        tmp.path(),
+        "sat",
+        &Fixture {
+            saturated: true,
+            ..Fixture::default()
+        },
+    );
+    assert_eq!(
+        perf_report(&[], &saturated, &baseline).status.code(),
+        Some(0)
+    );
+    let warnings = verdict(&saturated)["warnings"].clone();
+    assert_eq!(warnings.as_array().unwrap().len(), 1, "{warnings}");
+    assert!(warnings[0].as_str().unwrap().contains("saturated"));
+    let md = std::fs::read_to_string(saturated.join("diff.md")).unwrap();
+    assert!(md.contains("## Warnings") && md.contains("saturated"));
+}
+
+#[test]
 fn unmeasured_gated_metrics_are_not_a_pass() {
     let (tmp, _run, baseline) = with_baseline();
     let bare = run_dir(
