@@ -147,6 +147,21 @@ fn start_and_wait_for_children(mut cmd: Command) -> (Harness, Vec<u32>) {
     (harness, kids)
 }
 
+/// Validates `run` against the committed run.json schema.
+fn check_schema(run: &Value) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("schema/run.schema.json");
+    let schema: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let validator = jsonschema::validator_for(&schema).expect("the schema compiles");
+    let errors: Vec<String> = validator
+        .iter_errors(run)
+        .map(|e| format!("{e} at {}", e.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "run.json does not match its schema: {errors:#?}"
+    );
+}
+
 fn read_json(path: &Path) -> Value {
     let text =
         std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
@@ -157,7 +172,9 @@ fn read_json(path: &Path) -> Value {
 fn a_short_ci_run_produces_a_complete_run_directory() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");
-    let output = run_command(&out, 8, &[]).output().expect("run loadgen run");
+    let output = run_command(&out, 15, &["--direct-pass", "3"])
+        .output()
+        .expect("run loadgen run");
     let stderr = String::from_utf8_lossy(&output.stderr);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
@@ -171,6 +188,12 @@ fn a_short_ci_run_produces_a_complete_run_directory() {
 
     let run = read_json(&out.join("run.json"));
     assert_eq!(run["complete"], true, "{run:#}");
+    check_schema(&run);
+    assert!(run["proxy_added_latency_us"]["p50"].is_number(), "{run:#}");
+    assert!(
+        run["totals"]["requests"].as_u64().unwrap_or(0) > 0,
+        "{run:#}"
+    );
     for key in [
         "commit",
         "dirty",
@@ -231,6 +254,7 @@ fn a_short_ci_run_produces_a_complete_run_directory() {
     let hists: Vec<_> = std::fs::read_dir(out.join("hist"))
         .expect("hist directory")
         .filter_map(Result::ok)
+        .filter(|e| e.path().extension().is_some_and(|x| x == "hdr"))
         .filter(|e| e.metadata().map(|m| m.len() > 0).unwrap_or(false))
         .collect();
     assert!(!hists.is_empty(), "no non-empty histogram");
@@ -285,6 +309,30 @@ fn sigkill_of_the_process_group_leaves_no_children() {
             (!alive(*pid)).then_some(())
         });
     }
+}
+
+#[test]
+fn a_proxy_that_cannot_start_is_reported_with_its_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("broken.toml");
+    std::fs::write(&config, "[server]\nlisten_typo = 1\n").unwrap();
+    let config_arg = config.display().to_string();
+    let output = run_command(
+        &dir.path().join("run"),
+        5,
+        &["--proxy-config", &config_arg, "--ready-timeout", "20"],
+    )
+    .output()
+    .expect("run loadgen run");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("filter-proxy exited"), "{stderr}");
+    assert!(
+        stderr.contains("listen_typo"),
+        "the proxy's own message is quoted: {stderr}"
+    );
+    let run = read_json(&dir.path().join("run/run.json"));
+    assert_eq!(run["complete"], false);
 }
 
 #[test]

@@ -23,8 +23,8 @@ pub struct ChildGuard {
 
 impl ChildGuard {
     /// Spawns `cmd`, naming it `name` in errors. When `stderr_path` is given, the child's
-    /// stderr goes to that file so it can be quoted when the child fails; stdout is
-    /// discarded unless the caller configured it on `cmd`.
+    /// stderr and stdout go to that file (logs go to either, depending on the program) so
+    /// they can be quoted when the child fails.
     pub fn spawn(
         name: &str,
         mut cmd: Command,
@@ -36,7 +36,11 @@ impl ChildGuard {
                 what: format!("create {}", path.display()),
                 source: e,
             })?;
-            cmd.stderr(file);
+            let out = file.try_clone().map_err(|e| HarnessError::Io {
+                what: format!("open {}", path.display()),
+                source: e,
+            })?;
+            cmd.stdout(out).stderr(file);
         }
         let child = cmd.spawn().map_err(|e| HarnessError::Spawn {
             name: name.to_owned(),

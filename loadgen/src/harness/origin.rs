@@ -1,8 +1,15 @@
-//! The test origin of a run (in the harness's own process, so it shares the load
-//! generator's CPUs and not the proxy's), and how `loadgen attack` is told where it is.
+//! The test origin of a run, and how `loadgen attack` is told where it is.
+//!
+//! The origin runs in the harness's process (so it shares the load generator's CPUs,
+//! not the proxy's) but on a runtime of its own, on its own threads: under load it is
+//! busy, and the harness's sampling and profiling requests must not queue behind its
+//! connections.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+
+use tokio::sync::oneshot;
 
 use crate::origin::RunningOrigin;
 
@@ -11,36 +18,108 @@ use super::HarnessError;
 /// A running test origin; stops when dropped.
 #[derive(Debug)]
 pub struct Origin {
-    running: RunningOrigin,
+    addr: SocketAddr,
+    tls_addr: SocketAddr,
     ca_path: PathBuf,
+    stop: Option<oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
 }
 
+type Started = Result<(SocketAddr, SocketAddr, PathBuf), String>;
+
 impl Origin {
-    /// Starts the origin on ephemeral loopback ports and writes its CA certificate into
-    /// `run_dir` for the load generator to trust.
-    pub async fn start(run_dir: &Path) -> Result<Self, HarnessError> {
-        let err = |e: crate::origin::OriginError| HarnessError::Config {
-            detail: format!("test origin: {e}"),
-        };
-        let running = RunningOrigin::start().await.map_err(err)?;
-        let ca_path = running.write_ca(run_dir).map_err(err)?;
-        Ok(Self { running, ca_path })
+    /// Starts the origin on ephemeral loopback ports, on `threads` worker threads of
+    /// its own, and writes its CA certificate into `run_dir` for the load generator.
+    pub fn start(run_dir: &Path, threads: usize) -> Result<Self, HarnessError> {
+        let (started_tx, started_rx) = mpsc::channel::<Started>();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let dir = run_dir.to_path_buf();
+        let thread = std::thread::Builder::new()
+            .name("origin".into())
+            .spawn(move || {
+                let runtime = match tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(threads.max(1))
+                    .thread_name("origin-worker")
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        let _ = started_tx.send(Err(format!("origin runtime: {e}")));
+                        return;
+                    }
+                };
+                runtime.block_on(async move {
+                    let running = match RunningOrigin::start().await {
+                        Ok(r) => r,
+                        Err(e) => {
+                            let _ = started_tx.send(Err(e.to_string()));
+                            return;
+                        }
+                    };
+                    let started = running
+                        .write_ca(&dir)
+                        .map(|ca| (running.addr, running.tls_addr, ca))
+                        .map_err(|e| e.to_string());
+                    let ok = started.is_ok();
+                    let _ = started_tx.send(started);
+                    if ok {
+                        // Serve until the harness drops its handle (or goes away).
+                        let _ = stopped.await;
+                    }
+                    let _ = running.stop().await;
+                });
+            })
+            .map_err(|source| HarnessError::Io {
+                what: "start the origin thread".into(),
+                source,
+            })?;
+        let started = started_rx
+            .recv()
+            .map_err(|_| "the origin thread ended before starting".to_owned())
+            .and_then(|r| r);
+        match started {
+            Ok((addr, tls_addr, ca_path)) => Ok(Self {
+                addr,
+                tls_addr,
+                ca_path,
+                stop: Some(stop),
+                thread: Some(thread),
+            }),
+            Err(detail) => {
+                let _ = thread.join();
+                Err(HarnessError::Config {
+                    detail: format!("test origin: {detail}"),
+                })
+            }
+        }
     }
 
-    /// The plain-HTTP address.
+    /// The plain-HTTP address (it answers TLS too).
     pub fn addr(&self) -> SocketAddr {
-        self.running.addr
+        self.addr
     }
 
     /// Arguments telling `loadgen attack` where the origin is.
     pub fn attack_args(&self) -> Vec<String> {
         vec![
             "--origin".into(),
-            self.running.addr.to_string(),
+            self.addr.to_string(),
             "--origin-tls".into(),
-            self.running.tls_addr.to_string(),
+            self.tls_addr.to_string(),
             "--origin-ca".into(),
             self.ca_path.display().to_string(),
         ]
+    }
+}
+
+impl Drop for Origin {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
     }
 }

@@ -7,7 +7,6 @@
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use super::children::ChildGuard;
@@ -84,8 +83,7 @@ pub fn start(
             "no",
             "--protected-mode",
             "yes",
-        ])
-        .stdout(Stdio::null());
+        ]);
     let mut child = ChildGuard::spawn("redis-server", cmd, Some(log))?;
     let deadline = Instant::now() + timeout;
     loop {

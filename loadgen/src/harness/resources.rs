@@ -37,6 +37,35 @@ impl SteadyWindow {
     }
 }
 
+/// Splits the steady window in two: the CPU profile takes its last part (a quarter,
+/// 1 to 10 s), and the resource figures come from the rest up to a second before it
+/// (the last allocator read must not overlap the profile), so the profiler's own CPU
+/// and memory stay out of them. The profile ends a little before the window does
+/// (a quarter of the window, at most 3 s), because a profiler takes a moment to start
+/// and must still find the proxy under load. Without a profile the whole window
+/// measures. Returns `(measure, profile)`.
+pub fn split_window(
+    window: SteadyWindow,
+    cpu_profile: bool,
+) -> (SteadyWindow, Option<SteadyWindow>) {
+    if !cpu_profile {
+        return (window, None);
+    }
+    let len = window.len_s();
+    let profile_s = (len / 4.0).floor().clamp(1.0, 10.0);
+    let slack = (len / 4.0).min(3.0);
+    let split = (window.end_s - profile_s - slack).max(window.start_s);
+    let measure = SteadyWindow {
+        start_s: window.start_s,
+        end_s: (split - 1.0).max(window.start_s + 1.0).min(window.end_s),
+    };
+    let profile = SteadyWindow {
+        start_s: split,
+        end_s: split + profile_s,
+    };
+    (measure, Some(profile))
+}
+
 /// Cumulative allocator counters read from the proxy's `/debug/jemalloc`, with the
 /// proxy's request counter read at the same moment (so the per-request ratio divides
 /// two deltas over exactly the same interval).
@@ -59,7 +88,7 @@ pub struct Resources {
     pub allocs_per_request: Option<f64>,
     /// Bytes allocated over the steady window / requests completed in it.
     pub bytes_allocated_per_request: Option<f64>,
-    /// Highest resident set size of the proxy, bytes.
+    /// Highest resident set size of the proxy before the CPU profile, bytes.
     pub peak_rss_bytes: Option<u64>,
     /// Least-squares slope of the proxy's RSS over the steady window, bytes per second.
     pub rss_slope_bytes_per_s: Option<f64>,
@@ -139,9 +168,13 @@ fn per_request(amount: Option<f64>, requests: Option<f64>) -> Option<f64> {
 
 /// Computes the resources summary. `alloc_before`/`alloc_after` are the allocator
 /// counters at the start and end of the steady window.
+///
+/// `peak_until_s` bounds the samples the peak RSS is taken from: the CPU profiler
+/// holds a large sample buffer while it runs, which is its memory, not the proxy's.
 pub fn summarise(
     ticks: &[Tick],
     window: SteadyWindow,
+    peak_until_s: f64,
     alloc_before: Option<AllocCounters>,
     alloc_after: Option<AllocCounters>,
 ) -> Resources {
@@ -166,6 +199,7 @@ pub fn summarise(
         ),
         peak_rss_bytes: proxy
             .iter()
+            .filter(|(t, _)| *t <= peak_until_s)
             .map(|(_, p)| p.hwm_bytes.max(p.rss_bytes))
             .max(),
         rss_slope_bytes_per_s: slope(&rss_points),
@@ -247,13 +281,15 @@ mod tests {
             bytes_allocated: Some(1.6e6),
             requests: Some(800.0),
         };
-        let r = summarise(&timeline(), w, Some(before), Some(after));
+        let r = summarise(&timeline(), w, f64::INFINITY, Some(before), Some(after));
         assert_eq!(requests_in_window(&timeline(), w), Some(600.0));
         assert!((r.proxy_cpu_us_per_request.unwrap() - 400.0).abs() < 1e-9);
         assert!((r.rss_slope_bytes_per_s.unwrap() - 1000.0).abs() < 1e-6);
         assert_eq!(r.allocs_per_request, Some(10.0));
         assert_eq!(r.bytes_allocated_per_request, Some(1000.0));
         assert_eq!(r.peak_rss_bytes, Some(1_010_000));
+        let early = summarise(&timeline(), w, 3.5, None, None);
+        assert_eq!(early.peak_rss_bytes, Some(1_003_000));
         assert_eq!(
             (r.fds_start, r.fds_end, r.threads_max),
             (Some(10), Some(20), Some(5))
@@ -266,11 +302,14 @@ mod tests {
             start_s: 20.0,
             end_s: 30.0,
         };
-        let r = summarise(&timeline(), w, None, None);
+        let r = summarise(&timeline(), w, f64::INFINITY, None, None);
         assert_eq!(r.proxy_cpu_us_per_request, None);
         assert_eq!(r.rss_slope_bytes_per_s, None);
         assert_eq!(r.allocs_per_request, None);
-        assert_eq!(summarise(&[], w, None, None), Resources::default());
+        assert_eq!(
+            summarise(&[], w, f64::INFINITY, None, None),
+            Resources::default()
+        );
     }
 
     #[test]
@@ -290,6 +329,18 @@ mod tests {
         assert!(load_generator_saturated(Some(0.5), Some(80.0), Some(100.0)));
         assert!(!load_generator_saturated(None, Some(80.0), None));
         assert_eq!(rate_in_window(&timeline(), w), Some(100.0));
+    }
+
+    #[test]
+    fn the_profile_takes_the_end_of_the_window() {
+        let sw = |start_s, end_s| SteadyWindow { start_s, end_s };
+        let (m, p) = split_window(sw(60.0, 239.0), true);
+        assert_eq!((m, p), (sw(60.0, 225.0), Some(sw(226.0, 236.0))));
+        let (m, p) = split_window(sw(2.0, 10.0), true);
+        assert_eq!((m, p), (sw(2.0, 5.0), Some(sw(6.0, 8.0))));
+        let (m, p) = split_window(sw(2.0, 3.0), true);
+        assert_eq!((m, p), (sw(2.0, 3.0), Some(sw(2.0, 3.0))));
+        assert_eq!(split_window(sw(0.0, 9.0), false), (sw(0.0, 9.0), None));
     }
 
     #[test]

@@ -8,7 +8,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::{json, Map, Value};
@@ -23,7 +23,7 @@ use super::provenance::{self, Provenance};
 use super::redis::{self, free_local_addr};
 use super::resources::{self, SteadyWindow};
 use super::sampler::{self, Record, SamplerSettings};
-use super::{latency, rundir, summary, HarnessError, RunArgs};
+use super::{flame, latency, rundir, summary, HarnessError, RunArgs};
 
 /// What a finished (or interrupted) run produced.
 #[derive(Debug, Clone)]
@@ -47,6 +47,7 @@ struct Setup {
     redis: bool,
     direct_pass_s: u64,
     window: SteadyWindow,
+    cpu_profile: bool,
 }
 
 /// The checkout a profile belongs to: the nearest ancestor of its directory holding a
@@ -74,15 +75,13 @@ impl Setup {
             args.users,
         )?;
         let repo_dir = repo_dir_of(&profile_path);
-        let loadgen_bin = match &args.loadgen_bin {
-            Some(p) => p.clone(),
-            None => std::env::current_exe().map_err(|source| HarnessError::Io {
-                what: "locate the loadgen binary".into(),
-                source,
-            })?,
-        };
+        let this_exe = std::env::current_exe().map_err(|source| HarnessError::Io {
+            what: "locate the loadgen binary".into(),
+            source,
+        })?;
+        let loadgen_bin = args.loadgen_bin.clone().unwrap_or_else(|| this_exe.clone());
         let proxy_bin = args.proxy_bin.clone().unwrap_or_else(|| {
-            loadgen_bin
+            this_exe
                 .parent()
                 .map(|d| d.join("filter-proxy"))
                 .unwrap_or_else(|| PathBuf::from("filter-proxy"))
@@ -107,6 +106,7 @@ impl Setup {
             source,
         })?;
         let window = profile.window;
+        let profile_cpu = profile.cpu_profile;
         Ok(Self {
             demo_config: args
                 .proxy_config
@@ -121,7 +121,13 @@ impl Setup {
             proxy_bin,
             loadgen_bin,
             window,
+            cpu_profile: !args.no_cpu_profile && profile_cpu,
         })
+    }
+
+    /// The measuring part of the steady window and the CPU profile's part.
+    fn windows(&self) -> (SteadyWindow, Option<SteadyWindow>) {
+        resources::split_window(self.window, self.cpu_profile)
     }
 }
 
@@ -318,7 +324,6 @@ async fn run_child_to_end(
 async fn seed_redis(setup: &Setup, config: &Path) -> Result<(), HarnessError> {
     let mut cmd = Command::new(&setup.proxy_bin);
     cmd.arg("seed-redis").arg("--config").arg(config);
-    cmd.stdout(Stdio::null());
     run_child_to_end(
         "filter-proxy seed-redis",
         cmd,
@@ -341,7 +346,7 @@ async fn orchestrate(
     let lg_cpus = placement.as_ref().map(|p| p.loadgen_cpus.as_slice());
     let proxy_cpus = placement.as_ref().map(|p| p.proxy_cpus.as_slice());
 
-    let origin = Origin::start(&setup.run_dir).await?;
+    let origin = Origin::start(&setup.run_dir, lg_cpus.map_or(2, |c| c.len()))?;
     let redis = if setup.redis {
         Some(redis::start(
             &args.redis_bin,
@@ -378,7 +383,7 @@ async fn orchestrate(
     }
 
     let mut cmd = pin::command(setup.proxy_bin.as_os_str(), proxy_cpus);
-    cmd.arg("--config").arg(&config_path).stdout(Stdio::null());
+    cmd.arg("--config").arg(&config_path);
     let mut proxy = ChildGuard::spawn("filter-proxy", cmd, Some(setup.run_dir.join("proxy.log")))?;
     let admin = AdminClient::new(admin_addr)?;
     wait_ready(&admin, &mut proxy, Duration::from_secs(args.ready_timeout)).await?;
@@ -416,10 +421,11 @@ async fn orchestrate(
         cmd,
         Some(setup.run_dir.join("loadgen.log")),
     )?;
+    let (window, profile_window) = setup.windows();
     let settings = SamplerSettings {
-        window: setup.window,
+        window,
+        profile_window,
         planned_s: setup.profile.duration_s,
-        cpu_profile: !args.no_cpu_profile && setup.profile.cpu_profile,
         progress: !args.quiet,
         ticks_per_second: super::sample::clock_ticks_per_second(),
     };
@@ -466,7 +472,11 @@ fn finish(
         }
     };
     write("cpu.folded", &record.cpu_folded)?;
-    write("flamegraph.svg", &record.flamegraph_svg)?;
+    if let Some(folded) = &record.cpu_folded {
+        let title = format!("filter-proxy CPU, {} profile", setup.profile.name);
+        let svg = flame::render_svg(folded, &title)?;
+        rundir::write_atomic(&dir.join("flamegraph.svg"), &svg)?;
+    }
     write("metrics-end.txt", &record.metrics_end)?;
     if !record.jemalloc_docs.is_empty() {
         let doc: Map<String, Value> = record.jemalloc_docs.iter().cloned().collect();
@@ -476,10 +486,12 @@ fn finish(
     if !record.ticks.is_empty() {
         rundir::merge_timeseries(&dir.join("timeseries.csv"), &record.ticks)?;
     }
-    let window = setup.window;
+    let (window, profile_window) = setup.windows();
+    let peak_until = profile_window.map_or(f64::INFINITY, |p| p.start_s);
     let res = resources::summarise(
         &record.ticks,
         window,
+        peak_until,
         record.alloc_before,
         record.alloc_after,
     );
@@ -510,6 +522,9 @@ fn finish(
             "target_rps": setup.profile.target_rps,
             "redis_store": setup.redis,
             "direct_pass_s": setup.direct_pass_s,
+            "profiled_window": setup.window,
+            "cpu_profile_window": profile_window,
+            "top_frames": record.cpu_folded.as_deref().map(|f| flame::top_frames(f, 15)),
         }),
     );
     rundir::merge_run_json(&dir.join("run.json"), add)

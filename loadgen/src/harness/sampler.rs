@@ -29,27 +29,25 @@ pub struct Record {
     pub jemalloc_docs: Vec<(String, Value)>,
     /// Collapsed stacks of the CPU profile.
     pub cpu_folded: Option<String>,
-    /// Flame graph SVG of the CPU profile.
-    pub flamegraph_svg: Option<String>,
     /// The proxy's `/metrics` at the end of the run.
     pub metrics_end: Option<String>,
     /// Problems that did not stop the run but leave a gap in it.
     pub notes: Vec<String>,
 }
 
-/// The CPU profile's two halves: folded stacks, then a flame graph (the proxy serves
-/// one profile at a time, so the two formats are taken one after the other).
-type ProfileTask = JoinHandle<(Result<String, HarnessError>, Result<String, HarnessError>)>;
+/// The CPU profile being taken (collapsed stacks).
+type ProfileTask = JoinHandle<Result<String, HarnessError>>;
 
 /// Settings of the sampling loop.
 #[derive(Debug, Clone)]
 pub struct SamplerSettings {
-    /// The steady window (seconds since the attack started).
+    /// The part of the steady window the resource figures come from (seconds since
+    /// the attack started); the allocator is read at its edges.
     pub window: SteadyWindow,
+    /// When to take the CPU profile, if at all.
+    pub profile_window: Option<SteadyWindow>,
     /// Planned length of the attack, seconds (for the progress line).
     pub planned_s: f64,
-    /// Whether to take a CPU profile in the window.
-    pub cpu_profile: bool,
     /// Whether to print the progress line.
     pub progress: bool,
     /// `CLK_TCK`.
@@ -100,14 +98,16 @@ async fn read_alloc(
     }
 }
 
-fn start_profile(admin: &AdminClient, window: SteadyWindow) -> ProfileTask {
-    // Half the window each, within the endpoint's 1..=60 s bound.
-    let half = ((window.len_s() / 2.0).floor() as u64).clamp(1, 60);
+/// Starts the CPU profile at `t0 + window.start_s` on its own task, so its timing does
+/// not depend on how long the sampling loop's admin requests take under load.
+fn start_profile(admin: &AdminClient, t0: Instant, window: SteadyWindow) -> ProfileTask {
+    // Within the endpoint's 1..=60 s bound.
+    let seconds = (window.len_s().round() as u64).clamp(1, 60);
+    let at = tokio::time::Instant::from_std(t0) + Duration::from_secs_f64(window.start_s);
     let admin = admin.clone();
     tokio::spawn(async move {
-        let folded = admin.cpu_profile(half, "folded").await;
-        let svg = admin.cpu_profile(half, "svg").await;
-        (folded, svg)
+        tokio::time::sleep_until(at).await;
+        admin.cpu_profile(seconds, "folded").await
     })
 }
 
@@ -125,7 +125,9 @@ pub async fn sample_attack(
     let loadgen_pid = attack.pid();
     let mut interval = tokio::time::interval(Duration::from_secs(1));
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut profile: Option<ProfileTask> = None;
+    let profile: Option<ProfileTask> = settings
+        .profile_window
+        .map(|pw| start_profile(admin, t0, pw));
     let mut progress = Progress::new(settings.progress);
     let window = settings.window;
     let status = loop {
@@ -133,12 +135,9 @@ pub async fn sample_attack(
         let t = t0.elapsed().as_secs_f64();
         let tick = take_tick(t, proxy_pid, loadgen_pid, admin, settings.ticks_per_second).await;
         record.ticks.push(tick);
-        progress.update(&record.ticks, settings.planned_s, window);
+        progress.update(&record.ticks, settings);
         if record.alloc_before.is_none() && t >= window.start_s {
             record.alloc_before = read_alloc(admin, "before", record).await;
-            if settings.cpu_profile && profile.is_none() {
-                profile = Some(start_profile(admin, window));
-            }
         }
         if record.alloc_after.is_none() && t >= window.end_s && record.alloc_before.is_some() {
             record.alloc_after = read_alloc(admin, "after", record).await;
@@ -163,17 +162,22 @@ pub async fn sample_attack(
         record.alloc_after = read_alloc(admin, "after", record).await;
     }
     if let Some(task) = profile {
+        if !task.is_finished()
+            && !matches!(settings.profile_window, Some(pw) if t0.elapsed().as_secs_f64() >= pw.start_s)
+        {
+            // The attack ended before the profile was due: nothing to profile.
+            task.abort();
+            record
+                .notes
+                .push("the attack ended before the CPU profile was due".into());
+            return Ok(status);
+        }
         match task.await {
-            Ok((folded, svg)) => {
-                match folded {
-                    Ok(text) => record.cpu_folded = Some(text),
-                    Err(e) => record.notes.push(format!("cpu profile (folded): {e}")),
-                }
-                match svg {
-                    Ok(text) => record.flamegraph_svg = Some(text),
-                    Err(e) => record.notes.push(format!("cpu profile (svg): {e}")),
-                }
-            }
+            Ok(Ok(text)) if text.trim().is_empty() => record
+                .notes
+                .push("the CPU profile has no samples (the proxy was idle)".into()),
+            Ok(Ok(text)) => record.cpu_folded = Some(text),
+            Ok(Err(e)) => record.notes.push(format!("cpu profile: {e}")),
             Err(e) => record.notes.push(format!("cpu profile task: {e}")),
         }
     }
@@ -196,7 +200,8 @@ impl Progress {
         }
     }
 
-    fn update(&mut self, ticks: &[Tick], planned_s: f64, window: SteadyWindow) {
+    fn update(&mut self, ticks: &[Tick], settings: &SamplerSettings) {
+        let (window, planned_s) = (settings.window, settings.planned_s);
         if !self.enabled {
             return;
         }
@@ -216,10 +221,15 @@ impl Progress {
             let d = last.gauges.requests_total? - p.gauges.requests_total?;
             (dt > 0.0).then(|| d / dt)
         });
+        let in_profile = settings
+            .profile_window
+            .is_some_and(|p| last.t_s >= p.start_s && last.t_s <= p.end_s);
         let phase = if last.t_s < window.start_s {
             "warm-up"
         } else if last.t_s <= window.end_s {
             "steady"
+        } else if in_profile {
+            "profile"
         } else {
             "ending"
         };

@@ -24,13 +24,28 @@ fn classes(doc: &Map<String, Value>) -> Vec<(String, &Value)> {
 
 /// The latency percentiles of a class: time to last byte when recorded, else to first.
 fn latency(class: &Value) -> Option<&Value> {
-    ["ttlb", "ttlb_us", "ttfb", "ttfb_us", "latency_us"]
+    ["latency_us", "ttlb_us", "ttfb_us"]
         .iter()
         .find_map(|k| class.get(*k).filter(|v| v.is_object()))
 }
 
 fn num(v: Option<&Value>) -> Option<f64> {
     v.and_then(Value::as_f64)
+}
+
+/// The first of `keys` in `v` that holds a number.
+fn first_num(v: &Value, keys: &[&str]) -> Option<f64> {
+    keys.iter().find_map(|k| v.get(*k).and_then(Value::as_f64))
+}
+
+/// Requests of a class (`count`).
+fn requests(class: &Value) -> Option<f64> {
+    first_num(class, &["count", "requests"])
+}
+
+/// Failed requests of a class (`failures`).
+fn failures(class: &Value) -> Option<f64> {
+    first_num(class, &["failures", "errors"])
 }
 
 fn fmt_opt(v: Option<f64>, unit: &str, digits: usize) -> String {
@@ -54,25 +69,22 @@ pub fn render(doc: &Map<String, Value>, run_dir: &Path) -> String {
     };
     let _ = writeln!(out, "run {status}");
     let classes = classes(doc);
-    let total_requests: Option<f64> = (!classes.is_empty()).then(|| {
-        classes
-            .iter()
-            .filter_map(|(_, c)| num(c.get("requests")))
-            .sum()
-    });
-    let total_errors: Option<f64> = (!classes.is_empty()).then(|| {
-        classes
-            .iter()
-            .filter_map(|(_, c)| num(c.get("errors")))
-            .sum()
-    });
-    let throughput = ["throughput_rps", "throughput"]
-        .iter()
-        .find_map(|k| num(doc.get(*k)))
+    let totals = doc.get("totals");
+    let sum_classes = |f: fn(&Value) -> Option<f64>| -> Option<f64> {
+        (!classes.is_empty()).then(|| classes.iter().filter_map(|(_, c)| f(c)).sum())
+    };
+    let total_requests = totals
+        .and_then(|t| first_num(t, &["requests"]))
+        .or_else(|| sum_classes(requests));
+    let total_errors = totals
+        .and_then(|t| first_num(t, &["failures"]))
+        .or_else(|| sum_classes(failures));
+    let throughput = totals
+        .and_then(|t| first_num(t, &["rps"]))
         .or_else(|| num(doc.get("harness").and_then(|h| h.get("proxy_achieved_rps"))));
     let _ = writeln!(
         out,
-        "throughput {}  requests {}  errors {}",
+        "throughput {}  requests {}  failures {}",
         fmt_opt(throughput, " req/s", 0),
         fmt_opt(total_requests, "", 0),
         fmt_opt(total_errors, "", 0),
@@ -81,7 +93,7 @@ pub fn render(doc: &Map<String, Value>, run_dir: &Path) -> String {
         let _ = writeln!(
             out,
             "  {:<10} {:>9} {:>7} {:>10} {:>10} {:>10}",
-            "class", "requests", "errors", "p50 µs", "p99 µs", "p99.9 µs"
+            "class", "requests", "failures", "p50 µs", "p99 µs", "p99.9 µs"
         );
         for (name, c) in &classes {
             let p = latency(c);
@@ -90,8 +102,8 @@ pub fn render(doc: &Map<String, Value>, run_dir: &Path) -> String {
                 out,
                 "  {:<10} {:>9} {:>7} {:>10} {:>10} {:>10}",
                 name,
-                fmt_opt(num(c.get("requests")), "", 0),
-                fmt_opt(num(c.get("errors")), "", 0),
+                fmt_opt(requests(c), "", 0),
+                fmt_opt(failures(c), "", 0),
                 q("p50"),
                 q("p99"),
                 q("p99_9"),
@@ -141,11 +153,11 @@ mod tests {
     fn renders_classes_costs_and_warnings() {
         let doc = serde_json::json!({
             "complete": true,
-            "throughput_rps": 1234.4,
+            "totals": {"requests": 150, "failures": 1, "rps": 1234.4},
             "classes": {
-                "allowed": {"requests": 100, "errors": 1,
-                            "ttlb": {"p50": 800, "p99": 2500, "p99_9": 9000}},
-                "blocked": {"requests": 50, "errors": 0, "ttfb": {"p50": 300}}
+                "allowed": {"count": 100, "failures": 1, "errors": {"status": 1},
+                            "latency_us": {"p50": 800, "p99": 2500, "p99_9": 9000}},
+                "blocked": {"count": 50, "failures": 0, "ttfb_us": {"p50": 300}}
             },
             "proxy_added_latency_us": {"p50": 120.0, "p99": 400.0},
             "resources": {"proxy_cpu_us_per_request": 85.25, "allocs_per_request": 42.0,
@@ -159,7 +171,7 @@ mod tests {
             text.contains("1234 req/s") && text.contains("requests 150"),
             "{text}"
         );
-        assert!(text.contains("errors 1"), "{text}");
+        assert!(text.contains("failures 1"), "{text}");
         assert!(text.contains("allowed") && text.contains("9000"), "{text}");
         assert!(
             text.contains("p50 120 µs") && text.contains("85.2 µs/request"),
