@@ -134,22 +134,22 @@ impl RadiusListener {
         now: Instant,
         out: &mut Vec<u8>,
     ) -> bool {
-        let (kind, outcome) = self.classify(datagram, from, now);
+        let (kind, outcome) = self.classify(datagram, from, now, out);
         self.metrics.radius(kind, outcome.label());
-        let answer = matches!(
+        matches!(
             outcome,
             Outcome::Applied | Outcome::Ignored | Outcome::MissingIp | Outcome::MissingUser
-        );
-        if answer {
-            // Authentic request: classify() verified it, so decode and secret are present.
-            if let (Ok(p), Some(secret)) = (Packet::decode(datagram), self.secret_for(from.ip())) {
-                p.accounting_response(secret, out);
-            }
-        }
-        answer
+        )
     }
 
-    fn classify(&self, datagram: &[u8], from: SocketAddr, now: Instant) -> (&'static str, Outcome) {
+    /// Verifies and applies one datagram; for an authentic request, writes the answer.
+    fn classify(
+        &self,
+        datagram: &[u8],
+        from: SocketAddr,
+        now: Instant,
+        out: &mut Vec<u8>,
+    ) -> (&'static str, Outcome) {
         let Some(secret) = self.secret_for(from.ip()) else {
             return ("unknown", Outcome::UnknownClient);
         };
@@ -168,6 +168,7 @@ impl RadiusListener {
         };
         let outcome = self.apply(status, &rec, from.ip(), now);
         self.metrics.radius_sessions.set(self.table.len() as i64);
+        p.accounting_response(secret, out);
         (status.label(), outcome)
     }
 
