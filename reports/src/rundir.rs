@@ -20,6 +20,8 @@ pub mod files {
     pub const TIMESERIES: &str = "timeseries.csv";
     /// Directory of per-class HDR histograms.
     pub const HIST_DIR: &str = "hist";
+    /// Directory of coordinated-omission corrected histograms (paced runs).
+    pub const CORRECTED_DIR: &str = "hist/corrected";
     /// Collapsed CPU stacks of the proxy.
     pub const FOLDED: &str = "cpu.folded";
     /// The run's flame graph.
@@ -37,6 +39,8 @@ pub struct RunDir {
     pub timeseries: Option<Timeseries>,
     /// Latency histograms (µs) by class, if recorded.
     pub histograms: BTreeMap<String, Histogram<u64>>,
+    /// Latency from the intended send time (µs), by class, for paced runs.
+    pub corrected: BTreeMap<String, Histogram<u64>>,
     /// Collapsed CPU stacks, if recorded.
     pub folded: Option<String>,
 }
@@ -61,6 +65,7 @@ impl RunDir {
             None
         };
         let histograms = read_histograms(&path.join(files::HIST_DIR))?;
+        let corrected = read_histograms(&path.join(files::CORRECTED_DIR))?;
         let folded_path = path.join(files::FOLDED);
         let folded = if folded_path.is_file() {
             Some(read_to_string(&folded_path)?)
@@ -72,6 +77,7 @@ impl RunDir {
             run,
             timeseries,
             histograms,
+            corrected,
             folded,
         })
     }

@@ -102,3 +102,22 @@ fn only_run_json_is_required() {
     assert!(svg.has_text("download"));
     parse_xml(&std::fs::read_to_string(&out.html).unwrap());
 }
+
+#[test]
+fn paced_runs_get_a_corrected_spectrum() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = run_dir(tmp.path(), "run", &Fixture::default());
+    std::fs::create_dir_all(dir.join("hist/corrected")).unwrap();
+    std::fs::copy(
+        dir.join("hist/allowed.hdr"),
+        dir.join("hist/corrected/allowed.hdr"),
+    )
+    .unwrap();
+    let run = RunDir::load(&dir).unwrap();
+    assert_eq!(run.corrected.len(), 1);
+    assert_eq!(run.histograms.len(), 6, "corrected/ is not a class");
+    render(&run).unwrap();
+    let svg =
+        parse_xml(&std::fs::read_to_string(dir.join("plots/spectrum_corrected.svg")).unwrap());
+    assert!(svg.has_text("allowed corrected") && svg.has_text("allowed measured"));
+}

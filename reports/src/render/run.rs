@@ -121,6 +121,35 @@ pub fn report(run: &RunDir) -> Result<Doc> {
             spectrum::draw("Latency percentile spectrum", &spectra)?,
         ));
     }
+    if !run.corrected.is_empty() {
+        let series: Vec<_> = classes
+            .iter()
+            .enumerate()
+            .flat_map(|(i, c)| {
+                let measured = run.histograms.get(c).map(|h| {
+                    spectrum::series(&format!("{c} measured"), &crate::hist::spectrum(h), i, true)
+                });
+                let corrected = run.corrected.get(c).map(|h| {
+                    spectrum::series(
+                        &format!("{c} corrected"),
+                        &crate::hist::spectrum(h),
+                        i,
+                        false,
+                    )
+                });
+                measured.into_iter().chain(corrected)
+            })
+            .collect();
+        doc.para(
+            "The run was paced: the corrected spectrum measures from when each request was \
+             due, so a stall also counts the requests it delayed (coordinated omission).",
+        );
+        doc.push(figure(
+            "Latency corrected for coordinated omission (faint: as measured)",
+            "spectrum_corrected",
+            spectrum::draw("Corrected latency spectrum", &series)?,
+        ));
+    }
     doc.heading(1, "Over time");
     match &run.timeseries {
         None => {
