@@ -110,7 +110,7 @@ const USERS: &str = "user,group,password\nalice,students,pw-alice\nbob,students,
 /// Everything a test resolves with.
 struct Fixture {
     redis: RedisServer,
-    db: Arc<CategoryDb>,
+    db: CategoryDb,
     local: PolicySet,
     resolver: IdentityResolver,
     store: PolicyStore,
@@ -120,7 +120,7 @@ impl Fixture {
     /// Starts Redis, seeds it, and builds a store with short timeouts.
     async fn new(fail_mode: FailMode) -> Self {
         let redis = RedisServer::start();
-        let db = Arc::new(CategoryDb::parse(CATEGORIES, "cats").expect("categories"));
+        let db = CategoryDb::parse(CATEGORIES, "cats").expect("categories");
         let local = PolicySet::parse(POLICIES, "policy", &db).expect("policies");
         let users = parse_users(USERS, "users").expect("users");
         let resolver =
@@ -153,7 +153,7 @@ impl Fixture {
         cfg.breaker_open = "200ms".into();
         cfg.fail_mode = fail_mode;
         let settings = StoreSettings::Redis(cfg.validate().expect("valid settings"));
-        let store = PolicyStore::from_settings(&settings, Arc::clone(&db)).expect("store");
+        let store = PolicyStore::from_settings(&settings).expect("store");
         Fixture {
             redis,
             db,
@@ -169,7 +169,7 @@ impl Fixture {
         tokio::time::timeout(
             Duration::from_secs(3),
             self.store
-                .resolve(&self.resolver, headers, from, &self.local),
+                .resolve(&self.resolver, headers, from, &self.local, &self.db),
         )
         .await
         .expect("resolve never hangs past the store timeout")
@@ -439,4 +439,23 @@ async fn demo_data_seeds_into_the_documented_layout() {
         .expect("students policy");
     let spec: PolicySpec = serde_json::from_str(&json).expect("policy JSON");
     assert!(spec.blocked_categories.iter().any(|c| c == "gambling"));
+}
+
+#[tokio::test]
+async fn a_new_category_database_re_resolves_redis_policies() {
+    let mut f = Fixture::new(FailMode::Open).await;
+    let r = f.resolve(&HeaderMap::new(), ip(2)).await;
+    assert!(f.blocks(&r.verdict, "news.example"));
+    // A reload whose database numbers the categories differently: a policy resolved
+    // against the old ids would block `adult` instead of `news`.
+    f.db = CategoryDb::parse(
+        "adult.example adult\ngames.example games\nnews.example news\n",
+        "cats-2",
+    )
+    .expect("categories");
+    f.local = PolicySet::parse(POLICIES, "policy", &f.db).expect("policies");
+    let r = f.resolve(&HeaderMap::new(), ip(2)).await;
+    assert_eq!(&*r.identity.group, "teachers");
+    assert!(f.blocks(&r.verdict, "news.example"));
+    assert!(!f.blocks(&r.verdict, "adult.example"));
 }

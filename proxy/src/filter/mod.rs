@@ -16,8 +16,12 @@ pub mod domain;
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use domain::{label_count, normalise_domain, suffixes_within, FastBuildHasher};
+
+/// Source of [`CategoryDb::generation`] numbers.
+static NEXT_GENERATION: AtomicU64 = AtomicU64::new(1);
 
 /// Most categories a database can hold: ids are `u16`.
 pub const MAX_CATEGORIES: usize = u16::MAX as usize + 1;
@@ -112,6 +116,8 @@ pub struct CategoryDb {
     rules: usize,
     /// Most labels of any domain in `domains`: longer suffixes of a host are not probed.
     max_labels: usize,
+    /// Unique per parsed database (0 for an empty default one).
+    generation: u64,
 }
 
 impl CategoryDb {
@@ -126,7 +132,10 @@ impl CategoryDb {
 
     /// Parses database text; `origin` names the source in errors.
     pub fn parse(text: &str, origin: &str) -> Result<Self, FilterError> {
-        let mut db = CategoryDb::default();
+        let mut db = CategoryDb {
+            generation: NEXT_GENERATION.fetch_add(1, Ordering::Relaxed),
+            ..CategoryDb::default()
+        };
         for (index, raw_line) in text.lines().enumerate() {
             let line = index + 1;
             let content = raw_line.split('#').next().unwrap_or_default();
@@ -273,6 +282,13 @@ impl CategoryDb {
     /// Number of categories.
     pub fn category_count(&self) -> usize {
         self.names.len()
+    }
+
+    /// A number unique to this parsed database (0 for an empty default one). Values derived
+    /// from a database (policies with resolved category ids) are cached under it, so that
+    /// a reload never mixes ids of two databases.
+    pub fn generation(&self) -> u64 {
+        self.generation
     }
 
     /// Number of rules (domain and path rules).

@@ -211,3 +211,12 @@ fn load_reports_missing_file() {
     let err = CategoryDb::load(Path::new("definitely/not/here.txt")).expect_err("missing");
     assert!(err.to_string().contains("definitely/not/here.txt"), "{err}");
 }
+
+#[test]
+fn every_parse_has_its_own_generation() {
+    let a = CategoryDb::parse("a.example news\n", "t").expect("parses");
+    let b = CategoryDb::parse("a.example news\n", "t").expect("parses");
+    assert_ne!(a.generation(), b.generation());
+    assert_ne!(a.generation(), 0);
+    assert_eq!(CategoryDb::default().generation(), 0);
+}

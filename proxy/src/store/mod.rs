@@ -111,17 +111,13 @@ impl PolicyStore {
     }
 
     /// Builds the configured store. The Redis store connects lazily (so the proxy starts
-    /// even when Redis is down); call inside a Tokio runtime. `db` is the current category
-    /// database, used to resolve group policies read from Redis.
-    pub fn from_settings(
-        settings: &StoreSettings,
-        db: Arc<CategoryDb>,
-    ) -> Result<Self, StoreError> {
+    /// even when Redis is down); call inside a Tokio runtime.
+    pub fn from_settings(settings: &StoreSettings) -> Result<Self, StoreError> {
         let metrics = StoreMetrics::new();
         let inner = match settings {
             StoreSettings::Memory => Inner::Memory(MemoryStore),
             StoreSettings::Redis(redis) => {
-                Inner::Redis(Box::new(RedisStore::new(redis, db, metrics.clone())?))
+                Inner::Redis(Box::new(RedisStore::new(redis, metrics.clone())?))
             }
         };
         Ok(PolicyStore { inner, metrics })
@@ -159,17 +155,11 @@ impl PolicyStore {
         }
     }
 
-    /// Call after a reload swapped the category database: cached Redis policies were
-    /// resolved against the old one and are dropped.
-    pub fn set_category_db(&self, db: Arc<CategoryDb>) {
-        if let Inner::Redis(redis) = &self.inner {
-            redis.set_category_db(db);
-        }
-    }
-
     /// The request path: resolves who sent the request and which policy applies.
-    /// `local` is the loaded policy file (the memory store's data, the Redis store's
-    /// fallback and the fail-open `default` policy). Never waits longer than the store's
+    /// `local` and `db` are the current snapshot's policy file and category database:
+    /// `local` is the memory store's data, the Redis store's fallback and the fail-open
+    /// `default` policy; `db` resolves group policies read from Redis (cached per database
+    /// generation, so a reload needs no extra call). Never waits longer than the store's
     /// per-call timeout per Redis lookup (at most three, usually none: cached).
     pub async fn resolve(
         &self,
@@ -177,6 +167,7 @@ impl PolicyStore {
         headers: &HeaderMap,
         client_ip: IpAddr,
         local: &PolicySet,
+        db: &CategoryDb,
     ) -> Resolution {
         let redis = match &self.inner {
             Inner::Memory(memory) => {
@@ -186,7 +177,7 @@ impl PolicyStore {
         };
         let looked_up = async {
             let identity = identity_via_redis(redis, resolver, headers, client_ip).await?;
-            let policy = match redis.policy_for_group(&identity.group).await? {
+            let policy = match redis.policy_for_group(&identity.group, db).await? {
                 Some(policy) => policy,
                 None => local.for_group(&identity.group).clone(),
             };

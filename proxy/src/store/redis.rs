@@ -7,7 +7,7 @@
 //! Redis is down at start; `ConnectionManager` reconnects on its own when Redis returns.
 
 use std::net::IpAddr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use arc_swap::ArcSwap;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -40,14 +40,14 @@ impl std::fmt::Debug for Client {
 
 impl Client {
     /// `GET key` through the breaker, with the per-call timeout.
-    async fn get(&self, key: String) -> Result<Option<String>, StoreError> {
+    async fn get(&self, key: &str) -> Result<Option<String>, StoreError> {
         let Some(permit) = self.breaker.try_acquire() else {
             return Err(StoreError::BreakerOpen);
         };
         let mut conn = self.conn.clone();
         let started = Instant::now();
         let mut get = redis::cmd("GET");
-        get.arg(&key);
+        get.arg(key);
         let call = get.query_async::<Option<String>>(&mut conn);
         let result = tokio::time::timeout(self.settings.timeout, call).await;
         self.metrics.redis_call(started.elapsed());
@@ -76,25 +76,34 @@ impl Client {
     }
 }
 
+/// A group's policy as read from Redis, resolved against the database on first use.
+#[derive(Debug)]
+struct GroupEntry {
+    spec: PolicySpec,
+    policy: OnceLock<Result<Arc<Policy>, String>>,
+}
+
+/// The group cache of one category database generation: a reload starts a new one, so a
+/// policy resolved against one database is never used with another.
+#[derive(Debug)]
+struct GroupCache {
+    generation: u64,
+    cache: TtlCache<String, Arc<GroupEntry>>,
+}
+
 /// The Redis store.
 #[derive(Debug)]
 pub struct RedisStore {
     client: Arc<Client>,
     ips: TtlCache<IpAddr, Arc<str>>,
     users: TtlCache<String, Arc<str>>,
-    groups: TtlCache<String, Arc<Policy>>,
-    /// The category database group policies are resolved against.
-    db: ArcSwap<CategoryDb>,
+    groups: ArcSwap<GroupCache>,
 }
 
 impl RedisStore {
     /// Builds the store without connecting (the first lookup connects). Must be called
-    /// inside a Tokio runtime. `db` resolves category names of group policies.
-    pub fn new(
-        settings: &RedisSettings,
-        db: Arc<CategoryDb>,
-        metrics: StoreMetrics,
-    ) -> Result<Self, StoreError> {
+    /// inside a Tokio runtime.
+    pub fn new(settings: &RedisSettings, metrics: StoreMetrics) -> Result<Self, StoreError> {
         let client = redis::Client::open(settings.url.as_str())
             .map_err(|e| StoreError::Redis(e.to_string()))?;
         let config = ConnectionManagerConfig::new()
@@ -111,22 +120,19 @@ impl RedisStore {
             Arc::new(move |state| gauge.breaker(state)),
         );
         metrics.breaker(BreakerState::Closed);
-        let (capacity, ttl, negative_ttl) = (
-            settings.cache_capacity,
-            settings.cache_ttl,
-            settings.negative_ttl,
-        );
         Ok(RedisStore {
+            ips: new_cache(settings),
+            users: new_cache(settings),
+            groups: ArcSwap::from_pointee(GroupCache {
+                generation: 0,
+                cache: new_cache(settings),
+            }),
             client: Arc::new(Client {
                 conn,
                 breaker,
                 settings: settings.clone(),
                 metrics,
             }),
-            ips: TtlCache::new(capacity, ttl, negative_ttl),
-            users: TtlCache::new(capacity, ttl, negative_ttl),
-            groups: TtlCache::new(capacity, ttl, negative_ttl),
-            db: ArcSwap::new(db),
         })
     }
 
@@ -140,14 +146,6 @@ impl RedisStore {
         self.client.breaker.state()
     }
 
-    /// Replaces the category database (after a reload) and drops cached policies, which
-    /// were resolved against the old one.
-    pub fn set_category_db(&self, db: Arc<CategoryDb>) {
-        self.db.store(db);
-        self.groups.clear();
-        self.update_cache_gauge();
-    }
-
     /// The user of a client address (`<prefix>ip:<addr>`). A cache hit allocates nothing:
     /// keys and clones are made only when Redis must be asked.
     pub async fn user_for_ip(&self, ip: IpAddr) -> Fetched<Arc<str>> {
@@ -157,7 +155,7 @@ impl RedisStore {
             .get_or_fetch(&ip, || {
                 let client = Arc::clone(&self.client);
                 let key = keys::ip(&client.settings.key_prefix, ip);
-                async move { Ok(client.get(key).await?.map(Arc::from)) }
+                async move { Ok(client.get(&key).await?.map(Arc::from)) }
             })
             .await;
         self.count(result, source)
@@ -170,36 +168,65 @@ impl RedisStore {
             .get_or_fetch(user, || {
                 let client = Arc::clone(&self.client);
                 let key = keys::user(&client.settings.key_prefix, user);
-                async move { Ok(client.get(key).await?.map(Arc::from)) }
+                async move { Ok(client.get(&key).await?.map(Arc::from)) }
             })
             .await;
         self.count(result, source)
     }
 
     /// The policy of a group (`<prefix>group:<name>`, a [`PolicySpec`] as JSON), resolved
-    /// against the current category database. Malformed JSON or unknown categories are
-    /// [`StoreError::BadData`] (not cached, counted as errors).
-    pub async fn policy_for_group(&self, group: &str) -> Fetched<Arc<Policy>> {
-        let (result, source) = self
-            .groups
+    /// against `db` once per database generation. Malformed JSON or unknown categories
+    /// are [`StoreError::BadData`] (counted as errors).
+    pub async fn policy_for_group(&self, group: &str, db: &CategoryDb) -> Fetched<Arc<Policy>> {
+        let groups = self.groups_for(db);
+        let (result, source) = groups
+            .cache
             .get_or_fetch(group, || {
                 let client = Arc::clone(&self.client);
                 let key = keys::group(&client.settings.key_prefix, group);
-                let db = self.db.load_full();
-                let group_key = format!("groups.{group}");
                 async move {
-                    let Some(json) = client.get(key).await? else {
+                    let Some(json) = client.get(&key).await? else {
                         return Ok(None);
                     };
-                    let spec: PolicySpec = serde_json::from_str(&json)
-                        .map_err(|e| StoreError::BadData(format!("{group_key}: {e}")))?;
-                    Policy::from_spec(&spec, &db, &group_key)
-                        .map(|policy| Some(Arc::new(policy)))
-                        .map_err(|errors| StoreError::BadData(errors.join("; ")))
+                    let spec = serde_json::from_str(&json)
+                        .map_err(|e| StoreError::BadData(format!("{key}: {e}")))?;
+                    Ok(Some(Arc::new(GroupEntry {
+                        spec,
+                        policy: OnceLock::new(),
+                    })))
                 }
             })
             .await;
-        self.count(result, source)
+        let resolved = result.and_then(|entry| {
+            entry
+                .map(|entry| {
+                    entry
+                        .policy
+                        .get_or_init(|| {
+                            Policy::from_spec(&entry.spec, db, &format!("groups.{group}"))
+                                .map(Arc::new)
+                                .map_err(|errors| errors.join("; "))
+                        })
+                        .clone()
+                        .map_err(StoreError::BadData)
+                })
+                .transpose()
+        });
+        self.count(resolved, source)
+    }
+
+    /// The group cache of `db`'s generation (a new, empty one after a reload).
+    fn groups_for(&self, db: &CategoryDb) -> Arc<GroupCache> {
+        let current = self.groups.load_full();
+        if current.generation == db.generation() {
+            return current;
+        }
+        let fresh = Arc::new(GroupCache {
+            generation: db.generation(),
+            cache: new_cache(&self.client.settings),
+        });
+        self.groups.store(Arc::clone(&fresh));
+        fresh
     }
 
     /// Counts a lookup and passes its result on.
@@ -221,6 +248,19 @@ impl RedisStore {
     fn update_cache_gauge(&self) {
         self.client
             .metrics
-            .cache_entries(self.ips.len() + self.users.len() + self.groups.len());
+            .cache_entries(self.ips.len() + self.users.len() + self.groups.load().cache.len());
     }
+}
+
+/// An empty cache with the configured capacity and lifetimes.
+fn new_cache<K, V>(settings: &RedisSettings) -> TtlCache<K, V>
+where
+    K: std::hash::Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    TtlCache::new(
+        settings.cache_capacity,
+        settings.cache_ttl,
+        settings.negative_ttl,
+    )
 }

@@ -28,8 +28,7 @@ fn fixture() -> (Arc<CategoryDb>, PolicySet, IdentityResolver) {
 #[tokio::test]
 async fn memory_store_answers_from_the_loaded_files() {
     let (db, local, resolver) = fixture();
-    let store =
-        PolicyStore::from_settings(&StoreSettings::Memory, Arc::clone(&db)).expect("memory store");
+    let store = PolicyStore::from_settings(&StoreSettings::Memory).expect("memory store");
     let mut headers = HeaderMap::new();
     let token = base64::engine::general_purpose::STANDARD.encode("alice:pw");
     headers.insert(
@@ -42,6 +41,7 @@ async fn memory_store_answers_from_the_loaded_files() {
             &headers,
             "127.0.0.1".parse().expect("ip"),
             &local,
+            &db,
         )
         .await;
     assert_eq!(&*r.identity.group, "students");
@@ -56,6 +56,7 @@ async fn memory_store_answers_from_the_loaded_files() {
             &HeaderMap::new(),
             "127.0.0.1".parse().expect("ip"),
             &local,
+            &db,
         )
         .await;
     assert_eq!(r.identity.source, IdentitySource::Unknown);
@@ -69,12 +70,11 @@ async fn memory_store_answers_from_the_loaded_files() {
 
 #[tokio::test]
 async fn metrics_register_under_store_names() {
-    let (db, _, _) = fixture();
     let mut cfg = RedisConfig::with_url("redis://127.0.0.1:1/0");
     cfg.fail_mode = FailMode::Closed;
     let settings = StoreSettings::Redis(cfg.validate().expect("valid"));
     // Building does not connect: a Redis store starts even when Redis is down.
-    let store = PolicyStore::from_settings(&settings, db).expect("lazy redis store");
+    let store = PolicyStore::from_settings(&settings).expect("lazy redis store");
     assert_eq!(store.fail_mode(), FailMode::Closed);
     store.metrics().lookup(LookupResult::Hit);
     store.metrics().unavailable(FailMode::Closed);
