@@ -314,3 +314,41 @@ async fn transparent_flag_is_carried_and_signed() {
     let (res, _) = run(cfg("127.0.0.1/32"), joined(stripped)).await;
     assert_eq!(res.expect_err("flag stripped").kind(), "bad_hmac");
 }
+
+#[tokio::test]
+async fn ipv6_and_mixed_family_addresses_round_trip() {
+    let v6_src: SocketAddr = "[2001:db8::10]:50000".parse().expect("literal");
+    let v6_dst: SocketAddr = "[2001:db8::20]:443".parse().expect("literal");
+    let h = build_header(
+        v6_src,
+        v6_dst,
+        HeaderIdentity {
+            user: Some("ipv6-user"),
+            ..Default::default()
+        },
+        &key(),
+        0xE0,
+        unix_now(),
+    )
+    .expect("builds");
+    let (res, rest) = run(cfg("127.0.0.1/32"), joined(h)).await;
+    let id = res.expect("accepted").expect("identity");
+    assert_eq!((id.source, id.destination), (v6_src, v6_dst));
+    assert_eq!(id.user.as_deref(), Some("ipv6-user"));
+    assert_eq!(rest, HTTP);
+
+    // An IPv4 client bound for an IPv6 destination travels as IPv6 with a mapped source.
+    let h = build_header(
+        src(),
+        v6_dst,
+        HeaderIdentity::default(),
+        &key(),
+        0xE0,
+        unix_now(),
+    )
+    .expect("builds");
+    let (res, _) = run(cfg("127.0.0.1/32"), joined(h)).await;
+    let id = res.expect("accepted").expect("identity");
+    assert_eq!(id.source.ip().to_canonical(), src().ip());
+    assert_eq!(id.destination, v6_dst);
+}

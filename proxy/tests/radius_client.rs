@@ -3,7 +3,7 @@
 
 mod appliance_common;
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
 use appliance_common::{eventually, start, SECRET};
@@ -114,5 +114,38 @@ async fn wrong_secret_is_never_acknowledged() {
         m.radius_count("unknown", "bad_authenticator") == 2
     })
     .await;
+    r.stop().await;
+}
+
+#[tokio::test]
+async fn ipv6_sessions_are_tracked() {
+    let upstream: SocketAddr = "127.0.0.1:9".parse().expect("literal");
+    let r = start(
+        upstream,
+        &format!(
+            "[[listeners]]\nmode = \"explicit\"\nlisten = \"127.0.0.1:0\"\n\
+             [radius]\nlisten = \"127.0.0.1:0\"\n\
+             clients = [{{ network = \"127.0.0.1/32\", secret = \"{SECRET}\" }}]\n"
+        ),
+    )
+    .await;
+    let mut c = AccountingClient::connect(r.radius.expect("radius"), SECRET.as_bytes())
+        .await
+        .expect("client");
+    let ip = IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x42));
+    let mut e = AccountingEvent::new(StatusType::Start);
+    e.user = Some("v6pupil");
+    e.framed_ip = Some(ip);
+    c.send(&e).await.expect("acknowledged");
+    let (u, _) = r
+        .appliance
+        .sessions()
+        .lookup(ip, tokio::time::Instant::now())
+        .expect("registered");
+    assert_eq!(&*u, "v6pupil");
+    assert_eq!(
+        r.appliance.resolve(ip).map(|(u, _)| u.to_string()),
+        Some("v6pupil".into())
+    );
     r.stop().await;
 }
