@@ -336,6 +336,22 @@ fn a_proxy_that_cannot_start_is_reported_with_its_output() {
 }
 
 #[test]
+fn an_occupied_run_directory_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("run.json"), "{}").unwrap();
+    let output = run_command(dir.path(), 5, &[])
+        .output()
+        .expect("run loadgen run");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("is not empty"), "{stderr}");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("run.json")).unwrap(),
+        "{}"
+    );
+}
+
+#[test]
 fn a_missing_redis_server_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let output = run_command(

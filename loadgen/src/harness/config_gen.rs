@@ -50,8 +50,8 @@ pub fn generate(
     upstream.insert("resolve".into(), Value::Table(resolve));
     if let Some(url) = &spec.redis_url {
         let store = table(&mut doc, "store");
-        store.insert("kind".into(), Value::String("redis".into()));
-        store.insert("url".into(), Value::String(url.clone()));
+        store.insert("backend".into(), Value::String("redis".into()));
+        table(store, "redis").insert("url".into(), Value::String(url.clone()));
     }
     Ok(toml::to_string_pretty(&doc).expect("a TOML table always serialises"))
 }
@@ -146,7 +146,13 @@ connect_timeout = "2s"
             redis_url: Some("redis://127.0.0.1:4".into()),
         };
         assert!(generate("[server\n", Path::new("."), &spec).is_err());
-        let text = generate("", Path::new("."), &spec).unwrap();
-        assert!(text.contains("redis://127.0.0.1:4"));
+        let text = generate("[store.redis]\ntimeout = \"1s\"\n", Path::new("."), &spec).unwrap();
+        let doc: Table = toml::from_str(&text).unwrap();
+        assert_eq!(doc["store"]["backend"].as_str(), Some("redis"));
+        assert_eq!(
+            doc["store"]["redis"]["url"].as_str(),
+            Some("redis://127.0.0.1:4")
+        );
+        assert_eq!(doc["store"]["redis"]["timeout"].as_str(), Some("1s"));
     }
 }

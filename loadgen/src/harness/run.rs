@@ -101,6 +101,16 @@ impl Setup {
                 provenance::compact_timestamp(started)
             )),
         };
+        let occupied = std::fs::read_dir(&run_dir).is_ok_and(|mut d| d.next().is_some());
+        if occupied {
+            // Merging into an old run would mix two runs' numbers in one run.json.
+            return Err(HarnessError::Config {
+                detail: format!(
+                    "run directory {} is not empty; choose a new --out",
+                    run_dir.display()
+                ),
+            });
+        }
         std::fs::create_dir_all(&run_dir).map_err(|source| HarnessError::Io {
             what: format!("create run directory {}", run_dir.display()),
             source,
