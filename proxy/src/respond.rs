@@ -38,6 +38,9 @@ pub enum ProxyError {
     /// An origin-form request: the client talked to the proxy as if it were the origin.
     #[error("origin-form request to the proxy")]
     OriginForm,
+    /// The request already passed through this proxy (its `Via` names us): a forwarding loop.
+    #[error("forwarding loop: the request already passed through this proxy")]
+    Loop,
     /// Upstream name resolution failed.
     #[error("cannot resolve {host}: {detail}")]
     Resolve {
@@ -75,15 +78,17 @@ impl ProxyError {
             }
             ProxyError::ConnectTimeout | ProxyError::ResponseTimeout => StatusCode::GATEWAY_TIMEOUT,
             ProxyError::PoolExhausted => StatusCode::SERVICE_UNAVAILABLE,
+            ProxyError::Loop => StatusCode::LOOP_DETECTED,
         }
     }
 
     /// Whose fault it was.
     pub fn fault(&self) -> Fault {
         match self {
-            ProxyError::BadRequest(_) | ProxyError::Framing(_) | ProxyError::OriginForm => {
-                Fault::Downstream
-            }
+            ProxyError::BadRequest(_)
+            | ProxyError::Framing(_)
+            | ProxyError::OriginForm
+            | ProxyError::Loop => Fault::Downstream,
             ProxyError::PoolExhausted => Fault::Ours,
             _ => Fault::Upstream,
         }

@@ -274,3 +274,31 @@ async fn admin_serves_metrics_profiling_routes_and_404s() {
     assert_eq!(proxy.admin_get("/nope").await.0, 404);
     proxy.stop().await;
 }
+
+#[tokio::test]
+async fn request_for_the_proxy_itself_is_a_loop_not_a_fork_bomb() {
+    let origin = Origin::start().await;
+    // One name resolves to the proxy's own listener.
+    let proxy = TestProxy::start_with(&origin, |own| {
+        format!("[upstream.resolve]\n\"self.example\" = \"{own}\"\n")
+    })
+    .await;
+    let resp = proxy
+        .client()
+        .get("http://self.example/")
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status();
+    let text = resp.text().await.unwrap();
+    assert_eq!(status, 508, "{text}");
+    assert!(text.contains("loop"), "{text}");
+    assert_eq!(
+        proxy
+            .metric("filter_proxy_requests_total{decision=\"error\",status=\"5xx\"}")
+            .await,
+        Some(1.0),
+        "only the looped request failed; the outer one passed its 508 through"
+    );
+    proxy.stop().await;
+}

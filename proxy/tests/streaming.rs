@@ -59,6 +59,7 @@ async fn hundred_mib_download_streams_with_flat_memory() {
     sampler.join().unwrap();
     assert_eq!(total, SIZE);
     let growth = peak.load(Ordering::Relaxed).saturating_sub(baseline);
+    eprintln!("allocated-bytes growth while streaming {SIZE} bytes: {growth}");
     assert!(
         growth < 16 * 1024 * 1024,
         "allocated bytes grew by {growth} while streaming {SIZE} bytes"

@@ -54,6 +54,17 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     }
 }
 
+/// True when a `Via` header already lists `ours` (`1.1 <via_name>`): the request has
+/// looped back to this proxy (e.g. an absolute-form URL naming the proxy itself).
+pub fn names_us(headers: &HeaderMap, ours: &HeaderValue) -> bool {
+    let ours = ours.as_bytes();
+    headers.get_all(VIA).iter().any(|v| {
+        v.as_bytes()
+            .split(|&b| b == b',')
+            .any(|entry| entry.trim_ascii() == ours)
+    })
+}
+
 /// What the proxy adds to every forwarded request.
 #[derive(Debug, Clone)]
 pub struct RequestRewrite {
@@ -163,5 +174,22 @@ mod tests {
         assert_eq!(h["x-forwarded-for"], "10.0.0.9, 127.0.0.1");
         assert_eq!(h[HOST], "example.com:8080");
         assert_eq!(h[VIA], "1.1 fp");
+    }
+}
+
+#[cfg(test)]
+mod loop_tests {
+    use super::*;
+
+    #[test]
+    fn detects_our_own_via_entry() {
+        let ours = HeaderValue::from_static("1.1 filter-proxy");
+        let mut h = HeaderMap::new();
+        assert!(!names_us(&h, &ours));
+        h.append(VIA, HeaderValue::from_static("1.0 other, 1.1 filter-proxy"));
+        assert!(names_us(&h, &ours));
+        let mut h = HeaderMap::new();
+        h.append(VIA, HeaderValue::from_static("1.1 filter-proxy-2"));
+        assert!(!names_us(&h, &ours));
     }
 }

@@ -77,6 +77,9 @@ async fn route(
             ));
         }
     }
+    if headers::names_us(req.headers(), &shared.via) {
+        return Err(ProxyError::Loop);
+    }
     if req.method() == Method::CONNECT {
         return connect::handle(shared, client, req).await;
     }

@@ -204,6 +204,18 @@ impl TestProxy {
     /// Starts a proxy whose every host resolves to `origin`; `overlay` is TOML merged over
     /// the test defaults.
     pub async fn start(origin: &Origin, overlay: &str) -> TestProxy {
+        Self::start_with(origin, |_| overlay.to_string()).await
+    }
+
+    /// Like [`TestProxy::start`], with the overlay built from the proxy's own address.
+    pub async fn start_with(
+        origin: &Origin,
+        overlay: impl FnOnce(SocketAddr) -> String,
+    ) -> TestProxy {
+        let proxy = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let admin = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let (addr, admin_addr) = (proxy.local_addr().unwrap(), admin.local_addr().unwrap());
+        let overlay = overlay(addr);
         let dir = tempfile::tempdir().unwrap();
         for f in ["categories.txt", "policy.toml", "users.csv"] {
             std::fs::copy(demo_dir().join(f), dir.path().join(f)).unwrap();
@@ -238,9 +250,6 @@ impl TestProxy {
         );
         let text = toml::to_string(&table).unwrap();
         let config = Config::from_toml_str(&text, dir.path()).unwrap_or_else(|e| panic!("{e}"));
-        let proxy = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let admin = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let (addr, admin_addr) = (proxy.local_addr().unwrap(), admin.local_addr().unwrap());
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(filter_proxy::server::serve(
             config,
