@@ -58,7 +58,7 @@ fn destination(stream: &TcpStream, mode: ListenerMode) -> Result<SocketAddr, &'s
             // Not redirected: a client connected to the appliance port directly. Forwarding
             // it would claim the appliance itself as the destination; refuse instead.
             Ok(dst) if dst == local => Err("not_redirected"),
-            Ok(dst) => Ok(dst.ip().to_canonical()).map(|ip| SocketAddr::new(ip, dst.port())),
+            Ok(dst) => Ok(SocketAddr::new(dst.ip().to_canonical(), dst.port())),
             Err(_) => Err("no_original_dst"),
         },
     }

@@ -69,6 +69,10 @@ impl ListenerMode {
     }
 }
 
+/// Upper bound of `forward.max_connections` (far above what one host can hold open;
+/// keeps the drain's permit count within `u32`).
+pub const MAX_CONNECTIONS: usize = 1_000_000;
+
 /// Validated forwarding limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ForwardSettings {
@@ -211,8 +215,11 @@ impl RawApplianceConfig {
                 "must be 1024..=1048576",
             ));
         }
-        if f.max_connections == 0 {
-            issues.push(ConfigIssue::new("forward.max_connections", "must be > 0"));
+        if !(1..=MAX_CONNECTIONS).contains(&f.max_connections) {
+            issues.push(ConfigIssue::new(
+                "forward.max_connections",
+                format!("must be 1..={MAX_CONNECTIONS}"),
+            ));
         }
         if self.upstream.connect_timeout_ms == 0 {
             issues.push(ConfigIssue::new(
