@@ -231,6 +231,12 @@ pub fn warnings(baseline: &Baseline, run: &RunDir) -> Vec<String> {
                 .to_owned(),
         );
     }
+    if run.run.route.as_deref() == Some("direct") {
+        out.push(
+            "the run went straight to the origin (route: direct): it does not measure the proxy"
+                .to_owned(),
+        );
+    }
     if provenance.git_dirty == Some(true) {
         out.push("the proxy was built from a work tree with uncommitted changes".to_owned());
     }

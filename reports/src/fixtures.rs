@@ -42,6 +42,8 @@ pub struct Fixture {
     pub complete: bool,
     /// Whether the load generator saturated.
     pub saturated: bool,
+    /// Whether the traffic went straight to the origin (`route: direct`).
+    pub direct: bool,
     /// Whether the harness fields and columns are present (resources, provenance, CPU...).
     pub harness: bool,
     /// Extra weight on the `filter::match_host` frame (1.0 = as usual).
@@ -65,6 +67,7 @@ impl Default for Fixture {
             failures: 0,
             complete: true,
             saturated: false,
+            direct: false,
             harness: true,
             hot_frame: 1.0,
             seed: 7,
@@ -133,6 +136,7 @@ impl Fixture {
             "schema_version": self.schema_version,
             "profile": { "name": self.profile, "settings": { "users": 50, "duration_s": self.seconds } },
             "complete": self.complete,
+            "route": if self.direct { "direct" } else { "proxy" },
             "started_at": "2026-01-05T08:00:00Z",
             "ended_at": "2026-01-05T08:01:00Z",
             "classes": classes,

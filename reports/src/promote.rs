@@ -65,6 +65,11 @@ pub fn unfit_reasons(run: &RunDir) -> Vec<String> {
     if failures > 0 {
         reasons.push(format!("the run had {failures} failed requests"));
     }
+    if r.route.as_deref() == Some("direct") {
+        reasons.push(
+            "the run went straight to the origin (route: direct), not through the proxy".to_owned(),
+        );
+    }
     if r.load_generator_saturated == Some(true) {
         reasons.push(
             "the load generator was saturated (the numbers measure it, not the proxy)".to_owned(),

@@ -59,6 +59,9 @@ pub struct RunJson {
     /// The steady-state window, in seconds from the start (harness).
     #[serde(default)]
     pub steady_window: Option<SteadyWindow>,
+    /// `proxy` when the traffic went through the proxy, `direct` when straight to the origin.
+    #[serde(default)]
+    pub route: Option<String>,
     /// Achieved rate at the top level, as the load generator may write it.
     #[serde(default)]
     pub throughput_rps: Option<f64>,

@@ -106,6 +106,14 @@ fn refuses_unfit_runs_unless_forced_with_a_note() {
             },
             "saturated",
         ),
+        (
+            "direct",
+            Fixture {
+                direct: true,
+                ..Fixture::default()
+            },
+            "route: direct",
+        ),
     ];
     for (name, fixture, reason) in cases {
         let run = run_dir(tmp.path(), name, &fixture);
