@@ -196,10 +196,13 @@ pub struct Mix {
     /// Weight per scenario name (every name of [`SCENARIOS`], 0 if not given).
     pub weights: BTreeMap<String, u64>,
     /// Think time bounds.
+    #[serde(serialize_with = "crate::units::serialize_duration")]
     pub think_min: Duration,
     /// Think time bounds.
+    #[serde(serialize_with = "crate::units::serialize_duration")]
     pub think_max: Duration,
     /// Per-request timeout.
+    #[serde(serialize_with = "crate::units::serialize_duration")]
     pub request_timeout: Duration,
     /// Roster source.
     pub roster: RosterSource,

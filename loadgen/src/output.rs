@@ -124,7 +124,10 @@ pub fn write_run_dir(
         std::fs::File::create(&ts).map_err(io_err(&ts))?,
     )?;
 
-    let measured_s = (facts.elapsed.as_secs_f64() - facts.profile.warmup.as_secs_f64()).max(0.001);
+    // From the end of the warm-up to the last answer: the attack's own start
+    // and stop (Goose spawning and reaping users) do not dilute the rate.
+    let last_s = (summary.last_done_us as f64 / 1e6).min(facts.elapsed.as_secs_f64());
+    let measured_s = (last_s - facts.profile.warmup.as_secs_f64()).max(0.001);
     let mut classes = serde_json::Map::new();
     let mut errors_by_kind: BTreeMap<&str, u64> = BTreeMap::new();
     for c in &summary.classes {

@@ -104,7 +104,7 @@ pub struct Stage {
     /// Users at the end of the stage.
     pub users: u64,
     /// Length of the stage.
-    #[serde(serialize_with = "ser_duration")]
+    #[serde(serialize_with = "crate::units::serialize_duration")]
     pub over: Duration,
 }
 
@@ -118,10 +118,10 @@ pub struct Profile {
     /// Most users at once.
     pub users: u64,
     /// Whole run, warm-up included.
-    #[serde(serialize_with = "ser_duration")]
+    #[serde(serialize_with = "crate::units::serialize_duration")]
     pub duration: Duration,
     /// Start of the run excluded from statistics.
-    #[serde(serialize_with = "ser_duration")]
+    #[serde(serialize_with = "crate::units::serialize_duration")]
     pub warmup: Duration,
     /// Users started per second when the stages are derived (informative otherwise).
     pub ramp_rate: f64,
@@ -137,10 +137,6 @@ pub struct Profile {
     pub policy_store: PolicyStore,
     /// Stages to CPU/heap profile.
     pub profile_phases: Vec<String>,
-}
-
-fn ser_duration<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&format_duration(*d))
 }
 
 impl Profile {

@@ -114,6 +114,11 @@ pub fn format_duration(d: Duration) -> String {
     }
 }
 
+/// Serde helper: a duration written as [`format_duration`] spells it.
+pub fn serialize_duration<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&format_duration(*d))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -127,6 +127,8 @@ pub struct Summary {
     pub late_samples: u64,
     /// Samples that finished inside the warm-up (not in the class statistics).
     pub warmup_samples: u64,
+    /// When the last sample finished, µs since the start of the run.
+    pub last_done_us: u64,
 }
 
 impl Summary {
@@ -186,11 +188,13 @@ struct Collect {
     classes: Vec<ClassSummary>,
     series: Timeseries,
     warmup_samples: u64,
+    last_done_us: u64,
 }
 
 impl Collect {
     fn apply(&mut self, batch: &[Sample]) {
         for s in batch {
+            self.last_done_us = self.last_done_us.max(s.done_us);
             self.series.add(s);
             if s.done_us < self.warmup_us {
                 self.warmup_samples += 1;
@@ -207,6 +211,7 @@ fn run(rx: Receiver<Vec<Sample>>, finish: Arc<AtomicBool>, warmup: Duration) -> 
         classes: Class::ALL.iter().map(|c| ClassSummary::new(*c)).collect(),
         series: Timeseries::new(warmup.as_secs()),
         warmup_samples: 0,
+        last_done_us: 0,
     };
     let mut deadline: Option<Instant> = None;
     loop {
@@ -233,5 +238,6 @@ fn run(rx: Receiver<Vec<Sample>>, finish: Arc<AtomicBool>, warmup: Duration) -> 
         rows,
         late_samples,
         warmup_samples: c.warmup_samples,
+        last_done_us: c.last_done_us,
     }
 }
