@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use filter_proxy::config::{Config, LogFormat};
+use filter_proxy::store::StoreSettings;
 use tokio::signal::unix::{signal, SignalKind};
 
 #[derive(Debug, Parser)]
@@ -29,12 +30,33 @@ enum Command {
         /// The config file.
         file: PathBuf,
     },
+    /// Write the config's users and group policies into the Redis store it names
+    /// (`[store.redis]`), in the store's key layout.
+    SeedRedis {
+        /// The proxy config file (its `[store]` must use the redis backend).
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        /// Also map every user to a loopback client address (127.16.0.1, ...), so a load
+        /// generator binding those addresses is identified by client IP.
+        #[arg(long)]
+        loopback_ips: bool,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Some(Command::CheckConfig { file }) => check_config(&file),
+        Some(Command::SeedRedis {
+            config,
+            loopback_ips,
+        }) => match seed_redis(&config, loopback_ips) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("filter-proxy seed-redis: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
         None => {
             let Some(path) = cli.config else {
                 eprintln!("filter-proxy: --config FILE is required (or use `check-config FILE`)");
@@ -64,6 +86,37 @@ fn check_config(file: &std::path::Path) -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+fn seed_redis(path: &std::path::Path, loopback_ips: bool) -> anyhow::Result<()> {
+    let config = Config::load(path).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let StoreSettings::Redis(redis) = &config.store else {
+        anyhow::bail!("{}: store.backend is not \"redis\"", path.display());
+    };
+    let users = config
+        .identity
+        .users_file
+        .as_ref()
+        .map(|f| config.base_dir.join(f))
+        .context("identity.users_file is required to seed users")?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    let report = runtime
+        .block_on(filter_proxy::store::seed::seed_files(
+            &redis.url,
+            &redis.key_prefix,
+            &users,
+            &config.filter.policy,
+            loopback_ips,
+        ))
+        .context("seeding redis")?;
+    println!(
+        "seeded {}: {} ip, {} user, {} group keys",
+        redis.url, report.ips, report.users, report.groups
+    );
+    Ok(())
 }
 
 fn init_logging(config: &Config) {

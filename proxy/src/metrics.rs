@@ -114,7 +114,14 @@ impl Default for Metrics {
 impl Metrics {
     /// Registers every metric and resolves every label set.
     pub fn new() -> Self {
+        Self::with_extra(|_| {})
+    }
+
+    /// Like [`Metrics::new`], letting other components (the policy store) register their
+    /// own metrics under the same prefix.
+    pub fn with_extra(extra: impl FnOnce(&mut Registry)) -> Self {
         let mut registry = Registry::with_prefix("filter_proxy");
+        extra(&mut registry);
         let requests_family = Family::<Labels2, Counter>::default();
         registry.register(
             "requests",

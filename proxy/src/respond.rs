@@ -64,6 +64,9 @@ pub enum ProxyError {
     /// No upstream connection became free within the acquire timeout.
     #[error("upstream connection pool exhausted")]
     PoolExhausted,
+    /// The policy store cannot answer and fails closed: nothing is forwarded unfiltered.
+    #[error("filtering is temporarily unavailable; try again shortly")]
+    FilteringUnavailable,
 }
 
 impl ProxyError {
@@ -77,7 +80,9 @@ impl ProxyError {
                 StatusCode::BAD_GATEWAY
             }
             ProxyError::ConnectTimeout | ProxyError::ResponseTimeout => StatusCode::GATEWAY_TIMEOUT,
-            ProxyError::PoolExhausted => StatusCode::SERVICE_UNAVAILABLE,
+            ProxyError::PoolExhausted | ProxyError::FilteringUnavailable => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ProxyError::Loop => StatusCode::LOOP_DETECTED,
         }
     }
@@ -89,7 +94,7 @@ impl ProxyError {
             | ProxyError::Framing(_)
             | ProxyError::OriginForm
             | ProxyError::Loop => Fault::Downstream,
-            ProxyError::PoolExhausted => Fault::Ours,
+            ProxyError::PoolExhausted | ProxyError::FilteringUnavailable => Fault::Ours,
             _ => Fault::Upstream,
         }
     }
@@ -121,7 +126,7 @@ impl ProxyError {
                 resp.headers_mut()
                     .insert(CONNECTION, HeaderValue::from_static("close"));
             }
-            ProxyError::PoolExhausted => {
+            ProxyError::PoolExhausted | ProxyError::FilteringUnavailable => {
                 resp.headers_mut()
                     .insert(RETRY_AFTER, HeaderValue::from_static("1"));
             }

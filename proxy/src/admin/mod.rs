@@ -10,7 +10,6 @@ pub mod jemalloc;
 pub mod pprof;
 
 use std::convert::Infallible;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -79,13 +78,11 @@ async fn route(shared: &Shared, req: Request<Incoming>) -> Response<Full<Bytes>>
     const PLAIN: &str = "text/plain; charset=utf-8";
     match (req.method(), req.uri().path()) {
         (&Method::GET, "/healthz") => text(StatusCode::OK, PLAIN, "ok\n"),
-        (&Method::GET, "/readyz") => {
-            if shared.draining.load(Ordering::SeqCst) {
-                text(StatusCode::SERVICE_UNAVAILABLE, PLAIN, "draining\n")
-            } else {
-                text(StatusCode::OK, PLAIN, "ready\n")
-            }
-        }
+        (&Method::GET, "/readyz") => match (shared.not_ready(), shared.store.degraded()) {
+            (Some(why), _) => text(StatusCode::SERVICE_UNAVAILABLE, PLAIN, format!("{why}\n")),
+            (None, Some(why)) => text(StatusCode::OK, PLAIN, format!("ready (degraded, failing open: {why})\n")),
+            (None, None) => text(StatusCode::OK, PLAIN, "ready\n"),
+        },
         (&Method::GET, "/metrics") => text(
             StatusCode::OK,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",

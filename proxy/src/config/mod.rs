@@ -21,6 +21,7 @@ use http::HeaderName;
 
 use crate::identity::{IdentityConfig, IdentityResolver};
 use crate::reload::Snapshot;
+use crate::store::StoreSettings;
 use crate::tunnel::TunnelSettings;
 
 pub use duration::parse_duration;
@@ -44,6 +45,8 @@ pub struct Config {
     pub tunnel: TunnelSettings,
     /// `[log]`.
     pub log: LogSettings,
+    /// `[store]`: where identity and policy lookups go (embedded files or Redis).
+    pub store: StoreSettings,
     /// Notified to reload the category database and policy from their files (the binary
     /// wires SIGHUP to it; admin `POST /reload` does the same).
     pub reload_trigger: Arc<tokio::sync::Notify>,

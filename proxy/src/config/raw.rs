@@ -86,4 +86,6 @@ pub struct RawConfig {
     pub tunnel: RawTunnel,
     #[serde(default)]
     pub log: RawLog,
+    #[serde(default)]
+    pub store: crate::store::StoreConfig,
 }

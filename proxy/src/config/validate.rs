@@ -266,7 +266,19 @@ pub(super) fn validate(text: &str, base: &Path, origin: String) -> Result<Config
         upstream,
         tunnel,
         log,
+        store,
     } = raw;
+    let store = match store.validate() {
+        Ok(settings) => settings,
+        Err(problems) => {
+            for problem in problems {
+                let (key, message) = problem.split_once(": ").unwrap_or(("store", &problem));
+                let (section, key) = key.rsplit_once('.').unwrap_or(("store", key));
+                c.problem(section, Some(key), message);
+            }
+            crate::store::StoreSettings::Memory
+        }
+    };
     let identity = Some(identity.unwrap_or_else(default_identity));
     if let Some(cfg) = &identity {
         for (key, name) in [
@@ -379,6 +391,7 @@ pub(super) fn validate(text: &str, base: &Path, origin: String) -> Result<Config
             upstream,
             tunnel,
             log,
+            store,
             reload_trigger: Arc::new(tokio::sync::Notify::new()),
             snapshot,
             resolver,

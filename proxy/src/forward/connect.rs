@@ -33,13 +33,8 @@ pub(super) async fn handle(
         .ok_or(ProxyError::BadRequest("CONNECT needs host:port"))?;
     let host = normalise_host(authority.host()).into_owned();
 
-    let identity = shared
-        .resolver
-        .resolve(req.headers(), client.peer.ip())
-        .await;
-    shared.metrics.identity(identity.source);
     let snapshot = shared.reloader.current();
-    let policy = snapshot.policies.for_group(&identity.group).clone();
+    let (_identity, policy) = super::resolve(shared, &snapshot, req.headers(), client).await?;
     if let Decision::Block(reason) = policy.decide(&snapshot.db, &host, "/") {
         let (category, rule) = respond::describe_block(&snapshot.db, &reason);
         let kind = RequestKind::of(req.method(), req.headers());

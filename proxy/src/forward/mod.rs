@@ -14,11 +14,14 @@ use http::{Method, Request, Response, Uri};
 use hyper::body::Incoming;
 
 use crate::body::ProxyBody;
+use crate::identity::Identity;
 use crate::metrics::DecisionLabel;
-use crate::policy::Decision;
+use crate::policy::{Decision, Policy};
+use crate::reload::Snapshot;
 use crate::respond::{self, ProxyError, RequestKind};
 use crate::server::framing;
 use crate::server::state::{ClientCtx, Shared};
+use crate::store::Verdict;
 use crate::upstream;
 
 /// Handles one request; never fails (errors become responses).
@@ -99,13 +102,8 @@ async fn route(
     let host = normalise_host(authority.host());
     let port = uri.port_u16().unwrap_or(80);
 
-    let identity = shared
-        .resolver
-        .resolve(req.headers(), client.peer.ip())
-        .await;
-    shared.metrics.identity(identity.source);
     let snapshot = shared.reloader.current();
-    let policy = snapshot.policies.for_group(&identity.group);
+    let (identity, policy) = resolve(shared, &snapshot, req.headers(), client).await?;
     if let Decision::Block(reason) = policy.decide(&snapshot.db, &host, uri.path()) {
         let (category, rule) = respond::describe_block(&snapshot.db, &reason);
         let kind = RequestKind::of(req.method(), req.headers());
@@ -121,6 +119,31 @@ async fn route(
     parts.version = http::Version::HTTP_11;
     let resp = send(shared, &host, port, Request::from_parts(parts, body)).await?;
     Ok((DecisionLabel::Allowed, resp))
+}
+
+/// Who sent the request and the policy that applies, from the store (one call per
+/// request); a fail-closed store that cannot answer refuses the request.
+pub(super) async fn resolve(
+    shared: &Shared,
+    snapshot: &Snapshot,
+    headers: &http::HeaderMap,
+    client: &ClientCtx,
+) -> Result<(Identity, Arc<Policy>), ProxyError> {
+    let resolution = shared
+        .store
+        .resolve(
+            &shared.resolver,
+            headers,
+            client.peer.ip(),
+            &snapshot.policies,
+            &snapshot.db,
+        )
+        .await;
+    shared.metrics.identity(resolution.identity.source);
+    match resolution.verdict {
+        Verdict::Decide(policy) | Verdict::FailOpen(policy) => Ok((resolution.identity, policy)),
+        Verdict::FailClosed => Err(ProxyError::FilteringUnavailable),
+    }
 }
 
 /// The origin-form target (`/path?query`) of an absolute-form URI.

@@ -33,6 +33,9 @@ pub enum ServeError {
     /// A listener could not be inspected or used.
     #[error("listener: {0}")]
     Listener(#[from] std::io::Error),
+    /// The configured policy store could not be set up.
+    #[error("policy store: {0}")]
+    Store(#[from] crate::store::StoreError),
 }
 
 /// The reply to a client beyond `server.max_connections`, written without reading.
@@ -52,7 +55,7 @@ pub async fn serve(
     let admin_addr = admin.local_addr()?;
     let grace = config.server.shutdown_grace;
     let reload_trigger = config.reload_trigger.clone();
-    let shared = Shared::new(config);
+    let shared = Shared::new(config)?;
     tracing::info!(
         proxy = %proxy_addr,
         admin = %admin_addr,
@@ -160,6 +163,8 @@ async fn connection(
         let (shared, ctx) = (shared.clone(), ctx.clone());
         service_fn(move |req| {
             let (shared, ctx) = (shared.clone(), ctx.clone());
+            #[cfg(feature = "gate-selftest")]
+            crate::slowdown::per_request();
             async move { Ok::<_, Infallible>(crate::forward::handle(shared, ctx, req).await) }
         })
     };

@@ -3,7 +3,7 @@
 //! [`super::serve`]; everything a request needs is precomputed here.
 
 use std::net::SocketAddr;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use http::{HeaderName, HeaderValue};
@@ -16,6 +16,7 @@ use crate::identity::IdentityResolver;
 use crate::metrics::Metrics;
 use crate::pool::{Pool, PoolSettings};
 use crate::reload::Reloader;
+use crate::store::{FailMode, PolicyStore, StoreError};
 
 use super::framing::SharedWindow;
 use super::tunnel_slot::TunnelSlot;
@@ -36,11 +37,15 @@ pub(crate) struct Shared {
     pub http: http1::Builder,
     /// Header changes applied to every forwarded request.
     pub rewrite: RequestRewrite,
+    /// Identity and policy lookups (embedded files, or Redis with fallback).
+    pub store: PolicyStore,
 }
 
 impl Shared {
-    pub fn new(config: Config) -> Arc<Self> {
-        let metrics = Arc::new(Metrics::new());
+    /// Builds the running state; fails only when the configured store cannot be set up.
+    pub fn new(config: Config) -> Result<Arc<Self>, StoreError> {
+        let store = PolicyStore::from_settings(&config.store)?;
+        let metrics = Arc::new(Metrics::with_extra(|registry| store.register(registry)));
         metrics.policy_version.set(config.snapshot.version as i64);
         let pool = Pool::new(
             PoolSettings {
@@ -68,7 +73,7 @@ impl Shared {
                 header_name(&config.identity.trusted_group_header),
             ],
         };
-        Arc::new(Shared {
+        Ok(Arc::new(Shared {
             reloader: Reloader::new(
                 config.snapshot.clone(),
                 config.filter.categories.clone(),
@@ -82,7 +87,20 @@ impl Shared {
             draining: AtomicBool::new(false),
             http,
             rewrite,
-        })
+            store,
+        }))
+    }
+
+    /// Why the proxy should not receive traffic right now, if it should not: draining,
+    /// or a fail-closed store that cannot answer.
+    pub fn not_ready(&self) -> Option<&'static str> {
+        if self.draining.load(Ordering::SeqCst) {
+            return Some("draining");
+        }
+        match self.store.degraded() {
+            Some(why) if self.store.fail_mode() == FailMode::Closed => Some(why),
+            _ => None,
+        }
     }
 
     /// Reloads the snapshot, recording the result in metrics and logs.

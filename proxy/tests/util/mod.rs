@@ -194,7 +194,8 @@ fn merge(base: &mut toml::Table, overlay: toml::Table) {
 pub struct TestProxy {
     pub addr: SocketAddr,
     pub admin: SocketAddr,
-    /// Holds copies of the demo data files (reload tests edit them).
+    /// Holds copies of the demo data files (reload tests edit them) and the config as
+    /// `proxy.toml` (for the binary's subcommands).
     pub dir: tempfile::TempDir,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<Result<(), filter_proxy::server::ServeError>>>,
@@ -249,6 +250,7 @@ impl TestProxy {
                 .expect("overlay is valid TOML"),
         );
         let text = toml::to_string(&table).unwrap();
+        std::fs::write(dir.path().join("proxy.toml"), &text).unwrap();
         let config = Config::from_toml_str(&text, dir.path()).unwrap_or_else(|e| panic!("{e}"));
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(filter_proxy::server::serve(
