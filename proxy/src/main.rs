@@ -41,12 +41,26 @@ enum Command {
         #[arg(long)]
         loopback_ips: bool,
     },
+    /// Run the on-premise appliance (interception, RADIUS identity, signed forwarding to
+    /// the cloud proxy) instead of the proxy.
+    Appliance {
+        /// The appliance config file (TOML).
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Some(Command::CheckConfig { file }) => check_config(&file),
+        Some(Command::Appliance { config }) => match run_appliance(&config) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("filter-proxy appliance: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
         Some(Command::SeedRedis {
             config,
             loopback_ips,
@@ -119,6 +133,37 @@ fn seed_redis(path: &std::path::Path, loopback_ips: bool) -> anyhow::Result<()> 
     Ok(())
 }
 
+fn run_appliance(path: &std::path::Path) -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    runtime.block_on(async {
+        let shutdown = termination()?;
+        filter_proxy::appliance::run_from_file(path, shutdown)
+            .await
+            .context("running the appliance")
+    })
+}
+
+/// Completes on SIGTERM or SIGINT (handlers installed now, inside the runtime).
+fn termination() -> anyhow::Result<impl std::future::Future<Output = ()> + Send> {
+    let mut term = signal(SignalKind::terminate()).context("installing SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("installing SIGINT handler")?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+            _ = int.recv() => tracing::info!("SIGINT: shutting down"),
+        }
+    })
+}
+
 fn init_logging(config: &Config) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&config.log.level));
@@ -145,8 +190,7 @@ fn run(path: &std::path::Path) -> anyhow::Result<()> {
             .with_context(|| {
                 format!("binding server.admin_listen {}", config.server.admin_listen)
             })?;
-        let mut term = signal(SignalKind::terminate()).context("installing SIGTERM handler")?;
-        let mut int = signal(SignalKind::interrupt()).context("installing SIGINT handler")?;
+        let shutdown = termination()?;
         let mut hup = signal(SignalKind::hangup()).context("installing SIGHUP handler")?;
         let reload = config.reload_trigger.clone();
         tokio::spawn(async move {
@@ -155,12 +199,6 @@ fn run(path: &std::path::Path) -> anyhow::Result<()> {
                 reload.notify_one();
             }
         });
-        let shutdown = async move {
-            tokio::select! {
-                _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
-                _ = int.recv() => tracing::info!("SIGINT: shutting down"),
-            }
-        };
         filter_proxy::server::serve(config, proxy, admin, shutdown)
             .await
             .context("serving")
