@@ -3,8 +3,6 @@
 //! its CORS headers) and to blocked ones (the proxy's readable JSON 403, with
 //! CORS headers so the page's script can show why).
 
-use std::time::Instant;
-
 use goose::prelude::*;
 use http::{header, Method};
 use rand::Rng;
@@ -67,7 +65,8 @@ pub async fn run(ctx: &RunContext, user: &mut GooseUser) -> TransactionResult {
     }
     finish(ctx, user, Class::Cors, done, paced.then_some(intended)).await?;
 
-    let sent = Instant::now();
+    // Paced runs schedule every request, not every transaction.
+    let (sent, paced) = pace(ctx, user).await;
     let request = user
         .client
         .post(url)

@@ -3,8 +3,6 @@
 //! credentials; a second request tries to spoof the identity headers and
 //! expects them replaced.
 
-use std::time::Instant;
-
 use goose::prelude::*;
 use rand::Rng;
 
@@ -35,7 +33,8 @@ pub async fn run(ctx: &RunContext, user: &mut GooseUser) -> TransactionResult {
     check(&mut done, &identity);
     finish(ctx, user, Class::Identity, done, paced.then_some(intended)).await?;
 
-    let sent = Instant::now();
+    // Paced runs schedule every request, not every transaction.
+    let (sent, paced) = pace(ctx, user).await;
     let rb = user
         .client
         .get(url)

@@ -58,7 +58,11 @@ pub async fn start(ctx: &Arc<RunContext>, user: &mut GooseUser) -> TransactionRe
         .tls_certs_only([ca])
         .http1_only()
         .no_gzip()
-        .pool_max_idle_per_host(8)
+        // reqwest pools per destination host, so a user keeps a connection per
+        // host it browses: keep few and briefly, as a browser does, so thousands
+        // of users stay within the proxy's connection limit.
+        .pool_max_idle_per_host(1)
+        .pool_idle_timeout(Duration::from_secs(5))
         .redirect(reqwest::redirect::Policy::none());
     builder = match ctx.route {
         Route::Proxy(addr) => {
