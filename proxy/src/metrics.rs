@@ -59,6 +59,19 @@ const UPSTREAM_KINDS: [&str; 6] = [
 const IDENTITY_SOURCES: [&str; 4] = ["basic", "trusted_header", "client_ip", "unknown"];
 const TUNNEL_OUTCOMES: [&str; 5] = ["closed", "sni_blocked", "not_tls", "idle", "error"];
 
+/// `AcceptError::kind` values (connection-rate, not request-rate; `io` last as fallback).
+const PROXY_REFUSALS: [&str; 9] = [
+    "untrusted",
+    "missing_header",
+    "malformed",
+    "unsigned",
+    "bad_hmac",
+    "stale",
+    "timeout",
+    "closed",
+    "io",
+];
+
 type Labels = [(&'static str, &'static str); 1];
 type Labels2 = [(&'static str, &'static str); 2];
 
@@ -102,6 +115,9 @@ pub struct Metrics {
     tunnel_outcomes: [Counter; 5],
     /// Current policy generation.
     pub policy_version: Gauge,
+    /// Connections whose PROXY v2 header verified.
+    pub proxy_protocol_accepted: Counter,
+    proxy_protocol_refused: [Counter; 9],
     reloads: [Counter; 2],
 }
 
@@ -219,6 +235,19 @@ impl Metrics {
             "Generation of the category and policy data",
             policy_version.clone(),
         );
+        let proxy_protocol_accepted = Counter::default();
+        registry.register(
+            "proxy_protocol_accepted",
+            "Connections whose signed PROXY v2 header verified",
+            proxy_protocol_accepted.clone(),
+        );
+        let proxy_protocol_refused = Self::family(
+            &mut registry,
+            "proxy_protocol_refused",
+            "Connections refused at the PROXY v2 header, by reason",
+            "reason",
+            PROXY_REFUSALS,
+        );
         let reloads = Self::family(
             &mut registry,
             "reloads",
@@ -241,6 +270,8 @@ impl Metrics {
             tunnel_bytes_down,
             tunnel_outcomes,
             policy_version,
+            proxy_protocol_accepted,
+            proxy_protocol_refused,
             reloads,
         }
     }
@@ -292,6 +323,15 @@ impl Metrics {
         self.tunnel_outcomes[i].inc();
         self.tunnel_bytes_up.inc_by(up);
         self.tunnel_bytes_down.inc_by(down);
+    }
+
+    /// Counts a connection refused at its PROXY header; `kind` is `AcceptError::kind`.
+    pub fn proxy_protocol_refused(&self, kind: &str) {
+        let i = PROXY_REFUSALS
+            .iter()
+            .position(|k| *k == kind)
+            .unwrap_or(PROXY_REFUSALS.len() - 1);
+        self.proxy_protocol_refused[i].inc();
     }
 
     /// Counts a reload attempt.

@@ -5,7 +5,6 @@
 mod util;
 
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -23,23 +22,6 @@ async fn read_head(stream: &mut TcpStream) -> Option<Vec<u8>> {
         head.push(byte[0]);
     }
     Some(head)
-}
-
-/// The first TLS flight (a ClientHello) of a rustls client asking for `sni`.
-fn client_hello(sni: &str) -> Vec<u8> {
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(rustls::RootCertStore::empty())
-        .with_no_client_auth();
-    let name = rustls::pki_types::ServerName::try_from(sni.to_string()).unwrap();
-    let mut conn = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
-    let mut out = Vec::new();
-    while conn.wants_write() {
-        conn.write_tls(&mut out).unwrap();
-    }
-    out
 }
 
 async fn connect_through(proxy: &TestProxy, target: &str) -> (TcpStream, String) {
@@ -123,7 +105,10 @@ async fn fronted_sni_naming_a_blocked_host_is_cut() {
     let proxy = TestProxy::start(&origin, "").await;
     let (mut stream, head) = connect_through(&proxy, &format!("{ALLOWED}:443")).await;
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-    stream.write_all(&client_hello(BLOCKED)).await.unwrap();
+    stream
+        .write_all(&util::client_hello(BLOCKED))
+        .await
+        .unwrap();
     let rest = util::read_until_close(&mut stream).await;
     assert!(rest.is_empty(), "nothing comes back: {rest:?}");
     util::eventually(Duration::from_secs(5), "SNI mismatch counted", || async {

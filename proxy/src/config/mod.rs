@@ -20,6 +20,7 @@ use std::time::Duration;
 use http::HeaderName;
 
 use crate::identity::{IdentityConfig, IdentityResolver};
+use crate::proxy_protocol::CloudSideConfig;
 use crate::reload::Snapshot;
 use crate::store::StoreSettings;
 use crate::tunnel::TunnelSettings;
@@ -47,6 +48,8 @@ pub struct Config {
     pub log: LogSettings,
     /// `[store]`: where identity and policy lookups go (embedded files or Redis).
     pub store: StoreSettings,
+    /// `[proxy_protocol]`: signed PROXY v2 headers from on-premise appliances (absent: off).
+    pub proxy_protocol: Option<CloudSideConfig>,
     /// Notified to reload the category database and policy from their files (the binary
     /// wires SIGHUP to it; admin `POST /reload` does the same).
     pub reload_trigger: Arc<tokio::sync::Notify>,

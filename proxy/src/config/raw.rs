@@ -88,4 +88,5 @@ pub struct RawConfig {
     pub log: RawLog,
     #[serde(default)]
     pub store: crate::store::StoreConfig,
+    pub proxy_protocol: Option<crate::proxy_protocol::ProxyProtocolConfig>,
 }

@@ -267,7 +267,22 @@ pub(super) fn validate(text: &str, base: &Path, origin: String) -> Result<Config
         tunnel,
         log,
         store,
+        proxy_protocol,
     } = raw;
+    let proxy_protocol =
+        proxy_protocol.and_then(|raw| match raw.validate(base, "proxy_protocol") {
+            Ok(settings) => Some(settings),
+            Err(issues) => {
+                for issue in issues.0 {
+                    let (section, key) = issue
+                        .key
+                        .rsplit_once('.')
+                        .unwrap_or(("proxy_protocol", &issue.key));
+                    c.problem(section, Some(key), issue.message.clone());
+                }
+                None
+            }
+        });
     let store = match store.validate() {
         Ok(settings) => settings,
         Err(problems) => {
@@ -392,6 +407,7 @@ pub(super) fn validate(text: &str, base: &Path, origin: String) -> Result<Config
             tunnel,
             log,
             store,
+            proxy_protocol,
             reload_trigger: Arc::new(tokio::sync::Notify::new()),
             snapshot,
             resolver,

@@ -8,15 +8,44 @@ use std::sync::Arc;
 use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
 
 use crate::body::ProxyBody;
 use crate::metrics::DecisionLabel;
-use crate::policy::Decision;
+use crate::policy::{Decision, Policy};
+use crate::reload::Snapshot;
 use crate::respond::{self, ProxyError, RequestKind};
 use crate::server::state::{ClientCtx, Shared};
 use crate::{tunnel, upstream};
 
 use super::normalise_host;
+
+/// Runs one tunnel between a client and a connected upstream, cutting it when the TLS
+/// SNI names a host this client's `policy` blocks, and counts it in the tunnel metrics.
+/// Used for CONNECT and for transparently intercepted TLS.
+pub(crate) async fn run_tunnel<C>(
+    shared: &Shared,
+    client_io: C,
+    upstream: TcpStream,
+    policy: &Policy,
+    snapshot: &Snapshot,
+    target: &str,
+) where
+    C: AsyncRead + AsyncWrite + Unpin,
+{
+    let metrics = &shared.metrics;
+    metrics.tunnels_opened.inc();
+    metrics.tunnels_open.inc();
+    let sni_blocked = |sni: &str| {
+        let sni = sni.to_ascii_lowercase();
+        matches!(policy.decide(&snapshot.db, &sni, "/"), Decision::Block(_))
+    };
+    let outcome = tunnel::run(client_io, upstream, &shared.config.tunnel, sni_blocked).await;
+    metrics.tunnels_open.dec();
+    metrics.tunnel_closed(&outcome);
+    tracing::debug!(target, outcome = ?outcome, "tunnel closed");
+}
 
 pub(super) async fn handle(
     shared: &Arc<Shared>,
@@ -47,24 +76,20 @@ pub(super) async fn handle(
     let on_upgrade = hyper::upgrade::on(&mut req);
     let shared_t = shared.clone();
     client.tunnel.park(Box::pin(async move {
-        let client_io = match on_upgrade.await {
-            Ok(upgraded) => TokioIo::new(upgraded),
-            Err(e) => {
-                tracing::debug!(error = %e, "CONNECT upgrade failed");
-                return;
+        match on_upgrade.await {
+            Ok(upgraded) => {
+                run_tunnel(
+                    &shared_t,
+                    TokioIo::new(upgraded),
+                    upstream,
+                    &policy,
+                    &snapshot,
+                    &host,
+                )
+                .await
             }
-        };
-        let metrics = &shared_t.metrics;
-        metrics.tunnels_opened.inc();
-        metrics.tunnels_open.inc();
-        let sni_blocked = |sni: &str| {
-            let sni = sni.to_ascii_lowercase();
-            matches!(policy.decide(&snapshot.db, &sni, "/"), Decision::Block(_))
-        };
-        let outcome = tunnel::run(client_io, upstream, &shared_t.config.tunnel, sni_blocked).await;
-        metrics.tunnels_open.dec();
-        metrics.tunnel_closed(&outcome);
-        tracing::debug!(host = %host, port, outcome = ?outcome, "tunnel closed");
+            Err(e) => tracing::debug!(error = %e, "CONNECT upgrade failed"),
+        }
     }));
     let mut resp = Response::new(ProxyBody::empty());
     *resp.status_mut() = StatusCode::OK;

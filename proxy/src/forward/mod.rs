@@ -3,24 +3,25 @@
 //! upstream exchange through the pool. Every failure becomes a [`ProxyError`] and is
 //! turned into a response in [`crate::respond`].
 
-mod connect;
+pub(crate) mod connect;
 pub mod headers;
 
 use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Instant;
 
+use http::uri::Authority;
 use http::{Method, Request, Response, Uri};
 use hyper::body::Incoming;
 
 use crate::body::ProxyBody;
-use crate::identity::Identity;
+use crate::identity::{Identity, IdentitySource};
 use crate::metrics::DecisionLabel;
 use crate::policy::{Decision, Policy};
 use crate::reload::Snapshot;
 use crate::respond::{self, ProxyError, RequestKind};
 use crate::server::framing;
-use crate::server::state::{ClientCtx, Shared};
+use crate::server::state::{ApplianceInfo, ClientCtx, Shared};
 use crate::store::Verdict;
 use crate::upstream;
 
@@ -86,21 +87,30 @@ async fn route(
     if req.method() == Method::CONNECT {
         return connect::handle(shared, client, req).await;
     }
-    match req.uri().scheme_str() {
-        None => return Err(ProxyError::OriginForm),
-        Some("http") => {}
-        Some(_) => {
+    let uri = req.uri().clone();
+    let transparent = client.appliance.as_ref().is_some_and(|a| a.transparent);
+    let authority = match (uri.scheme_str(), transparent) {
+        (Some("http"), _) => uri
+            .authority()
+            .cloned()
+            .ok_or(ProxyError::BadRequest("absolute-form URL without a host"))?,
+        // Intercepted transparently: origin-form is expected; the target is in Host.
+        (None, true) => req
+            .headers()
+            .get(http::header::HOST)
+            .and_then(|h| Authority::try_from(h.as_bytes()).ok())
+            .ok_or(ProxyError::BadRequest(
+                "intercepted request without a valid Host",
+            ))?,
+        (None, false) => return Err(ProxyError::OriginForm),
+        (Some(_), _) => {
             return Err(ProxyError::BadRequest(
                 "only http:// URLs are proxied in absolute form; use CONNECT for https",
             ))
         }
-    }
-    let uri = req.uri().clone();
-    let authority = uri
-        .authority()
-        .ok_or(ProxyError::BadRequest("absolute-form URL without a host"))?;
+    };
     let host = normalise_host(authority.host());
-    let port = uri.port_u16().unwrap_or(80);
+    let port = authority.port_u16().unwrap_or(80);
 
     let snapshot = shared.reloader.current();
     let (identity, policy) = resolve(shared, &snapshot, req.headers(), client).await?;
@@ -114,7 +124,7 @@ async fn route(
     let (mut parts, body) = req.into_parts();
     shared
         .rewrite
-        .apply(&mut parts.headers, authority, client.peer.ip(), &identity);
+        .apply(&mut parts.headers, &authority, client.client_ip, &identity);
     parts.uri = origin_form(&uri);
     parts.version = http::Version::HTTP_11;
     let resp = send(shared, &host, port, Request::from_parts(parts, body)).await?;
@@ -123,18 +133,27 @@ async fn route(
 
 /// Who sent the request and the policy that applies, from the store (one call per
 /// request); a fail-closed store that cannot answer refuses the request.
-pub(super) async fn resolve(
+pub(crate) async fn resolve(
     shared: &Shared,
     snapshot: &Snapshot,
     headers: &http::HeaderMap,
     client: &ClientCtx,
 ) -> Result<(Identity, Arc<Policy>), ProxyError> {
+    if let Some(identity) = client
+        .appliance
+        .as_ref()
+        .and_then(|a| appliance_identity(shared, a))
+    {
+        shared.metrics.identity(identity.source);
+        let policy = snapshot.policies.for_group(&identity.group).clone();
+        return Ok((identity, policy));
+    }
     let resolution = shared
         .store
         .resolve(
             &shared.resolver,
             headers,
-            client.peer.ip(),
+            client.client_ip,
             &snapshot.policies,
             &snapshot.db,
         )
@@ -144,6 +163,26 @@ pub(super) async fn resolve(
         Verdict::Decide(policy) | Verdict::FailOpen(policy) => Ok((resolution.identity, policy)),
         Verdict::FailClosed => Err(ProxyError::FilteringUnavailable),
     }
+}
+
+/// The identity a verified appliance header vouches for: its group, or the group of its
+/// user in the user table (the default group for an unknown user). None when the header
+/// named nobody, so the usual sources (client IP = the header's source) apply.
+fn appliance_identity(shared: &Shared, appliance: &ApplianceInfo) -> Option<Identity> {
+    let group = match (&appliance.group, &appliance.user) {
+        (Some(group), _) => group.clone(),
+        (None, Some(user)) => shared
+            .resolver
+            .user_group(user)
+            .cloned()
+            .unwrap_or_else(|| shared.resolver.unknown().group),
+        (None, None) => return None,
+    };
+    Some(Identity {
+        user: appliance.user.clone(),
+        group,
+        source: IdentitySource::TrustedHeader,
+    })
 }
 
 /// The origin-form target (`/path?query`) of an absolute-form URI.

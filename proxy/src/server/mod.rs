@@ -8,6 +8,7 @@
 
 pub mod framing;
 pub(crate) mod state;
+pub(crate) mod transparent;
 pub(crate) mod tunnel_slot;
 
 use std::convert::Infallible;
@@ -25,7 +26,7 @@ use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
 use crate::config::Config;
-use state::{ClientCtx, Shared};
+use state::{ApplianceInfo, ClientCtx, Shared};
 
 /// Why [`serve`] failed.
 #[derive(Debug, thiserror::Error)]
@@ -142,13 +143,48 @@ fn refuse(stream: TcpStream) {
 /// Serves one client connection (and the tunnel it may turn into).
 async fn connection(
     shared: Arc<Shared>,
-    stream: TcpStream,
+    mut stream: TcpStream,
     peer: SocketAddr,
     _permit: OwnedSemaphorePermit,
     mut drain: watch::Receiver<bool>,
 ) {
     let _ = stream.set_nodelay(true);
     let _active = ActiveGuard::new(&shared.metrics);
+    let (client_ip, appliance) = match &shared.config.proxy_protocol {
+        None => (peer.ip(), None),
+        Some(pp) => match crate::proxy_protocol::accept(&mut stream, peer, pp).await {
+            Ok(None) => (peer.ip(), None),
+            Ok(Some(header)) => {
+                shared.metrics.proxy_protocol_accepted.inc();
+                (
+                    header.source.ip().to_canonical(),
+                    Some(ApplianceInfo::from(header)),
+                )
+            }
+            Err(e) => {
+                shared.metrics.proxy_protocol_refused(e.kind());
+                tracing::debug!(%peer, error = %e, "PROXY header refused; closing");
+                return;
+            }
+        },
+    };
+    let transparent_to = appliance
+        .as_ref()
+        .filter(|a| a.transparent)
+        .map(|a| a.destination);
+    if let Some(destination) = transparent_to {
+        if transparent::starts_with_tls(&stream, shared.config.tunnel.hello_timeout).await {
+            let ctx = ClientCtx {
+                peer,
+                client_ip,
+                appliance,
+                window: None,
+                tunnel: Default::default(),
+            };
+            transparent::tls(&shared, stream, &ctx, destination).await;
+            return;
+        }
+    }
     let window = shared
         .config
         .server
@@ -156,6 +192,8 @@ async fn connection(
         .then(|| framing::window(2 * shared.config.server.max_header_bytes));
     let ctx = Arc::new(ClientCtx {
         peer,
+        client_ip,
+        appliance,
         window: window.clone(),
         tunnel: Default::default(),
     });

@@ -2,7 +2,7 @@
 //! snapshot, the identity resolver, the upstream pool and the metrics. Built once by
 //! [`super::serve`]; everything a request needs is precomputed here.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -15,6 +15,7 @@ use crate::forward::headers::RequestRewrite;
 use crate::identity::IdentityResolver;
 use crate::metrics::Metrics;
 use crate::pool::{Pool, PoolSettings};
+use crate::proxy_protocol::ProxiedIdentity;
 use crate::reload::Reloader;
 use crate::store::{FailMode, PolicyStore, StoreError};
 
@@ -123,6 +124,31 @@ impl Shared {
     }
 }
 
+/// A verified PROXY v2 header's identity, converted once per connection.
+#[derive(Debug)]
+pub(crate) struct ApplianceInfo {
+    /// The user the appliance authenticated.
+    pub user: Option<Arc<str>>,
+    /// The group the appliance authenticated.
+    pub group: Option<Arc<str>>,
+    /// Intercepted transparently: the stream carries origin-form HTTP (or TLS) for
+    /// `destination`, not proxy requests.
+    pub transparent: bool,
+    /// The client's original destination.
+    pub destination: SocketAddr,
+}
+
+impl From<ProxiedIdentity> for ApplianceInfo {
+    fn from(p: ProxiedIdentity) -> Self {
+        ApplianceInfo {
+            user: p.user.map(Arc::from),
+            group: p.group.map(Arc::from),
+            transparent: p.transparent,
+            destination: p.destination,
+        }
+    }
+}
+
 fn header_name(name: &str) -> HeaderName {
     HeaderName::from_bytes(name.to_ascii_lowercase().as_bytes())
         .expect("identity header names are validated with the config")
@@ -131,7 +157,12 @@ fn header_name(name: &str) -> HeaderName {
 /// Per-connection context handed to every request of that connection.
 #[derive(Debug)]
 pub(crate) struct ClientCtx {
+    /// The TCP peer (an appliance, when a PROXY header was accepted).
     pub peer: SocketAddr,
+    /// The client's address: the PROXY header's source, else the peer's.
+    pub client_ip: IpAddr,
+    /// What a verified appliance said about this connection, if one did.
+    pub appliance: Option<ApplianceInfo>,
     /// Recent bytes read, for the framing check (None when `strict_framing` is off).
     pub window: Option<SharedWindow>,
     /// Where a CONNECT request parks its tunnel until hyper releases the socket.
