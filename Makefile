@@ -33,20 +33,38 @@ proxy:
 bench:
 	$(CARGO) bench -p filter-proxy
 
-baseline:
-	@echo "make baseline: not built yet (see the issue 'reports: baseline documents...')"; exit 2
+## Runs write into runs/<profile>-<UTC time> unless RUN=dir is given.
+STAMP := $(shell date -u +%Y%m%dT%H%M%SZ)
+RUN ?= runs/$(PROFILE)-$(STAMP)
+BIN := target/release
 
-gate:
-	@echo "make gate: not built yet (see the issue 'reports: baseline documents...')"; exit 2
+## baseline: the main job. Build release, run PROFILE (default peak), render, promote
+## the run into baselines/PROFILE.{json,md,folded}.
+baseline: release
+	$(BIN)/loadgen run --profile profiles/$(PROFILE).toml --out $(RUN)
+	$(BIN)/perf-report render $(RUN)
+	$(BIN)/perf-report promote $(RUN) --profile $(PROFILE)
 
-run:
-	@echo "make run: not built yet (see the issue 'The run harness')"; exit 2
+## gate: run PROFILE (default ci) and diff it against its committed baseline;
+## exit 0 pass, 1 rollback, 3 hotfix-only, 2 bad input.
+gate: GATE_PROFILE = $(if $(filter command line,$(origin PROFILE)),$(PROFILE),ci)
+gate: release
+	$(BIN)/loadgen run --profile profiles/$(GATE_PROFILE).toml --out runs/$(GATE_PROFILE)-gate-$(STAMP)
+	$(BIN)/perf-report render runs/$(GATE_PROFILE)-gate-$(STAMP)
+	$(BIN)/perf-report diff runs/$(GATE_PROFILE)-gate-$(STAMP) --baseline baselines/$(GATE_PROFILE).json
+
+## run: one run of PROFILE, rendered, nothing promoted.
+run: release
+	$(BIN)/loadgen run --profile profiles/$(PROFILE).toml --out $(RUN)
+	$(BIN)/perf-report render $(RUN)
+
+## flamegraph: the peak profile's steady-window CPU profile; prints where the SVG is.
+flamegraph: release
+	$(BIN)/loadgen run --profile profiles/peak.toml --out runs/flamegraph-$(STAMP)
+	@echo "flame graph: runs/flamegraph-$(STAMP)/flamegraph.svg"
 
 soak:
 	@echo "make soak: not built yet (see the issue 'Soak, spike, capacity and fault profiles')"; exit 2
-
-flamegraph:
-	@echo "make flamegraph: not built yet (see the issue 'The run harness')"; exit 2
 
 clean:
 	$(CARGO) clean
