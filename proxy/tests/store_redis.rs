@@ -459,3 +459,29 @@ async fn a_new_category_database_re_resolves_redis_policies() {
     assert!(f.blocks(&r.verdict, "news.example"));
     assert!(!f.blocks(&r.verdict, "adult.example"));
 }
+
+#[tokio::test]
+async fn redis_down_at_start_serves_in_fail_mode_then_connects() {
+    let mut f = Fixture::new(FailMode::Open).await;
+    // The store has not connected yet (lazy): Redis is down at its first use.
+    f.redis.kill();
+    let mut n = 4000;
+    resolve_until(&f, &mut n, "fail open without ever connecting", |r| {
+        matches!(r.verdict, Verdict::FailOpen(_))
+    })
+    .await;
+    f.redis.spawn();
+    // The restarted server is empty: seed the one user this test looks up.
+    let _: () = redis::cmd("SET")
+        .arg("fp:ip:127.20.0.2")
+        .arg("carol")
+        .query_async(&mut f.redis.admin().await)
+        .await
+        .expect("SET");
+    resolve_until(&f, &mut n, "first connection after start", |r| {
+        matches!(r.verdict, Verdict::Decide(_))
+    })
+    .await;
+    let r = f.resolve(&HeaderMap::new(), ip(2)).await;
+    assert_eq!(r.identity.user.as_deref(), Some("carol"));
+}
