@@ -30,6 +30,8 @@ pub mod proxy_protocol;
 pub mod reload;
 pub mod respond;
 pub mod server;
+#[cfg(feature = "gate-selftest")]
+pub mod slowdown;
 pub mod store;
 pub mod tunnel;
 pub mod upstream;

@@ -185,11 +185,13 @@ fn document(baseline: &Baseline, run: &RunDir, report: &GateReport) -> Result<Do
     Ok(doc)
 }
 
-fn row(e: &Evaluation) -> Vec<String> {
+/// One row of the gated-metrics table.
+pub fn row(e: &Evaluation) -> Vec<String> {
     let num = |v: Option<f64>| v.map_or_else(|| "not measured".to_owned(), fmt_num);
     let method = match e.method {
         Method::BootstrapMedians => " [medians of per-second samples]",
         Method::Point => " [whole-run values]",
+        Method::PairedTrials => " [paired trials]",
         Method::Absolute | Method::None => "",
     };
     vec![

@@ -86,6 +86,9 @@ pub enum ReportError {
         /// Why.
         reason: String,
     },
+    /// An A/B gate session could not be run (no arm to compare, a build or trial failed).
+    #[error("gate session: {0}")]
+    Session(String),
     /// A command-line combination that makes no sense.
     #[error("{0}")]
     Usage(String),

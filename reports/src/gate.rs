@@ -38,21 +38,34 @@ pub fn evaluate(
     control: &MetricSet,
     candidate: &MetricSet,
 ) -> GateReport {
-    let classes: BTreeSet<String> = control
-        .keys()
-        .chain(candidate.keys())
+    evaluate_with(gates, rules, [control, candidate], |rule, name| {
+        rule.evaluate(
+            name,
+            control.get(name),
+            candidate.get(name),
+            gates.comparison,
+        )
+    })
+}
+
+/// Expands `rules` over the classes the `sets` measured, evaluates each metric key with
+/// `eval`, and reduces the evaluations to one verdict. Shared by the document gate and the
+/// interleaved A/B gate, so both expand wildcards and weigh "missing" the same way.
+pub fn evaluate_with<'a>(
+    gates: &Gates,
+    rules: &[Rule],
+    sets: impl IntoIterator<Item = &'a MetricSet>,
+    mut eval: impl FnMut(&Rule, &str) -> Evaluation,
+) -> GateReport {
+    let classes: BTreeSet<String> = sets
+        .into_iter()
+        .flat_map(|set| set.keys())
         .filter_map(|k| k.split_once('.').map(|(_, c)| c.to_owned()))
         .collect();
     let mut evaluations = Vec::new();
     for rule in rules {
         for key in keys_for(rule, rules, &classes) {
-            let name = key.to_string();
-            evaluations.push(rule.evaluate(
-                &name,
-                control.get(&name),
-                candidate.get(&name),
-                gates.comparison,
-            ));
+            evaluations.push(eval(rule, &key.to_string()));
         }
     }
     let verdict = evaluations

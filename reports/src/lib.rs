@@ -7,6 +7,7 @@
 //! compares two metric sets with robust statistics ([`stats`]) and returns pass, hotfix
 //! or rollback.
 
+pub mod ab;
 pub mod atomic;
 pub mod baseline;
 pub mod diff;

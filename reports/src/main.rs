@@ -1,4 +1,5 @@
-//! `perf-report`: render a run, promote it to a baseline, or diff it against one.
+//! `perf-report`: render a run, promote it to a baseline, diff it against one, or run the
+//! interleaved A/B gate.
 //! Thin edge over the `reports` library: argument parsing, messages, exit codes.
 
 use anyhow::Context as _;
@@ -67,6 +68,149 @@ enum Command {
         #[arg(long)]
         out_dir: Option<PathBuf>,
     },
+    /// Interleaved A/B gate: build the baseline's commit and the work tree, run their
+    /// trials alternately, decide pair by pair. Exit 0 pass, 1 rollback, 3 hotfix, 2 bad
+    /// input or a failed session. Arguments after `--` go to `loadgen run`.
+    Gate(GateArgs),
+}
+
+#[derive(clap::Args)]
+struct GateArgs {
+    /// Load profile file, e.g. profiles/ci.toml.
+    #[arg(long)]
+    profile: PathBuf,
+    /// Baseline document [default: baselines/NAME.json].
+    #[arg(long)]
+    baseline: Option<PathBuf>,
+    /// Gate rules.
+    #[arg(long, default_value = "baselines/gates.toml")]
+    gates: PathBuf,
+    /// Session directory [default: target/gate/sessions/NAME-UNIXTIME].
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Control/candidate pairs [default: from the rules file].
+    #[arg(long)]
+    pairs: Option<u32>,
+    /// Seconds per trial [default: the rules file's trial_duration_s, else the profile's].
+    #[arg(long)]
+    duration: Option<u64>,
+    /// The loadgen binary [default: beside this binary].
+    #[arg(long)]
+    loadgen_bin: Option<PathBuf>,
+    /// Control proxy binary; skips building the baseline's commit.
+    #[arg(long)]
+    control_bin: Option<PathBuf>,
+    /// Candidate proxy binary; skips building the work tree.
+    #[arg(long)]
+    candidate_bin: Option<PathBuf>,
+    /// Cargo feature for the candidate build (repeatable).
+    #[arg(long = "candidate-feature")]
+    candidate_features: Vec<String>,
+    /// KEY=VALUE in the control's environment (repeatable).
+    #[arg(long = "control-env", value_parser = parse_env)]
+    control_env: Vec<(String, String)>,
+    /// KEY=VALUE in the candidate's environment (repeatable).
+    #[arg(long = "candidate-env", value_parser = parse_env)]
+    candidate_env: Vec<(String, String)>,
+    /// Exit 0 instead of 3 when the worst verdict is hotfix.
+    #[arg(long)]
+    hotfix_ok: bool,
+    /// Extra arguments for `loadgen run`.
+    #[arg(last = true)]
+    loadgen_args: Vec<String>,
+}
+
+fn parse_env(text: &str) -> Result<(String, String), String> {
+    text.split_once('=')
+        .filter(|(k, _)| !k.is_empty())
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .ok_or_else(|| format!("expected KEY=VALUE, got '{text}'"))
+}
+
+/// The `name` of a load profile file.
+fn profile_name(path: &std::path::Path) -> anyhow::Result<String> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading the profile {}", path.display()))?;
+    let value: toml::Table =
+        toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+    value
+        .get("name")
+        .and_then(|n| n.as_str())
+        .map(str::to_owned)
+        .with_context(|| format!("{} has no name", path.display()))
+}
+
+fn gate(args: GateArgs) -> anyhow::Result<ExitCode> {
+    use reports::ab::{build, trial, GateOptions, Mode};
+    let profile = profile_name(&args.profile)?;
+    let repo = std::env::current_dir().context("locating the checkout")?;
+    let gates = reports::rules::Gates::load(&args.gates).context("reading the gate rules")?;
+    let duration = args.duration.or(gates.session(&profile).trial_duration_s);
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let dirs = build::BuildDirs::for_repo(&repo);
+    let out_dir = args.out.unwrap_or_else(|| {
+        dirs.gate_dir
+            .join("sessions")
+            .join(format!("{profile}-{stamp}"))
+    });
+    let loadgen_bin = match args.loadgen_bin {
+        Some(bin) => bin,
+        None => std::env::current_exe()
+            .context("locating this binary")?
+            .with_file_name("loadgen"),
+    };
+    let opts = GateOptions {
+        baseline: Some(
+            args.baseline
+                .unwrap_or_else(|| PathBuf::from(format!("baselines/{profile}.json"))),
+        ),
+        profile,
+        gates: args.gates,
+        out_dir,
+        pairs: args.pairs,
+        dirs,
+        control_bin: args.control_bin,
+        candidate_bin: args.candidate_bin,
+        candidate_features: args.candidate_features,
+        control_env: args.control_env,
+        candidate_env: args.candidate_env,
+    };
+    let mut runner = trial::Loadgen {
+        bin: loadgen_bin,
+        profile: args.profile,
+        duration_s: duration,
+        extra_args: args.loadgen_args,
+        timeout: std::time::Duration::from_secs(duration.unwrap_or(600) + 180),
+    };
+    let outcome =
+        reports::ab::run_gate(&opts, &build::Cargo, &mut runner).context("running the A/B gate")?;
+    if let Mode::DocumentOnly { reason } = &outcome.mode {
+        println!("WEAKER CHECK: no control today ({reason}); compared with the document only");
+    }
+    if let Some(report) = outcome.enforced() {
+        for e in report
+            .evaluations
+            .iter()
+            .filter(|e| e.verdict != reports::rules::Verdict::Pass)
+        {
+            println!(
+                "{:9} {}{}: {}",
+                verdict_word(e.verdict),
+                e.metric,
+                if e.enforce { "" } else { " (reported only)" },
+                e.reason
+            );
+        }
+    }
+    println!(
+        "verdict: {} (report: {})",
+        verdict_word(outcome.verdict),
+        outcome.out_dir.join("gate.md").display()
+    );
+    let code = u8::try_from(outcome.exit_code(args.hotfix_ok)).expect("exit codes are 0..=3");
+    Ok(ExitCode::from(code))
 }
 
 fn main() -> ExitCode {
@@ -82,6 +226,7 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
+        Command::Gate(args) => gate(args),
         Command::Render { run_dir } => {
             let run = RunDir::load(&run_dir).context("loading the run")?;
             let out = reports::render::render(&run).context("rendering the report")?;

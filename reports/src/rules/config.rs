@@ -23,6 +23,8 @@ struct RawGates {
     #[serde(default)]
     confidence: Option<f64>,
     #[serde(default)]
+    pairs: Option<u32>,
+    #[serde(default)]
     gate: Vec<RawRule>,
     #[serde(default)]
     profile: BTreeMap<String, RawProfile>,
@@ -31,6 +33,10 @@ struct RawGates {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawProfile {
+    #[serde(default)]
+    pairs: Option<u32>,
+    #[serde(default)]
+    trial_duration_s: Option<u64>,
     #[serde(default)]
     gate: Vec<RawRule>,
 }
@@ -62,6 +68,28 @@ pub struct Gates {
     pub comparison: Comparison,
     defaults: Vec<Rule>,
     profiles: BTreeMap<String, Vec<Rule>>,
+    sessions: BTreeMap<String, Session>,
+    default_pairs: u32,
+}
+
+/// How an interleaved A/B session of a profile is run (`pairs`, `trial_duration_s`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Session {
+    /// Control/candidate trial pairs, run A B A B ...
+    pub pairs: u32,
+    /// Each trial's duration in seconds; None: the profile's own duration.
+    pub trial_duration_s: Option<u64>,
+}
+
+/// Pairs an A/B session runs when neither the file nor the profile says.
+pub const DEFAULT_PAIRS: u32 = 3;
+
+fn check_pairs(key: &str, pairs: Option<u32>, problems: &mut Vec<String>) {
+    if let Some(n) = pairs.filter(|&n| n < 2) {
+        problems.push(format!(
+            "{key}: {n} pairs cannot show that a change is consistent (>= 2)"
+        ));
+    }
 }
 
 impl Gates {
@@ -103,6 +131,22 @@ impl Gates {
             }
             comparison.bootstrap.confidence = c;
         }
+        check_pairs("pairs", raw.pairs, &mut problems);
+        let default_pairs = raw.pairs.unwrap_or(DEFAULT_PAIRS);
+        let mut sessions = BTreeMap::new();
+        for (name, p) in &raw.profile {
+            check_pairs(&format!("profile.{name}.pairs"), p.pairs, &mut problems);
+            if p.trial_duration_s == Some(0) {
+                problems.push(format!("profile.{name}.trial_duration_s: must be > 0"));
+            }
+            sessions.insert(
+                name.clone(),
+                Session {
+                    pairs: p.pairs.unwrap_or(default_pairs),
+                    trial_duration_s: p.trial_duration_s,
+                },
+            );
+        }
         let defaults = validate_rules("gate", &raw.gate, &mut problems);
         let profiles = raw
             .profile
@@ -118,20 +162,30 @@ impl Gates {
                 comparison,
                 defaults,
                 profiles,
+                sessions,
+                default_pairs,
             })
         } else {
             Err(problems)
         }
     }
 
+    /// How an A/B session of `profile` is run.
+    pub fn session(&self, profile: &str) -> Session {
+        self.sessions.get(profile).copied().unwrap_or(Session {
+            pairs: self.default_pairs,
+            trial_duration_s: None,
+        })
+    }
+
     /// The rules that apply to a profile: the defaults, each replaced by a profile rule
-    /// for the same metric and class, plus the profile's own additions.
+    /// for the same metric, class and kind, plus the profile's own additions.
     pub fn for_profile(&self, profile: &str) -> Vec<Rule> {
         let mut rules = self.defaults.clone();
         for rule in self.profiles.get(profile).into_iter().flatten() {
             match rules
                 .iter_mut()
-                .find(|r| r.metric == rule.metric && r.class == rule.class)
+                .find(|r| r.metric == rule.metric && r.class == rule.class && r.kind == rule.kind)
             {
                 Some(slot) => *slot = rule.clone(),
                 None => rules.push(rule.clone()),
@@ -173,7 +227,7 @@ fn validate_rules(table: &str, raw: &[RawRule], problems: &mut Vec<String>) -> V
         };
         let mut ok = true;
         for (key, v) in [("hotfix", r.hotfix), ("rollback", r.rollback)] {
-            if !v.is_finite() || (r.kind == Kind::Relative && v < 0.0) {
+            if !v.is_finite() || (r.kind != Kind::Absolute && v < 0.0) {
                 problems.push(format!(
                     "{at}.{key}: {v} must be a finite, non-negative number"
                 ));
@@ -181,7 +235,9 @@ fn validate_rules(table: &str, raw: &[RawRule], problems: &mut Vec<String>) -> V
             }
         }
         let ordered = match (r.kind, r.direction) {
-            (Kind::Relative, _) | (Kind::Absolute, Direction::Lower) => r.rollback >= r.hotfix,
+            (Kind::Relative | Kind::Delta, _) | (Kind::Absolute, Direction::Lower) => {
+                r.rollback >= r.hotfix
+            }
             (Kind::Absolute, Direction::Higher) => r.rollback <= r.hotfix,
         };
         if ok && !ordered {
@@ -191,7 +247,10 @@ fn validate_rules(table: &str, raw: &[RawRule], problems: &mut Vec<String>) -> V
             ));
             ok = false;
         }
-        if rules.iter().any(|x| x.metric == metric && x.class == class) {
+        if rules
+            .iter()
+            .any(|x| x.metric == metric && x.class == class && x.kind == r.kind)
+        {
             problems.push(format!("{at}.metric: duplicate rule"));
             ok = false;
         }

@@ -8,7 +8,7 @@
 
 mod config;
 
-pub use config::{Gates, GATES_SCHEMA_VERSION};
+pub use config::{Gates, Session, DEFAULT_PAIRS, GATES_SCHEMA_VERSION};
 
 use crate::metrics::{Metric, MetricValue};
 use crate::stats::{self, Bootstrap, RatioCi};
@@ -32,6 +32,10 @@ pub enum Kind {
     Relative,
     /// Thresholds are values in the metric's own unit (an SLO).
     Absolute,
+    /// Thresholds are differences from the baseline in the metric's own unit (+0.5 =
+    /// half an allocation per request more): for nearly deterministic counts, where a
+    /// small absolute change is meaningful whatever the relative size.
+    Delta,
 }
 
 /// The outcome of one rule.
@@ -58,6 +62,9 @@ pub enum Method {
     Point,
     /// Current value against an absolute threshold.
     Absolute,
+    /// Interleaved A/B trials: median of the per-pair effects, every pair agreeing in
+    /// direction, and (with per-second samples) a pooled bootstrap CI excluding 1.
+    PairedTrials,
     /// Nothing to compare.
     None,
 }
@@ -130,6 +137,10 @@ pub struct Evaluation {
     pub p_value: Option<f64>,
     /// Whether the change is statistically significant (None: not tested).
     pub significant: Option<bool>,
+    /// Per-pair effects of an interleaved A/B session (relative change or delta, in the
+    /// rule's unit), in trial order; empty for other methods.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub pair_effects: Vec<f64>,
     /// The verdict.
     pub verdict: Verdict,
     /// One line explaining the verdict.
@@ -164,6 +175,7 @@ impl Rule {
             ci: None,
             p_value: None,
             significant: None,
+            pair_effects: Vec::new(),
             verdict: Verdict::Missing,
             reason: String::new(),
         };
@@ -173,7 +185,7 @@ impl Rule {
             .map(|(b, c)| relative_change(b, c));
         match self.kind {
             Kind::Absolute => self.absolute(&mut e),
-            Kind::Relative => match (baseline, current) {
+            Kind::Relative | Kind::Delta => match (baseline, current) {
                 (Some(b), Some(c)) => self.relative(&mut e, b, c, cmp),
                 (None, _) => e.reason = "no baseline value".to_owned(),
                 (_, None) => e.reason = "not measured in this run".to_owned(),
@@ -240,31 +252,16 @@ impl Rule {
                 .zip(e.current)
                 .map(|(b, c)| relative_change(b, c));
         }
-        let Some(change) = e.change else {
+        let effect = match self.kind {
+            Kind::Delta => e.current.zip(e.baseline).map(|(c, b)| c - b),
+            Kind::Relative | Kind::Absolute => e.change,
+        };
+        let Some(effect) = effect else {
             e.reason = "no comparable values".to_owned();
             return;
         };
-        let worse = match self.direction {
-            Direction::Lower => change,
-            Direction::Higher => -change,
-        };
-        let pct = format!("{:+.1}%", change * 100.0);
-        (e.verdict, e.reason) = if worse > self.rollback {
-            (
-                Verdict::Rollback,
-                format!("{pct} is beyond the rollback threshold"),
-            )
-        } else if worse > self.hotfix {
-            (
-                Verdict::Hotfix,
-                format!("{pct} is beyond the hotfix threshold"),
-            )
-        } else {
-            (
-                Verdict::Pass,
-                format!("{pct} is within the hotfix threshold"),
-            )
-        };
+        let pct = self.show_effect(effect);
+        (e.verdict, e.reason) = self.classify(effect, &pct);
         if e.verdict != Verdict::Pass && e.significant == Some(false) {
             e.verdict = Verdict::Pass;
             e.reason = format!("{pct} but not significant (the CI of the ratio includes 1)");
@@ -275,6 +272,51 @@ impl Rule {
                 } else {
                     " (whole-run values; too few per-second samples for a test)"
                 });
+        }
+    }
+}
+
+impl Rule {
+    /// The worse-is-positive effect: the effect itself when lower is better, negated when
+    /// higher is better.
+    pub fn worse(&self, effect: f64) -> f64 {
+        match self.direction {
+            Direction::Lower => effect,
+            Direction::Higher => -effect,
+        }
+    }
+
+    /// An effect in the rule's unit: `+12.5%` (relative) or `+1.02` (delta).
+    pub fn show_effect(&self, effect: f64) -> String {
+        match self.kind {
+            Kind::Delta => format!(
+                "{}{}",
+                if effect >= 0.0 { "+" } else { "" },
+                fmt_num(effect)
+            ),
+            Kind::Relative | Kind::Absolute => format!("{:+.1}%", effect * 100.0),
+        }
+    }
+
+    /// Classifies an effect (relative change or delta) against the thresholds, before
+    /// any significance test.
+    pub fn classify(&self, effect: f64, shown: &str) -> (Verdict, String) {
+        let worse = self.worse(effect);
+        if worse > self.rollback {
+            (
+                Verdict::Rollback,
+                format!("{shown} is beyond the rollback threshold"),
+            )
+        } else if worse > self.hotfix {
+            (
+                Verdict::Hotfix,
+                format!("{shown} is beyond the hotfix threshold"),
+            )
+        } else {
+            (
+                Verdict::Pass,
+                format!("{shown} is within the hotfix threshold"),
+            )
         }
     }
 }
@@ -300,6 +342,18 @@ pub fn describe(direction: Direction, kind: Kind, hotfix: f64, rollback: f64) ->
                 "{better} is better; hotfix beyond {sign}{:.1}%, rollback beyond {sign}{:.1}%, if significant",
                 hotfix * 100.0,
                 rollback * 100.0
+            )
+        }
+        Kind::Delta => {
+            let sign = if direction == Direction::Lower {
+                "+"
+            } else {
+                "-"
+            };
+            format!(
+                "{better} is better; hotfix beyond {sign}{}, rollback beyond {sign}{} (difference), if significant",
+                fmt_num(hotfix),
+                fmt_num(rollback)
             )
         }
         Kind::Absolute => {

@@ -1,0 +1,368 @@
+//! Building the two proxies of an A/B session: the baseline's commit in a git worktree,
+//! cached by commit, and the candidate from the work tree.
+//!
+//! Why a worktree with the shared target directory: the control must be the code the
+//! baseline measured, not today's code with today's dependencies rebuilt from scratch.
+//! A worktree checks the commit out beside the work tree without touching it, and
+//! building it with the main `CARGO_TARGET_DIR` reuses every compiled dependency whose
+//! version did not change, so the extra cost is the proxy crate. The binary is copied to
+//! `bin/<commit>/` because the shared target directory's `filter-proxy` is overwritten by
+//! the next build of either tree; the next session with the same baseline reuses the copy.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The binary's file name.
+pub const PROXY_BIN: &str = "filter-proxy";
+
+/// Compiles the proxy of a source tree. The real one runs cargo; tests count calls.
+pub trait Compiler {
+    /// Builds the proxy in `src_dir` into `target_dir` with extra cargo `features`;
+    /// returns the path of the built binary, or the build's error output.
+    fn build(
+        &self,
+        src_dir: &Path,
+        target_dir: &Path,
+        features: &[String],
+    ) -> Result<PathBuf, String>;
+}
+
+/// `cargo build --release -p filter-proxy` with a given target directory.
+#[derive(Debug, Clone, Default)]
+pub struct Cargo;
+
+impl Compiler for Cargo {
+    fn build(
+        &self,
+        src_dir: &Path,
+        target_dir: &Path,
+        features: &[String],
+    ) -> Result<PathBuf, String> {
+        let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+        cmd.current_dir(src_dir)
+            .env("CARGO_TARGET_DIR", target_dir)
+            .args([
+                "build",
+                "--release",
+                "-p",
+                "filter-proxy",
+                "--bin",
+                PROXY_BIN,
+            ]);
+        if !features.is_empty() {
+            cmd.args(["--features", &features.join(",")]);
+        }
+        let out = cmd.output().map_err(|e| format!("cannot run cargo: {e}"))?;
+        if !out.status.success() {
+            let err = String::from_utf8_lossy(&out.stderr);
+            let tail: Vec<&str> = err.lines().rev().take(15).collect();
+            return Err(tail.into_iter().rev().collect::<Vec<_>>().join("\n"));
+        }
+        Ok(target_dir.join("release").join(PROXY_BIN))
+    }
+}
+
+/// Where builds happen and binaries are kept.
+#[derive(Debug, Clone)]
+pub struct BuildDirs {
+    /// The checkout (git work tree) the candidate is built from.
+    pub repo: PathBuf,
+    /// The shared cargo target directory.
+    pub target_dir: PathBuf,
+    /// The gate's own directory (`<target>/gate`): `worktrees/<commit>`, `bin/<commit>`.
+    pub gate_dir: PathBuf,
+}
+
+impl BuildDirs {
+    /// The usual layout: `<repo>/target` (or `CARGO_TARGET_DIR`) and `<target>/gate`.
+    pub fn for_repo(repo: &Path) -> Self {
+        let target_dir = std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| repo.join("target"));
+        Self {
+            repo: repo.to_owned(),
+            gate_dir: target_dir.join("gate"),
+            target_dir,
+        }
+    }
+
+    /// The cached binary of a commit.
+    pub fn cached_bin(&self, commit: &str) -> PathBuf {
+        self.gate_dir.join("bin").join(commit).join(PROXY_BIN)
+    }
+
+    /// The worktree of a commit.
+    pub fn worktree(&self, commit: &str) -> PathBuf {
+        self.gate_dir.join("worktrees").join(commit)
+    }
+}
+
+/// The control's build.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ControlBuild {
+    /// A binary of the baseline's commit.
+    Ready {
+        /// The full commit id.
+        commit: String,
+        /// The binary.
+        bin: PathBuf,
+        /// Whether it came from the cache (no build this time).
+        reused: bool,
+    },
+    /// No control today: the session falls back to the document (the weaker check).
+    Unavailable {
+        /// The commit asked for, if the baseline recorded one.
+        commit: Option<String>,
+        /// Why, in plain words.
+        reason: String,
+    },
+}
+
+/// Resolves `commit` to a full id, or says why it is not usable.
+pub fn resolve_commit(repo: &Path, commit: &str) -> Result<String, String> {
+    let out = git(repo)
+        .args(["rev-parse", "--verify", "--quiet"])
+        .arg(format!("{commit}^{{commit}}"))
+        .output()
+        .map_err(|e| format!("cannot run git: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "commit {commit} is not in this repository's history (shallow clone, or a commit that was never pushed)"
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+/// The control binary for the baseline's commit: cached, or built in a worktree and
+/// cached. Never an error: every failure becomes [`ControlBuild::Unavailable`].
+pub fn control(dirs: &BuildDirs, commit: Option<&str>, compiler: &dyn Compiler) -> ControlBuild {
+    let Some(asked) = commit else {
+        return ControlBuild::Unavailable {
+            commit: None,
+            reason: "the baseline does not record the commit it measured".to_owned(),
+        };
+    };
+    let unavailable = |reason: String| ControlBuild::Unavailable {
+        commit: Some(asked.to_owned()),
+        reason,
+    };
+    let full = match resolve_commit(&dirs.repo, asked) {
+        Ok(full) => full,
+        Err(reason) => return unavailable(reason),
+    };
+    let cached = dirs.cached_bin(&full);
+    if cached.is_file() {
+        return ControlBuild::Ready {
+            commit: full,
+            bin: cached,
+            reused: true,
+        };
+    }
+    let tree = dirs.worktree(&full);
+    if !tree.join(".git").exists() {
+        let _ = std::fs::remove_dir_all(&tree);
+        let out = git(&dirs.repo)
+            .args(["worktree", "add", "--detach", "--force"])
+            .arg(&tree)
+            .arg(&full)
+            .output();
+        match out {
+            Ok(o) if o.status.success() => {}
+            Ok(o) => {
+                return unavailable(format!(
+                    "cannot check out {full} in a worktree: {}",
+                    String::from_utf8_lossy(&o.stderr).trim()
+                ))
+            }
+            Err(e) => return unavailable(format!("cannot run git: {e}")),
+        }
+    }
+    let built = match compiler.build(&tree, &dirs.target_dir, &[]) {
+        Ok(bin) => bin,
+        Err(log) => return unavailable(format!("commit {full} does not build:\n{log}")),
+    };
+    match copy_binary(&built, &cached) {
+        Ok(()) => ControlBuild::Ready {
+            commit: full,
+            bin: cached,
+            reused: false,
+        },
+        Err(e) => unavailable(format!("cannot keep the built binary: {e}")),
+    }
+}
+
+/// Builds the candidate from the work tree and copies it to `bin/<name>/`, so a later
+/// build of another tree into the shared target directory cannot swap it mid-session.
+pub fn candidate(
+    dirs: &BuildDirs,
+    name: &str,
+    features: &[String],
+    compiler: &dyn Compiler,
+) -> Result<PathBuf, String> {
+    let built = compiler.build(&dirs.repo, &dirs.target_dir, features)?;
+    let kept = dirs.cached_bin(name);
+    copy_binary(&built, &kept).map_err(|e| format!("cannot keep the built binary: {e}"))?;
+    Ok(kept)
+}
+
+/// The work tree's commit and whether it has uncommitted changes.
+pub fn head(repo: &Path) -> (Option<String>, bool) {
+    let commit = git(repo)
+        .args(["rev-parse", "HEAD"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned());
+    let dirty = git(repo)
+        .args(["status", "--porcelain", "--untracked-files=no"])
+        .output()
+        .map(|o| !o.stdout.is_empty())
+        .unwrap_or(false);
+    (commit, dirty)
+}
+
+fn git(repo: &Path) -> Command {
+    let mut cmd = Command::new("git");
+    cmd.arg("-C").arg(repo);
+    cmd
+}
+
+/// Copies through a temporary name and renames, so a reader never sees half a binary.
+fn copy_binary(from: &Path, to: &Path) -> std::io::Result<()> {
+    let dir = to.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let tmp = dir.join(format!(".{PROXY_BIN}.partial"));
+    std::fs::copy(from, &tmp)?;
+    std::fs::rename(&tmp, to)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::Cell;
+
+    /// Writes a fake binary and counts builds.
+    struct Counting(Cell<usize>);
+
+    impl Compiler for Counting {
+        fn build(&self, src: &Path, target: &Path, _: &[String]) -> Result<PathBuf, String> {
+            self.0.set(self.0.get() + 1);
+            if src.join("broken").exists() {
+                return Err("error[E0425]: cannot find value".into());
+            }
+            let bin = target.join("release").join(PROXY_BIN);
+            std::fs::create_dir_all(bin.parent().unwrap()).unwrap();
+            std::fs::write(&bin, format!("built from {}", src.display())).unwrap();
+            Ok(bin)
+        }
+    }
+
+    fn repo_with_commit(dir: &Path, file: &str) -> String {
+        let run = |args: &[&str]| {
+            let out = Command::new("git")
+                .arg("-C")
+                .arg(dir)
+                .args(["-c", "user.name=t", "-c", "user.email=t@example.org"])
+                .args(args)
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{out:?}");
+            String::from_utf8(out.stdout).unwrap()
+        };
+        if !dir.join(".git").exists() {
+            run(&["init", "-q"]);
+        }
+        std::fs::write(dir.join(file), "x").unwrap();
+        run(&["add", file]);
+        run(&["commit", "-q", "-m", file]);
+        run(&["rev-parse", "HEAD"]).trim().to_owned()
+    }
+
+    fn dirs(tmp: &Path) -> BuildDirs {
+        let repo = tmp.join("repo");
+        std::fs::create_dir_all(&repo).unwrap();
+        BuildDirs {
+            target_dir: tmp.join("target"),
+            gate_dir: tmp.join("target/gate"),
+            repo,
+        }
+    }
+
+    #[test]
+    fn the_binary_of_a_commit_is_built_once_then_reused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dirs = dirs(tmp.path());
+        let commit = repo_with_commit(&dirs.repo, "a.txt");
+        let compiler = Counting(Cell::new(0));
+        let short = &commit[..10];
+        let first = control(&dirs, Some(short), &compiler);
+        let ControlBuild::Ready { bin, reused, .. } = &first else {
+            panic!("{first:?}");
+        };
+        assert!(!reused);
+        assert_eq!(*bin, dirs.cached_bin(&commit));
+        assert!(dirs.worktree(&commit).join("a.txt").is_file());
+        let second = control(&dirs, Some(&commit), &compiler);
+        assert_eq!(
+            second,
+            ControlBuild::Ready {
+                commit: commit.clone(),
+                bin: dirs.cached_bin(&commit),
+                reused: true
+            }
+        );
+        assert_eq!(compiler.0.get(), 1, "the cached binary must be reused");
+    }
+
+    #[test]
+    fn an_unknown_commit_or_none_falls_back_with_a_reason() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dirs = dirs(tmp.path());
+        repo_with_commit(&dirs.repo, "a.txt");
+        let compiler = Counting(Cell::new(0));
+        let unknown = "0123456789abcdef0123456789abcdef01234567";
+        match control(&dirs, Some(unknown), &compiler) {
+            ControlBuild::Unavailable { commit, reason } => {
+                assert_eq!(commit.as_deref(), Some(unknown));
+                assert!(
+                    reason.contains("not in this repository's history"),
+                    "{reason}"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            control(&dirs, None, &compiler),
+            ControlBuild::Unavailable { commit: None, .. }
+        ));
+        assert_eq!(compiler.0.get(), 0);
+    }
+
+    #[test]
+    fn a_commit_that_does_not_build_falls_back_with_the_error() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dirs = dirs(tmp.path());
+        let commit = repo_with_commit(&dirs.repo, "broken");
+        let compiler = Counting(Cell::new(0));
+        match control(&dirs, Some(&commit), &compiler) {
+            ControlBuild::Unavailable { reason, .. } => {
+                assert!(reason.contains("does not build"), "{reason}");
+                assert!(reason.contains("E0425"), "{reason}");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(!dirs.cached_bin(&commit).exists());
+    }
+
+    #[test]
+    fn the_candidate_is_kept_apart_from_the_shared_target() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dirs = dirs(tmp.path());
+        let compiler = Counting(Cell::new(0));
+        let kept = candidate(&dirs, "candidate", &[], &compiler).unwrap();
+        assert_eq!(kept, dirs.cached_bin("candidate"));
+        assert!(std::fs::read_to_string(&kept)
+            .unwrap()
+            .starts_with("built from"));
+    }
+}

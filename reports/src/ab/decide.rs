@@ -1,0 +1,342 @@
+//! The paired decision of an interleaved A/B session: per metric, is the candidate worse
+//! than the control measured beside it, by more than the rule's threshold, consistently?
+//!
+//! Why paired: trials run A B A B on one machine, so a slow stretch of the machine hits a
+//! control and the candidate next to it alike; comparing each candidate trial with its
+//! own control cancels that drift, which pooling all trials would not. A relative or
+//! delta rule fails only when all three hold:
+//!
+//! - **effect**: the median of the per-pair effects (relative change, or difference for
+//!   `delta` rules) is beyond the threshold (the minimum effect size);
+//! - **consistency**: every pair moved the worse way (with 3 pairs, identical builds do
+//!   that for one metric with probability 1/8, so this alone is not enough);
+//! - **significance**: where the trials have per-second samples, the bootstrap CI of the
+//!   ratio of medians of the pooled samples excludes 1 on the worse side.
+//!
+//! Absolute rules (SLOs) apply to the candidate alone: its trials' median value (the mean
+//! for failure rates, so a failure in any trial counts).
+
+use crate::gate::{self, GateReport};
+use crate::metrics::{Metric, MetricSet, MetricValue};
+use crate::rules::{relative_change, Evaluation, Gates, Kind, Method, Rule, Verdict};
+use crate::stats;
+
+/// Fewest pairs that can show a consistent change.
+pub const MIN_PAIRS: usize = 2;
+
+/// Decides every rule on paired trials: `control[i]` ran just before `candidate[i]`.
+pub fn decide(
+    gates: &Gates,
+    rules: &[Rule],
+    control: &[MetricSet],
+    candidate: &[MetricSet],
+) -> GateReport {
+    gate::evaluate_with(
+        gates,
+        rules,
+        control.iter().chain(candidate),
+        |rule, name| match rule.kind {
+            Kind::Absolute => absolute(gates, rule, name, control, candidate),
+            Kind::Relative | Kind::Delta => paired(gates, rule, name, control, candidate),
+        },
+    )
+}
+
+/// One arm's trials pooled into one value: the summary point (median of the trials, or
+/// the mean for failure rates) and every trial's per-second samples.
+pub fn summarise_arm(name: &str, trials: &[MetricSet]) -> Option<MetricValue> {
+    let values: Vec<f64> = trials.iter().filter_map(|t| t.get(name)?.value()).collect();
+    if values.is_empty() {
+        return None;
+    }
+    let point = if name.starts_with(Metric::FailureRate.name()) {
+        Some(values.iter().sum::<f64>() / values.len() as f64)
+    } else {
+        stats::median(&values)
+    };
+    let samples = trials
+        .iter()
+        .filter_map(|t| t.get(name))
+        .flat_map(|v| v.samples.iter().copied())
+        .collect();
+    Some(MetricValue { point, samples })
+}
+
+fn absolute(
+    gates: &Gates,
+    rule: &Rule,
+    name: &str,
+    control: &[MetricSet],
+    candidate: &[MetricSet],
+) -> Evaluation {
+    let cand = summarise_arm(name, candidate).map(|v| MetricValue {
+        point: v.point,
+        samples: Vec::new(),
+    });
+    let mut e = rule.evaluate(name, None, cand.as_ref(), gates.comparison);
+    e.baseline = summarise_arm(name, control).and_then(|v| v.point);
+    e.change = e
+        .baseline
+        .zip(e.current)
+        .map(|(b, c)| relative_change(b, c));
+    e
+}
+
+fn paired(
+    gates: &Gates,
+    rule: &Rule,
+    name: &str,
+    control: &[MetricSet],
+    candidate: &[MetricSet],
+) -> Evaluation {
+    let ctrl = summarise_arm(name, control);
+    let cand = summarise_arm(name, candidate);
+    // Start from the plain comparison of the pooled arms: it fills the "missing" cases
+    // and the display values; the paired logic below replaces its verdict.
+    let mut e = rule.evaluate(name, ctrl.as_ref(), cand.as_ref(), gates.comparison);
+    if e.verdict == Verdict::Missing && (ctrl.is_none() || cand.is_none()) {
+        return e;
+    }
+    e.baseline = ctrl.as_ref().and_then(|v| v.point);
+    e.current = cand.as_ref().and_then(|v| v.point);
+    e.method = Method::PairedTrials;
+    let pairs: Vec<(f64, f64)> = control
+        .iter()
+        .zip(candidate)
+        .filter_map(|(a, b)| Some((a.get(name)?.value()?, b.get(name)?.value()?)))
+        .collect();
+    e.pair_effects = pairs
+        .iter()
+        .map(|&(a, b)| match rule.kind {
+            Kind::Delta => b - a,
+            Kind::Relative | Kind::Absolute => relative_change(a, b),
+        })
+        .collect();
+    let Some(effect) = stats::median(&e.pair_effects) else {
+        e.verdict = Verdict::Missing;
+        e.reason = "no trial pair measured it on both sides".to_owned();
+        return e;
+    };
+    e.change = match rule.kind {
+        Kind::Delta => e
+            .baseline
+            .zip(e.current)
+            .map(|(b, c)| relative_change(b, c)),
+        Kind::Relative | Kind::Absolute => Some(effect),
+    };
+    let shown = rule.show_effect(effect);
+    let (verdict, reason) = rule.classify(effect, &shown);
+    let worse_pairs = e
+        .pair_effects
+        .iter()
+        .filter(|&&x| rule.worse(x) > 0.0)
+        .count();
+    let n = e.pair_effects.len();
+    let consistent = n >= MIN_PAIRS && worse_pairs == n;
+    // The CI (when the plain comparison computed one) is of the pooled per-second samples.
+    let ci_worse = e.ci.map(|ci| match rule.direction {
+        crate::rules::Direction::Lower => ci.low > 1.0,
+        crate::rules::Direction::Higher => ci.high < 1.0,
+    });
+    e.significant = Some(consistent && ci_worse != Some(false));
+    (e.verdict, e.reason) = if verdict == Verdict::Pass {
+        (verdict, format!("{reason} (median of {n} pairs)"))
+    } else if n < MIN_PAIRS {
+        (
+            Verdict::Pass,
+            format!("{shown}, but {n} pair cannot show a consistent change"),
+        )
+    } else if !consistent {
+        (
+            Verdict::Pass,
+            format!("{shown}, but only {worse_pairs} of {n} pairs were worse (inconsistent)"),
+        )
+    } else if ci_worse == Some(false) {
+        (
+            Verdict::Pass,
+            format!(
+                "{shown} in every pair, but the CI of the pooled per-second samples includes 1"
+            ),
+        )
+    } else {
+        (verdict, format!("{reason}; worse in all {n} pairs"))
+    };
+    e
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stats::SplitMix64;
+
+    const RULES: &str = r#"
+schema_version = 1
+missing = "rollback"
+[[gate]]
+metric = "proxy_cpu_us_per_request"
+direction = "lower"
+kind = "relative"
+hotfix = 0.05
+rollback = 0.15
+[[gate]]
+metric = "allocs_per_request"
+direction = "lower"
+kind = "delta"
+hotfix = 0.5
+rollback = 2.0
+[[gate]]
+metric = "p99_us.*"
+direction = "lower"
+kind = "absolute"
+hotfix = 50000.0
+rollback = 200000.0
+"#;
+
+    /// A trial whose per-second CPU samples scatter around `cpu` (2% noise) and whose
+    /// allocation count is `allocs`.
+    fn trial(rng: &mut SplitMix64, cpu: f64, allocs: f64, p99: f64) -> MetricSet {
+        let samples: Vec<f64> = (0..20).map(|_| cpu * (0.02 * rng.normal()).exp()).collect();
+        let mut set = MetricSet::new();
+        set.insert(
+            "proxy_cpu_us_per_request".into(),
+            MetricValue {
+                point: stats::median(&samples),
+                samples,
+            },
+        );
+        set.insert(
+            "allocs_per_request".into(),
+            MetricValue {
+                point: Some(allocs),
+                samples: Vec::new(),
+            },
+        );
+        set.insert(
+            "p99_us.allowed".into(),
+            MetricValue {
+                point: Some(p99),
+                samples: Vec::new(),
+            },
+        );
+        set
+    }
+
+    fn session(seed: u64, cpu_factor: f64, extra_allocs: f64) -> (Vec<MetricSet>, Vec<MetricSet>) {
+        let mut rng = SplitMix64::new(seed);
+        let mut a = Vec::new();
+        let mut b = Vec::new();
+        for i in 0..3 {
+            // Machine drift between pairs: both arms of a pair share it.
+            let drift = 1.0 + 0.04 * i as f64;
+            a.push(trial(&mut rng, 100.0 * drift, 40.0, 9000.0));
+            b.push(trial(
+                &mut rng,
+                100.0 * drift * cpu_factor,
+                40.0 + extra_allocs,
+                9100.0,
+            ));
+        }
+        (a, b)
+    }
+
+    fn verdict_of(report: &GateReport, metric: &str) -> (Verdict, String) {
+        let e = report
+            .evaluations
+            .iter()
+            .find(|e| e.metric == metric)
+            .expect("metric evaluated");
+        (e.verdict, e.reason.clone())
+    }
+
+    #[test]
+    fn identical_arms_pass() {
+        let gates = Gates::parse(RULES).unwrap();
+        let rules = gates.for_profile("ci");
+        let (a, _) = session(1, 1.0, 0.0);
+        let report = decide(&gates, &rules, &a, &a);
+        assert_eq!(report.verdict, Verdict::Pass, "{report:#?}");
+        let e = &report.evaluations[0];
+        assert_eq!(e.method, Method::PairedTrials);
+        assert_eq!(e.pair_effects, vec![0.0; 3]);
+    }
+
+    #[test]
+    fn a_twenty_percent_cpu_shift_is_a_rollback() {
+        let gates = Gates::parse(RULES).unwrap();
+        let rules = gates.for_profile("ci");
+        let (a, b) = session(2, 1.20, 0.0);
+        let report = decide(&gates, &rules, &a, &b);
+        let (v, why) = verdict_of(&report, "proxy_cpu_us_per_request");
+        assert_eq!(v, Verdict::Rollback, "{why}");
+        assert!(why.contains("all 3 pairs"), "{why}");
+        assert_eq!(report.verdict, Verdict::Rollback);
+    }
+
+    #[test]
+    fn one_more_allocation_per_request_is_flagged_by_the_delta_rule() {
+        let gates = Gates::parse(RULES).unwrap();
+        let rules = gates.for_profile("ci");
+        let (a, b) = session(3, 1.0, 1.0);
+        let report = decide(&gates, &rules, &a, &b);
+        let (v, why) = verdict_of(&report, "allocs_per_request");
+        assert_eq!(v, Verdict::Hotfix, "{why}");
+        assert!(why.starts_with("+1 "), "{why}");
+    }
+
+    #[test]
+    fn a_shift_inside_noise_passes() {
+        let gates = Gates::parse(RULES).unwrap();
+        let rules = gates.for_profile("ci");
+        // Same distribution, different draws, drift between pairs.
+        let (a, _) = session(4, 1.0, 0.0);
+        let (b, _) = session(5, 1.01, 0.0);
+        let report = decide(&gates, &rules, &a, &b);
+        assert_eq!(report.verdict, Verdict::Pass, "{report:#?}");
+    }
+
+    #[test]
+    fn a_change_in_one_pair_only_is_not_consistent() {
+        let gates = Gates::parse(RULES).unwrap();
+        let rules = gates.for_profile("ci");
+        let (a, mut b) = session(6, 1.0, 0.0);
+        // One wild candidate trial (a noisy neighbour), the other two slightly better.
+        b[0] = trial(&mut SplitMix64::new(7), 150.0, 40.0, 9000.0);
+        b[1] = trial(&mut SplitMix64::new(8), 101.0, 40.0, 9000.0);
+        b[2] = trial(&mut SplitMix64::new(9), 90.0, 40.0, 9000.0);
+        let report = decide(&gates, &rules, &a, &b);
+        let (v, why) = verdict_of(&report, "proxy_cpu_us_per_request");
+        assert_eq!(v, Verdict::Pass, "{why}");
+    }
+
+    #[test]
+    fn slos_apply_to_the_candidate_alone() {
+        let gates = Gates::parse(RULES).unwrap();
+        let rules = gates.for_profile("ci");
+        let mut rng = SplitMix64::new(10);
+        let a: Vec<_> = (0..3)
+            .map(|_| trial(&mut rng, 100.0, 40.0, 300_000.0))
+            .collect();
+        let b: Vec<_> = (0..3)
+            .map(|_| trial(&mut rng, 100.0, 40.0, 60_000.0))
+            .collect();
+        let report = decide(&gates, &rules, &a, &b);
+        let (v, why) = verdict_of(&report, "p99_us.allowed");
+        assert_eq!(v, Verdict::Hotfix, "{why}");
+    }
+
+    #[test]
+    fn a_metric_neither_arm_measured_is_missing() {
+        let gates = Gates::parse(RULES).unwrap();
+        let rules = gates.for_profile("ci");
+        let (mut a, mut b) = session(11, 1.0, 0.0);
+        for t in a.iter_mut().chain(b.iter_mut()) {
+            t.remove("allocs_per_request");
+        }
+        let report = decide(&gates, &rules, &a, &b);
+        assert_eq!(
+            verdict_of(&report, "allocs_per_request").0,
+            Verdict::Missing
+        );
+        assert_eq!(report.verdict, Verdict::Rollback);
+    }
+}

@@ -1,0 +1,282 @@
+//! The interleaved A/B release gate (`perf-report gate`): the candidate measured side by
+//! side with the baseline's own build, on the same machine, in the same session.
+//!
+//! Why: a committed baseline was measured on another day, maybe on another machine;
+//! comparing today's run with it mixes the release's change with the machine's mood.
+//! Measuring a control (the baseline's commit, built in a worktree: [`build`]) and the
+//! candidate alternately ([`schedule`]) with the same harness ([`trial`]) and deciding on
+//! the pairs ([`decide`]) removes the machine from the comparison. The committed baseline
+//! document stays what release reviews cite, so the verdict report ([`report`]) shows
+//! both: candidate vs control today (the enforced verdict) and candidate vs the document.
+//! When the baseline's commit is not in history or does not build, the session says so
+//! and falls back to the document, marked as the weaker check.
+
+pub mod build;
+pub mod decide;
+pub mod report;
+pub mod schedule;
+pub mod trial;
+
+use crate::baseline::Baseline;
+use crate::error::{ReportError, Result};
+use crate::gate::{self, GateReport};
+use crate::metrics::MetricSet;
+use crate::rules::{Gates, Verdict};
+use build::{BuildDirs, Compiler, ControlBuild};
+use schedule::Arm;
+use std::path::{Path, PathBuf};
+use trial::{ArmSpec, Measured, TrialRunner};
+
+/// What to gate and how.
+#[derive(Debug, Clone)]
+pub struct GateOptions {
+    /// The profile's name (the baseline and the gate rules are looked up by it).
+    pub profile: String,
+    /// The baseline document; None or absent file: no document comparison.
+    pub baseline: Option<PathBuf>,
+    /// The gate rules.
+    pub gates: PathBuf,
+    /// The session directory (trials, report, verdict).
+    pub out_dir: PathBuf,
+    /// Pairs to run; None: from the rules file.
+    pub pairs: Option<u32>,
+    /// Where to build and cache binaries.
+    pub dirs: BuildDirs,
+    /// Use this control binary instead of building the baseline's commit.
+    pub control_bin: Option<PathBuf>,
+    /// Use this candidate binary instead of building the work tree.
+    pub candidate_bin: Option<PathBuf>,
+    /// Cargo features of the candidate build.
+    pub candidate_features: Vec<String>,
+    /// Environment of the control's trials.
+    pub control_env: Vec<(String, String)>,
+    /// Environment of the candidate's trials.
+    pub candidate_env: Vec<(String, String)>,
+}
+
+/// Which comparison decided the session.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case", tag = "mode")]
+pub enum Mode {
+    /// Candidate vs control measured today, pair by pair.
+    Interleaved {
+        /// The control's commit (or "given" for a binary passed in).
+        control_commit: String,
+        /// Whether the control binary came from the cache.
+        reused: bool,
+    },
+    /// Candidate vs the committed document only: the weaker check.
+    DocumentOnly {
+        /// Why there was no control today.
+        reason: String,
+    },
+}
+
+/// The session's result.
+#[derive(Debug)]
+pub struct GateOutcome {
+    /// The enforced verdict: today's comparison, or the document's in fallback.
+    pub verdict: Verdict,
+    /// How the verdict was reached.
+    pub mode: Mode,
+    /// Candidate vs control today (interleaved mode).
+    pub today: Option<GateReport>,
+    /// Candidate vs the committed document (when there is one).
+    pub document: Option<GateReport>,
+    /// The session directory.
+    pub out_dir: PathBuf,
+}
+
+impl GateOutcome {
+    /// The enforcing report.
+    pub fn enforced(&self) -> Option<&GateReport> {
+        self.today.as_ref().or(self.document.as_ref())
+    }
+
+    /// Process exit code: 0 pass, 1 rollback, 3 hotfix (0 when hotfixes are accepted).
+    pub fn exit_code(&self, hotfix_ok: bool) -> i32 {
+        self.enforced().map_or(1, |r| r.exit_code(hotfix_ok))
+    }
+}
+
+/// Builds both arms, runs the trials, decides, and writes the verdict report.
+pub fn run_gate(
+    opts: &GateOptions,
+    compiler: &dyn Compiler,
+    runner: &mut dyn TrialRunner,
+) -> Result<GateOutcome> {
+    let gates = Gates::load(&opts.gates)?;
+    let rules = gates.for_profile(&opts.profile);
+    let pairs = opts
+        .pairs
+        .unwrap_or(gates.session(&opts.profile).pairs)
+        .max(1) as usize;
+    let baseline = match &opts.baseline {
+        Some(path) if path.is_file() => Some((Baseline::read(path)?, path.clone())),
+        _ => None,
+    };
+    if let Some((b, path)) = &baseline {
+        if b.profile != opts.profile {
+            return Err(ReportError::ProfileMismatch {
+                path: path.clone(),
+                baseline: b.profile.clone(),
+                run: opts.profile.clone(),
+            });
+        }
+    }
+    let control = match &opts.control_bin {
+        Some(bin) => ControlBuild::Ready {
+            commit: "given".to_owned(),
+            bin: bin.clone(),
+            reused: true,
+        },
+        None => build::control(
+            &opts.dirs,
+            baseline
+                .as_ref()
+                .and_then(|(b, _)| b.provenance.git_commit.as_deref()),
+            compiler,
+        ),
+    };
+    let mode = match &control {
+        ControlBuild::Ready { commit, reused, .. } => Mode::Interleaved {
+            control_commit: commit.clone(),
+            reused: *reused,
+        },
+        ControlBuild::Unavailable { reason, .. } if baseline.is_some() => Mode::DocumentOnly {
+            reason: reason.clone(),
+        },
+        ControlBuild::Unavailable { reason, .. } => {
+            return Err(ReportError::Session(format!(
+                "no control build ({reason}) and no baseline document to fall back to"
+            )))
+        }
+    };
+    let candidate_bin = match &opts.candidate_bin {
+        Some(bin) => bin.clone(),
+        None => {
+            let (commit, dirty) = build::head(&opts.dirs.repo);
+            let name = format!(
+                "candidate-{}{}",
+                commit
+                    .as_deref()
+                    .map_or("unknown", |c| &c[..c.len().min(12)]),
+                if dirty { "-dirty" } else { "" }
+            );
+            build::candidate(&opts.dirs, &name, &opts.candidate_features, compiler)
+                .map_err(|e| ReportError::Session(format!("the candidate does not build:\n{e}")))?
+        }
+    };
+    let arms = Arms {
+        control: match &control {
+            ControlBuild::Ready { bin, .. } => Some(ArmSpec {
+                bin: bin.clone(),
+                env: opts.control_env.clone(),
+            }),
+            ControlBuild::Unavailable { .. } => None,
+        },
+        candidate: ArmSpec {
+            bin: candidate_bin,
+            env: opts.candidate_env.clone(),
+        },
+    };
+    let session = run_trials(&opts.out_dir, pairs, &arms, runner)?;
+    let control_sets: Vec<MetricSet> = session.control.iter().map(|m| m.metrics.clone()).collect();
+    let candidate_sets: Vec<MetricSet> = session
+        .candidate
+        .iter()
+        .map(|m| m.metrics.clone())
+        .collect();
+    let today = arms
+        .control
+        .is_some()
+        .then(|| decide::decide(&gates, &rules, &control_sets, &candidate_sets));
+    let document = baseline.as_ref().map(|(b, _)| {
+        let pooled = pool_arm(&candidate_sets);
+        gate::evaluate(&gates, &rules, &b.metrics, &pooled)
+    });
+    let verdict = today
+        .as_ref()
+        .or(document.as_ref())
+        .map_or(Verdict::Missing, |r| r.verdict);
+    let outcome = GateOutcome {
+        verdict,
+        mode,
+        today,
+        document,
+        out_dir: opts.out_dir.clone(),
+    };
+    report::write(
+        &outcome,
+        &report::Inputs {
+            profile: &opts.profile,
+            baseline: baseline.as_ref().map(|(b, p)| (b, p.as_path())),
+            control: &session.control,
+            candidate: &session.candidate,
+        },
+    )?;
+    Ok(outcome)
+}
+
+/// One arm's trials pooled for the document comparison: per metric, the trials' median
+/// value and all their per-second samples.
+pub fn pool_arm(trials: &[MetricSet]) -> MetricSet {
+    let keys: std::collections::BTreeSet<&String> = trials.iter().flat_map(|t| t.keys()).collect();
+    keys.into_iter()
+        .filter_map(|k| Some((k.clone(), decide::summarise_arm(k, trials)?)))
+        .collect()
+}
+
+struct Arms {
+    control: Option<ArmSpec>,
+    candidate: ArmSpec,
+}
+
+struct SessionTrials {
+    control: Vec<Measured>,
+    candidate: Vec<Measured>,
+}
+
+/// Runs the schedule (A B A B ..., or only B when there is no control).
+fn run_trials(
+    out_dir: &Path,
+    pairs: usize,
+    arms: &Arms,
+    runner: &mut dyn TrialRunner,
+) -> Result<SessionTrials> {
+    let trials_dir = out_dir.join("trials");
+    std::fs::create_dir_all(&trials_dir).map_err(|source| ReportError::Write {
+        path: trials_dir.clone(),
+        source,
+    })?;
+    let mut session = SessionTrials {
+        control: Vec::new(),
+        candidate: Vec::new(),
+    };
+    for t in schedule::plan(pairs) {
+        let spec = match t.arm {
+            Arm::Control => match &arms.control {
+                Some(spec) => spec,
+                None => continue,
+            },
+            Arm::Candidate => &arms.candidate,
+        };
+        let dir = trials_dir.join(t.dir_name());
+        eprintln!(
+            "gate: trial {} ({}, pair {} of {pairs}) -> {}",
+            t.index + 1,
+            t.arm,
+            t.pair + 1,
+            dir.display()
+        );
+        runner
+            .run(spec, &dir)
+            .and_then(|()| trial::measure(&dir))
+            .map(|m| match t.arm {
+                Arm::Control => session.control.push(m),
+                Arm::Candidate => session.candidate.push(m),
+            })
+            .map_err(|e| ReportError::Session(format!("trial {}: {e}", t.dir_name())))?;
+    }
+    Ok(session)
+}
