@@ -5,6 +5,8 @@
 //! the proxy is profiled once, for a short time: the folded stacks and the flame graph
 //! describe the same samples, and the profiler's own cost touches less of the run.
 
+use std::collections::{HashMap, HashSet};
+
 use super::HarnessError;
 
 /// Renders collapsed stacks (`frame;frame;frame count` lines) as a flame graph SVG;
@@ -29,28 +31,18 @@ pub fn render_svg(folded: &str, title: &str) -> Result<Vec<u8>, HarnessError> {
     Ok(svg)
 }
 
-/// The frames that cost the most CPU, inclusive of their callees: `(frame, share of
-/// samples)`, largest first. Used for the run summary and reports.
-pub fn top_frames(folded: &str, n: usize) -> Vec<(String, f64)> {
-    let mut total = 0u64;
-    let mut by_frame: std::collections::HashMap<&str, u64> = std::collections::HashMap::new();
-    for line in folded.lines() {
-        let Some((stack, count)) = line.rsplit_once(' ') else {
-            continue;
-        };
-        let Ok(count) = count.trim().parse::<u64>() else {
-            continue;
-        };
-        total += count;
-        let mut seen = std::collections::HashSet::new();
-        // Skip the first element (thread name); count each frame once per stack.
-        for frame in stack.split(';').skip(1) {
-            if seen.insert(frame) {
-                *by_frame.entry(frame).or_default() += count;
-            }
-        }
-    }
-    let mut frames: Vec<(String, f64)> = by_frame
+/// Parses collapsed-stack lines into `(frames without the thread name, count)`.
+fn stacks(folded: &str) -> impl Iterator<Item = (Vec<&str>, u64)> {
+    folded.lines().filter_map(|line| {
+        let (stack, count) = line.rsplit_once(' ')?;
+        let count = count.trim().parse::<u64>().ok()?;
+        Some((stack.split(';').skip(1).collect(), count))
+    })
+}
+
+/// Sorts `(frame, samples)` by samples into `(frame, share of total)`, largest first.
+fn ranked(counts: HashMap<&str, u64>, total: u64, n: usize) -> Vec<(String, f64)> {
+    let mut frames: Vec<(String, f64)> = counts
         .into_iter()
         .map(|(f, c)| (f.to_owned(), c as f64 / total.max(1) as f64))
         .collect();
@@ -59,12 +51,43 @@ pub fn top_frames(folded: &str, n: usize) -> Vec<(String, f64)> {
     frames
 }
 
+/// Where the CPU time itself went: the innermost frame of each sample, as a share of
+/// all samples, largest first.
+pub fn top_self_frames(folded: &str, n: usize) -> Vec<(String, f64)> {
+    let mut total = 0;
+    let mut counts: HashMap<&str, u64> = HashMap::new();
+    for (frames, count) in stacks(folded) {
+        total += count;
+        if let Some(leaf) = frames.last() {
+            *counts.entry(leaf).or_default() += count;
+        }
+    }
+    ranked(counts, total, n)
+}
+
+/// Which frames containing `needle` (e.g. the proxy's crate name) the CPU time was spent
+/// under, callees included, as a share of all samples, largest first.
+pub fn top_inclusive_frames(folded: &str, needle: &str, n: usize) -> Vec<(String, f64)> {
+    let mut total = 0;
+    let mut counts: HashMap<&str, u64> = HashMap::new();
+    for (frames, count) in stacks(folded) {
+        total += count;
+        let mut seen = HashSet::new();
+        for frame in frames.into_iter().filter(|f| f.contains(needle)) {
+            if seen.insert(frame) {
+                *counts.entry(frame).or_default() += count;
+            }
+        }
+    }
+    ranked(counts, total, n)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     const FOLDED: &str =
-        "worker;main;serve;parse 30\nworker;main;serve;write 60\nworker;main;idle 10\n";
+        "worker;main;p::serve;parse 30\nworker;main;p::serve;write 60\nworker;main;idle 10\n";
 
     #[test]
     fn renders_an_svg() {
@@ -75,10 +98,14 @@ mod tests {
     }
 
     #[test]
-    fn top_frames_are_inclusive_shares() {
-        let top = top_frames(FOLDED, 3);
-        assert_eq!(top[0], ("main".to_owned(), 1.0));
-        assert_eq!(top[1], ("serve".to_owned(), 0.9));
-        assert_eq!(top[2], ("write".to_owned(), 0.6));
+    fn self_and_inclusive_shares() {
+        let top = top_self_frames(FOLDED, 2);
+        assert_eq!(
+            top,
+            vec![("write".to_owned(), 0.6), ("parse".to_owned(), 0.3)]
+        );
+        let proxy = top_inclusive_frames(FOLDED, "p::", 5);
+        assert_eq!(proxy, vec![("p::serve".to_owned(), 0.9)]);
+        assert!(top_self_frames("garbage\n", 3).is_empty());
     }
 }

@@ -1,5 +1,7 @@
-//! The latency the proxy adds: the proxied run's percentiles minus those of the
-//! direct-to-origin pass (same mix, same origin, same session, no proxy).
+//! The latency the proxy adds: percentiles of a light pass through the proxy minus
+//! those of the same light pass straight to the origin (same mix, same few users, same
+//! origin, same session). Both passes are light so the difference is the proxy's own
+//! work, not queueing in a saturated load generator or origin.
 //!
 //! The comparison uses the `allowed` class, the one that does the same thing with and
 //! without the proxy (blocked requests and tunnels only exist through it), and its time
@@ -31,7 +33,7 @@ pub fn basis_histogram(run_dir: &Path) -> Option<PathBuf> {
         .find(|rel| run_dir.join(rel).is_file())
 }
 
-/// Compares the proxied run in `proxied_dir` with the direct pass in `direct_dir`;
+/// Compares the proxied pass in `proxied_dir` with the direct pass in `direct_dir`;
 /// `None` when there was no direct pass or either side lacks the histogram.
 pub fn proxy_added(proxied_dir: &Path, direct_dir: &Path) -> Option<AddedLatency> {
     let rel = basis_histogram(direct_dir)?;

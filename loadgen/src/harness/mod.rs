@@ -72,8 +72,9 @@ pub struct RunArgs {
     /// Use the Redis policy store even if the profile does not ask for it.
     #[arg(long)]
     pub redis: bool,
-    /// Seconds of a direct-to-origin pass (same mix, no proxy) before the proxied run,
-    /// to measure the latency the proxy adds; 0 skips it. Default: the profile's.
+    /// Seconds of each of two light passes before the main attack (same mix, a few
+    /// users, straight to the origin and through the proxy), whose difference is the
+    /// latency the proxy adds; 0 skips them. Default: the profile's `harness.direct_pass`.
     #[arg(long)]
     pub direct_pass: Option<u64>,
     /// Do not pin processes to CPUs.

@@ -38,6 +38,8 @@ struct HarnessOnly {
 pub struct ProfileView {
     /// Profile name.
     pub name: String,
+    /// Most users at once (after overrides).
+    pub users: u64,
     /// Attack length including warm-up, seconds.
     pub duration_s: f64,
     /// Warm-up excluded from statistics, seconds.
@@ -105,6 +107,7 @@ impl ProfileView {
         let warmup_s = profile.warmup.as_secs_f64();
         Ok(Self {
             name: profile.name.clone(),
+            users: profile.users,
             duration_s,
             warmup_s,
             target_rps: profile.target_rate,

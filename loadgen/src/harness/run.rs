@@ -239,10 +239,10 @@ fn place(args: &RunArgs, record: &mut Record) -> Option<Placement> {
 }
 
 /// The `loadgen attack` command: against the proxy when `proxy` is given, else straight
-/// to the origin.
+/// to the origin; `users` overrides the profile's.
 fn attack_command(
     setup: &Setup,
-    args: &RunArgs,
+    users: Option<u64>,
     cpus: Option<&[usize]>,
     origin: &Origin,
     proxy: Option<SocketAddr>,
@@ -261,10 +261,37 @@ fn attack_command(
     if let Some(proxy) = proxy {
         cmd.arg("--proxy").arg(proxy.to_string());
     }
-    if let Some(users) = args.users {
+    if let Some(users) = users {
         cmd.arg("--users").arg(users.to_string());
     }
     cmd
+}
+
+/// Users of the two light passes that measure the latency the proxy adds.
+pub const LIGHT_PASS_USERS: u64 = 10;
+
+/// The two light passes (same mix, same few users, same length): straight to the
+/// origin into `direct/`, then through the proxy into `proxied-light/`. Their
+/// difference is the latency the proxy adds; comparing with the main attack instead
+/// would mix in the load generator's and the origin's own queueing at full load.
+async fn light_passes(
+    setup: &Setup,
+    cpus: Option<&[usize]>,
+    origin: &Origin,
+    proxy: SocketAddr,
+    record: &mut Record,
+) {
+    let users = Some(LIGHT_PASS_USERS.min(setup.profile.users));
+    let limit = Duration::from_secs(setup.direct_pass_s + 60);
+    for (name, via) in [("direct", None), ("proxied-light", Some(proxy))] {
+        let out = setup.run_dir.join(name);
+        let cmd = attack_command(setup, users, cpus, origin, via, &out, setup.direct_pass_s);
+        let log = setup.run_dir.join(format!("{name}.log"));
+        if let Err(e) = run_child_to_end(name, cmd, log, limit).await {
+            record.notes.push(format!("{name} pass failed: {e}"));
+            return;
+        }
+    }
 }
 
 /// Waits for `/readyz`, failing early (with its stderr) if the proxy exits.
@@ -399,27 +426,13 @@ async fn orchestrate(
     wait_ready(&admin, &mut proxy, Duration::from_secs(args.ready_timeout)).await?;
 
     if setup.direct_pass_s > 0 {
-        let out = setup.run_dir.join("direct");
-        let cmd = attack_command(
-            setup,
-            args,
-            lg_cpus,
-            &origin,
-            None,
-            &out,
-            setup.direct_pass_s,
-        );
-        let limit = Duration::from_secs(setup.direct_pass_s + 60);
-        let log = setup.run_dir.join("direct.log");
-        if let Err(e) = run_child_to_end("direct pass", cmd, log, limit).await {
-            record.notes.push(format!("direct pass failed: {e}"));
-        }
+        light_passes(setup, lg_cpus, &origin, listen, record).await;
     }
 
     let duration_s = setup.profile.duration_s.ceil() as u64;
     let cmd = attack_command(
         setup,
-        args,
+        args.users,
         lg_cpus,
         &origin,
         Some(listen),
@@ -514,7 +527,8 @@ fn finish(
     add.insert("resources".into(), json!(res));
     add.insert(
         "proxy_added_latency_us".into(),
-        latency::proxy_added(dir, &dir.join("direct")).map_or(Value::Null, |l| json!(l)),
+        latency::proxy_added(&dir.join("proxied-light"), &dir.join("direct"))
+            .map_or(Value::Null, |l| json!(l)),
     );
     add.insert("load_generator_saturated".into(), Value::Bool(saturated));
     add.insert(
@@ -534,7 +548,11 @@ fn finish(
             "direct_pass_s": setup.direct_pass_s,
             "profiled_window": setup.window,
             "cpu_profile_window": profile_window,
-            "top_frames": record.cpu_folded.as_deref().map(|f| flame::top_frames(f, 15)),
+        "top_self_frames": record.cpu_folded.as_deref().map(|f| flame::top_self_frames(f, 15)),
+            "top_proxy_frames": record
+                .cpu_folded
+                .as_deref()
+                .map(|f| flame::top_inclusive_frames(f, "filter_proxy::", 15)),
         }),
     );
     rundir::merge_run_json(&dir.join("run.json"), add)
