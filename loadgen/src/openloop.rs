@@ -7,7 +7,9 @@
 //! `start + k / rate`, whether or not earlier answers came back. Latency is
 //! recorded from the actual send (TTFB, TTLB) and from the intended start
 //! (the coordinated-omission corrected histogram). With no rate, every
-//! connection sends back to back (closed loop, for peak throughput).
+//! connection sends back to back (closed loop, for peak throughput). When the
+//! schedule falls behind, late requests are still sent until a tenth of the
+//! duration (at least 2 s) past its end; the rest are counted as `unsent`.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -50,8 +52,11 @@ struct Shared {
     auth: Option<HeaderValue>,
     start: Instant,
     deadline: Instant,
+    /// Past this, late requests are no longer sent (counted as unsent).
+    hard_stop: Instant,
     interval: Option<Duration>,
     next: AtomicU64,
+    unsent: AtomicU64,
     timeout: Duration,
 }
 
@@ -98,8 +103,12 @@ pub async fn attack(
         auth,
         start: clock.start,
         deadline: clock.start + profile.duration,
+        hard_stop: clock.start
+            + profile.duration
+            + (profile.duration / 10).max(Duration::from_secs(2)),
         interval: rate.map(|r| Duration::from_secs_f64(1.0 / r)),
         next: AtomicU64::new(0),
+        unsent: AtomicU64::new(0),
         timeout: mix.request_timeout,
     });
     let started_wall = SystemTime::now();
@@ -117,6 +126,10 @@ pub async fn attack(
         .map_err(|e| AttackError::Setup(format!("collecting samples: {e}")))?;
     let mut extra = std::collections::BTreeMap::new();
     extra.insert("connections".to_string(), serde_json::json!(connections));
+    extra.insert(
+        "unsent".to_string(),
+        serde_json::json!(shared.unsent.load(Ordering::Relaxed)),
+    );
     let facts = RunFacts {
         driver: "open-loop",
         profile,
@@ -187,6 +200,11 @@ async fn connection_loop(shared: Arc<Shared>, mut recorder: UserRecorder, seed: 
             return;
         }
         let now = Instant::now();
+        if now >= shared.hard_stop {
+            // Overloaded: the backlog of late requests is not drained for ever.
+            shared.unsent.fetch_add(1, Ordering::Relaxed);
+            continue;
+        }
         if intended > now {
             tokio::time::sleep_until(intended.into()).await;
         }
