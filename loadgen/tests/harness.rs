@@ -22,27 +22,30 @@ fn loadgen_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_loadgen"))
 }
 
-/// The `filter-proxy` binary beside `loadgen` (same profile), built once if missing.
+/// The `filter-proxy` binary, built from the current sources (cargo makes this a no-op
+/// when it is up to date) and copied into a directory of this test process, so a
+/// concurrent build in the shared target directory cannot swap it mid-test.
 fn proxy_bin() -> PathBuf {
-    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    static BUILT: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
     BUILT
         .get_or_init(|| {
-            let bin = loadgen_bin()
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let status = Command::new(cargo)
+                .args(["build", "-p", "filter-proxy", "--bin", "filter-proxy"])
+                .current_dir(repo_root())
+                .status()
+                .expect("run cargo build");
+            assert!(status.success(), "building filter-proxy failed");
+            let built = loadgen_bin()
                 .parent()
                 .expect("binaries live in a directory")
                 .join("filter-proxy");
-            if !bin.is_file() {
-                let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-                let status = Command::new(cargo)
-                    .args(["build", "-p", "filter-proxy", "--bin", "filter-proxy"])
-                    .current_dir(repo_root())
-                    .status()
-                    .expect("run cargo build");
-                assert!(status.success(), "building filter-proxy failed");
-            }
-            assert!(bin.is_file(), "no filter-proxy at {}", bin.display());
-            bin
+            let dir = tempfile::tempdir().expect("temp dir");
+            let bin = dir.path().join("filter-proxy");
+            std::fs::copy(&built, &bin).expect("copy filter-proxy");
+            (dir, bin)
         })
+        .1
         .clone()
 }
 
@@ -172,7 +175,7 @@ fn read_json(path: &Path) -> Value {
 fn a_short_ci_run_produces_a_complete_run_directory() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");
-    let output = run_command(&out, 15, &["--direct-pass", "3"])
+    let output = run_command(&out, 12, &["--direct-pass", "2"])
         .output()
         .expect("run loadgen run");
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -198,7 +201,6 @@ fn a_short_ci_run_produces_a_complete_run_directory() {
         "commit",
         "dirty",
         "rustc",
-        "build_profile",
         "cores",
         "kernel",
         "started_at",

@@ -58,14 +58,17 @@ impl Provenance {
     }
 }
 
-/// The cargo profile a binary was built with, from its directory (`target/<profile>/bin`).
+/// The cargo profile a binary was built with, from its place in a target directory
+/// (`target/<profile>/bin` or `target/<profile>/deps/bin`); `None` for a binary
+/// elsewhere, whose profile cannot be told from its path.
 pub fn build_profile_of(bin: &Path) -> Option<String> {
-    let dir = bin.parent()?.file_name()?.to_str()?;
-    Some(if dir == "deps" {
-        bin.parent()?.parent()?.file_name()?.to_str()?.to_owned()
-    } else {
-        dir.to_owned()
-    })
+    let mut dir = bin.parent()?;
+    if dir.file_name()? == "deps" {
+        dir = dir.parent()?;
+    }
+    let name = dir.file_name()?.to_str()?;
+    let in_target = dir.parent()?.file_name().is_some_and(|n| n == "target");
+    (in_target || name == "debug" || name == "release").then(|| name.to_owned())
 }
 
 /// The first `model name` of a `/proc/cpuinfo` text.
@@ -129,6 +132,11 @@ mod tests {
             build_profile_of(Path::new("target/debug/deps/x-123")).as_deref(),
             Some("debug")
         );
+        assert_eq!(
+            build_profile_of(Path::new("/w/target/bench/x")).as_deref(),
+            Some("bench")
+        );
+        assert_eq!(build_profile_of(Path::new("/tmp/.tmpAbc/x")), None);
     }
 
     #[test]
