@@ -218,7 +218,7 @@ async fn exhausted_pool_answers_503_with_retry_after_instead_of_hanging() {
 }
 
 #[tokio::test]
-async fn keep_alive_connections_are_pooled_and_stale_ones_replaced() {
+async fn keep_alive_connections_are_pooled_and_idle_ones_expire() {
     let origin = Origin::start().await;
     let proxy = TestProxy::start(&origin, "[upstream]\nidle_timeout = \"200ms\"\n").await;
     let client = proxy.client();
@@ -251,6 +251,28 @@ async fn keep_alive_connections_are_pooled_and_stale_ones_replaced() {
             .status(),
         200
     );
+    assert_eq!(
+        origin.connections.load(std::sync::atomic::Ordering::SeqCst),
+        2
+    );
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn connection_closed_by_the_origin_while_idle_is_replaced() {
+    let origin = Origin::start_with_idle_close(Some(Duration::from_millis(150))).await;
+    let proxy = TestProxy::start(&origin, "").await;
+    let client = proxy.client();
+    let url = format!("http://{ALLOWED}/echo");
+    assert_eq!(client.get(&url).send().await.unwrap().status(), 200);
+    util::eventually(
+        Duration::from_secs(5),
+        "origin closed the idle connection",
+        || async { origin.closed.load(std::sync::atomic::Ordering::SeqCst) == 1 },
+    )
+    .await;
+    // The pooled connection is dead; the next request must not fail because of it.
+    assert_eq!(client.get(&url).send().await.unwrap().status(), 200);
     assert_eq!(
         origin.connections.load(std::sync::atomic::Ordering::SeqCst),
         2

@@ -42,6 +42,8 @@ pub struct Origin {
     pub connections: Arc<AtomicUsize>,
     /// Requests answered.
     pub requests: Arc<AtomicUsize>,
+    /// TCP connections the origin has finished with (closed).
+    pub closed: Arc<AtomicUsize>,
     task: JoinHandle<()>,
 }
 
@@ -53,11 +55,18 @@ impl Drop for Origin {
 
 impl Origin {
     pub async fn start() -> Origin {
+        Self::start_with_idle_close(None).await
+    }
+
+    /// An origin that closes keep-alive connections idle for `idle` (like a web server's
+    /// keep-alive timeout), without telling the client beforehand.
+    pub async fn start_with_idle_close(idle: Option<Duration>) -> Origin {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let connections = Arc::new(AtomicUsize::new(0));
         let requests = Arc::new(AtomicUsize::new(0));
-        let (c, r) = (connections.clone(), requests.clone());
+        let closed = Arc::new(AtomicUsize::new(0));
+        let (c, r, d) = (connections.clone(), requests.clone(), closed.clone());
         let task = tokio::spawn(async move {
             let mut conns = tokio::task::JoinSet::new();
             loop {
@@ -65,15 +74,19 @@ impl Origin {
                     continue;
                 };
                 c.fetch_add(1, Ordering::SeqCst);
-                let r = r.clone();
+                let (r, d) = (r.clone(), d.clone());
                 conns.spawn(async move {
                     let svc = service_fn(move |req| {
                         r.fetch_add(1, Ordering::SeqCst);
                         origin_route(req)
                     });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), svc)
-                        .await;
+                    let mut http = hyper::server::conn::http1::Builder::new();
+                    if let Some(idle) = idle {
+                        http.timer(hyper_util::rt::TokioTimer::new())
+                            .header_read_timeout(idle);
+                    }
+                    let _ = http.serve_connection(TokioIo::new(stream), svc).await;
+                    d.fetch_add(1, Ordering::SeqCst);
                 });
                 while conns.try_join_next().is_some() {}
             }
@@ -82,6 +95,7 @@ impl Origin {
             addr,
             connections,
             requests,
+            closed,
             task,
         }
     }
