@@ -12,7 +12,7 @@ build:
 	$(CARGO) build --workspace --all-targets
 
 release:
-	$(CARGO) build --release --workspace
+	$(CARGO) build --release --locked --workspace
 
 ## test: formatting, lints and every test (what CI runs).
 test: lint
