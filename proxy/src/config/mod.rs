@@ -6,6 +6,7 @@
 //! a complete list. The category database, policy and user table named by the config are
 //! loaded here too, so a config that validates is one the proxy can start with.
 
+mod checker;
 mod duration;
 pub mod raw;
 mod validate;
