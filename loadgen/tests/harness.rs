@@ -128,25 +128,34 @@ impl Drop for Harness {
     }
 }
 
-/// Starts a harness and waits until it has started the proxy and the attack (two or
-/// more children); returns it with those children's pids.
-fn start_and_wait_for_children(mut cmd: Command) -> (Harness, Vec<u32>) {
+/// The command line of `pid`, arguments joined by spaces.
+fn cmdline(pid: u32) -> String {
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|b| String::from_utf8_lossy(&b).replace('\0', " "))
+        .unwrap_or_default()
+}
+
+/// Starts a harness and waits until its children include one whose command line
+/// contains each of `expected` (e.g. the proxy, the attack); returns it with the pids
+/// of those children.
+fn start_and_wait_for_children(mut cmd: Command, expected: &[&str]) -> (Harness, Vec<u32>) {
     let harness = Harness(
         cmd.stdout(Stdio::null())
             .spawn()
             .expect("spawn loadgen run"),
     );
     let pid = harness.0.id();
-    let kids = eventually(Duration::from_secs(60), "the proxy and the attack", || {
-        let kids = children_of(pid);
-        (kids.len() >= 2).then_some(kids)
+    let kids = eventually(Duration::from_secs(60), "the harness's children", || {
+        let kids: Vec<(u32, String)> = children_of(pid)
+            .into_iter()
+            .map(|k| (k, cmdline(k)))
+            .collect();
+        let found: Option<Vec<u32>> = expected
+            .iter()
+            .map(|want| kids.iter().find(|(_, c)| c.contains(want)).map(|(k, _)| *k))
+            .collect();
+        found
     });
-    // Let the attack get going.
-    std::thread::sleep(Duration::from_millis(1500));
-    let mut kids = kids;
-    kids.extend(children_of(pid));
-    kids.sort_unstable();
-    kids.dedup();
     (harness, kids)
 }
 
@@ -280,7 +289,10 @@ fn a_short_ci_run_produces_a_complete_run_directory() {
 fn sigint_mid_run_leaves_no_children_and_an_incomplete_run() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");
-    let (mut harness, kids) = start_and_wait_for_children(run_command(&out, 60, &[]));
+    let (mut harness, kids) = start_and_wait_for_children(
+        run_command(&out, 60, &["--redis"]),
+        &["redis-server", "filter-proxy --config", "loadgen attack"],
+    );
     signal(i64::from(harness.0.id()), "INT");
     let status = eventually(Duration::from_secs(30), "the harness to exit", || {
         harness.0.try_wait().ok().flatten()
@@ -300,7 +312,8 @@ fn sigkill_of_the_process_group_leaves_no_children() {
     let dir = tempfile::tempdir().unwrap();
     let mut cmd = run_command(&dir.path().join("run"), 60, &[]);
     cmd.process_group(0);
-    let (mut harness, kids) = start_and_wait_for_children(cmd);
+    let (mut harness, kids) =
+        start_and_wait_for_children(cmd, &["filter-proxy --config", "loadgen attack"]);
     let pgid = i64::from(harness.0.id());
     signal(-pgid, "KILL");
     eventually(Duration::from_secs(10), "the harness to die", || {
