@@ -370,10 +370,13 @@ pub async fn raw_exchange(addr: SocketAddr, request: &[u8]) -> String {
     read_until_close(&mut stream).await
 }
 
-/// Reads until EOF (or a reset), at most 10 s.
+/// Reads until the peer closes (EOF or a reset); panics if it has not within 10 s, so
+/// every caller also asserts that the connection was closed.
 pub async fn read_until_close(stream: &mut TcpStream) -> String {
     let mut out = Vec::new();
-    let _ = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut out)).await;
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut out))
+        .await
+        .expect("the peer closes the connection");
     String::from_utf8_lossy(&out).into_owned()
 }
 
