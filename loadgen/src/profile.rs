@@ -137,6 +137,8 @@ pub struct Profile {
     pub policy_store: PolicyStore,
     /// Stages to CPU/heap profile.
     pub profile_phases: Vec<String>,
+    /// Settings for the run harness, kept as written (it checks them).
+    pub harness: toml::Table,
 }
 
 impl Profile {
@@ -374,7 +376,6 @@ fn validate(raw: RawProfile, base: &Path) -> Result<Profile, Vec<String>> {
             ));
         }
     }
-    let _ = raw.harness;
     if !errors.is_empty() {
         return Err(errors);
     }
@@ -391,5 +392,6 @@ fn validate(raw: RawProfile, base: &Path) -> Result<Profile, Vec<String>> {
         scenario_mix,
         policy_store,
         profile_phases: raw.profile_phases,
+        harness: raw.harness.unwrap_or_default(),
     })
 }
