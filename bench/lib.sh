@@ -125,15 +125,24 @@ median() {
 }
 
 # build_release: one release build of the proxy and the load generator (skipped with
-# BENCH_NO_BUILD=1, which uses the binaries already built).
+# BENCH_NO_BUILD=1, which uses the binaries already built), copied into $WORK_DIR/bin so a
+# parallel build in the shared target dir cannot swap them mid-run. Sets PROXY_BIN, LOADGEN_BIN.
 build_release() {
+  [[ -n "$WORK_DIR" ]] || die "build_release needs WORK_DIR"
   if [[ -z "${BENCH_NO_BUILD:-}" ]]; then
     log "building release (filter-proxy, loadgen)"
     (cd "$REPO_DIR" && cargo build --release -q -p filter-proxy -p loadgen) >&2
   fi
-  TARGET_DIR="$(cd "$REPO_DIR" && cargo metadata --format-version 1 --no-deps | jq -r .target_directory)"
-  PROXY_BIN="$TARGET_DIR/release/filter-proxy"
-  LOADGEN_BIN="$TARGET_DIR/release/loadgen"
+  local target
+  target="$(cd "$REPO_DIR" && cargo metadata --format-version 1 --no-deps | jq -r .target_directory)"
+  mkdir -p "$WORK_DIR/bin"
+  cp "$target/release/filter-proxy" "$target/release/loadgen" "$WORK_DIR/bin/"
+  PROXY_BIN="$WORK_DIR/bin/filter-proxy"
+  LOADGEN_BIN="$WORK_DIR/bin/loadgen"
+  "$PROXY_BIN" --help 2>&1 | grep -q '^Usage: filter-proxy' ||
+    die "$target/release/filter-proxy is not the proxy binary (another build may have replaced it; rebuild)"
+  "$LOADGEN_BIN" --help 2>&1 | grep -q '^Usage: loadgen' ||
+    die "$target/release/loadgen is not the loadgen binary (rebuild)"
 }
 
 # start_origin CPU: `loadgen origin` pinned to CPU on a free port; sets ORIGIN_PORT, ORIGIN_PID.

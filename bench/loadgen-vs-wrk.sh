@@ -18,8 +18,8 @@ TARGET_RATIO=0.5
 PROFILE="$BENCH_DIR/loadgen/throughput.toml"
 
 command -v wrk >/dev/null || die "wrk is not installed (apt-get install -y wrk)"
-build_release
 WORK_DIR="$(mktemp -d -t bench-loadgen.XXXXXX)"
+build_release
 : >"$WORK_DIR/wrk.log"
 "$LOADGEN_BIN" attack --help >/dev/null 2>&1 || die "loadgen attack is not available in this build"
 

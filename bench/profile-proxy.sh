@@ -16,8 +16,8 @@ STRACE_SECS=5
 export BENCH_HOST="daily-now-2620.test" BENCH_PATH="/bytes/1024"
 
 for tool in wrk perf strace; do command -v "$tool" >/dev/null || die "$tool is not installed"; done
-build_release
 WORK_DIR="$(mktemp -d -t bench-profile.XXXXXX)"
+build_release
 : >"$WORK_DIR/wrk.log"
 start_origin "$CLIENT_CPU"
 write_blocklist 1000
@@ -48,11 +48,27 @@ phase() {
   PHASE_TICKS="$(( ${us1% *} - ${us0% *} )) $(( ${us1#* } - ${us0#* } ))"
 }
 
-phase "$PERF_SECS" perf record -q -e cpu-clock -F 999 -g -p "$PROXY_PID" -o "$WORK_DIR/perf.data" -- sleep "$PERF_SECS"
+phase "$PERF_SECS" perf record -q -e cpu-clock -F 499 --call-graph dwarf,16384 -p "$PROXY_PID" -o "$WORK_DIR/perf.data" -- sleep "$PERF_SECS"
 PERF_REQS=$PHASE_REQS
 read -r UT ST <<<"$PHASE_TICKS"
 phase "$STRACE_SECS" timeout -s INT "$STRACE_SECS" strace -c -f -q -p "$PROXY_PID" -o "$WORK_DIR/strace.txt"
 STRACE_REQS=$PHASE_REQS
+# The proxy's own sampler unwinds user stacks fully (perf's -g cannot without frame
+# pointers); user space only.
+phase "$PERF_SECS" curl -sf --max-time "$((PERF_SECS + 30))" -o "$WORK_DIR/profile.folded" \
+  "http://127.0.0.1:$ADMIN_PORT/debug/pprof/profile?seconds=$PERF_SECS&format=folded"
+
+# folded_top self|total N: the N frames with the most samples, as % of all samples; "self"
+# counts leaves, "total" every frame once per stack (inclusive time).
+folded_top() {
+  awk -v mode="$1" '{
+      n = $NF; $NF = ""; sub(/ $/, ""); k = split($0, f, ";"); all += n
+      if (mode == "self") { s[f[k]] += n; next }
+      delete seen
+      for (i = 2; i <= k; i++) if (!(f[i] in seen)) { seen[f[i]] = 1; s[f[i]] += n }
+    } END { for (x in s) printf "%6.2f%%  %s\n", 100 * s[x] / all, x }' "$WORK_DIR/profile.folded" |
+    sort -rn | head -"$2" | cut -c1-160
+}
 
 report() {
   set +o pipefail # `head` closes perf's output early on purpose
@@ -72,11 +88,25 @@ report() {
     grep -v '^$' | head -40
   echo '```'
   echo
+  echo "### Inclusive time of named user-space steps (perf, DWARF stacks; kernel time below them included)"
+  echo
+  echo '```'
+  perf report -i "$WORK_DIR/perf.data" --children --sort sym --stdio -q -g none 2>/dev/null | grep -v inlined |
+    grep -E '\[\.\] (filter_proxy::(forward|policy|identity|filter)|<hyper::proto::h1::role|hyper::proto::h1::io::Buffered<T,B>::parse|http::header::map::HeaderMap|<core::net::ip_addr|_rjem_je_(malloc|sdalloc)|tokio::sync::(mpsc|oneshot)|<tokio::sync::oneshot|<tokio::time::timeout|tokio::runtime::time)' |
+    head -40 | cut -c1-150
+  echo '```'
+  echo
   echo "### By shared object"
   echo
   echo '```'
   perf report -i "$WORK_DIR/perf.data" --no-children --sort dso --stdio -q -g none 2>/dev/null |
     grep -v '^$' | head -10
+  echo '```'
+  echo
+  echo "### User space, the proxy's own profiler (few samples): self time of inlined leaves"
+  echo
+  echo '```'
+  folded_top self 30
   echo '```'
   echo
   echo "### Syscalls under strace (${STRACE_SECS}s, $STRACE_REQS requests; strace slows the proxy)"
