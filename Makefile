@@ -3,7 +3,7 @@ CARGO ?= cargo
 PROFILE ?= peak
 CONFIG ?= scenarios/demo/proxy.toml
 
-.PHONY: build release test lint fmt proxy baseline gate run soak flamegraph bench clean help
+.PHONY: build release test lint fmt proxy baseline gate run soak flamegraph bench bench-cpu bench-loadgen bench-profile clean help
 
 help:
 	@echo "make build | release | test | lint | fmt | proxy | bench | baseline | gate | run | soak | flamegraph"
@@ -65,6 +65,15 @@ flamegraph: release
 
 soak:
 	@echo "make soak: not built yet (see the issue 'Soak, spike, capacity and fault profiles')"; exit 2
+
+## bench-cpu / bench-loadgen / bench-profile: the comparisons in bench/ (see bench/README.md;
+## need wrk, squid, perf, strace). Results go to bench/results/.
+bench-cpu:
+	bench/cpu-per-request.sh
+bench-loadgen:
+	bench/loadgen-vs-wrk.sh
+bench-profile:
+	bench/profile-proxy.sh
 
 clean:
 	$(CARGO) clean
