@@ -72,6 +72,27 @@ enum Command {
     /// trials alternately, decide pair by pair. Exit 0 pass, 1 rollback, 3 hotfix, 2 bad
     /// input or a failed session. Arguments after `--` go to `loadgen run`.
     Gate(GateArgs),
+    /// Print a metric's control value (median over the control trials) of a gate session.
+    ControlValue {
+        /// The session directory (holding verdict.json).
+        session: PathBuf,
+        /// Metric key, e.g. proxy_cpu_us_per_request.
+        #[arg(long)]
+        metric: String,
+    },
+    /// Write the gate's calibration document from self-test sessions (LABEL=DIR each;
+    /// sessions with the same label are counted together).
+    Calibrate {
+        /// Sessions, as LABEL=SESSION_DIR.
+        #[arg(required = true, value_parser = reports::ab::calibration::Labelled::parse)]
+        sessions: Vec<reports::ab::calibration::Labelled>,
+        /// Text put under the title (how the sessions were run).
+        #[arg(long, default_value = "")]
+        notes: String,
+        /// The document to write.
+        #[arg(long, default_value = "reports/gate-calibration.md")]
+        out: PathBuf,
+    },
 }
 
 #[derive(clap::Args)]
@@ -227,6 +248,23 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Gate(args) => gate(args),
+        Command::ControlValue { session, metric } => {
+            let value = reports::ab::calibration::control_value(&session, &metric)
+                .context("reading the session")?
+                .with_context(|| format!("{metric} has no control value"))?;
+            println!("{value}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Calibrate {
+            sessions,
+            notes,
+            out,
+        } => {
+            let results = reports::ab::calibration::write(&sessions, &notes, &out)
+                .context("writing the calibration document")?;
+            println!("wrote {} ({} sessions)", out.display(), results.len());
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Render { run_dir } => {
             let run = RunDir::load(&run_dir).context("loading the run")?;
             let out = reports::render::render(&run).context("rendering the report")?;

@@ -12,6 +12,7 @@
 //! and falls back to the document, marked as the weaker check.
 
 pub mod build;
+pub mod calibration;
 pub mod decide;
 pub mod report;
 pub mod schedule;
