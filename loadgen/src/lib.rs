@@ -5,8 +5,10 @@
 //! and other crates can run an origin or an attack in-process.
 
 pub mod attack;
+pub mod capacity;
 pub mod cli;
 pub mod corpus;
+pub mod faults;
 pub mod harness;
 pub mod mix;
 pub mod openloop;

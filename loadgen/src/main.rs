@@ -20,6 +20,10 @@ enum Cmd {
     Attack(loadgen::cli::AttackArgs),
     /// Start the origin, redis and the proxy, attack, sample, profile, and write a run directory.
     Run(loadgen::harness::RunArgs),
+    /// Inject a timeline of faults under load and judge each against its expectation.
+    Faults(loadgen::faults::FaultArgs),
+    /// Step offered load (open loop) until an SLO breaks; report the knee.
+    Capacity(loadgen::capacity::CapacityArgs),
 }
 
 #[tokio::main]
@@ -44,6 +48,8 @@ async fn main() -> anyhow::Result<()> {
                 totals["rps"].as_f64().unwrap_or(0.0)
             );
         }
+        Cmd::Faults(args) => std::process::exit(loadgen::faults::run(args).await),
+        Cmd::Capacity(args) => std::process::exit(loadgen::capacity::run(args).await),
         Cmd::Run(args) => {
             let outcome = loadgen::harness::run(args).await?;
             if !outcome.complete {

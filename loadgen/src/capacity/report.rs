@@ -1,0 +1,189 @@
+//! `capacity.json` (`schema_version` 1), `capacity.md`, and `capacity.svg`: p99
+//! latency against achieved throughput, one point per step, the knee marked.
+//!
+//! The SVG is written by hand (a polyline and labelled axes): one small plot does not
+//! justify a plotting dependency in the load generator.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use serde_json::{json, Value};
+
+use super::spec::CapacityProfile;
+use super::step::StepResult;
+use crate::harness::{rundir, HarnessError};
+
+/// Version of the `capacity.json` layout.
+pub const SCHEMA_VERSION: u64 = 1;
+
+/// The `capacity.json` document.
+pub fn document(
+    profile: &CapacityProfile,
+    steps: &[StepResult],
+    knee: Option<f64>,
+    held: bool,
+    extra: Value,
+) -> Value {
+    json!({
+        "schema_version": SCHEMA_VERSION,
+        "tool": concat!("loadgen ", env!("CARGO_PKG_VERSION")),
+        "profile": profile.name,
+        "description": profile.description,
+        "slo": profile.slo,
+        "connections": profile.connections,
+        "step_s": profile.step_duration.as_secs_f64(),
+        "origin_delay_ms": profile.origin_delay_ms,
+        "knee_rps": knee,
+        "knee_reached": steps.iter().any(|s| !s.held()),
+        "held": held,
+        "steps": steps,
+        "extra": extra,
+    })
+}
+
+/// The `capacity.md` text.
+pub fn markdown(profile: &CapacityProfile, steps: &[StepResult], knee: Option<f64>) -> String {
+    let mut md = String::new();
+    let broke = steps.iter().any(|s| !s.held());
+    let _ = writeln!(
+        md,
+        "# Capacity: {}\n\n{}\n\nSLO: p99 <= {} ms (from the intended send), errors <= {:.2} %, achieved >= {:.0} % of offered. {} connections, {} s steps.\n",
+        profile.name,
+        profile.description,
+        profile.slo.p99.as_millis(),
+        profile.slo.error_budget * 100.0,
+        profile.slo.min_achieved * 100.0,
+        profile.connections,
+        profile.step_duration.as_secs()
+    );
+    let _ = writeln!(
+        md,
+        "**Knee: {}**{}\n",
+        knee.map_or("none (the first step broke the SLO)".into(), |k| format!(
+            "{k:.0} req/s"
+        )),
+        if broke {
+            ""
+        } else {
+            " (a lower bound: no step broke the SLO)"
+        }
+    );
+    let _ = writeln!(
+        md,
+        "| offered | achieved | p50 | p99 | p99 service | errors | CPU µs/req | driver | SLO |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+    );
+    let f = |v: Option<f64>, unit: &str| v.map_or("-".into(), |v| format!("{v:.1}{unit}"));
+    for s in steps {
+        let _ = writeln!(
+            md,
+            "| {:.0} | {:.0} | {} | {} | {} | {:.2} % | {} | {} | {} |",
+            s.offered_rps,
+            s.achieved_rps,
+            f(s.p50_ms, " ms"),
+            f(s.p99_ms, " ms"),
+            f(s.p99_service_ms, " ms"),
+            s.error_rate * 100.0,
+            f(s.cpu_us_per_request, ""),
+            s.driver,
+            if s.held() {
+                "held".into()
+            } else {
+                s.broken.join("; ")
+            }
+        );
+    }
+    md
+}
+
+/// The latency-vs-throughput plot.
+pub fn svg(steps: &[StepResult], knee: Option<f64>, slo_p99_ms: f64) -> String {
+    let (w, h, m) = (640.0, 400.0, 60.0);
+    let points: Vec<(f64, f64)> = steps
+        .iter()
+        .filter_map(|s| s.p99_ms.map(|p| (s.achieved_rps, p)))
+        .collect();
+    let max_x = points.iter().map(|p| p.0).fold(1.0, f64::max) * 1.1;
+    let max_y = points.iter().map(|p| p.1).fold(slo_p99_ms, f64::max) * 1.1;
+    let sx = |x: f64| m + x / max_x * (w - 2.0 * m);
+    let sy = |y: f64| h - m - y / max_y * (h - 2.0 * m);
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" font-size="12">"#
+    );
+    let _ = writeln!(s, r#"<rect width="{w}" height="{h}" fill="white"/>"#);
+    let _ = writeln!(
+        s,
+        r#"<line x1="{m}" y1="{b}" x2="{r}" y2="{b}" stroke="black"/><line x1="{m}" y1="{m}" x2="{m}" y2="{b}" stroke="black"/>"#,
+        b = h - m,
+        r = w - m
+    );
+    let _ = writeln!(
+        s,
+        r#"<text x="{}" y="{}" text-anchor="middle">achieved req/s (max {:.0})</text><text x="15" y="{}" transform="rotate(-90 15 {})" text-anchor="middle">p99 ms (max {:.0})</text>"#,
+        w / 2.0,
+        h - 20.0,
+        max_x,
+        h / 2.0,
+        h / 2.0,
+        max_y
+    );
+    let slo_y = sy(slo_p99_ms);
+    let _ = writeln!(
+        s,
+        r#"<line x1="{m}" y1="{slo_y:.1}" x2="{}" y2="{slo_y:.1}" stroke="red" stroke-dasharray="4 4"/><text x="{}" y="{:.1}" fill="red">SLO p99</text>"#,
+        w - m,
+        w - m - 60.0,
+        slo_y - 4.0
+    );
+    let line: Vec<String> = points
+        .iter()
+        .map(|(x, y)| format!("{:.1},{:.1}", sx(*x), sy(*y)))
+        .collect();
+    let _ = writeln!(
+        s,
+        r#"<polyline points="{}" fill="none" stroke="steelblue" stroke-width="2"/>"#,
+        line.join(" ")
+    );
+    for (step, (x, y)) in steps.iter().filter(|s| s.p99_ms.is_some()).zip(&points) {
+        let colour = if step.held() { "steelblue" } else { "red" };
+        let _ = writeln!(
+            s,
+            r#"<circle cx="{:.1}" cy="{:.1}" r="4" fill="{colour}"><title>offered {:.0}, achieved {:.0}, p99 {:.1} ms</title></circle>"#,
+            sx(*x),
+            sy(*y),
+            step.offered_rps,
+            x,
+            y
+        );
+    }
+    if let Some(k) = knee {
+        let _ = writeln!(
+            s,
+            r#"<text x="{m}" y="{}">knee {k:.0} req/s offered</text>"#,
+            m - 20.0
+        );
+    }
+    s.push_str("</svg>\n");
+    s
+}
+
+/// Writes the three files into `dir`.
+pub fn write(
+    dir: &Path,
+    profile: &CapacityProfile,
+    steps: &[StepResult],
+    knee: Option<f64>,
+    held: bool,
+    extra: Value,
+) -> Result<(), HarnessError> {
+    let doc = document(profile, steps, knee, held, extra);
+    let text = serde_json::to_vec_pretty(&doc).expect("JSON values always serialise");
+    rundir::write_atomic(&dir.join("capacity.json"), &text)?;
+    rundir::write_atomic(
+        &dir.join("capacity.md"),
+        markdown(profile, steps, knee).as_bytes(),
+    )?;
+    let plot = svg(steps, knee, profile.slo.p99.as_secs_f64() * 1000.0);
+    rundir::write_atomic(&dir.join("capacity.svg"), plot.as_bytes())
+}
