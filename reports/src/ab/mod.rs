@@ -86,6 +86,9 @@ pub struct GateOutcome {
     pub document: Option<GateReport>,
     /// The session directory.
     pub out_dir: PathBuf,
+    /// Reasons to read the verdict with care (saturated load generator in a trial, a
+    /// baseline measured from uncommitted changes).
+    pub warnings: Vec<String>,
 }
 
 impl GateOutcome {
@@ -200,12 +203,34 @@ pub fn run_gate(
         .as_ref()
         .or(document.as_ref())
         .map_or(Verdict::Missing, |r| r.verdict);
+    let mut warnings: Vec<String> = session
+        .control
+        .iter()
+        .chain(&session.candidate)
+        .filter(|m| m.run.run.load_generator_saturated == Some(true))
+        .map(|m| {
+            format!(
+                "{}: the load generator was saturated; the machine was too busy for that trial",
+                m.run.path.display()
+            )
+        })
+        .collect();
+    if let (Some((b, _)), Mode::Interleaved { .. }, None) = (&baseline, &mode, &opts.control_bin) {
+        if b.provenance.git_dirty == Some(true) {
+            warnings.push(
+                "the baseline was measured from a work tree with uncommitted changes; the \
+                 control is its commit without them"
+                    .to_owned(),
+            );
+        }
+    }
     let outcome = GateOutcome {
         verdict,
         mode,
         today,
         document,
         out_dir: opts.out_dir.clone(),
+        warnings,
     };
     report::write(
         &outcome,

@@ -47,6 +47,7 @@ struct VerdictJson<'a> {
     #[serde(flatten)]
     mode: &'a Mode,
     trials: usize,
+    warnings: &'a [String],
     today: Option<&'a GateReport>,
     document: Option<&'a GateReport>,
 }
@@ -76,6 +77,10 @@ pub fn write(outcome: &GateOutcome, inputs: &Inputs<'_>) -> Result<()> {
              difference between today's machine and the baseline's."
         )),
     };
+    if !outcome.warnings.is_empty() {
+        doc.heading(1, "Warnings");
+        doc.push(Block::List(outcome.warnings.clone()));
+    }
     if let Some(today) = &outcome.today {
         doc.heading(1, "Candidate vs control today (enforced)");
         evaluation_table(&mut doc, today);
@@ -117,6 +122,7 @@ pub fn write(outcome: &GateOutcome, inputs: &Inputs<'_>) -> Result<()> {
         verdict: verdict_word(outcome.verdict),
         mode: &outcome.mode,
         trials: inputs.control.len() + inputs.candidate.len(),
+        warnings: &outcome.warnings,
         today: outcome.today.as_ref(),
         document: outcome.document.as_ref(),
     };
