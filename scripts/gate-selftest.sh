@@ -21,6 +21,7 @@ BURN_US=${BURN_US:-}
 OUT=${OUT:-target/gate/selftest/$(date -u +%Y%m%dT%H%M%SZ)}
 DOC=${DOC:-reports/gate-calibration.md}
 BIN=target/release
+PERF_REPORT=${PERF_REPORT:-$BIN/perf-report}
 SELFTEST=target/gate/bin/selftest/filter-proxy
 
 if [ -z "${SKIP_BUILD:-}" ]; then
@@ -36,7 +37,7 @@ run() { # LABEL DIR [extra perf-report gate args]
   local label=$1 dir=$2
   shift 2
   local rc=0
-  "$BIN/perf-report" gate --profile "profiles/$PROFILE.toml" --out "$dir" \
+  "$PERF_REPORT" gate --profile "profiles/$PROFILE.toml" --out "$dir" --loadgen-bin "$BIN/loadgen" \
     --control-bin "$SELFTEST" --candidate-bin "$SELFTEST" \
     ${PAIRS:+--pairs "$PAIRS"} ${DURATION:+--duration "$DURATION"} "$@" || rc=$?
   if [ "$rc" -eq 2 ]; then
@@ -51,7 +52,7 @@ for i in $(seq 1 "$AA_RUNS"); do
   run "A/A" "$OUT/aa-$i"
 done
 if [ -z "$BURN_US" ]; then
-  cpu=$("$BIN/perf-report" control-value "$OUT/aa-1" --metric proxy_cpu_us_per_request)
+  cpu=$("$PERF_REPORT" control-value "$OUT/aa-1" --metric proxy_cpu_us_per_request)
   BURN_US=$(awk -v c="$cpu" 'BEGIN { printf "%d", c * 0.10 + 0.999 }')
 fi
 burn_for() { awk -v b="$BURN_US" -v p="$1" 'BEGIN { printf "%d", b * p / 10 + 0.5 }'; }
@@ -68,4 +69,4 @@ for pct in $LADDER; do
 done
 
 notes="Run: profile \`$PROFILE\`, ${AA_RUNS} A/A sessions, ${SLOW_RUNS} per slowed candidate, ladder ${LADDER}% CPU; pairs and trial length from \`baselines/gates.toml\`${PAIRS:+ (pairs overridden: $PAIRS)}${DURATION:+ (trial length overridden: ${DURATION} s)}. 10% CPU = ${BURN_US} us of busy-wait per request, sized from the first A/A session's control CPU per request. Machine: $(nproc) cores, $(uname -r), load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)."
-"$BIN/perf-report" calibrate --out "$DOC" --notes "$notes" "${sessions[@]}"
+"$PERF_REPORT" calibrate --out "$DOC" --notes "$notes" "${sessions[@]}"

@@ -40,7 +40,7 @@ impl TrialRunner for Synthetic {
 struct NoBuilds;
 
 impl Compiler for NoBuilds {
-    fn build(&self, _: &Path, _: &Path, _: &[String]) -> Result<PathBuf, String> {
+    fn build(&self, _: &Path, _: &Path, _: &[String], _: bool) -> Result<PathBuf, String> {
         Err("no builds in this test".to_owned())
     }
 }
@@ -108,7 +108,7 @@ fn a_slower_candidate_is_rolled_back_with_evidence() {
         order: Vec::new(),
     };
     let outcome = run_gate(&opts, &NoBuilds, &mut runner).unwrap();
-    assert_eq!(runner.order.iter().collect::<String>(), "ABABAB");
+    assert_eq!(runner.order.iter().collect::<String>(), "ABBAAB");
     assert!(matches!(outcome.mode, Mode::Interleaved { .. }));
     assert_eq!(outcome.verdict, Verdict::Rollback);
     assert_eq!(outcome.exit_code(false), 1);

@@ -8,6 +8,15 @@
 //! version did not change, so the extra cost is the proxy crate. The binary is copied to
 //! `bin/<commit>/` because the shared target directory's `filter-proxy` is overwritten by
 //! the next build of either tree; the next session with the same baseline reuses the copy.
+//!
+//! One trap: cargo names a workspace member's build units by a hash that does not include
+//! the checkout's location, and records its sources by paths relative to the workspace
+//! root. Built plainly, the worktree's proxy and the work tree's proxy would be the *same*
+//! units in the shared target directory, and whichever tree builds second could be taken
+//! as up to date and get the other's binary (for everyone sharing the target). The
+//! control build therefore overrides one setting for the proxy package only (its debug
+//! info level, which does not change generated code), which gives its units their own
+//! hash while every dependency is still shared.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -18,14 +27,20 @@ pub const PROXY_BIN: &str = "filter-proxy";
 /// Compiles the proxy of a source tree. The real one runs cargo; tests count calls.
 pub trait Compiler {
     /// Builds the proxy in `src_dir` into `target_dir` with extra cargo `features`;
-    /// returns the path of the built binary, or the build's error output.
+    /// `isolated` gives the proxy's units their own hash (for a tree other than the work
+    /// tree). Returns the path of the built binary, or the build's error output.
     fn build(
         &self,
         src_dir: &Path,
         target_dir: &Path,
         features: &[String],
+        isolated: bool,
     ) -> Result<PathBuf, String>;
 }
+
+/// The cargo `--config` that separates an isolated build's proxy units from the work
+/// tree's (see the module documentation).
+pub const ISOLATE_CONFIG: &str = "profile.release.package.filter-proxy.debug=\"limited\"";
 
 /// `cargo build --release -p filter-proxy` with a given target directory.
 #[derive(Debug, Clone, Default)]
@@ -37,6 +52,7 @@ impl Compiler for Cargo {
         src_dir: &Path,
         target_dir: &Path,
         features: &[String],
+        isolated: bool,
     ) -> Result<PathBuf, String> {
         let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
         cmd.current_dir(src_dir)
@@ -51,6 +67,9 @@ impl Compiler for Cargo {
             ]);
         if !features.is_empty() {
             cmd.args(["--features", &features.join(",")]);
+        }
+        if isolated {
+            cmd.args(["--config", ISOLATE_CONFIG]);
         }
         let out = cmd.output().map_err(|e| format!("cannot run cargo: {e}"))?;
         if !out.status.success() {
@@ -177,7 +196,7 @@ pub fn control(dirs: &BuildDirs, commit: Option<&str>, compiler: &dyn Compiler) 
             Err(e) => return unavailable(format!("cannot run git: {e}")),
         }
     }
-    let built = match compiler.build(&tree, &dirs.target_dir, &[]) {
+    let built = match compiler.build(&tree, &dirs.target_dir, &[], true) {
         Ok(bin) => bin,
         Err(log) => return unavailable(format!("commit {full} does not build:\n{log}")),
     };
@@ -199,7 +218,7 @@ pub fn candidate(
     features: &[String],
     compiler: &dyn Compiler,
 ) -> Result<PathBuf, String> {
-    let built = compiler.build(&dirs.repo, &dirs.target_dir, features)?;
+    let built = compiler.build(&dirs.repo, &dirs.target_dir, features, false)?;
     let kept = dirs.cached_bin(name);
     copy_binary(&built, &kept).map_err(|e| format!("cannot keep the built binary: {e}"))?;
     Ok(kept)
@@ -245,7 +264,18 @@ mod tests {
     struct Counting(Cell<usize>);
 
     impl Compiler for Counting {
-        fn build(&self, src: &Path, target: &Path, _: &[String]) -> Result<PathBuf, String> {
+        fn build(
+            &self,
+            src: &Path,
+            target: &Path,
+            _: &[String],
+            isolated: bool,
+        ) -> Result<PathBuf, String> {
+            // Only the worktree build is isolated from the work tree's units.
+            assert_eq!(
+                isolated,
+                src.components().any(|c| c.as_os_str() == "worktrees")
+            );
             self.0.set(self.0.get() + 1);
             if src.join("broken").exists() {
                 return Err("error[E0425]: cannot find value".into());

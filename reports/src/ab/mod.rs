@@ -215,6 +215,15 @@ pub fn run_gate(
             )
         })
         .collect();
+    if let (ControlBuild::Ready { bin, .. }, None) = (&control, &opts.control_bin) {
+        let same = std::fs::read(bin).ok() == std::fs::read(&arms.candidate.bin).ok();
+        if same {
+            warnings.push(
+                "the control and candidate binaries are identical: this session is an A/A run"
+                    .to_owned(),
+            );
+        }
+    }
     if let (Some((b, _)), Mode::Interleaved { .. }, None) = (&baseline, &mode, &opts.control_bin) {
         if b.provenance.git_dirty == Some(true) {
             warnings.push(
