@@ -72,14 +72,11 @@ pub fn plan(pairs: usize) -> Vec<Trial> {
             } else {
                 [Arm::Candidate, Arm::Control]
             };
-            order
-                .into_iter()
-                .enumerate()
-                .map(move |(k, arm)| Trial {
-                    index: 2 * pair + k,
-                    pair,
-                    arm,
-                })
+            order.into_iter().enumerate().map(move |(k, arm)| Trial {
+                index: 2 * pair + k,
+                pair,
+                arm,
+            })
         })
         .collect()
 }
@@ -94,7 +91,10 @@ mod tests {
         let letters: String = trials.iter().map(|t| t.arm.letter()).collect();
         assert_eq!(letters, "ABBAAB");
         for pair in trials.chunks(2) {
-            assert_ne!(pair[0].arm, pair[1].arm, "each pair has one trial of each arm");
+            assert_ne!(
+                pair[0].arm, pair[1].arm,
+                "each pair has one trial of each arm"
+            );
         }
         for (i, t) in trials.iter().enumerate() {
             assert_eq!(t.index, i);
