@@ -119,6 +119,8 @@ pub async fn execute(args: &CapacityArgs) -> Result<CapacityOutcome, FaultError>
     for (i, rate) in profile.rates.iter().copied().enumerate() {
         let out = run_dir.join(format!("step-{i:02}"));
         let cpu_before = sample::cpu_ms(pid, ticks).ok();
+        let own_before = sample::cpu_ms(std::process::id(), ticks).ok();
+        let wall = std::time::Instant::now();
         let report = attack::attack(&AttackOptions {
             profile: profile.load_profile.clone(),
             proxy: Some(rig.listen),
@@ -137,7 +139,11 @@ pub async fn execute(args: &CapacityArgs) -> Result<CapacityOutcome, FaultError>
         let run = &report.run_json;
         let all = run["totals"]["requests"].as_u64().unwrap_or(0)
             + run["samples"]["warmup"].as_u64().unwrap_or(0);
-        let result = step::from_run_json(i, rate, run, cpu, all, &profile.slo);
+        let mut result = step::from_run_json(i, rate, run, cpu, all, &profile.slo);
+        let own_after = sample::cpu_ms(std::process::id(), ticks).ok();
+        result.loadgen_cores_busy = own_before
+            .zip(own_after)
+            .map(|(b, a)| a.saturating_sub(b) as f64 / 1000.0 / wall.elapsed().as_secs_f64());
         eprintln!(
             "step {i}: offered {rate:.0}, achieved {:.0} req/s, p99 {} -> {}",
             result.achieved_rps,
@@ -177,7 +183,14 @@ pub async fn execute(args: &CapacityArgs) -> Result<CapacityOutcome, FaultError>
 /// `loadgen capacity`: runs, prints the table, and returns the exit code (0 a knee
 /// was found and met `min_knee_rps`, 1 not, 2 bad input or the run could not be made).
 pub async fn run(args: CapacityArgs) -> i32 {
-    match execute(&args).await {
+    let result = tokio::select! {
+        r = execute(&args) => r,
+        _ = faults::interrupted() => {
+            eprintln!("loadgen capacity: interrupted; every process it started is stopped");
+            return EXIT_BAD_INPUT;
+        }
+    };
+    match result {
         Ok(outcome) => {
             println!(
                 "{}",

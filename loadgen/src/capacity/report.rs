@@ -70,13 +70,13 @@ pub fn markdown(profile: &CapacityProfile, steps: &[StepResult], knee: Option<f6
     );
     let _ = writeln!(
         md,
-        "| offered | achieved | p50 | p99 | p99 service | errors | CPU µs/req | driver | SLO |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+        "| offered | achieved | p50 | p99 | p99 service | errors | proxy CPU µs/req | loadgen cores | driver | SLO |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
     );
     let f = |v: Option<f64>, unit: &str| v.map_or("-".into(), |v| format!("{v:.1}{unit}"));
     for s in steps {
         let _ = writeln!(
             md,
-            "| {:.0} | {:.0} | {} | {} | {} | {:.2} % | {} | {} | {} |",
+            "| {:.0} | {:.0} | {} | {} | {} | {:.2} % | {} | {} | {} | {} |",
             s.offered_rps,
             s.achieved_rps,
             f(s.p50_ms, " ms"),
@@ -84,6 +84,8 @@ pub fn markdown(profile: &CapacityProfile, steps: &[StepResult], knee: Option<f6
             f(s.p99_service_ms, " ms"),
             s.error_rate * 100.0,
             f(s.cpu_us_per_request, ""),
+            s.loadgen_cores_busy
+                .map_or("-".into(), |c| format!("{c:.2}")),
             s.driver,
             if s.held() {
                 "held".into()

@@ -35,6 +35,9 @@ pub struct StepResult {
     pub cpu_us_per_request: Option<f64>,
     /// Scheduled requests the driver could not send.
     pub unsent: u64,
+    /// CPU cores the load generator (driver and origin) kept busy over the step: near
+    /// its CPU count, the point measures the load generator, not the proxy.
+    pub loadgen_cores_busy: Option<f64>,
     /// What broke the SLO (empty when it held).
     pub broken: Vec<String>,
 }
@@ -110,6 +113,7 @@ pub fn from_run_json(
             .filter(|_| all_requests > 0)
             .map(|ms| ms as f64 * 1000.0 / all_requests as f64),
         unsent: run["extra"]["unsent"].as_u64().unwrap_or(0),
+        loadgen_cores_busy: None,
         broken,
     }
 }

@@ -194,14 +194,25 @@ pub async fn execute(args: &FaultArgs) -> Result<FaultOutcome, FaultError> {
         start,
     ));
     let watcher = tokio::spawn(watch::watch(rig.admin.clone(), pid, start, end));
-    let mut slow = Vec::new();
-    for fault in &profile.faults {
-        tokio::time::sleep_until((start + fault.start).into()).await;
-        let ends = start + fault.end();
-        let active = inject::begin(fault, &mut rig, &origin, ends).await?;
-        tokio::time::sleep_until(ends.into()).await;
-        slow.push(inject::end(fault, active, &mut rig, &origin).await?);
-    }
+    let timeline = async {
+        let mut slow = Vec::new();
+        for fault in &profile.faults {
+            tokio::time::sleep_until((start + fault.start).into()).await;
+            let ends = start + fault.end();
+            let active = inject::begin(fault, &mut rig, &origin, ends).await?;
+            tokio::time::sleep_until(ends.into()).await;
+            slow.push(inject::end(fault, active, &mut rig, &origin).await?);
+        }
+        Ok::<_, inject::InjectError>(slow)
+    };
+    let slow = match timeline.await {
+        Ok(slow) => slow,
+        Err(e) => {
+            traffic.abort();
+            watcher.abort();
+            return Err(e.into());
+        }
+    };
     let traffic = traffic
         .await
         .map_err(|e| FaultError::Setup(format!("traffic task: {e}")))?
@@ -259,7 +270,14 @@ pub async fn execute(args: &FaultArgs) -> Result<FaultOutcome, FaultError> {
 /// `loadgen faults`: runs, prints the verdict, and returns the exit code (0 held,
 /// 1 an expectation failed, 2 bad input or the run could not be made).
 pub async fn run(args: FaultArgs) -> i32 {
-    match execute(&args).await {
+    let result = tokio::select! {
+        r = execute(&args) => r,
+        _ = interrupted() => {
+            eprintln!("loadgen faults: interrupted; every process it started is stopped");
+            return EXIT_BAD_INPUT;
+        }
+    };
+    match result {
         Ok(outcome) => {
             println!(
                 "{}",
@@ -275,6 +293,23 @@ pub async fn run(args: FaultArgs) -> i32 {
         Err(e) => {
             eprintln!("loadgen faults: {e}");
             EXIT_BAD_INPUT
+        }
+    }
+}
+
+/// Resolves on Ctrl-C (SIGINT) or SIGTERM, so the run's future is dropped and its
+/// child guards kill what it started (the default signal action would skip them).
+pub async fn interrupted() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
         }
     }
 }
