@@ -16,9 +16,9 @@ async fn a_slow_origin_puts_the_knee_below_its_limit() {
         "capacity.toml",
         &[
             ("connections = 256", "connections = 4\norigin_delay_ms = 50"),
-            ("step_duration = \"10s\"", "step_duration = \"3s\""),
+            ("step_duration = \"8s\"", "step_duration = \"3s\""),
             (
-                "rates = [250, 500, 1000, 1500, 2000, 3000, 4000, 5000, 6000, 8000, 10000, 12000]",
+                "rates = [250, 500, 750, 1000, 1250, 1500, 2000, 2500, 3000, 4000, 5000, 6000, 8000]",
                 "rates = [20, 40, 160, 320]",
             ),
             ("p99 = \"50ms\"", "p99 = \"300ms\""),
