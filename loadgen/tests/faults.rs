@@ -104,7 +104,7 @@ async fn origin_slow_answers_503_and_a_huge_acquire_timeout_fails() {
 async fn origin_reset_counts_502s_and_the_proxy_survives() {
     let dir = tempfile::tempdir().unwrap();
     let p = profile_variant(dir.path(), "faults-origin-reset.toml", &[]);
-    let o = run(&p, &dir.path().join("run"), 5.0).await;
+    let o = run(&p, &dir.path().join("run"), 4.0).await;
     assert!(o.held, "{}", explain(&o));
     assert!(o.facts.proxy_survived);
     assert!(o.results[0].inside.errors.get("502").copied().unwrap_or(0) > 0);

@@ -7,10 +7,12 @@
 //! load; each profile encodes what "survives" means for one such risk and fails the
 //! run by itself (exit 1) when the proxy does not.
 //!
-//! Modules: [`spec`] (the profile file), [`rig`] (origin, redis, proxy), [`traffic`]
-//! (open-loop requests kept as events), [`inject`] (the injectors), [`slowloris`],
-//! [`watch`] (metrics and fds every 100 ms), [`verdict`], [`report`].
+//! Modules: [`spec`] (the profile file), [`expect`] (what a fault expects), [`rig`]
+//! (origin, redis, proxy), [`traffic`] (open-loop requests kept as events), [`inject`]
+//! (the injectors), [`slowloris`], [`watch`] (metrics and fds every 100 ms), [`verdict`],
+//! [`report`].
 
+pub mod expect;
 pub mod inject;
 pub mod report;
 pub mod rig;
