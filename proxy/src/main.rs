@@ -174,13 +174,25 @@ fn init_logging(config: &Config) {
     }
 }
 
+/// The proxy's runtime: one event loop on the calling thread when the process may use
+/// only one CPU (e.g. pinned with `taskset`), a work-stealing pool otherwise. With a
+/// single CPU the multi-thread scheduler cannot run anything in parallel and only adds
+/// cross-thread bookkeeping (atomics, a shared run queue, a separate driver hand-off) to
+/// every task wake-up, of which a proxied request has several.
+fn proxy_runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+    let mut builder = if cpus == 1 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+    };
+    builder.enable_all().build()
+}
+
 fn run(path: &std::path::Path) -> anyhow::Result<()> {
     let config = Config::load(path).map_err(|e| anyhow::anyhow!("{e}"))?;
     init_logging(&config);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the runtime")?;
+    let runtime = proxy_runtime().context("starting the runtime")?;
     runtime.block_on(async move {
         let proxy = tokio::net::TcpListener::bind(config.server.listen)
             .await

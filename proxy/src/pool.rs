@@ -242,40 +242,18 @@ impl Pool {
         let inner = &self.inner;
         let deadline = Instant::now() + inner.settings.acquire_timeout;
         let mut connect = Some(connect);
+        // The common case (an idle connection or free capacity) needs no wake-up
+        // registration; only a request that has to wait registers, then looks again so a
+        // connection returned in between is not missed.
+        if let Some(lease) = self.try_acquire(host, port, &mut connect, deadline).await? {
+            return Ok(lease);
+        }
         loop {
             let notified = inner.changed.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            if let Some(mut conn) = inner.take_idle(host, port) {
-                match tokio::time::timeout_at(deadline, conn.sender.ready()).await {
-                    Ok(Ok(())) => return Ok(self.lease(conn, true)),
-                    _ => {
-                        inner.metrics.stale.inc();
-                        continue;
-                    }
-                }
-            }
-            if let Some(permits) = inner.try_reserve(host, port) {
-                let connect = connect
-                    .take()
-                    .expect("a connection is opened at most once per acquire");
-                let stream = connect().await?;
-                let (sender, connection) =
-                    hyper::client::conn::http1::handshake(TokioIo::new(stream))
-                        .await
-                        .map_err(ProxyError::Protocol)?;
-                tokio::spawn(async move {
-                    if let Err(e) = connection.await {
-                        tracing::debug!(error = %e, "upstream connection ended with an error");
-                    }
-                });
-                let conn = Conn {
-                    sender,
-                    host: Arc::from(host),
-                    port,
-                    _permits: permits,
-                };
-                return Ok(self.lease(conn, false));
+            if let Some(lease) = self.try_acquire(host, port, &mut connect, deadline).await? {
+                return Ok(lease);
             }
             inner.metrics.waiters.inc();
             let woke = tokio::time::timeout_at(deadline, notified).await;
@@ -285,6 +263,55 @@ impl Pool {
                 return Err(ProxyError::PoolExhausted);
             }
         }
+    }
+
+    /// One attempt without waiting for the pool to change: a live idle connection (stale
+    /// ones are dropped), else a new connection if the caps allow; None when neither.
+    async fn try_acquire<F, Fut>(
+        &self,
+        host: &str,
+        port: u16,
+        connect: &mut Option<F>,
+        deadline: Instant,
+    ) -> Result<Option<Lease>, ProxyError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<TcpStream, ProxyError>>,
+    {
+        let inner = &self.inner;
+        while let Some(mut conn) = inner.take_idle(host, port) {
+            if conn.sender.is_ready() {
+                return Ok(Some(self.lease(conn, true)));
+            }
+            match tokio::time::timeout_at(deadline, conn.sender.ready()).await {
+                Ok(Ok(())) => return Ok(Some(self.lease(conn, true))),
+                _ => {
+                    inner.metrics.stale.inc();
+                }
+            }
+        }
+        let Some(permits) = inner.try_reserve(host, port) else {
+            return Ok(None);
+        };
+        let connect = connect
+            .take()
+            .expect("a connection is opened at most once per acquire");
+        let stream = connect().await?;
+        let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(ProxyError::Protocol)?;
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, "upstream connection ended with an error");
+            }
+        });
+        let conn = Conn {
+            sender,
+            host: Arc::from(host),
+            port,
+            _permits: permits,
+        };
+        Ok(Some(self.lease(conn, false)))
     }
 
     fn lease(&self, conn: Conn, reused: bool) -> Lease {

@@ -1,8 +1,13 @@
 //! Header rewriting for forwarded messages: hop-by-hop headers removed both ways
 //! (RFC 9110 §7.6.1), `Via` added, `X-Forwarded-For` appended, and identity headers
 //! replaced so that a client can never spoof the identity the origin sees.
+//!
+//! The values that depend only on the client connection ([`ClientValues`]: its address
+//! for `X-Forwarded-For`, the identity it resolved to) are built once per connection and
+//! cloned per request, since a `HeaderValue` clone shares its bytes instead of copying.
 
 use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
 
 use http::header::{
     CONNECTION, HOST, PROXY_AUTHENTICATE, PROXY_AUTHORIZATION, TE, TRAILER, TRANSFER_ENCODING,
@@ -79,12 +84,12 @@ pub struct RequestRewrite {
 }
 
 impl RequestRewrite {
-    /// Rewrites request headers for the origin at `authority`.
+    /// Rewrites request headers for the origin at `authority`, sent by `client`.
     pub fn apply(
         &self,
         headers: &mut HeaderMap,
         authority: &Authority,
-        client: IpAddr,
+        client: &ClientValues,
         identity: &Identity,
     ) {
         strip_hop_by_hop(headers);
@@ -96,14 +101,11 @@ impl RequestRewrite {
         ] {
             headers.remove(name);
         }
-        if let Some(user) = identity
-            .user
-            .as_deref()
-            .and_then(|u| HeaderValue::from_str(u).ok())
-        {
+        let (user, group) = client.identity_values(identity);
+        if let Some(user) = user {
             headers.insert(self.user_header.clone(), user);
         }
-        if let Ok(group) = HeaderValue::from_str(&identity.group) {
+        if let Some(group) = group {
             headers.insert(self.group_header.clone(), group);
         }
         // The absolute-form target is authoritative; Host must match it (RFC 9112 §3.2.2).
@@ -117,14 +119,70 @@ impl RequestRewrite {
     }
 }
 
-fn append_forwarded_for(headers: &mut HeaderMap, client: IpAddr) {
-    let combined = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
-        Some(prior) if !prior.is_empty() => format!("{prior}, {client}"),
-        _ => client.to_string(),
-    };
-    if let Ok(value) = HeaderValue::from_str(&combined) {
-        headers.insert(X_FORWARDED_FOR.clone(), value);
+/// Header values fixed for one client connection: built once, cloned per request.
+#[derive(Debug)]
+pub struct ClientValues {
+    client: IpAddr,
+    /// `X-Forwarded-For` when the request carries none: the client's address.
+    forwarded_for: HeaderValue,
+    /// The identity values of the last request: `(user, group)`. HTTP/1 requests on one
+    /// connection are sequential, so the lock is never contended.
+    identity: Mutex<(Cached, Cached)>,
+}
+
+/// A header value made from an identity string, remembered with the string.
+#[derive(Debug, Default)]
+struct Cached(Option<(Arc<str>, Option<HeaderValue>)>);
+
+impl Cached {
+    /// The header value of `text` (None when it is not a valid header value), from the
+    /// cache when `text` is the remembered string.
+    fn value(&mut self, text: &Arc<str>) -> Option<HeaderValue> {
+        match &self.0 {
+            Some((cached, value)) if **cached == **text => value.clone(),
+            _ => {
+                let value = HeaderValue::from_str(text).ok();
+                self.0 = Some((text.clone(), value.clone()));
+                value
+            }
+        }
     }
+}
+
+impl ClientValues {
+    /// The values for a connection from `client`.
+    pub fn new(client: IpAddr) -> Self {
+        ClientValues {
+            client,
+            forwarded_for: HeaderValue::from_str(&client.to_string())
+                .expect("an IP address is a valid header value"),
+            identity: Mutex::new(Default::default()),
+        }
+    }
+
+    /// The user and group header values of `identity` (None for no user, or a value that
+    /// cannot be a header).
+    fn identity_values(&self, identity: &Identity) -> (Option<HeaderValue>, Option<HeaderValue>) {
+        let mut cache = self
+            .identity
+            .lock()
+            .expect("identity value lock is never poisoned");
+        let user = identity.user.as_ref().and_then(|u| cache.0.value(u));
+        (user, cache.1.value(&identity.group))
+    }
+}
+
+fn append_forwarded_for(headers: &mut HeaderMap, client: &ClientValues) {
+    let value = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
+        Some(prior) if !prior.is_empty() => {
+            match HeaderValue::from_str(&format!("{prior}, {}", client.client)) {
+                Ok(value) => value,
+                Err(_) => return,
+            }
+        }
+        _ => client.forwarded_for.clone(),
+    };
+    headers.insert(X_FORWARDED_FOR.clone(), value);
 }
 
 #[cfg(test)]
@@ -167,13 +225,49 @@ mod tests {
             source: IdentitySource::Unknown,
         };
         let authority: Authority = "example.com:8080".parse().unwrap();
-        rw.apply(&mut h, &authority, "127.0.0.1".parse().unwrap(), &id);
+        let client = ClientValues::new("127.0.0.1".parse().unwrap());
+        rw.apply(&mut h, &authority, &client, &id);
         assert!(!h.contains_key("x-filter-user"));
         assert!(!h.contains_key("x-appliance-group"));
         assert_eq!(h["x-filter-group"], "default");
         assert_eq!(h["x-forwarded-for"], "10.0.0.9, 127.0.0.1");
         assert_eq!(h[HOST], "example.com:8080");
         assert_eq!(h[VIA], "1.1 fp");
+    }
+
+    #[test]
+    fn per_connection_values_follow_the_identity_of_each_request() {
+        let rw = RequestRewrite {
+            via: HeaderValue::from_static("1.1 fp"),
+            user_header: HeaderName::from_static("x-filter-user"),
+            group_header: HeaderName::from_static("x-filter-group"),
+            trusted: [
+                HeaderName::from_static("x-appliance-user"),
+                HeaderName::from_static("x-appliance-group"),
+            ],
+        };
+        let client = ClientValues::new("::1".parse().unwrap());
+        let authority: Authority = "example.com".parse().unwrap();
+        let ids = [
+            (Some("alice"), "staff"),
+            (Some("alice"), "staff"),
+            (None, "default"),
+            (Some("bob"), "students"),
+            (Some("bad\nname"), "students"),
+        ];
+        for (user, group) in ids {
+            let id = Identity {
+                user: user.map(Arc::from),
+                group: Arc::from(group),
+                source: IdentitySource::Basic,
+            };
+            let mut h = HeaderMap::new();
+            rw.apply(&mut h, &authority, &client, &id);
+            let sent_user = h.get("x-filter-user").map(|v| v.to_str().unwrap());
+            assert_eq!(sent_user, user.filter(|u| !u.contains('\n')));
+            assert_eq!(h["x-filter-group"], group);
+            assert_eq!(h["x-forwarded-for"], "::1");
+        }
     }
 }
 

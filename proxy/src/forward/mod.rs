@@ -32,8 +32,9 @@ pub(crate) async fn handle(
     req: Request<Incoming>,
 ) -> Response<ProxyBody> {
     let start = Instant::now();
-    let method = req.method().clone();
-    let uri = req.uri().clone();
+    // Only the debug log line needs the target after the request is consumed.
+    let logged =
+        tracing::enabled!(tracing::Level::DEBUG).then(|| (req.method().clone(), req.uri().clone()));
     let (decision, resp, error) = match route(&shared, &client, req).await {
         Ok((decision, resp)) => (decision, resp, None),
         Err(e) => {
@@ -43,20 +44,23 @@ pub(crate) async fn handle(
             (DecisionLabel::Error, e.response(), Some(e))
         }
     };
+    let elapsed = start.elapsed();
     shared
         .metrics
-        .record_request(decision, resp.status().as_u16(), start.elapsed());
-    // The one log line per request, at debug level.
-    tracing::debug!(
-        %method,
-        %uri,
-        status = resp.status().as_u16(),
-        decision = ?decision,
-        micros = start.elapsed().as_micros() as u64,
-        error = error.as_ref().map(tracing::field::display),
-        fault = error.as_ref().map(|e| tracing::field::debug(e.fault())),
-        "request"
-    );
+        .record_request(decision, resp.status().as_u16(), elapsed);
+    if let Some((method, uri)) = logged {
+        // The one log line per request, at debug level.
+        tracing::debug!(
+            %method,
+            %uri,
+            status = resp.status().as_u16(),
+            decision = ?decision,
+            micros = elapsed.as_micros() as u64,
+            error = error.as_ref().map(tracing::field::display),
+            fault = error.as_ref().map(|e| tracing::field::debug(e.fault())),
+            "request"
+        );
+    }
     resp
 }
 
@@ -124,7 +128,7 @@ async fn route(
     let (mut parts, body) = req.into_parts();
     shared
         .rewrite
-        .apply(&mut parts.headers, &authority, client.client_ip, &identity);
+        .apply(&mut parts.headers, &authority, &client.values, &identity);
     parts.uri = origin_form(&uri);
     parts.version = http::Version::HTTP_11;
     let resp = send(shared, &host, port, Request::from_parts(parts, body)).await?;

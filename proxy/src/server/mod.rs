@@ -26,6 +26,7 @@ use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
 use crate::config::Config;
+use crate::forward::headers::ClientValues;
 use state::{ApplianceInfo, ClientCtx, Shared};
 
 /// Why [`serve`] failed.
@@ -180,6 +181,7 @@ async fn connection(
                 appliance,
                 window: None,
                 tunnel: Default::default(),
+                values: ClientValues::new(client_ip),
             };
             transparent::tls(&shared, stream, &ctx, destination).await;
             return;
@@ -196,6 +198,7 @@ async fn connection(
         appliance,
         window: window.clone(),
         tunnel: Default::default(),
+        values: ClientValues::new(client_ip),
     });
     let service = {
         let (shared, ctx) = (shared.clone(), ctx.clone());

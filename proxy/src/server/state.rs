@@ -11,7 +11,7 @@ use hyper::server::conn::http1;
 use hyper_util::rt::TokioTimer;
 
 use crate::config::Config;
-use crate::forward::headers::RequestRewrite;
+use crate::forward::headers::{ClientValues, RequestRewrite};
 use crate::identity::IdentityResolver;
 use crate::metrics::Metrics;
 use crate::pool::{Pool, PoolSettings};
@@ -167,4 +167,6 @@ pub(crate) struct ClientCtx {
     pub window: Option<SharedWindow>,
     /// Where a CONNECT request parks its tunnel until hyper releases the socket.
     pub tunnel: TunnelSlot,
+    /// Forwarded header values fixed for this connection (built once, cloned per request).
+    pub values: ClientValues,
 }
