@@ -74,7 +74,20 @@ fn absolute(
         samples: Vec::new(),
     });
     let mut e = rule.evaluate(name, None, cand.as_ref(), gates.comparison);
-    e.baseline = summarise_arm(name, control).and_then(|v| v.point);
+    let ctrl = summarise_arm(name, control).map(|v| MetricValue {
+        point: v.point,
+        samples: Vec::new(),
+    });
+    let ctrl_verdict = rule
+        .evaluate(name, None, ctrl.as_ref(), gates.comparison)
+        .verdict;
+    if e.verdict != Verdict::Pass && ctrl_verdict != Verdict::Missing && ctrl_verdict >= e.verdict {
+        // Still the candidate's verdict (an SLO is absolute), but the reader should know
+        // the build measured beside it misses the SLO as badly: the environment is a suspect.
+        e.reason
+            .push_str("; the control misses it as badly today (suspect the machine, too)");
+    }
+    e.baseline = ctrl.and_then(|v| v.point);
     e.change = e
         .baseline
         .zip(e.current)
@@ -322,6 +335,12 @@ rollback = 200000.0
         let report = decide(&gates, &rules, &a, &b);
         let (v, why) = verdict_of(&report, "p99_us.allowed");
         assert_eq!(v, Verdict::Hotfix, "{why}");
+        assert!(why.contains("control misses it as badly"), "{why}");
+        let (a, _) = session(12, 1.0, 0.0);
+        let report = decide(&gates, &rules, &a, &b);
+        let (v, why) = verdict_of(&report, "p99_us.allowed");
+        assert_eq!(v, Verdict::Hotfix, "{why}");
+        assert!(!why.contains("control"), "{why}");
     }
 
     #[test]
