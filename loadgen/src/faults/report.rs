@@ -107,6 +107,25 @@ pub fn markdown(facts: &RunFacts, results: &[FaultResult], held: bool) -> String
             r.window_start_s,
             r.window_end_s
         );
+        let mut details = Vec::new();
+        if let Some(b) = r.breaker_closed_after_s {
+            details.push(format!("breaker closed {b:.2} s after the end"));
+        }
+        if let (Some(b), Some(a)) = (r.fds_before, r.fds_after_min) {
+            details.push(format!("proxy fds {b} before, {a} lowest after"));
+        }
+        if let Some(sc) = &r.slow_clients {
+            details.push(format!(
+                "slow clients: {} opened, {} cut (slowest {}), {} still open",
+                sc.opened,
+                sc.cut,
+                sc.max_cut_ms.map_or("-".into(), |m| format!("{m} ms")),
+                sc.still_open
+            ));
+        }
+        if !details.is_empty() {
+            let _ = writeln!(md, "{}.\n", details.join("; "));
+        }
         for c in &r.checks {
             let _ = writeln!(
                 md,
