@@ -3,7 +3,7 @@ CARGO ?= cargo
 PROFILE ?= peak
 CONFIG ?= scenarios/demo/proxy.toml
 
-.PHONY: build release test lint fmt proxy baseline gate run soak flamegraph bench bench-cpu bench-loadgen bench-profile clean help
+.PHONY: build release test lint fmt proxy baseline gate run soak flamegraph faults capacity bench bench-cpu bench-loadgen bench-profile clean help
 
 help:
 	@echo "make build | release | test | lint | fmt | proxy | bench | baseline | gate | run | soak | flamegraph"
@@ -62,6 +62,16 @@ run: release
 flamegraph: release
 	$(BIN)/loadgen run --profile profiles/peak.toml --out runs/flamegraph-$(STAMP)
 	@echo "flame graph: runs/flamegraph-$(STAMP)/flamegraph.svg"
+
+## faults: every fault profile (FAULT=redis-slow for one); exit 1 when an expectation fails.
+FAULTS ?= redis-slow redis-down origin-slow origin-reset slow-clients
+faults: release
+	@rc=0; for f in $(if $(FAULT),$(FAULT),$(FAULTS)); do \
+	  $(BIN)/loadgen faults --profile profiles/faults-$$f.toml --out runs/faults-$$f-$(STAMP) || rc=1; done; exit $$rc
+
+## capacity: stepped open-loop load until the SLO breaks; knee in runs/capacity-<time>/capacity.md.
+capacity: release
+	$(BIN)/loadgen capacity --profile profiles/capacity.toml --out runs/capacity-$(STAMP)
 
 soak:
 	@echo "make soak: not built yet (see the issue 'Soak, spike, capacity and fault profiles')"; exit 2
