@@ -3,10 +3,10 @@ CARGO ?= cargo
 PROFILE ?= peak
 CONFIG ?= scenarios/demo/proxy.toml
 
-.PHONY: build release test lint fmt proxy baseline gate run soak flamegraph faults capacity bench bench-cpu bench-loadgen bench-profile clean help
+.PHONY: build release test lint fmt proxy baseline gate gate-doc gate-selftest run soak flamegraph faults capacity bench bench-cpu bench-loadgen bench-profile clean help
 
 help:
-	@echo "make build | release | test | lint | fmt | proxy | bench | baseline | gate | run | soak | flamegraph"
+	@echo "make build | release | test | lint | fmt | proxy | bench | baseline | gate | gate-doc | gate-selftest | run | soak | flamegraph"
 
 build:
 	$(CARGO) build --workspace --all-targets
@@ -45,13 +45,24 @@ baseline: release
 	$(BIN)/perf-report render $(RUN)
 	$(BIN)/perf-report promote $(RUN) --profile $(PROFILE)
 
-## gate: run PROFILE (default ci) and diff it against its committed baseline;
-## exit 0 pass, 1 rollback, 3 hotfix-only, 2 bad input.
+## gate: the release gate. Builds the baseline's own commit beside the candidate and runs
+## the profile (default ci) A B / B A on this machine, deciding pair by pair; the report
+## also compares against the committed document. Exit 0 pass, 1 rollback, 3 hotfix-only,
+## 2 bad input.
 gate: GATE_PROFILE = $(if $(filter command line,$(origin PROFILE)),$(PROFILE),ci)
 gate: release
+	$(BIN)/perf-report gate --profile profiles/$(GATE_PROFILE).toml
+
+## gate-doc: the weaker check: one run diffed against the committed baseline document only.
+gate-doc: GATE_PROFILE = $(if $(filter command line,$(origin PROFILE)),$(PROFILE),ci)
+gate-doc: release
 	$(BIN)/loadgen run --profile profiles/$(GATE_PROFILE).toml --out runs/$(GATE_PROFILE)-gate-$(STAMP)
 	$(BIN)/perf-report render runs/$(GATE_PROFILE)-gate-$(STAMP)
 	$(BIN)/perf-report diff runs/$(GATE_PROFILE)-gate-$(STAMP) --baseline baselines/$(GATE_PROFILE).json
+
+## gate-selftest: A/A sessions and slowed candidates; writes reports/gate-calibration.md.
+gate-selftest: release
+	scripts/gate-selftest.sh
 
 ## run: one run of PROFILE, rendered, nothing promoted.
 run: release
