@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::attack::OriginAddrs;
-use crate::harness::admin::AdminClient;
+use crate::harness::admin::{wait_ready, AdminClient};
 use crate::harness::children::ChildGuard;
 use crate::harness::config_gen::{self, ProxyConfigSpec};
 use crate::harness::origin::Origin;
@@ -194,35 +194,6 @@ impl Rig {
         }
         self.redis = Some(RedisServer { child, addr });
         Ok(())
-    }
-}
-
-/// Waits for `/readyz`, failing early (with its stderr) if the proxy exits.
-pub async fn wait_ready(
-    admin: &AdminClient,
-    proxy: &mut ChildGuard,
-    timeout: Duration,
-) -> Result<(), HarnessError> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if admin.ready().await {
-            return Ok(());
-        }
-        if let Some(status) = proxy.try_exit_status() {
-            return Err(HarnessError::ChildFailed {
-                name: "filter-proxy".into(),
-                status: status.to_string(),
-                stderr: proxy.stderr_tail(4000),
-            });
-        }
-        if Instant::now() >= deadline {
-            return Err(HarnessError::NotReady {
-                name: "filter-proxy".into(),
-                waited_s: timeout.as_secs(),
-                stderr: proxy.stderr_tail(4000),
-            });
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 

@@ -5,10 +5,11 @@
 //! loopback and must be reached directly, whatever `HTTP_PROXY` says.
 
 use std::net::SocketAddr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use super::children::ChildGuard;
 use super::resources::AllocCounters;
 use super::HarnessError;
 
@@ -109,6 +110,36 @@ pub fn alloc_counters(doc: &Value) -> AllocCounters {
         nmalloc: find(NMALLOC_KEYS),
         bytes_allocated: find(BYTES_KEYS),
         requests: None,
+    }
+}
+
+/// Waits for the proxy's `/readyz`, failing early (with its stderr) if the proxy exits.
+/// Shared by every command that starts a proxy (run, faults, capacity).
+pub async fn wait_ready(
+    admin: &AdminClient,
+    proxy: &mut ChildGuard,
+    timeout: Duration,
+) -> Result<(), HarnessError> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if admin.ready().await {
+            return Ok(());
+        }
+        if let Some(status) = proxy.try_exit_status() {
+            return Err(HarnessError::ChildFailed {
+                name: "filter-proxy".into(),
+                status: status.to_string(),
+                stderr: proxy.stderr_tail(4000),
+            });
+        }
+        if Instant::now() >= deadline {
+            return Err(HarnessError::NotReady {
+                name: "filter-proxy".into(),
+                waited_s: timeout.as_secs(),
+                stderr: proxy.stderr_tail(4000),
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 

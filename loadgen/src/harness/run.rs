@@ -13,7 +13,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::{json, Map, Value};
 
-use super::admin::AdminClient;
+use super::admin::{wait_ready, AdminClient};
 use super::children::ChildGuard;
 use super::config_gen::{self, ProxyConfigSpec};
 use super::origin::Origin;
@@ -291,35 +291,6 @@ async fn light_passes(
             record.notes.push(format!("{name} pass failed: {e}"));
             return;
         }
-    }
-}
-
-/// Waits for `/readyz`, failing early (with its stderr) if the proxy exits.
-async fn wait_ready(
-    admin: &AdminClient,
-    proxy: &mut ChildGuard,
-    timeout: Duration,
-) -> Result<(), HarnessError> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if admin.ready().await {
-            return Ok(());
-        }
-        if let Some(status) = proxy.try_exit_status() {
-            return Err(HarnessError::ChildFailed {
-                name: "filter-proxy".into(),
-                status: status.to_string(),
-                stderr: proxy.stderr_tail(4000),
-            });
-        }
-        if Instant::now() >= deadline {
-            return Err(HarnessError::NotReady {
-                name: "filter-proxy".into(),
-                waited_s: timeout.as_secs(),
-                stderr: proxy.stderr_tail(4000),
-            });
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
