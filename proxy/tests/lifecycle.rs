@@ -21,12 +21,7 @@ async fn reload_swaps_policy_without_dropping_a_request_and_refuses_a_broken_fil
     let proxy = TestProxy::start(&origin, "").await;
     let client = proxy.client();
     assert_eq!(
-        client
-            .get(format!("http://{ALLOWED}/echo"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        util::get_status(&client, &format!("http://{ALLOWED}/echo")).await,
         200
     );
     assert_eq!(proxy.metric("filter_proxy_policy_version").await, Some(1.0));
@@ -67,12 +62,7 @@ async fn reload_swaps_policy_without_dropping_a_request_and_refuses_a_broken_fil
         "in-flight request finished"
     );
     assert_eq!(
-        client
-            .get(format!("http://{ALLOWED}/echo"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        util::get_status(&client, &format!("http://{ALLOWED}/echo")).await,
         403
     );
     assert_eq!(proxy.metric("filter_proxy_policy_version").await, Some(2.0));
@@ -87,12 +77,7 @@ async fn reload_swaps_policy_without_dropping_a_request_and_refuses_a_broken_fil
     assert_eq!(status, 422, "{body}");
     assert!(body.contains("kept policy version 2"), "{body}");
     assert_eq!(
-        client
-            .get(format!("http://{ALLOWED}/echo"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        util::get_status(&client, &format!("http://{ALLOWED}/echo")).await,
         403
     );
     assert_eq!(proxy.metric("filter_proxy_policy_version").await, Some(2.0));
@@ -108,12 +93,7 @@ async fn reload_swaps_policy_without_dropping_a_request_and_refuses_a_broken_fil
     let (status, _) = post_reload(&proxy).await;
     assert_eq!(status, 200);
     assert_eq!(
-        client
-            .get(format!("http://{ALLOWED}/echo"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        util::get_status(&client, &format!("http://{ALLOWED}/echo")).await,
         200
     );
     proxy.stop().await;
@@ -202,12 +182,7 @@ async fn exhausted_pool_answers_503_with_retry_after_instead_of_hanging() {
     assert_eq!(slow.await.unwrap().unwrap().status(), 200);
     // The connection went back to the pool and is reused.
     assert_eq!(
-        client
-            .get(format!("http://{ALLOWED}/echo"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        util::get_status(&client, &format!("http://{ALLOWED}/echo")).await,
         200
     );
     assert_eq!(
@@ -224,12 +199,7 @@ async fn keep_alive_connections_are_pooled_and_idle_ones_expire() {
     let client = proxy.client();
     for _ in 0..5 {
         assert_eq!(
-            client
-                .get(format!("http://{ALLOWED}/echo"))
-                .send()
-                .await
-                .unwrap()
-                .status(),
+            util::get_status(&client, &format!("http://{ALLOWED}/echo")).await,
             200
         );
     }
@@ -243,12 +213,7 @@ async fn keep_alive_connections_are_pooled_and_idle_ones_expire() {
     })
     .await;
     assert_eq!(
-        client
-            .get(format!("http://{ALLOWED}/echo"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        util::get_status(&client, &format!("http://{ALLOWED}/echo")).await,
         200
     );
     assert_eq!(

@@ -345,6 +345,17 @@ impl Drop for TestProxy {
     }
 }
 
+/// GET `url` through `client` and return the status code (panics on a transport error).
+pub async fn get_status(client: &reqwest::Client, url: &str) -> u16 {
+    client
+        .get(url)
+        .send()
+        .await
+        .expect("request through the proxy")
+        .status()
+        .as_u16()
+}
+
 /// Polls `check` until it returns true or `deadline` passes (then panics with `what`).
 pub async fn eventually<F, Fut>(deadline: Duration, what: &str, mut check: F)
 where
