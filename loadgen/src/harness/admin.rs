@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use super::children::ChildGuard;
-use super::resources::AllocCounters;
+use super::resources::{AllocCounters, AllocGauges};
 use super::HarnessError;
 
 /// Client for one proxy's admin listener.
@@ -113,6 +113,15 @@ pub fn alloc_counters(doc: &Value) -> AllocCounters {
     }
 }
 
+/// Reads the allocator's resident and retained bytes from a `/debug/jemalloc` document;
+/// `None` when either is absent (an allocator without statistics).
+pub fn alloc_gauges(doc: &Value) -> Option<AllocGauges> {
+    Some(AllocGauges {
+        resident: doc.get("resident")?.as_u64()?,
+        retained: doc.get("retained")?.as_u64()?,
+    })
+}
+
 /// Waits for the proxy's `/readyz`, failing early (with its stderr) if the proxy exits.
 /// Shared by every command that starts a proxy (run, faults, capacity).
 pub async fn wait_ready(
@@ -163,6 +172,14 @@ mod tests {
                 requests: None
             }
         );
+        assert_eq!(
+            alloc_gauges(&serde_json::json!({"resident": 5, "retained": 6, "allocated": 1})),
+            Some(AllocGauges {
+                resident: 5,
+                retained: 6
+            })
+        );
+        assert_eq!(alloc_gauges(&top), None);
         let nested = serde_json::json!({"allocated": 10, "counters": {"allocations": 7}});
         assert_eq!(alloc_counters(&nested).nmalloc, Some(7.0));
         assert_eq!(

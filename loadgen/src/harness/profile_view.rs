@@ -55,6 +55,43 @@ pub struct ProfileView {
     /// The steady window: the profiled phases (or everything after warm-up), cut to
     /// end a second before the run does.
     pub window: SteadyWindow,
+    /// Where each stage of the test plan starts and ends (after overrides).
+    pub stages: Vec<StageSpan>,
+}
+
+/// One stage of the test plan placed on the run's clock, recorded in `run.json` as
+/// `stage_spans` so a report finds a spike's surge and recovery without re-deriving the
+/// plan (and its scaling under `--duration`) from the profile.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct StageSpan {
+    /// Stage name from the profile (`calm`, `surge`, ...).
+    pub name: String,
+    /// Users at the end of the stage.
+    pub users: u64,
+    /// Start, seconds since the attack started (planned).
+    pub start_s: f64,
+    /// End, seconds since the attack started (planned).
+    pub end_s: f64,
+}
+
+/// The stages of `profile` on the run's clock, back to back from 0.
+pub fn stage_spans(profile: &Profile) -> Vec<StageSpan> {
+    let mut start = 0.0;
+    profile
+        .stages
+        .iter()
+        .map(|stage| {
+            let end = start + stage.over.as_secs_f64();
+            let span = StageSpan {
+                name: stage.name.clone(),
+                users: stage.users,
+                start_s: start,
+                end_s: end,
+            };
+            start = end;
+            span
+        })
+        .collect()
 }
 
 impl ProfileView {
@@ -115,6 +152,7 @@ impl ProfileView {
             cpu_profile: raw.cpu_profile.unwrap_or(true),
             direct_pass_s,
             window: steady_window(profile),
+            stages: stage_spans(profile),
         })
     }
 }
@@ -188,6 +226,15 @@ mod tests {
                 start_s: 20.0,
                 end_s: 50.0
             }
+        );
+        let spans: Vec<(&str, f64, f64)> = v
+            .stages
+            .iter()
+            .map(|s| (s.name.as_str(), s.start_s, s.end_s))
+            .collect();
+        assert_eq!(
+            spans,
+            [("up", 0.0, 20.0), ("hold", 20.0, 50.0), ("down", 50.0, 60.0)]
         );
     }
 

@@ -19,6 +19,19 @@ pub struct Tick {
     pub loadgen_cpu_ms: Option<u64>,
     /// The proxy's scraped gauges.
     pub gauges: ProxyGauges,
+    /// The proxy allocator's resident and retained bytes, when `/debug/jemalloc` answered.
+    pub alloc: Option<AllocGauges>,
+}
+
+/// The allocator's memory gauges, read once a second: a soak run plots them beside RSS
+/// because RSS alone cannot tell a heap leak (resident grows) from memory the allocator
+/// keeps for reuse (retained grows, RSS follows only when it is touched again).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct AllocGauges {
+    /// Bytes in physically resident pages the allocator maps (`stats.resident`).
+    pub resident: u64,
+    /// Bytes of virtual memory kept for reuse, not returned to the OS (`stats.retained`).
+    pub retained: u64,
 }
 
 /// The part of the run the statistics describe (after warm-up, before ramp-down).
@@ -246,6 +259,7 @@ mod tests {
                 requests_total: Some(requests),
                 ..Default::default()
             },
+            alloc: None,
         }
     }
 

@@ -507,6 +507,7 @@ fn finish(
         placement.map_or(Value::Null, |p| json!(p)),
     );
     add.insert("steady_window".into(), json!(window));
+    add.insert("stage_spans".into(), json!(setup.profile.stages));
     add.insert(
         "harness".into(),
         json!({

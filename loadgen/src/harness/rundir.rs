@@ -13,7 +13,7 @@ use super::HarnessError;
 
 /// Columns the harness adds to `timeseries.csv`. CPU columns are milliseconds of CPU
 /// used during that second; the others are the value at the end of the second.
-pub const SAMPLED_COLUMNS: [&str; 10] = [
+pub const SAMPLED_COLUMNS: [&str; 12] = [
     "proxy_cpu_user_ms",
     "proxy_cpu_sys_ms",
     "proxy_rss_bytes",
@@ -24,6 +24,8 @@ pub const SAMPLED_COLUMNS: [&str; 10] = [
     "pool_waiters",
     "pool_exhausted_total",
     "loadgen_cpu_ms",
+    "jemalloc_resident_bytes",
+    "jemalloc_retained_bytes",
 ];
 
 fn io_err(what: String) -> impl FnOnce(std::io::Error) -> HarnessError {
@@ -68,7 +70,7 @@ fn tick_near(ticks: &[Tick], t: f64) -> Option<&Tick> {
 }
 
 /// The sampled cells for second `s` (the interval `[s, s + 1)`), empty where unknown.
-pub fn sampled_cells(ticks: &[Tick], s: u64) -> [String; 10] {
+pub fn sampled_cells(ticks: &[Tick], s: u64) -> [String; 12] {
     let start = tick_near(ticks, s as f64);
     let end = tick_near(ticks, s as f64 + 1.0);
     let proxy_end = end.and_then(|t| t.proxy);
@@ -92,6 +94,8 @@ pub fn sampled_cells(ticks: &[Tick], s: u64) -> [String; 10] {
         gauge(g.pool_waiters),
         gauge(g.pool_exhausted_total),
         delta(|t| t.loadgen_cpu_ms),
+        opt(end.and_then(|t| t.alloc).map(|a| a.resident)),
+        opt(end.and_then(|t| t.alloc).map(|a| a.retained)),
     ]
 }
 
@@ -154,6 +158,7 @@ pub fn merge_timeseries(path: &Path, ticks: &[Tick]) -> Result<(), HarnessError>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::harness::resources::AllocGauges;
     use crate::harness::sample::ProcSample;
 
     fn ticks() -> Vec<Tick> {
@@ -170,6 +175,10 @@ mod tests {
                 }),
                 loadgen_cpu_ms: Some(500 * s),
                 gauges: Default::default(),
+                alloc: (s < 3).then_some(AllocGauges {
+                    resident: 4000 + s,
+                    retained: 8000,
+                }),
             })
             .collect()
     }
@@ -186,8 +195,9 @@ mod tests {
             lines[0],
             format!("second,requests,{}", SAMPLED_COLUMNS.join(","))
         );
-        assert_eq!(lines[2], "1,20,30,10,1002,5,9,,,,,500");
-        assert_eq!(lines[4], "5,1,,,,,,,,,,");
+        assert_eq!(lines[2], "1,20,30,10,1002,5,9,,,,,500,4002,8000");
+        assert_eq!(lines[3], "2,30,30,10,1003,5,9,,,,,500,,");
+        assert_eq!(lines[4], "5,1,,,,,,,,,,,,");
         // Merging twice replaces the columns instead of duplicating them.
         merge_timeseries(&path, &ticks()).unwrap();
         assert_eq!(std::fs::read_to_string(&path).unwrap(), text);

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use tokio::task::JoinHandle;
 
-use super::admin::{alloc_counters, AdminClient};
+use super::admin::{alloc_counters, alloc_gauges, AdminClient};
 use super::children::ChildGuard;
 use super::resources::{AllocCounters, SteadyWindow, Tick};
 use super::{sample, scrape, HarnessError};
@@ -54,7 +54,8 @@ pub struct SamplerSettings {
     pub ticks_per_second: u64,
 }
 
-/// Reads one tick: proxy process, load generator CPU, proxy gauges.
+/// Reads one tick: proxy process, load generator CPU, proxy gauges, allocator gauges.
+/// The two admin requests go out together so a tick takes one round trip.
 async fn take_tick(
     t_s: f64,
     proxy_pid: u32,
@@ -62,7 +63,8 @@ async fn take_tick(
     admin: &AdminClient,
     tps: u64,
 ) -> Tick {
-    let gauges = match admin.metrics().await {
+    let (metrics, jemalloc) = tokio::join!(admin.metrics(), admin.jemalloc());
+    let gauges = match metrics {
         Ok(text) => scrape::proxy_gauges(&text),
         Err(_) => Default::default(),
     };
@@ -71,6 +73,7 @@ async fn take_tick(
         proxy: sample::sample_pid(proxy_pid, tps).ok(),
         loadgen_cpu_ms: sample::cpu_ms(loadgen_pid, tps).ok(),
         gauges,
+        alloc: jemalloc.ok().as_ref().and_then(alloc_gauges),
     }
 }
 
