@@ -8,6 +8,7 @@
 
 use crate::rundir::RunDir;
 use crate::stats;
+use crate::{soak, spike};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -23,6 +24,9 @@ pub enum Metric {
     P999Us,
     /// Proxy CPU (user + system) per request, µs.
     ProxyCpuUsPerRequest,
+    /// Instructions the proxy executes per request of a fixed sequence, counted under
+    /// callgrind: the CPU cost without the machine's noise.
+    ProxyInstructionsPerRequest,
     /// Heap allocations per request.
     AllocsPerRequest,
     /// Heap bytes allocated per request.
@@ -39,15 +43,28 @@ pub enum Metric {
     ThroughputRps,
     /// Achieved / offered request rate (1.0 = the proxy kept up).
     AchievedRateRatio,
+    /// Soak: upper end of the 95% interval of the RSS slope over the steady window, MB/h.
+    RssSlopeUpperMbPerH,
+    /// Soak: upper end of the 95% interval of the allocator-resident slope, MB/h.
+    AllocResidentSlopeUpperMbPerH,
+    /// Soak: open fds, mean of the last tenth of the steady window minus the first.
+    FdGrowth,
+    /// Soak: threads, mean of the last tenth of the steady window minus the first.
+    ThreadGrowth,
+    /// Soak: median per-second p99 of a class, last tenth / first tenth of the window.
+    P99DriftRatio,
+    /// Spike: seconds from the end of the surge until p99 is back near its pre-spike value.
+    SpikeRecoveryS,
 }
 
 impl Metric {
     /// All metrics, in report order.
-    pub const ALL: [Metric; 12] = [
+    pub const ALL: [Metric; 19] = [
         Metric::FailureRate,
         Metric::P99Us,
         Metric::P999Us,
         Metric::ProxyCpuUsPerRequest,
+        Metric::ProxyInstructionsPerRequest,
         Metric::AllocsPerRequest,
         Metric::BytesAllocatedPerRequest,
         Metric::PeakRssBytes,
@@ -56,6 +73,12 @@ impl Metric {
         Metric::ProxyAddedP99Us,
         Metric::ThroughputRps,
         Metric::AchievedRateRatio,
+        Metric::RssSlopeUpperMbPerH,
+        Metric::AllocResidentSlopeUpperMbPerH,
+        Metric::FdGrowth,
+        Metric::ThreadGrowth,
+        Metric::P99DriftRatio,
+        Metric::SpikeRecoveryS,
     ];
 
     /// The name used in `gates.toml` and in documents.
@@ -65,6 +88,7 @@ impl Metric {
             Metric::P99Us => "p99_us",
             Metric::P999Us => "p999_us",
             Metric::ProxyCpuUsPerRequest => "proxy_cpu_us_per_request",
+            Metric::ProxyInstructionsPerRequest => "proxy_instructions_per_request",
             Metric::AllocsPerRequest => "allocs_per_request",
             Metric::BytesAllocatedPerRequest => "bytes_allocated_per_request",
             Metric::PeakRssBytes => "peak_rss_bytes",
@@ -73,12 +97,21 @@ impl Metric {
             Metric::ProxyAddedP99Us => "proxy_added_p99_us",
             Metric::ThroughputRps => "throughput_rps",
             Metric::AchievedRateRatio => "achieved_rate_ratio",
+            Metric::RssSlopeUpperMbPerH => "rss_slope_upper_mb_per_h",
+            Metric::AllocResidentSlopeUpperMbPerH => "alloc_resident_slope_upper_mb_per_h",
+            Metric::FdGrowth => "fd_growth",
+            Metric::ThreadGrowth => "thread_growth",
+            Metric::P99DriftRatio => "p99_drift_ratio",
+            Metric::SpikeRecoveryS => "spike_recovery_s",
         }
     }
 
     /// Whether the metric exists once per request class (`name.class`).
     pub fn per_class(self) -> bool {
-        matches!(self, Metric::FailureRate | Metric::P99Us | Metric::P999Us)
+        matches!(
+            self,
+            Metric::FailureRate | Metric::P99Us | Metric::P999Us | Metric::P99DriftRatio
+        )
     }
 
     /// Looks a metric up by name.
@@ -171,6 +204,11 @@ pub fn extract(run: &RunDir) -> MetricSet {
         cpu_us_per_request_samples(run),
     );
     put(
+        global(Metric::ProxyInstructionsPerRequest),
+        r.instructions.as_ref().map(|i| i.per_request),
+        Vec::new(),
+    );
+    put(
         global(Metric::AllocsPerRequest),
         res.allocs_per_request,
         Vec::new(),
@@ -200,7 +238,51 @@ pub fn extract(run: &RunDir) -> MetricSet {
         _ => None,
     };
     put(global(Metric::AchievedRateRatio), achieved, Vec::new());
+    extract_soak_and_spike(run, &mut set);
     set
+}
+
+/// The soak metrics (for runs [`soak::applies`] to) and the spike recovery (for runs whose
+/// plan has a surge). Whole-run values only: each is one statistic of the whole window.
+fn extract_soak_and_spike(run: &RunDir, set: &mut MetricSet) {
+    let mut put = |metric, class: Option<String>, point: Option<f64>| {
+        if let Some(point) = point.filter(|p| p.is_finite()) {
+            let key = MetricKey { metric, class };
+            set.insert(
+                key.to_string(),
+                MetricValue {
+                    point: Some(point),
+                    samples: Vec::new(),
+                },
+            );
+        }
+    };
+    if let Some(s) = soak::applies(run).then(|| soak::summarise(run)).flatten() {
+        let upper = |c| {
+            s.memory_trend(c)
+                .and_then(|t| t.per_hour)
+                .map(|t| t.ci_high)
+        };
+        put(Metric::RssSlopeUpperMbPerH, None, upper("proxy_rss_bytes"));
+        put(
+            Metric::AllocResidentSlopeUpperMbPerH,
+            None,
+            upper("jemalloc_resident_bytes"),
+        );
+        let growth = |c| s.count_trend(c).map(soak::ColumnTrend::growth);
+        put(Metric::FdGrowth, None, growth("proxy_fds"));
+        put(Metric::ThreadGrowth, None, growth("proxy_threads"));
+        for d in &s.drift {
+            put(
+                Metric::P99DriftRatio,
+                Some(d.class.clone()),
+                Some(d.ratio()),
+            );
+        }
+    }
+    if let Some(r) = spike::summarise(run).and_then(|s| s.recovery) {
+        put(Metric::SpikeRecoveryS, None, Some(r.seconds));
+    }
 }
 
 /// Values of a column over the steady window, missing cells skipped.

@@ -22,6 +22,19 @@ pub const CLASSES: [&str; 6] = [
     "allowed", "blocked", "tunnel", "cors", "identity", "download",
 ];
 
+/// The instruction pass of a run (`run.json` `instructions`).
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+pub struct Instructions {
+    /// The counting tool and its version.
+    pub tool: String,
+    /// Requests counted.
+    pub requests: u64,
+    /// Instructions executed while they were served.
+    pub instructions: u64,
+    /// Instructions per request.
+    pub per_request: f64,
+}
+
 /// A run's summary document.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct RunJson {
@@ -68,6 +81,29 @@ pub struct RunJson {
     /// Harness details (achieved and target rate).
     #[serde(default)]
     pub harness: Option<HarnessInfo>,
+    /// The proxy's instructions per request of a fixed sequence, counted under callgrind
+    /// after the load (harness, when the profile asks for it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instructions: Option<Instructions>,
+    /// The test plan's stages on the run's clock (harness; absent in older runs, see
+    /// [`RunJson::stages`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stage_spans: Option<Vec<StageSpan>>,
+}
+
+/// One stage of the test plan on the run's clock (planned seconds since the attack
+/// started).
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+pub struct StageSpan {
+    /// Stage name from the profile.
+    pub name: String,
+    /// Users at the end of the stage.
+    #[serde(default)]
+    pub users: u64,
+    /// Start, seconds.
+    pub start_s: f64,
+    /// End, seconds.
+    pub end_s: f64,
 }
 
 /// The harness's own section of `run.json` (only the rates are read).
@@ -111,6 +147,71 @@ impl RunJson {
             self.ended_at = self.ended_at.take().or_else(|| p.ended_at.clone());
         }
     }
+}
+
+impl RunJson {
+    /// The stages of the run: `stage_spans` when the harness recorded them, else laid
+    /// back to back from the profile's `settings.stages` (runs made before the harness
+    /// recorded spans); empty when neither says.
+    pub fn stages(&self) -> Vec<StageSpan> {
+        if let Some(spans) = &self.stage_spans {
+            return spans.clone();
+        }
+        let Some(stages) = self
+            .profile
+            .settings
+            .get("stages")
+            .and_then(|s| s.as_array())
+        else {
+            return Vec::new();
+        };
+        let mut start = 0.0;
+        let mut spans = Vec::new();
+        for stage in stages {
+            let (Some(name), Some(over)) = (
+                stage.get("name").and_then(|v| v.as_str()),
+                stage
+                    .get("over")
+                    .and_then(|v| v.as_str())
+                    .and_then(parse_seconds),
+            ) else {
+                return Vec::new();
+            };
+            let users = stage.get("users").and_then(|v| v.as_u64()).unwrap_or(0);
+            spans.push(StageSpan {
+                name: name.to_owned(),
+                users,
+                start_s: start,
+                end_s: start + over,
+            });
+            start += over;
+        }
+        spans
+    }
+}
+
+/// Seconds in a duration as the load generator writes it: `90s`, `4m`, `1h`, `1m30s`.
+pub fn parse_seconds(text: &str) -> Option<f64> {
+    let mut total = 0.0;
+    let mut number = String::new();
+    for c in text.trim().chars() {
+        if c.is_ascii_digit() || c == '.' {
+            number.push(c);
+            continue;
+        }
+        let unit = match c {
+            's' => 1.0,
+            'm' => 60.0,
+            'h' => 3600.0,
+            _ => return None,
+        };
+        total += number.parse::<f64>().ok()? * unit;
+        number.clear();
+    }
+    if !number.is_empty() {
+        total += number.parse::<f64>().ok()?;
+    }
+    Some(total)
 }
 
 fn classes_map_or_list<'de, D: serde::Deserializer<'de>>(
@@ -439,6 +540,38 @@ mod tests {
     }
 
     #[test]
+    fn stages_from_spans_or_from_the_profile_settings() {
+        let doc = serde_json::json!({
+            "schema_version": 1,
+            "profile": {"name": "spike", "settings": {"stages": [
+                {"name": "calm", "users": 2, "over": "10s"},
+                {"name": "surge", "users": 8, "over": "1m30s"}]}}
+        });
+        let run: RunJson = serde_json::from_value(doc.clone()).unwrap();
+        let spans: Vec<(String, u64, f64, f64)> = run
+            .stages()
+            .into_iter()
+            .map(|s| (s.name, s.users, s.start_s, s.end_s))
+            .collect();
+        assert_eq!(
+            spans,
+            [
+                ("calm".to_owned(), 2, 0.0, 10.0),
+                ("surge".to_owned(), 8, 10.0, 100.0)
+            ]
+        );
+        let mut with_spans = doc;
+        with_spans["stage_spans"] =
+            serde_json::json!([{"name": "x", "users": 1, "start_s": 0.5, "end_s": 3.0}]);
+        let run: RunJson = serde_json::from_value(with_spans).unwrap();
+        assert_eq!(run.stages().len(), 1);
+        assert_eq!(run.stages()[0].start_s, 0.5);
+        assert_eq!(parse_seconds("4m"), Some(240.0));
+        assert_eq!(parse_seconds("12"), Some(12.0));
+        assert_eq!(parse_seconds("5 parsecs"), None);
+    }
+
+    #[test]
     fn reads_the_load_generator_and_harness_shapes() {
         let doc = serde_json::json!({
             "schema_version": 1, "profile": "peak", "complete": false,
@@ -486,6 +619,10 @@ mod tests {
             (Some("t0"), Some("t1"))
         );
         assert_eq!(run.resources.unwrap().fds, Some(12.0));
+        assert!(
+            run.stages().is_empty(),
+            "no spans and no settings: no stages"
+        );
         assert_eq!(
             run.steady_window,
             Some(SteadyWindow {

@@ -4,6 +4,8 @@
 pub mod baseline_doc;
 pub mod doc;
 pub mod run;
+pub mod soak;
+pub mod spike;
 pub mod summary;
 pub mod tables;
 

@@ -168,6 +168,10 @@ pub fn report(run: &RunDir) -> Result<Doc> {
             }
         }
     }
+    if crate::soak::applies(run) {
+        super::soak::section(&mut doc, run)?;
+    }
+    super::spike::section(&mut doc, run)?;
     doc.heading(1, "CPU profile");
     if run.path.join(files::FLAMEGRAPH).is_file() {
         doc.push(Block::Link {
