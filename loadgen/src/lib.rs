@@ -4,6 +4,7 @@
 //! The binary (`loadgen`) is a thin command line over this library so tests
 //! and other crates can run an origin or an attack in-process.
 
+pub mod appliance;
 pub mod attack;
 pub mod capacity;
 pub mod cli;

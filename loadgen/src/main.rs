@@ -51,7 +51,12 @@ async fn main() -> anyhow::Result<()> {
         Cmd::Faults(args) => std::process::exit(loadgen::faults::run(args).await),
         Cmd::Capacity(args) => std::process::exit(loadgen::capacity::run(args).await),
         Cmd::Run(args) => {
-            let outcome = loadgen::harness::run(args).await?;
+            // A profile with an `[appliance]` table measures the appliance hop instead.
+            let outcome = if loadgen::appliance::wants(&args.profile) {
+                loadgen::appliance::run(args).await?
+            } else {
+                loadgen::harness::run(args).await?
+            };
             if !outcome.complete {
                 anyhow::bail!("run incomplete: {}", outcome.run_dir.display());
             }

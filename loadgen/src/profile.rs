@@ -67,6 +67,9 @@ struct RawProfile {
     /// Settings read by the run harness (owned and checked there).
     #[serde(default)]
     harness: Option<toml::Table>,
+    /// An appliance run (RADIUS stream, appliance hop); see [`crate::appliance`].
+    #[serde(default)]
+    appliance: Option<crate::appliance::settings::RawAppliance>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -139,6 +142,9 @@ pub struct Profile {
     pub profile_phases: Vec<String>,
     /// Settings for the run harness, kept as written (it checks them).
     pub harness: toml::Table,
+    /// The appliance run's settings, when the profile measures the appliance hop.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub appliance: Option<crate::appliance::settings::ApplianceSettings>,
 }
 
 impl Profile {
@@ -376,6 +382,7 @@ fn validate(raw: RawProfile, base: &Path) -> Result<Profile, Vec<String>> {
             ));
         }
     }
+    let appliance = raw.appliance.map(|a| a.validate(raw.users, &mut errors));
     if !errors.is_empty() {
         return Err(errors);
     }
@@ -393,5 +400,6 @@ fn validate(raw: RawProfile, base: &Path) -> Result<Profile, Vec<String>> {
         policy_store,
         profile_phases: raw.profile_phases,
         harness: raw.harness.unwrap_or_default(),
+        appliance,
     })
 }

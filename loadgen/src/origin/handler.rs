@@ -27,6 +27,10 @@ pub struct OriginState {
     ok_body: Bytes,
     /// Live fault injection settings.
     pub faults: Faults,
+    /// Request headers copied into every answer as `x-echo-<name>`, with
+    /// `x-echo-reached: 1`, so a client learns on each request what reached the origin
+    /// (the appliance run checks identity this way). Empty: nothing is added.
+    echo: Vec<(header::HeaderName, header::HeaderName)>,
 }
 
 impl OriginState {
@@ -36,7 +40,33 @@ impl OriginState {
             payload: build_payload(),
             ok_body: Bytes::from_static(b"ok\n"),
             faults: Faults::default(),
+            echo: Vec::new(),
         })
+    }
+
+    /// An origin that copies the named request headers into every answer (see `echo`).
+    pub fn echoing(names: &[header::HeaderName]) -> Arc<Self> {
+        let mut state = Arc::try_unwrap(Self::new()).expect("a fresh Arc has one owner");
+        state.echo = names
+            .iter()
+            .map(|n| {
+                let echoed = header::HeaderName::from_bytes(format!("x-echo-{n}").as_bytes())
+                    .expect("a valid header name prefixed stays valid");
+                (n.clone(), echoed)
+            })
+            .collect();
+        Arc::new(state)
+    }
+}
+
+/// Marks an answer as the origin's and copies the configured request headers into it.
+fn add_echo(seen: Vec<(header::HeaderName, HeaderValue)>, answer: &mut Answer) {
+    if let Ok(resp) = answer {
+        let h = resp.headers_mut();
+        h.insert("x-echo-reached", HeaderValue::from_static("1"));
+        for (name, value) in seen {
+            h.append(name, value);
+        }
     }
 }
 
@@ -72,6 +102,25 @@ fn json(status: StatusCode, value: &impl serde::Serialize) -> Response<OriginBod
 
 /// Answers one request.
 pub async fn handle(state: Arc<OriginState>, req: Request<Incoming>) -> Answer {
+    if state.echo.is_empty() {
+        return answer(state, req).await;
+    }
+    let seen: Vec<_> = state
+        .echo
+        .iter()
+        .flat_map(|(name, echoed)| {
+            req.headers()
+                .get_all(name)
+                .iter()
+                .map(|v| (echoed.clone(), v.clone()))
+        })
+        .collect();
+    let mut out = answer(Arc::clone(&state), req).await;
+    add_echo(seen, &mut out);
+    out
+}
+
+async fn answer(state: Arc<OriginState>, req: Request<Incoming>) -> Answer {
     let route = routes::parse(req.uri().path());
     if route == Route::AdminFaults {
         return Ok(admin_faults(&state, req).await);

@@ -1,0 +1,565 @@
+//! Appliance runs: school traffic through the on-premise appliance (client -> appliance
+//! -> proxy -> origin) while a RADIUS accounting stream tells the appliance who is
+//! behind each address, measured against the same traffic sent straight to the proxy in
+//! the same run.
+//!
+//! `loadgen run --profile profiles/appliance.toml` lands here when the profile has an
+//! `[appliance]` table (see `main.rs`), so `make baseline PROFILE=appliance` needs nothing
+//! new. The run starts the test origin (in-process, echoing the identity headers it
+//! receives into every answer), the release `filter-proxy` with signed PROXY v2 ingress
+//! trusted from 127.0.0.1, and `filter-proxy appliance` in explicit mode towards it;
+//! registers every simulated user over RADIUS; then sends the open-loop traffic
+//! ([`traffic`]) while Interim-Updates and churn sessions keep flowing ([`radius`]).
+//! The result ([`results`]) is a run directory the reports read, with the latency the
+//! appliance hop adds, identity correctness and the appliance's counters; the run fails
+//! (non-zero exit, reasons in `run.json` and on stderr) when any request failed or any
+//! answer through the appliance carried the wrong user or none.
+//!
+//! Modules: [`settings`] (the profile's `[appliance]` table), [`users`] (names, groups,
+//! addresses), [`configs`] (proxy and appliance configs), [`radius`], [`traffic`],
+//! [`results`].
+
+pub mod configs;
+pub mod radius;
+pub mod results;
+pub mod settings;
+pub mod traffic;
+pub mod users;
+
+use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant, SystemTime};
+
+use serde_json::{json, Map, Value};
+use tokio::sync::{oneshot, watch};
+
+use crate::corpus::{Addressing, Corpus};
+use crate::harness::admin::{wait_ready, AdminClient};
+use crate::harness::children::ChildGuard;
+use crate::harness::config_gen::ProxyConfigSpec;
+use crate::harness::provenance::{self, Provenance};
+use crate::harness::redis::free_local_addr;
+use crate::harness::{rundir, sample, HarnessError, RunArgs, RunOutcome};
+use crate::mix::Mix;
+use crate::origin::{self, OriginState};
+use crate::profile::Profile;
+
+/// Whether `profile` asks for an appliance run (it has an `[appliance]` table). A
+/// profile that does not load is left to the harness, which reports why.
+pub fn wants(profile: &Path) -> bool {
+    Profile::load(profile).is_ok_and(|p| p.appliance.is_some())
+}
+
+fn config_err(detail: impl std::fmt::Display) -> HarnessError {
+    HarnessError::Config {
+        detail: detail.to_string(),
+    }
+}
+
+/// The checkout a profile belongs to (the nearest ancestor holding `scenarios/`).
+fn repo_dir_of(profile: &Path) -> PathBuf {
+    profile
+        .ancestors()
+        .skip(1)
+        .find(|d| d.join("scenarios").is_dir())
+        .map(Path::to_path_buf)
+        .or_else(|| std::env::current_dir().ok())
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// A free UDP port on 127.0.0.1 (for the RADIUS listener).
+fn free_udp_addr() -> Result<SocketAddr, HarnessError> {
+    UdpSocket::bind((Ipv4Addr::LOCALHOST, 0))
+        .and_then(|s| s.local_addr())
+        .map_err(|source| HarnessError::Io {
+            what: "find a free UDP port".into(),
+            source,
+        })
+}
+
+/// A fresh random key, hex (64 characters).
+fn random_key() -> String {
+    use rand::RngCore;
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn write(path: &Path, text: &str) -> Result<(), HarnessError> {
+    rundir::write_atomic(path, text.as_bytes())
+}
+
+/// Runs an appliance profile end to end; see the module documentation.
+pub async fn run(args: RunArgs) -> Result<RunOutcome, HarnessError> {
+    let started = SystemTime::now();
+    let profile_path = std::fs::canonicalize(&args.profile).map_err(|source| HarnessError::Io {
+        what: format!("profile {}", args.profile.display()),
+        source,
+    })?;
+    let profile = Profile::load(&profile_path)
+        .map_err(config_err)?
+        .with_overrides(args.duration.map(Duration::from_secs), args.users);
+    let settings = profile
+        .appliance
+        .clone()
+        .ok_or_else(|| config_err("the profile has no [appliance] table"))?;
+    let Some(rate) = profile.target_rate else {
+        return Err(config_err(
+            "an appliance profile needs target_rate (requests per second over both routes)",
+        ));
+    };
+    let repo_dir = repo_dir_of(&profile_path);
+    let this_exe = std::env::current_exe().map_err(|source| HarnessError::Io {
+        what: "locate the loadgen binary".into(),
+        source,
+    })?;
+    let proxy_bin = args.proxy_bin.clone().unwrap_or_else(|| {
+        this_exe
+            .parent()
+            .map_or_else(|| PathBuf::from("filter-proxy"), |d| d.join("filter-proxy"))
+    });
+    if !proxy_bin.is_file() {
+        return Err(HarnessError::MissingProgram {
+            program: proxy_bin.display().to_string(),
+            hint: "build it first: cargo build --release -p filter-proxy (or pass --proxy-bin)"
+                .into(),
+        });
+    }
+    let run_dir = args.out.clone().unwrap_or_else(|| {
+        repo_dir.join("runs").join(format!(
+            "{}-{}",
+            profile.name,
+            provenance::compact_timestamp(started)
+        ))
+    });
+    if std::fs::read_dir(&run_dir).is_ok_and(|mut d| d.next().is_some()) {
+        return Err(config_err(format!(
+            "run directory {} is not empty; choose a new --out",
+            run_dir.display()
+        )));
+    }
+    std::fs::create_dir_all(&run_dir).map_err(|source| HarnessError::Io {
+        what: format!("create run directory {}", run_dir.display()),
+        source,
+    })?;
+    let run_json = run_dir.join("run.json");
+    let mut prov = Provenance::collect(&repo_dir, &proxy_bin, started);
+    let mut head = Map::new();
+    head.insert("complete".into(), Value::Bool(false));
+    head.insert("provenance".into(), json!(prov));
+    rundir::merge_run_json(&run_json, head)?;
+
+    let demo_config = args
+        .proxy_config
+        .clone()
+        .unwrap_or_else(|| repo_dir.join("scenarios/demo/proxy.toml"));
+    let ctx = Ctx {
+        profile,
+        settings,
+        rate,
+        run_dir: run_dir.clone(),
+        proxy_bin,
+        demo_config,
+        ready_timeout: Duration::from_secs(args.ready_timeout),
+        quiet: args.quiet,
+    };
+    let outcome = tokio::select! {
+        r = orchestrate(&ctx) => Some(r),
+        _ = tokio::signal::ctrl_c() => None,
+    };
+    prov.ended_at = Some(provenance::rfc3339(SystemTime::now()));
+    let mut tail = Map::new();
+    tail.insert("provenance".into(), json!(prov));
+    tail.insert("started_at".into(), json!(provenance::rfc3339(started)));
+    tail.insert("ended_at".into(), json!(prov.ended_at));
+    let result = match outcome {
+        None => {
+            tail.insert("complete".into(), Value::Bool(false));
+            tail.insert("harness".into(), json!({"error": "interrupted"}));
+            rundir::merge_run_json(&run_json, tail)?;
+            return Ok(RunOutcome {
+                run_dir,
+                complete: false,
+            });
+        }
+        Some(Err(e)) => {
+            tail.insert("complete".into(), Value::Bool(false));
+            tail.insert("harness".into(), json!({"error": e.to_string()}));
+            rundir::merge_run_json(&run_json, tail)?;
+            return Err(e);
+        }
+        Some(Ok(keys)) => keys,
+    };
+    let verdict = result.verdict.clone();
+    let mut keys = result.keys;
+    keys.extend(tail);
+    keys.insert("complete".into(), Value::Bool(true));
+    rundir::merge_run_json(&run_json, keys)?;
+    println!(
+        "{}",
+        summary_line(&rundir::read_run_json(&run_json), &run_dir)
+    );
+    if !verdict.pass {
+        return Err(config_err(format!(
+            "appliance run {} failed its checks:\n  {}",
+            run_dir.display(),
+            verdict.reasons.join("\n  ")
+        )));
+    }
+    Ok(RunOutcome {
+        run_dir,
+        complete: true,
+    })
+}
+
+/// The run's resolved inputs.
+struct Ctx {
+    profile: Profile,
+    settings: settings::ApplianceSettings,
+    rate: f64,
+    run_dir: PathBuf,
+    proxy_bin: PathBuf,
+    demo_config: PathBuf,
+    ready_timeout: Duration,
+    quiet: bool,
+}
+
+/// What [`orchestrate`] hands back: `run.json` keys and the verdict.
+struct Measured {
+    keys: Map<String, Value>,
+    verdict: results::Verdict,
+}
+
+/// One-line summary printed at the end.
+fn summary_line(doc: &Map<String, Value>, dir: &Path) -> String {
+    let a = &doc["appliance"];
+    format!(
+        "appliance run -> {}\n  added latency p50 {} µs, p99 {} µs; identity {} matched, {} mismatched, {} missing; RADIUS {} sent, {} acked; verdict {}",
+        dir.display(),
+        a["added_latency_us"]["p50"],
+        a["added_latency_us"]["p99"],
+        a["identity"]["matched"],
+        a["identity"]["mismatched"],
+        a["identity"]["missing"],
+        a["radius"]["sent_total"],
+        a["radius"]["acked_total"],
+        if a["verdict"]["pass"] == Value::Bool(true) { "pass" } else { "FAIL" },
+    )
+}
+
+fn cpu_ms(pid: u32, ticks: u64) -> Option<u64> {
+    sample::cpu_ms(pid, ticks).ok()
+}
+
+fn peak_rss(pid: u32) -> Option<u64> {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|t| sample::parse_status(&t).ok())
+        .map(|s| s.hwm_bytes)
+}
+
+async fn orchestrate(ctx: &Ctx) -> Result<Measured, HarnessError> {
+    let dir = &ctx.run_dir;
+    let mix = Mix::load(&ctx.profile.scenario_mix).map_err(config_err)?;
+    let corpus = Corpus::build(&mix, Addressing::Proxy).map_err(config_err)?;
+    if !traffic::usable(&mix, &corpus) {
+        return Err(config_err(
+            "the scenario mix has none of browse_allowed, browse_blocked, cors_xhr, identity_check",
+        ));
+    }
+    let users = users::make(ctx.profile.users, 0, "lg");
+    let churn = users::make(ctx.settings.churn_users, ctx.profile.users, "churn");
+
+    // Keys: the proxy's, and the appliance's (a different one when the profile says so).
+    let key = random_key();
+    let proxy_key = dir.join("proxy.key");
+    let appliance_key = dir.join("appliance.key");
+    write(&proxy_key, &key)?;
+    let appliance_key_text = if ctx.settings.wrong_hmac_key {
+        random_key()
+    } else {
+        key
+    };
+    write(&appliance_key, &appliance_key_text)?;
+
+    // Proxy config first: it names the identity headers the origin must echo.
+    let listen = free_local_addr()?;
+    let admin_addr = free_local_addr()?;
+    let origin_listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .await
+        .map_err(|source| HarnessError::Io {
+            what: "bind the test origin".into(),
+            source,
+        })?;
+    let origin_addr = origin_listener
+        .local_addr()
+        .map_err(|source| HarnessError::Io {
+            what: "test origin address".into(),
+            source,
+        })?;
+    let demo_text =
+        std::fs::read_to_string(&ctx.demo_config).map_err(|source| HarnessError::Io {
+            what: format!("read the proxy config {}", ctx.demo_config.display()),
+            source,
+        })?;
+    let (proxy_text, [user_header, group_header]) = configs::proxy(
+        &demo_text,
+        ctx.demo_config.parent().unwrap_or(Path::new(".")),
+        &ProxyConfigSpec {
+            listen,
+            admin_listen: admin_addr,
+            origin: origin_addr,
+            redis_url: None,
+        },
+        &proxy_key,
+    )?;
+    let proxy_config = dir.join("proxy.toml");
+    write(&proxy_config, &proxy_text)?;
+
+    let echo: Vec<http::HeaderName> = [&user_header, &group_header]
+        .iter()
+        .filter_map(|n| http::HeaderName::from_bytes(n.as_bytes()).ok())
+        .collect();
+    let (origin_stop, origin_stopped) = oneshot::channel::<()>();
+    let origin_task = tokio::spawn(origin::serve_with_state(
+        origin_listener,
+        None,
+        OriginState::echoing(&echo),
+        async {
+            let _ = origin_stopped.await;
+        },
+    ));
+    let _origin_guard = OnDrop(Some(origin_stop));
+
+    let mut cmd = Command::new(&ctx.proxy_bin);
+    cmd.arg("--config").arg(&proxy_config);
+    let mut proxy = ChildGuard::spawn("filter-proxy", cmd, Some(dir.join("proxy.log")))?;
+    let proxy_admin = AdminClient::new(admin_addr)?;
+    wait_ready(&proxy_admin, &mut proxy, ctx.ready_timeout).await?;
+
+    let addrs = configs::ApplianceAddrs {
+        listen: free_local_addr()?,
+        radius: free_udp_addr()?,
+        admin: free_local_addr()?,
+    };
+    let appliance_config = dir.join("appliance.toml");
+    write(
+        &appliance_config,
+        &configs::appliance(&addrs, listen, &appliance_key, &ctx.settings),
+    )?;
+    let mut cmd = Command::new(&ctx.proxy_bin);
+    cmd.arg("appliance").arg("--config").arg(&appliance_config);
+    let mut appliance = ChildGuard::spawn(
+        "filter-proxy appliance",
+        cmd,
+        Some(dir.join("appliance.log")),
+    )?;
+    let appliance_admin = AdminClient::new(addrs.admin)?;
+    wait_ready(&appliance_admin, &mut appliance, ctx.ready_timeout).await?;
+
+    // Register everyone before the first request.
+    let all_users: Vec<users::SimUser> = users.iter().chain(&churn).cloned().collect();
+    let mut stream = radius::RadiusStream::connect(
+        addrs.radius,
+        &ctx.settings.secret,
+        ctx.settings.radius_rate,
+        all_users.len(),
+    )
+    .await
+    .map_err(|source| HarnessError::Io {
+        what: "open the RADIUS socket".into(),
+        source,
+    })?;
+    let register_wait = Duration::from_secs(10);
+    let t0 = Instant::now();
+    stream.start_all(&users, register_wait).await;
+    if !ctx.quiet {
+        let c = stream.counts();
+        eprintln!(
+            "appliance run: {} of {} users registered over RADIUS in {:.1} s",
+            c.acked.get("start").copied().unwrap_or(0),
+            users.len(),
+            t0.elapsed().as_secs_f64()
+        );
+    }
+
+    let ticks = sample::clock_ticks_per_second();
+    let plan = traffic::TrafficPlan {
+        appliance: addrs.listen,
+        proxy: listen,
+        rate: ctx.rate,
+        duration: ctx.profile.duration,
+        warmup: ctx.profile.warmup,
+        timeout: mix.request_timeout.min(Duration::from_secs(10)),
+        max_in_flight: 512,
+        user_header: user_header.clone(),
+    };
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let interval = ctx.settings.interim_interval;
+    let traffic_users = users.len();
+    let updates = async {
+        stream
+            .run_updates(&all_users, traffic_users, interval, stop_rx)
+            .await;
+        stream
+    };
+    let (proxy_pid, appliance_pid) = (proxy.pid(), appliance.pid());
+    let cpu_window = async {
+        tokio::time::sleep(ctx.profile.warmup).await;
+        (
+            cpu_ms(proxy_pid, ticks),
+            cpu_ms(appliance_pid, ticks),
+            Instant::now(),
+        )
+    };
+    let traffic_run = async {
+        let t = traffic::run(&plan, &mix, corpus, &users).await;
+        let _ = stop_tx.send(true);
+        let end = (
+            cpu_ms(proxy_pid, ticks),
+            cpu_ms(appliance_pid, ticks),
+            Instant::now(),
+        );
+        (t, end)
+    };
+    if !ctx.quiet {
+        eprintln!(
+            "appliance run: {:.0} req/s for {:.0} s (half through the appliance), {} RADIUS users + {} churn",
+            ctx.rate,
+            ctx.profile.duration.as_secs_f64(),
+            users.len(),
+            churn.len()
+        );
+    }
+    let ((tally, cpu_end), mut stream, cpu_start) = tokio::join!(traffic_run, updates, cpu_window);
+    stream.stop_all(&users, Duration::from_secs(5)).await;
+    let radius_counts = stream.finish(Duration::from_secs(2)).await;
+
+    let appliance_metrics = appliance_admin.metrics().await.unwrap_or_default();
+    let proxy_metrics = proxy_admin.metrics().await.unwrap_or_default();
+    write(&dir.join("appliance-metrics-end.txt"), &appliance_metrics)?;
+    write(&dir.join("metrics-end.txt"), &proxy_metrics)?;
+    for child in [&mut proxy, &mut appliance] {
+        if let Some(status) = child.try_exit_status() {
+            return Err(HarnessError::ChildFailed {
+                name: child.name().to_owned(),
+                status: format!("{status} during the run"),
+                stderr: child.stderr_tail(4000),
+            });
+        }
+    }
+    let peak_rss_bytes = peak_rss(proxy_pid);
+    drop(_origin_guard);
+    let _ = origin_task.await;
+
+    let warmup_s = ctx.profile.warmup.as_secs_f64();
+    let mut keys = results::traffic_keys(dir, &tally, ctx.rate, warmup_s)?;
+    let measured_requests: u64 = tally
+        .classes
+        .values()
+        .map(|c| c.latency.len() + c.failures)
+        .sum();
+    let per_request = |start: Option<u64>, end: Option<u64>, n: u64| match (start, end) {
+        (Some(s), Some(e)) if n > 0 && e >= s => Some((e - s) as f64 * 1000.0 / n as f64),
+        _ => None,
+    };
+    let (n_app, _) = tally.route_counts(traffic::Route::Appliance);
+    let measured_app = tally
+        .classes
+        .iter()
+        .filter(|((r, _), _)| *r == traffic::Route::Appliance)
+        .map(|(_, c)| c.latency.len() + c.failures)
+        .sum::<u64>();
+    let window_s = cpu_end
+        .2
+        .saturating_duration_since(cpu_start.2)
+        .as_secs_f64();
+    let offered_in_window = ctx.rate * window_s;
+    let achieved = measured_requests as f64 / window_s.max(0.001);
+    // Saturated: the schedule itself fell behind (its lag, not the system's latency).
+    let saturated = tally.late * 100 > tally.scheduled.max(1);
+    let verdict = results::verdict(&tally, &radius_counts, users.len() as u64);
+    let counters = results::appliance_counters(&appliance_metrics);
+    keys.insert("schema_version".into(), json!(1));
+    keys.insert("tool".into(), json!("loadgen"));
+    keys.insert("driver".into(), json!("open-loop"));
+    keys.insert("route".into(), json!("proxy"));
+    keys.insert("proxy".into(), json!(listen.to_string()));
+    keys.insert("origin".into(), json!(origin_addr.to_string()));
+    keys.insert(
+        "profile".into(),
+        json!({"name": ctx.profile.name, "settings": ctx.profile}),
+    );
+    keys.insert("elapsed_s".into(), json!(tally.elapsed_s));
+    keys.insert("warmup_s".into(), json!(warmup_s));
+    keys.insert(
+        "measured_s".into(),
+        json!((tally.elapsed_s - warmup_s).max(0.001)),
+    );
+    keys.insert(
+        "resources".into(),
+        json!({
+            "proxy_cpu_us_per_request": per_request(cpu_start.0, cpu_end.0, measured_requests),
+            "peak_rss_bytes": peak_rss_bytes,
+        }),
+    );
+    keys.insert("load_generator_saturated".into(), json!(saturated));
+    keys.insert(
+        "steady_window".into(),
+        json!({"start_s": warmup_s, "end_s": tally.elapsed_s.floor()}),
+    );
+    keys.insert(
+        "harness".into(),
+        json!({
+            "error": null,
+            "notes": [
+                "appliance run: plain-HTTP classes of the mix only (no CONNECT tunnels, no large downloads); a new connection per request",
+                "processes not pinned to CPUs",
+            ],
+            "target_rps": ctx.rate,
+            "proxy_achieved_rps": achieved,
+            "offered_in_window": offered_in_window,
+        }),
+    );
+    if let Some(Value::Object(a)) = keys.get_mut("appliance") {
+        a.insert(
+            "radius".into(),
+            json!({
+                "users": users.len(),
+                "churn_users": churn.len(),
+                "sent": radius_counts.sent,
+                "acked": radius_counts.acked,
+                "sent_total": radius_counts.sent_total(),
+                "acked_total": radius_counts.acked_total(),
+                "unanswered": radius_counts.unanswered,
+                "bad_answers": radius_counts.bad_answers,
+                "late": radius_counts.late,
+            }),
+        );
+        a.insert("appliance_metrics".into(), json!(counters));
+        a.insert(
+            "proxy_protocol".into(),
+            results::proxy_protocol_counters(&proxy_metrics),
+        );
+        a.insert(
+            "appliance_cpu_us_per_connection".into(),
+            json!(per_request(cpu_start.1, cpu_end.1, measured_app)),
+        );
+        a.insert("requests_through_appliance".into(), json!(n_app));
+        a.insert("wrong_hmac_key".into(), json!(ctx.settings.wrong_hmac_key));
+        a.insert("verdict".into(), json!(verdict));
+    }
+    Ok(Measured { keys, verdict })
+}
+
+/// Stops the in-process origin when dropped (also when the run fails or is interrupted).
+struct OnDrop(Option<oneshot::Sender<()>>);
+
+impl Drop for OnDrop {
+    fn drop(&mut self) {
+        if let Some(tx) = self.0.take() {
+            let _ = tx.send(());
+        }
+    }
+}

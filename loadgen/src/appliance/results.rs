@@ -1,0 +1,312 @@
+//! What an appliance run measured, as `run.json` keys and files, and its verdict.
+//!
+//! The run directory has the shape every report reads: `run.json` (schema version 1,
+//! `classes` of the requests through the appliance, totals over both routes, resources,
+//! provenance) and `hist/<class>.hdr`; the appliance's own results are the optional
+//! `appliance` object. The direct route's histograms go to `appliance/direct/`, the
+//! appliance route's whole-request histogram to `appliance/through.hdr`.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+
+use crate::harness::scrape;
+use crate::harness::HarnessError;
+use crate::record::aggregate::Percentiles;
+use crate::record::hdrfile;
+
+use super::radius::RadiusCounts;
+use super::traffic::{ReqClass, Route, TrafficTally};
+
+/// What the appliance's `/metrics` said at the end of the run.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct ApplianceCounters {
+    /// Connections accepted.
+    pub connections: Option<f64>,
+    /// Connections refused (capacity, no original destination, ...).
+    pub connections_rejected: Option<f64>,
+    /// Bytes client -> cloud proxy.
+    pub bytes_up: Option<f64>,
+    /// Bytes cloud proxy -> client.
+    pub bytes_down: Option<f64>,
+    /// Identity lookups by result (radius, static, miss).
+    pub identity_lookups: BTreeMap<String, f64>,
+    /// RADIUS packets by `type/result`.
+    pub radius_packets: BTreeMap<String, f64>,
+    /// RADIUS sessions in the table at the end.
+    pub radius_sessions: Option<f64>,
+}
+
+/// Reads the appliance's counters from its metrics text.
+pub fn appliance_counters(text: &str) -> ApplianceCounters {
+    let samples = scrape::parse(text);
+    let sum = |names: &[&str]| scrape::sum_first(&samples, names);
+    let by_label = |name: &str, labels: &[&str]| -> BTreeMap<String, f64> {
+        let mut out = BTreeMap::new();
+        for s in samples.iter().filter(|s| s.name == name) {
+            let key: Vec<&str> = labels
+                .iter()
+                .filter_map(|l| label_value(s.labels, l))
+                .collect();
+            *out.entry(key.join("/")).or_default() += s.value;
+        }
+        out
+    };
+    ApplianceCounters {
+        connections: sum(&["appliance_connections_total"]),
+        connections_rejected: sum(&["appliance_connections_rejected_total"]),
+        bytes_up: scrape::sum_first_with_label(
+            &samples,
+            &["appliance_bytes_total"],
+            "direction=\"up",
+        ),
+        bytes_down: scrape::sum_first_with_label(
+            &samples,
+            &["appliance_bytes_total"],
+            "direction=\"down",
+        ),
+        identity_lookups: by_label("appliance_identity_lookups_total", &["result"]),
+        radius_packets: by_label("appliance_radius_packets_total", &["type", "result"]),
+        radius_sessions: sum(&["appliance_radius_sessions"]),
+    }
+}
+
+/// PROXY v2 headers the proxy accepted and refused (by reason).
+pub fn proxy_protocol_counters(text: &str) -> Value {
+    let samples = scrape::parse(text);
+    let mut refused = BTreeMap::new();
+    for s in samples
+        .iter()
+        .filter(|s| s.name.contains("proxy_protocol_refused") && s.value > 0.0)
+    {
+        let reason = label_value(s.labels, "reason").unwrap_or("unknown");
+        *refused.entry(reason.to_owned()).or_insert(0.0) += s.value;
+    }
+    json!({
+        "accepted": scrape::sum_first(
+            &samples,
+            &["filter_proxy_proxy_protocol_accepted_total", "proxy_protocol_accepted_total"],
+        ),
+        "refused": refused,
+    })
+}
+
+fn label_value<'a>(labels: &'a str, name: &str) -> Option<&'a str> {
+    let start = labels.find(&format!("{name}=\""))? + name.len() + 2;
+    let rest = &labels[start..];
+    Some(&rest[..rest.find('"')?])
+}
+
+/// Whether the run showed what it must: every request answered as expected on both
+/// routes, every answer through the appliance carried its user, every user registered.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Verdict {
+    /// True when there are no reasons.
+    pub pass: bool,
+    /// One line per failed check.
+    pub reasons: Vec<String>,
+}
+
+/// Judges a run.
+pub fn verdict(tally: &TrafficTally, radius: &RadiusCounts, users: u64) -> Verdict {
+    let mut reasons = Vec::new();
+    let (n_app, f_app) = tally.route_counts(Route::Appliance);
+    let (n_dir, f_dir) = tally.route_counts(Route::Direct);
+    if f_app > 0 {
+        reasons.push(format!(
+            "{f_app} of {n_app} requests through the appliance failed"
+        ));
+    }
+    if f_dir > 0 {
+        reasons.push(format!(
+            "{f_dir} of {n_dir} requests straight to the proxy failed"
+        ));
+    }
+    let id = &tally.identity;
+    if id.checked == 0 {
+        reasons.push("identity: no request through the appliance reached the origin".into());
+    }
+    if id.mismatched > 0 {
+        reasons.push(format!(
+            "identity: {} of {} answers carried another user (e.g. {})",
+            id.mismatched,
+            id.checked,
+            id.examples.join("; ")
+        ));
+    }
+    if id.missing > 0 {
+        reasons.push(format!(
+            "identity: {} of {} answers carried no user",
+            id.missing, id.checked
+        ));
+    }
+    let started = radius.acked.get("start").copied().unwrap_or(0);
+    if started < users {
+        reasons.push(format!(
+            "RADIUS: {started} of {users} users' Accounting-Start answered"
+        ));
+    }
+    Verdict {
+        pass: reasons.is_empty(),
+        reasons,
+    }
+}
+
+fn added(through: &Histogram<u64>, direct: &Histogram<u64>) -> Value {
+    if through.is_empty() || direct.is_empty() {
+        return Value::Null;
+    }
+    let q = |h: &Histogram<u64>, q: f64| h.value_at_quantile(q) as f64;
+    json!({
+        "p50": q(through, 0.5) - q(direct, 0.5),
+        "p99": q(through, 0.99) - q(direct, 0.99),
+    })
+}
+
+fn class_json(t: &super::traffic::ClassTally, measured_s: f64) -> Value {
+    json!({
+        "count": t.count,
+        "failures": t.failures,
+        "errors": t.errors,
+        "rps": t.count as f64 / measured_s.max(0.001),
+        "latency_us": Percentiles::of(&t.latency),
+        "ttlb_us": Percentiles::of(&t.latency),
+        "corrected_us": Percentiles::of(&t.corrected),
+    })
+}
+
+/// Writes the histograms and returns the `run.json` keys of the traffic: `classes`
+/// (through the appliance), `totals` (both routes) and the traffic part of `appliance`.
+pub fn traffic_keys(
+    dir: &Path,
+    tally: &TrafficTally,
+    rate: f64,
+    warmup_s: f64,
+) -> Result<Map<String, Value>, HarnessError> {
+    let io = |what: String| {
+        move |e: hdrfile::HdrFileError| HarnessError::Config {
+            detail: format!("{what}: {e}"),
+        }
+    };
+    for sub in ["hist", "hist/corrected", "appliance/direct"] {
+        std::fs::create_dir_all(dir.join(sub)).map_err(|source| HarnessError::Io {
+            what: format!("create {sub}"),
+            source,
+        })?;
+    }
+    let measured_s = (tally.elapsed_s - warmup_s).max(0.001);
+    let mut classes = Map::new();
+    let mut direct_classes = Map::new();
+    for ((route, class), t) in &tally.classes {
+        let name = class.label();
+        match route {
+            Route::Appliance => {
+                if !t.latency.is_empty() {
+                    let p = dir.join(format!("hist/{name}.hdr"));
+                    hdrfile::write(&p, &t.latency).map_err(io(p.display().to_string()))?;
+                    let p = dir.join(format!("hist/corrected/{name}.hdr"));
+                    hdrfile::write(&p, &t.corrected).map_err(io(p.display().to_string()))?;
+                }
+                classes.insert(name.into(), class_json(t, measured_s));
+            }
+            Route::Direct => {
+                if !t.latency.is_empty() {
+                    let p = dir.join(format!("appliance/direct/{name}.hdr"));
+                    hdrfile::write(&p, &t.latency).map_err(io(p.display().to_string()))?;
+                }
+                direct_classes.insert(name.into(), class_json(t, measured_s));
+            }
+        }
+    }
+    for name in ["tunnel", "download"]
+        .into_iter()
+        .chain(ReqClassNames::all())
+    {
+        classes
+            .entry(name)
+            .or_insert_with(|| json!({"count": 0, "failures": 0}));
+    }
+    let through = tally.route_latency(Route::Appliance);
+    let direct = tally.route_latency(Route::Direct);
+    for (name, h) in [("through", &through), ("direct", &direct)] {
+        if !h.is_empty() {
+            let p = dir.join(format!("appliance/{name}.hdr"));
+            hdrfile::write(&p, h).map_err(io(p.display().to_string()))?;
+        }
+    }
+    let (n_app, f_app) = tally.route_counts(Route::Appliance);
+    let (n_dir, f_dir) = tally.route_counts(Route::Direct);
+    let mut keys = Map::new();
+    keys.insert("classes".into(), Value::Object(classes));
+    keys.insert(
+        "totals".into(),
+        json!({
+            "requests": n_app + n_dir,
+            "failures": f_app + f_dir,
+            "rps": (n_app + n_dir) as f64 / tally.elapsed_s.max(0.001),
+            "offered_rps": rate,
+        }),
+    );
+    keys.insert(
+        "appliance".into(),
+        json!({
+            "added_latency_us": added(&through, &direct),
+            "through_appliance_us": Percentiles::of(&through),
+            "direct_to_proxy_us": Percentiles::of(&direct),
+            "requests": {
+                "through_appliance": n_app,
+                "through_appliance_failures": f_app,
+                "direct": n_dir,
+                "direct_failures": f_dir,
+            },
+            "direct_classes": direct_classes,
+            "identity": tally.identity,
+            "schedule": {
+                "scheduled": tally.scheduled,
+                "late_over_100ms": tally.late,
+                "lag_us": tally.lag.as_ref().map(Percentiles::of),
+            },
+        }),
+    );
+    Ok(keys)
+}
+
+/// The class names this driver records.
+struct ReqClassNames;
+
+impl ReqClassNames {
+    fn all() -> impl Iterator<Item = &'static str> {
+        [
+            ReqClass::Allowed,
+            ReqClass::Blocked,
+            ReqClass::Cors,
+            ReqClass::Identity,
+        ]
+        .into_iter()
+        .map(ReqClass::label)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_appliance_counters() {
+        let text = "appliance_connections_total{mode=\"explicit\"} 10\n\
+                    appliance_bytes_total{direction=\"up\"} 100\n\
+                    appliance_bytes_total{direction=\"down\"} 900\n\
+                    appliance_identity_lookups_total{result=\"radius\"} 9\n\
+                    appliance_identity_lookups_total{result=\"miss\"} 1\n\
+                    appliance_radius_packets_total{type=\"start\",result=\"ok\"} 5\n";
+        let c = appliance_counters(text);
+        assert_eq!(c.connections, Some(10.0));
+        assert_eq!((c.bytes_up, c.bytes_down), (Some(100.0), Some(900.0)));
+        assert_eq!(c.identity_lookups["radius"], 9.0);
+        assert_eq!(c.radius_packets["start/ok"], 5.0);
+        assert_eq!(c.connections_rejected, None);
+    }
+}
