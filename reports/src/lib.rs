@@ -8,6 +8,7 @@
 //! or rollback.
 
 pub mod ab;
+pub mod appliance;
 pub mod atomic;
 pub mod baseline;
 pub mod diff;

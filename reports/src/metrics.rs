@@ -55,11 +55,20 @@ pub enum Metric {
     P99DriftRatio,
     /// Spike: seconds from the end of the surge until p99 is back near its pre-spike value.
     SpikeRecoveryS,
+    /// Appliance: median latency the appliance hop adds (through it minus straight to the
+    /// proxy, same run), µs.
+    ApplianceAddedP50Us,
+    /// Appliance: 99th percentile latency the appliance hop adds, µs.
+    ApplianceAddedP99Us,
+    /// Appliance: answers through the appliance that carried another user.
+    IdentityMismatches,
+    /// Appliance: answers through the appliance that carried no user / answers checked.
+    IdentityMissingRate,
 }
 
 impl Metric {
     /// All metrics, in report order.
-    pub const ALL: [Metric; 19] = [
+    pub const ALL: [Metric; 23] = [
         Metric::FailureRate,
         Metric::P99Us,
         Metric::P999Us,
@@ -79,6 +88,10 @@ impl Metric {
         Metric::ThreadGrowth,
         Metric::P99DriftRatio,
         Metric::SpikeRecoveryS,
+        Metric::ApplianceAddedP50Us,
+        Metric::ApplianceAddedP99Us,
+        Metric::IdentityMismatches,
+        Metric::IdentityMissingRate,
     ];
 
     /// The name used in `gates.toml` and in documents.
@@ -103,6 +116,10 @@ impl Metric {
             Metric::ThreadGrowth => "thread_growth",
             Metric::P99DriftRatio => "p99_drift_ratio",
             Metric::SpikeRecoveryS => "spike_recovery_s",
+            Metric::ApplianceAddedP50Us => "appliance_added_p50_us",
+            Metric::ApplianceAddedP99Us => "appliance_added_p99_us",
+            Metric::IdentityMismatches => "identity_mismatches",
+            Metric::IdentityMissingRate => "identity_missing_rate",
         }
     }
 
@@ -239,6 +256,7 @@ pub fn extract(run: &RunDir) -> MetricSet {
     };
     put(global(Metric::AchievedRateRatio), achieved, Vec::new());
     extract_soak_and_spike(run, &mut set);
+    extract_appliance(run, &mut set);
     set
 }
 
@@ -282,6 +300,38 @@ fn extract_soak_and_spike(run: &RunDir, set: &mut MetricSet) {
     }
     if let Some(r) = spike::summarise(run).and_then(|s| s.recovery) {
         put(Metric::SpikeRecoveryS, None, Some(r.seconds));
+    }
+}
+
+/// The appliance metrics, for runs with appliance results (whole-run values).
+fn extract_appliance(run: &RunDir, set: &mut MetricSet) {
+    let Some(a) = &run.run.appliance else {
+        return;
+    };
+    let added = a.added_latency_us.unwrap_or_default();
+    let id = a.identity.as_ref();
+    for (metric, point) in [
+        (Metric::ApplianceAddedP50Us, added.p50),
+        (Metric::ApplianceAddedP99Us, added.p99),
+        (Metric::IdentityMismatches, id.map(|i| i.mismatched as f64)),
+        (
+            Metric::IdentityMissingRate,
+            id.and_then(crate::appliance::IdentityCounts::missing_rate),
+        ),
+    ] {
+        if let Some(point) = point.filter(|p| p.is_finite()) {
+            let key = MetricKey {
+                metric,
+                class: None,
+            };
+            set.insert(
+                key.to_string(),
+                MetricValue {
+                    point: Some(point),
+                    samples: Vec::new(),
+                },
+            );
+        }
     }
 }
 

@@ -89,6 +89,9 @@ pub struct RunJson {
     /// [`RunJson::stages`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stage_spans: Option<Vec<StageSpan>>,
+    /// Appliance results: added latency, identity, RADIUS (appliance runs only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub appliance: Option<crate::appliance::ApplianceResults>,
 }
 
 /// One stage of the test plan on the run's clock (planned seconds since the attack

@@ -1,6 +1,7 @@
 //! Rendering: the document model (Markdown + HTML), shared tables, the run report and the
 //! CSV summary.
 
+pub mod appliance;
 pub mod baseline_doc;
 pub mod doc;
 pub mod run;

@@ -172,6 +172,7 @@ pub fn report(run: &RunDir) -> Result<Doc> {
         super::soak::section(&mut doc, run)?;
     }
     super::spike::section(&mut doc, run)?;
+    super::appliance::section(&mut doc, run);
     doc.heading(1, "CPU profile");
     if run.path.join(files::FLAMEGRAPH).is_file() {
         doc.push(Block::Link {
