@@ -32,9 +32,23 @@ pub struct ApplianceResults {
     /// The appliance's own counters at the end of the run.
     #[serde(default)]
     pub appliance_metrics: Option<ApplianceCounters>,
+    /// PROXY v2 headers the proxy accepted and refused.
+    #[serde(default)]
+    pub proxy_protocol: Option<HeaderCounts>,
     /// The run's own verdict on its checks.
     #[serde(default)]
     pub verdict: Option<Verdict>,
+}
+
+/// PROXY v2 headers at the proxy.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+pub struct HeaderCounts {
+    /// Headers that verified.
+    #[serde(default)]
+    pub accepted: Option<f64>,
+    /// Refusals by reason.
+    #[serde(default)]
+    pub refused: BTreeMap<String, f64>,
 }
 
 /// Requests and failures per route.

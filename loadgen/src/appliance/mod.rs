@@ -35,11 +35,13 @@ use serde_json::{json, Map, Value};
 use tokio::sync::{oneshot, watch};
 
 use crate::corpus::{Addressing, Corpus};
-use crate::harness::admin::{wait_ready, AdminClient};
+use crate::harness::admin::{alloc_counters, wait_ready, AdminClient};
 use crate::harness::children::ChildGuard;
 use crate::harness::config_gen::ProxyConfigSpec;
 use crate::harness::provenance::{self, Provenance};
 use crate::harness::redis::free_local_addr;
+use crate::harness::resources::AllocCounters;
+use crate::harness::scrape;
 use crate::harness::{rundir, sample, HarnessError, RunArgs, RunOutcome};
 use crate::mix::Mix;
 use crate::origin::{self, OriginState};
@@ -252,6 +254,32 @@ fn cpu_ms(pid: u32, ticks: u64) -> Option<u64> {
     sample::cpu_ms(pid, ticks).ok()
 }
 
+/// The proxy's and the appliance's counters at one edge of the measured window.
+struct Edge {
+    proxy_cpu_ms: Option<u64>,
+    appliance_cpu_ms: Option<u64>,
+    /// The proxy's allocator counters and completed requests.
+    alloc: AllocCounters,
+}
+
+async fn edge(admin: &AdminClient, proxy: u32, appliance: u32, ticks: u64) -> Edge {
+    let mut alloc = admin
+        .jemalloc()
+        .await
+        .map(|doc| alloc_counters(&doc))
+        .unwrap_or_default();
+    alloc.requests = admin
+        .metrics()
+        .await
+        .ok()
+        .and_then(|m| scrape::proxy_gauges(&m).requests_total);
+    Edge {
+        proxy_cpu_ms: cpu_ms(proxy, ticks),
+        appliance_cpu_ms: cpu_ms(appliance, ticks),
+        alloc,
+    }
+}
+
 fn peak_rss(pid: u32) -> Option<u64> {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
@@ -408,8 +436,7 @@ async fn orchestrate(ctx: &Ctx) -> Result<Measured, HarnessError> {
     let cpu_window = async {
         tokio::time::sleep(ctx.profile.warmup).await;
         (
-            cpu_ms(proxy_pid, ticks),
-            cpu_ms(appliance_pid, ticks),
+            edge(&proxy_admin, proxy_pid, appliance_pid, ticks).await,
             Instant::now(),
         )
     };
@@ -417,8 +444,7 @@ async fn orchestrate(ctx: &Ctx) -> Result<Measured, HarnessError> {
         let t = traffic::run(&plan, &mix, corpus, &users).await;
         let _ = stop_tx.send(true);
         let end = (
-            cpu_ms(proxy_pid, ticks),
-            cpu_ms(appliance_pid, ticks),
+            edge(&proxy_admin, proxy_pid, appliance_pid, ticks).await,
             Instant::now(),
         );
         (t, end)
@@ -464,6 +490,18 @@ async fn orchestrate(ctx: &Ctx) -> Result<Measured, HarnessError> {
         (Some(s), Some(e)) if n > 0 && e >= s => Some((e - s) as f64 * 1000.0 / n as f64),
         _ => None,
     };
+    let (a0, a1) = (&cpu_start.0.alloc, &cpu_end.0.alloc);
+    let delta = |f: fn(&AllocCounters) -> Option<f64>| Some(f(a1)? - f(a0)?);
+    let proxy_requests = delta(|a| a.requests)
+        .filter(|n| *n > 0.0)
+        .unwrap_or(measured_requests as f64);
+    let alloc_per = |f: fn(&AllocCounters) -> Option<f64>| delta(f).map(|d| d / proxy_requests);
+    let proxy_cpu_per_request = match (cpu_start.0.proxy_cpu_ms, cpu_end.0.proxy_cpu_ms) {
+        (Some(s), Some(e)) if e >= s && proxy_requests > 0.0 => {
+            Some((e - s) as f64 * 1000.0 / proxy_requests)
+        }
+        _ => None,
+    };
     let (n_app, _) = tally.route_counts(traffic::Route::Appliance);
     let measured_app = tally
         .classes
@@ -472,14 +510,15 @@ async fn orchestrate(ctx: &Ctx) -> Result<Measured, HarnessError> {
         .map(|(_, c)| c.latency.len() + c.failures)
         .sum::<u64>();
     let window_s = cpu_end
-        .2
-        .saturating_duration_since(cpu_start.2)
+        .1
+        .saturating_duration_since(cpu_start.1)
         .as_secs_f64();
     let offered_in_window = ctx.rate * window_s;
     let achieved = measured_requests as f64 / window_s.max(0.001);
     // Saturated: the schedule itself fell behind (its lag, not the system's latency).
     let saturated = tally.late * 100 > tally.scheduled.max(1);
-    let verdict = results::verdict(&tally, &radius_counts, users.len() as u64);
+    let headers = results::proxy_protocol_counters(&proxy_metrics);
+    let verdict = results::verdict(&tally, &radius_counts, &headers, users.len() as u64);
     let counters = results::appliance_counters(&appliance_metrics);
     keys.insert("schema_version".into(), json!(1));
     keys.insert("tool".into(), json!("loadgen"));
@@ -500,7 +539,9 @@ async fn orchestrate(ctx: &Ctx) -> Result<Measured, HarnessError> {
     keys.insert(
         "resources".into(),
         json!({
-            "proxy_cpu_us_per_request": per_request(cpu_start.0, cpu_end.0, measured_requests),
+            "proxy_cpu_us_per_request": proxy_cpu_per_request,
+            "allocs_per_request": alloc_per(|a| a.nmalloc),
+            "bytes_allocated_per_request": alloc_per(|a| a.bytes_allocated),
             "peak_rss_bytes": peak_rss_bytes,
         }),
     );
@@ -538,13 +579,14 @@ async fn orchestrate(ctx: &Ctx) -> Result<Measured, HarnessError> {
             }),
         );
         a.insert("appliance_metrics".into(), json!(counters));
-        a.insert(
-            "proxy_protocol".into(),
-            results::proxy_protocol_counters(&proxy_metrics),
-        );
+        a.insert("proxy_protocol".into(), json!(headers));
         a.insert(
             "appliance_cpu_us_per_connection".into(),
-            json!(per_request(cpu_start.1, cpu_end.1, measured_app)),
+            json!(per_request(
+                cpu_start.0.appliance_cpu_ms,
+                cpu_end.0.appliance_cpu_ms,
+                measured_app
+            )),
         );
         a.insert("requests_through_appliance".into(), json!(n_app));
         a.insert("wrong_hmac_key".into(), json!(ctx.settings.wrong_hmac_key));

@@ -74,8 +74,17 @@ pub fn appliance_counters(text: &str) -> ApplianceCounters {
     }
 }
 
-/// PROXY v2 headers the proxy accepted and refused (by reason).
-pub fn proxy_protocol_counters(text: &str) -> Value {
+/// PROXY v2 headers the proxy accepted and refused.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct HeaderCounts {
+    /// Headers that verified.
+    pub accepted: Option<f64>,
+    /// Refusals by reason (`bad_hmac`, `stale`, ...); reasons never seen are left out.
+    pub refused: BTreeMap<String, f64>,
+}
+
+/// Reads the proxy's PROXY v2 counters from its metrics text.
+pub fn proxy_protocol_counters(text: &str) -> HeaderCounts {
     let samples = scrape::parse(text);
     let mut refused = BTreeMap::new();
     for s in samples
@@ -85,13 +94,16 @@ pub fn proxy_protocol_counters(text: &str) -> Value {
         let reason = label_value(s.labels, "reason").unwrap_or("unknown");
         *refused.entry(reason.to_owned()).or_insert(0.0) += s.value;
     }
-    json!({
-        "accepted": scrape::sum_first(
+    HeaderCounts {
+        accepted: scrape::sum_first(
             &samples,
-            &["filter_proxy_proxy_protocol_accepted_total", "proxy_protocol_accepted_total"],
+            &[
+                "filter_proxy_proxy_protocol_accepted_total",
+                "proxy_protocol_accepted_total",
+            ],
         ),
-        "refused": refused,
-    })
+        refused,
+    }
 }
 
 fn label_value<'a>(labels: &'a str, name: &str) -> Option<&'a str> {
@@ -111,8 +123,24 @@ pub struct Verdict {
 }
 
 /// Judges a run.
-pub fn verdict(tally: &TrafficTally, radius: &RadiusCounts, users: u64) -> Verdict {
+pub fn verdict(
+    tally: &TrafficTally,
+    radius: &RadiusCounts,
+    headers: &HeaderCounts,
+    users: u64,
+) -> Verdict {
     let mut reasons = Vec::new();
+    if !headers.refused.is_empty() {
+        let by_reason: Vec<String> = headers
+            .refused
+            .iter()
+            .map(|(r, n)| format!("{r}: {n}"))
+            .collect();
+        reasons.push(format!(
+            "the proxy refused the appliance's PROXY v2 headers ({})",
+            by_reason.join(", ")
+        ));
+    }
     let (n_app, f_app) = tally.route_counts(Route::Appliance);
     let (n_dir, f_dir) = tally.route_counts(Route::Direct);
     if f_app > 0 {
@@ -223,7 +251,7 @@ pub fn traffic_keys(
     }
     for name in ["tunnel", "download"]
         .into_iter()
-        .chain(ReqClassNames::all())
+        .chain(ReqClass::ALL.into_iter().map(ReqClass::label))
     {
         classes
             .entry(name)
@@ -272,22 +300,6 @@ pub fn traffic_keys(
         }),
     );
     Ok(keys)
-}
-
-/// The class names this driver records.
-struct ReqClassNames;
-
-impl ReqClassNames {
-    fn all() -> impl Iterator<Item = &'static str> {
-        [
-            ReqClass::Allowed,
-            ReqClass::Blocked,
-            ReqClass::Cors,
-            ReqClass::Identity,
-        ]
-        .into_iter()
-        .map(ReqClass::label)
-    }
 }
 
 #[cfg(test)]

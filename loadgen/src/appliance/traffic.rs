@@ -65,7 +65,8 @@ impl ReqClass {
         }
     }
 
-    const ALL: [ReqClass; 4] = [
+    /// Every class, in report order.
+    pub const ALL: [ReqClass; 4] = [
         ReqClass::Allowed,
         ReqClass::Blocked,
         ReqClass::Cors,

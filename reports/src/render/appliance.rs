@@ -131,5 +131,16 @@ pub fn section(doc: &mut Doc, run: &RunDir) {
     for (result, n) in &c.identity_lookups {
         rows.push(vec![format!("identity lookups: {result}"), fmt_num(*n)]);
     }
+    let h = a.proxy_protocol.clone().unwrap_or_default();
+    rows.push(vec![
+        "proxy: PROXY v2 headers accepted".into(),
+        opt(h.accepted),
+    ]);
+    for (reason, n) in &h.refused {
+        rows.push(vec![
+            format!("proxy: PROXY v2 headers refused ({reason})"),
+            fmt_num(*n),
+        ]);
+    }
     doc.table(&["counter", "value"], rows);
 }
