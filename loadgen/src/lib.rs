@@ -11,6 +11,7 @@ pub mod cli;
 pub mod corpus;
 pub mod faults;
 pub mod harness;
+pub mod instructions;
 pub mod mix;
 pub mod openloop;
 pub mod origin;

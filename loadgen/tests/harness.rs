@@ -184,7 +184,7 @@ fn read_json(path: &Path) -> Value {
 fn a_short_ci_run_produces_a_complete_run_directory() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");
-    let output = run_command(&out, 12, &["--direct-pass", "2"])
+    let output = run_command(&out, 12, &["--direct-pass", "2", "--instructions", "0"])
         .output()
         .expect("run loadgen run");
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -283,6 +283,39 @@ fn a_short_ci_run_produces_a_complete_run_directory() {
     }
     let svg = std::fs::read_to_string(out.join("flamegraph.svg")).unwrap();
     assert!(svg.contains("<svg"), "not an SVG");
+    assert!(run.get("instructions").is_none(), "no pass was asked for");
+}
+
+/// The instruction pass: a copy of the proxy under callgrind serves a fixed, checked
+/// request sequence and `run.json` gets the count per request.
+#[test]
+fn the_instruction_pass_counts_the_proxy_per_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let output = run_command(&out, 4, &["--direct-pass", "0", "--instructions", "60"])
+        .output()
+        .expect("run loadgen run");
+    assert!(
+        output.status.success(),
+        "loadgen run failed:\n{}\n{}",
+        String::from_utf8_lossy(&output.stderr),
+        String::from_utf8_lossy(&output.stdout)
+    );
+    let run = read_json(&out.join("run.json"));
+    check_schema(&run);
+    let pass = &run["instructions"];
+    assert_eq!(pass["requests"], 60, "{pass:#}");
+    assert_eq!(pass["unexpected"], 0, "{pass:#}");
+    let total = pass["instructions"].as_u64().unwrap_or(0);
+    let per = pass["per_request"].as_f64().unwrap_or(0.0);
+    // A proxied request parses, categorises, decides and forwards: thousands of
+    // instructions at the very least, and the figure is the total over the count.
+    assert!(per > 1000.0, "{pass:#}");
+    assert!((per * 60.0 - total as f64).abs() < 60.0, "{pass:#}");
+    let kinds = pass["kinds"].as_object().expect("kinds");
+    assert_eq!(kinds.values().filter_map(Value::as_u64).sum::<u64>(), 60);
+    assert!(kinds.len() >= 5, "every kind of request is sent: {kinds:?}");
+    assert!(out.join("instructions/proxy.toml").is_file());
 }
 
 #[test]

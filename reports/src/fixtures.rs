@@ -36,6 +36,8 @@ pub struct Fixture {
     pub noise: f64,
     /// Allocations per request.
     pub allocs_per_request: f64,
+    /// Instructions per request of the instruction pass (None: no pass in the run).
+    pub instructions_per_request: Option<f64>,
     /// Failures per class.
     pub failures: u64,
     /// Whether the run completed.
@@ -64,6 +66,7 @@ impl Default for Fixture {
             cpu_us_per_request: 120.0,
             noise: 0.08,
             allocs_per_request: 40.0,
+            instructions_per_request: Some(90_000.0),
             failures: 0,
             complete: true,
             saturated: false,
@@ -159,6 +162,13 @@ impl Fixture {
             });
             if let (Some(run), Some(extra)) = (run.as_object_mut(), extra.as_object()) {
                 run.extend(extra.clone());
+            }
+            if let (Some(run), Some(per)) = (run.as_object_mut(), self.instructions_per_request) {
+                run.insert(
+                    "instructions".to_owned(),
+                    json!({ "tool": "callgrind (synthetic)", "requests": 2000,
+                            "instructions": (per * 2000.0) as u64, "per_request": per }),
+                );
             }
         }
         run

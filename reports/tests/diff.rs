@@ -329,3 +329,41 @@ fn bad_input_is_exit_2_with_a_clear_message() {
         stderr(&invalid)
     );
 }
+
+/// The instruction count is near-deterministic, so the `ci` rule is tight: 1% more
+/// passes, 5% more is a hotfix, 12% more a rollback, and a run without the count is
+/// not a pass (an unmeasured release is unproven).
+#[test]
+fn instructions_per_request_are_gated_tightly_in_ci() {
+    let (tmp, _run, baseline) = with_baseline();
+    let cases = [
+        (Some(90_900.0), Some(0), "pass"),
+        (Some(94_500.0), Some(3), "hotfix"),
+        (Some(100_800.0), Some(1), "rollback"),
+        (None, Some(1), "missing"),
+    ];
+    for (i, (instructions, code, want)) in cases.into_iter().enumerate() {
+        let run = run_dir(
+            tmp.path(),
+            &format!("instr-{i}"),
+            &Fixture {
+                instructions_per_request: instructions,
+                seed: 20 + i as u64,
+                ..Fixture::default()
+            },
+        );
+        let out = perf_report(&[], &run, &baseline);
+        assert_eq!(
+            out.status.code(),
+            code,
+            "{instructions:?}: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        let v = verdict(&run);
+        assert_eq!(
+            metric_verdict(&v, "proxy_instructions_per_request"),
+            want,
+            "{instructions:?}"
+        );
+    }
+}

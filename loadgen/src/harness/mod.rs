@@ -50,8 +50,9 @@ pub struct RunArgs {
     /// Run directory to write; default `runs/<profile>-<UTC time>` in the checkout.
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Override the profile's duration, seconds (warm-up shrinks to fit).
-    #[arg(long)]
+    /// Override the profile's duration: seconds, or with units (`90s`, `30m`, `1h`);
+    /// the warm-up shrinks to fit.
+    #[arg(long, value_parser = whole_seconds)]
     pub duration: Option<u64>,
     /// Override the profile's number of users.
     #[arg(long)]
@@ -77,6 +78,11 @@ pub struct RunArgs {
     /// latency the proxy adds; 0 skips them. Default: the profile's `harness.direct_pass`.
     #[arg(long)]
     pub direct_pass: Option<u64>,
+    /// Requests of the instruction pass after the load (the proxy's instructions per
+    /// request, counted under callgrind); 0 skips it. Default: the profile's
+    /// `harness.instructions`.
+    #[arg(long)]
+    pub instructions: Option<u64>,
     /// Do not pin processes to CPUs.
     #[arg(long)]
     pub no_pin: bool,
@@ -89,6 +95,18 @@ pub struct RunArgs {
     /// No progress line (the summary is still printed).
     #[arg(long)]
     pub quiet: bool,
+}
+
+/// Parses `--duration`: whole seconds, written as a number or with units (so `make soak
+/// DURATION=30m` passes through as written).
+fn whole_seconds(text: &str) -> Result<u64, String> {
+    let d = crate::units::parse_duration(text)?;
+    if d.subsec_nanos() != 0 || d.is_zero() {
+        return Err(format!(
+            "{text}: must be a positive whole number of seconds"
+        ));
+    }
+    Ok(d.as_secs())
 }
 
 /// Why a run could not be made.
@@ -156,4 +174,19 @@ pub enum HarnessError {
         /// What went wrong.
         detail: String,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn duration_takes_seconds_or_units() {
+        assert_eq!(whole_seconds("1800"), Ok(1800));
+        assert_eq!(whole_seconds("30m"), Ok(1800));
+        assert_eq!(whole_seconds("1m30s"), Ok(90));
+        assert!(whole_seconds("1500ms").is_err());
+        assert!(whole_seconds("0").is_err());
+        assert!(whole_seconds("soon").is_err());
+    }
 }

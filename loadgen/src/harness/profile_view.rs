@@ -26,6 +26,8 @@ struct RawHarness {
     direct_pass: Option<Written>,
     /// Whether to take a CPU profile in the steady window (default true).
     cpu_profile: Option<bool>,
+    /// Requests counted by the instruction pass after the load (0 or absent: none).
+    instructions: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -52,6 +54,8 @@ pub struct ProfileView {
     pub cpu_profile: bool,
     /// Length of a direct-to-origin pass before the proxied run, seconds (0 = none).
     pub direct_pass_s: u64,
+    /// Requests counted by the instruction pass (0 = none; see `crate::instructions`).
+    pub instructions: u64,
     /// The steady window: the profiled phases (or everything after warm-up), cut to
     /// end a second before the run does.
     pub window: SteadyWindow,
@@ -151,6 +155,7 @@ impl ProfileView {
             redis_store: profile.policy_store == PolicyStore::Redis,
             cpu_profile: raw.cpu_profile.unwrap_or(true),
             direct_pass_s,
+            instructions: raw.instructions.unwrap_or(0),
             window: steady_window(profile),
             stages: stage_spans(profile),
         })

@@ -46,6 +46,7 @@ struct Setup {
     demo_config: PathBuf,
     redis: bool,
     direct_pass_s: u64,
+    instructions: u64,
     window: SteadyWindow,
     cpu_profile: bool,
 }
@@ -124,6 +125,7 @@ impl Setup {
                 .unwrap_or_else(|| repo_dir.join("scenarios/demo/proxy.toml")),
             redis: args.redis || profile.redis_store,
             direct_pass_s: args.direct_pass.unwrap_or(profile.direct_pass_s),
+            instructions: args.instructions.unwrap_or(profile.instructions),
             profile_path,
             profile,
             repo_dir,
@@ -444,8 +446,59 @@ async fn orchestrate(
             stderr: attack.stderr_tail(4000),
         });
     }
+    if setup.instructions > 0 {
+        // The load's proxy is done; the counted copy gets its core.
+        proxy.kill();
+        instruction_pass(setup, &demo_text, demo_dir, &origin, &redis, proxy_cpus).await?;
+    }
     drop(redis);
     Ok(())
+}
+
+/// Counts the proxy's instructions per request (see `crate::instructions`) with a copy
+/// of the run's proxy config on fresh ports, and records them in `run.json`.
+async fn instruction_pass(
+    setup: &Setup,
+    demo_text: &str,
+    demo_dir: &Path,
+    origin: &Origin,
+    redis: &Option<redis::RedisServer>,
+    proxy_cpus: Option<&[usize]>,
+) -> Result<(), HarnessError> {
+    let (listen, admin) = (free_local_addr()?, free_local_addr()?);
+    let text = config_gen::generate(
+        demo_text,
+        demo_dir,
+        &ProxyConfigSpec {
+            listen,
+            admin_listen: admin,
+            origin: origin.addr(),
+            redis_url: redis.as_ref().map(redis::RedisServer::url),
+        },
+    )?;
+    let dir = crate::instructions::pass_dir(&setup.run_dir);
+    std::fs::create_dir_all(&dir).map_err(|source| HarnessError::Io {
+        what: format!("create {}", dir.display()),
+        source,
+    })?;
+    let config = dir.join("proxy.toml");
+    rundir::write_atomic(&config, text.as_bytes())?;
+    let count = crate::instructions::measure(&crate::instructions::PassSpec {
+        requests: setup.instructions,
+        warmup: (setup.instructions / 5).max(50),
+        proxy_bin: setup.proxy_bin.clone(),
+        config,
+        listen,
+        admin,
+        profile: setup.profile_path.clone(),
+        dir,
+        cpus: proxy_cpus.map(<[usize]>::to_vec),
+        ready_timeout: Duration::from_secs(180),
+    })
+    .await?;
+    let mut add = Map::new();
+    add.insert("instructions".into(), json!(count));
+    rundir::merge_run_json(&setup.run_dir.join("run.json"), add)
 }
 
 /// Writes the artifacts and merges the harness's keys into `run.json` and its columns
