@@ -25,7 +25,7 @@ DURATION=${DURATION:-}
 WORK=${WORK:-}
 OUT=${OUT:-target/gate/selftest/$(date -u +%Y%m%dT%H%M%SZ)}
 DOC=${DOC:-reports/gate-calibration.md}
-BIN=target/release
+BIN=${BIN:-target/release}
 PERF_REPORT=${PERF_REPORT:-$BIN/perf-report}
 SELFTEST=target/gate/bin/selftest/filter-proxy
 

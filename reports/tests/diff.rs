@@ -12,14 +12,28 @@ use std::process::Output;
 
 /// A temp dir with a `ci` baseline promoted from the default fixture.
 fn with_baseline() -> (tempfile::TempDir, PathBuf, PathBuf) {
+    with_baseline_for("ci")
+}
+
+/// The default fixture of `profile`.
+fn fixture(profile: &str) -> Fixture {
+    Fixture {
+        profile: profile.to_owned(),
+        ..Fixture::default()
+    }
+}
+
+/// A temp dir with a baseline of `profile` promoted from its default fixture. (`ci`
+/// reports CPU seconds and SLOs without enforcing them; `peak` enforces both.)
+fn with_baseline_for(profile: &str) -> (tempfile::TempDir, PathBuf, PathBuf) {
     let tmp = tempfile::tempdir().unwrap();
-    let run = run_dir(tmp.path(), "base-run", &Fixture::default());
+    let run = run_dir(tmp.path(), "base-run", &fixture(profile));
     let out = tmp.path().join("baselines");
     std::fs::create_dir_all(&out).unwrap();
     std::fs::copy(committed_gates(), out.join("gates.toml")).unwrap();
     let done = promote(&PromoteOptions {
         run_dir: run.clone(),
-        profile: "ci".into(),
+        profile: profile.into(),
         note: None,
         force: false,
         out_dir: out,
@@ -107,7 +121,7 @@ fn a_run_against_itself_passes() {
 
 #[test]
 fn a_twenty_percent_cpu_regression_is_a_hotfix_and_forty_a_rollback() {
-    let (tmp, _run, baseline) = with_baseline();
+    let (tmp, _run, baseline) = with_baseline_for("peak");
     let worse = run_dir(
         tmp.path(),
         "worse",
@@ -115,7 +129,7 @@ fn a_twenty_percent_cpu_regression_is_a_hotfix_and_forty_a_rollback() {
             cpu_us_per_request: 144.0,
             seed: 11,
             hot_frame: 2.0,
-            ..Fixture::default()
+            ..fixture("peak")
         },
     );
     let out = perf_report(&[], &worse, &baseline);
@@ -141,7 +155,7 @@ fn a_twenty_percent_cpu_regression_is_a_hotfix_and_forty_a_rollback() {
         &Fixture {
             cpu_us_per_request: 170.0,
             seed: 12,
-            ..Fixture::default()
+            ..fixture("peak")
         },
     );
     assert_eq!(
@@ -158,7 +172,7 @@ fn a_twenty_percent_cpu_regression_is_a_hotfix_and_forty_a_rollback() {
 
 #[test]
 fn noise_alone_does_not_fail_the_gate() {
-    let (tmp, _run, baseline) = with_baseline();
+    let (tmp, _run, baseline) = with_baseline_for("peak");
     // Another draw of the same system, 2% slower: within noise and threshold.
     let again = run_dir(
         tmp.path(),
@@ -166,7 +180,7 @@ fn noise_alone_does_not_fail_the_gate() {
         &Fixture {
             cpu_us_per_request: 122.4,
             seed: 99,
-            ..Fixture::default()
+            ..fixture("peak")
         },
     );
     let out = perf_report(&[], &again, &baseline);
@@ -180,13 +194,13 @@ fn noise_alone_does_not_fail_the_gate() {
 
 #[test]
 fn failures_and_slo_breaches_roll_back() {
-    let (tmp, _run, baseline) = with_baseline();
+    let (tmp, _run, baseline) = with_baseline_for("peak");
     let failing = run_dir(
         tmp.path(),
         "failing",
         &Fixture {
             failures: 50,
-            ..Fixture::default()
+            ..fixture("peak")
         },
     );
     assert_eq!(perf_report(&[], &failing, &baseline).status.code(), Some(1));
@@ -199,7 +213,7 @@ fn failures_and_slo_breaches_roll_back() {
         "slow",
         &Fixture {
             latency_scale: 100.0,
-            ..Fixture::default()
+            ..fixture("peak")
         },
     );
     assert_eq!(perf_report(&[], &slow, &baseline).status.code(), Some(1));

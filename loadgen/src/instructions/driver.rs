@@ -9,8 +9,10 @@
 //! describe the wrong path.
 //!
 //! Not included: CONNECT tunnels (after the first bytes they are spliced in the kernel,
-//! which callgrind does not count) and multi-megabyte downloads (their cost is copying,
-//! measured by the load run's bytes and CPU figures).
+//! which callgrind does not count), pages over [`MAX_BODY`] and multi-megabyte downloads.
+//! A large body arrives in as many reads as the timing of the moment makes it, so its
+//! instruction count varies from run to run; its cost is copying, which the load run's
+//! bytes and CPU figures measure.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -32,6 +34,9 @@ use crate::roster::Roster;
 
 /// Keep-alive connections the sequence takes turns on.
 pub const CONNECTIONS: usize = 4;
+
+/// Largest page body in the sequence (one or two reads on every run).
+pub const MAX_BODY: u64 = 32 * 1024;
 
 /// Longest one request may take (the proxy runs tens of times slower under callgrind).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -109,7 +114,14 @@ impl Plan {
     pub fn from_profile(path: &Path, len: u64) -> Result<Plan, HarnessError> {
         let profile = Profile::load(path).map_err(|e| setup(e.to_string()))?;
         let mix = Mix::load(&profile.scenario_mix).map_err(|e| setup(e.to_string()))?;
-        let corpus = Corpus::build(&mix, Addressing::Proxy).map_err(|e| setup(e.to_string()))?;
+        let mut corpus =
+            Corpus::build(&mix, Addressing::Proxy).map_err(|e| setup(e.to_string()))?;
+        corpus.allowed.retain(|u| u.size <= MAX_BODY);
+        if corpus.allowed.is_empty() {
+            return Err(setup(format!(
+                "the corpus has no allowed page of at most {MAX_BODY} bytes"
+            )));
+        }
         let roster =
             Roster::load(&mix.roster, mix.roster_seed).map_err(|e| setup(e.to_string()))?;
         Plan::build(&corpus, &roster, len)
@@ -308,6 +320,7 @@ mod tests {
         for kind in ["blocked", "preflight", "blocked_xhr", "identity"] {
             assert_eq!(counts.get(kind), Some(&20), "{kind}");
         }
+        assert!(a.steps.iter().all(|s| s.size.is_none_or(|n| n <= MAX_BODY)));
         // Walks the corpus rather than repeating one page.
         let distinct: std::collections::BTreeSet<_> = urls(&a).into_iter().collect();
         assert!(distinct.len() > 100, "{} distinct URLs", distinct.len());
