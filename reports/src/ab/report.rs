@@ -11,6 +11,7 @@ use super::trial::Measured;
 use super::{GateOutcome, Mode};
 use crate::atomic::write_atomic;
 use crate::baseline::Baseline;
+use crate::callgrind;
 use crate::diff::{row, verdict_word, DIFF_FLAMEGRAPH};
 use crate::error::Result;
 use crate::flame;
@@ -106,6 +107,7 @@ pub fn write(outcome: &GateOutcome, inputs: &Inputs<'_>) -> Result<()> {
     distributions(&mut doc, outcome, inputs);
     spectra(&mut doc, inputs)?;
     flame_graph(&mut doc, dir, inputs)?;
+    instruction_changes(&mut doc, inputs);
     doc.heading(1, "Trials");
     doc.push(Block::List(
         inputs
@@ -283,6 +285,57 @@ fn spectra(doc: &mut Doc, inputs: &Inputs<'_>) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+/// Functions whose instructions per request changed most, from the instruction passes'
+/// callgrind dumps of the same session (exact counts: no sampling error to read past).
+fn instruction_changes(doc: &mut Doc, inputs: &Inputs<'_>) {
+    let costs = |trials: &[Measured]| -> Vec<(callgrind::SelfCost, u64)> {
+        trials
+            .iter()
+            .filter_map(|m| {
+                let requests = m.run.run.instructions.as_ref()?.requests;
+                let dump = callgrind::counted_dump(&m.run.path)?;
+                let text = std::fs::read_to_string(dump).ok()?;
+                Some((callgrind::self_costs(&text), requests))
+            })
+            .collect()
+    };
+    let (control, candidate) = (costs(inputs.control), costs(inputs.candidate));
+    if control.is_empty() || candidate.is_empty() {
+        return;
+    }
+    doc.heading(
+        1,
+        "Instructions: functions whose cost per request changed (same session)",
+    );
+    doc.para(format!(
+        "Self instructions per request of each function in the instruction pass (callgrind),          median over {} control and {} candidate trials; largest changes first.",
+        control.len(),
+        candidate.len()
+    ));
+    let rows: Vec<Vec<String>> = callgrind::top_changes(&control, &candidate, 12)
+        .into_iter()
+        .map(|c| {
+            let delta = format!("{:+.0}", c.delta());
+            vec![
+                c.name,
+                format!("{:.0}", c.control),
+                format!("{:.0}", c.candidate),
+                delta,
+            ]
+        })
+        .collect();
+    if rows.is_empty() {
+        doc.para("No function's count changed.");
+    } else {
+        doc.push(Block::Table {
+            header: ["function", "control", "candidate", "change"]
+                .map(String::from)
+                .to_vec(),
+            rows,
+        });
+    }
 }
 
 /// The differential flame graph of the session's control stacks vs candidate stacks.
