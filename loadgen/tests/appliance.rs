@@ -110,6 +110,20 @@ fn a_short_run_carries_every_identity_and_renders_the_section() {
     assert!(output.status.success(), "loadgen run failed: {stderr}");
     let doc = run_json(&out);
     assert_eq!(doc["complete"], true);
+    let schema: Value = serde_json::from_str(
+        &std::fs::read_to_string(repo_root().join("loadgen/schema/run.schema.json")).unwrap(),
+    )
+    .unwrap();
+    let validator = jsonschema::validator_for(&schema).expect("the schema compiles");
+    let problems: Vec<String> = validator
+        .iter_errors(&doc)
+        .map(|e| format!("{e} at {}", e.instance_path()))
+        .collect();
+    assert!(
+        problems.is_empty(),
+        "run.json breaks its schema: {problems:#?}"
+    );
+    assert!(out.join("timeseries.csv").is_file() && out.join("hist/allowed.hdr").is_file());
     let a = &doc["appliance"];
     let id = &a["identity"];
     let checked = id["checked"].as_u64().unwrap();

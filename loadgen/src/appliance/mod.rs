@@ -26,6 +26,7 @@ pub mod settings;
 pub mod traffic;
 pub mod users;
 
+use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -45,7 +46,9 @@ use crate::harness::scrape;
 use crate::harness::{rundir, sample, HarnessError, RunArgs, RunOutcome};
 use crate::mix::Mix;
 use crate::origin::{self, OriginState};
+use crate::output::{self, RunFacts};
 use crate::profile::Profile;
+use crate::record::aggregate::Aggregator;
 
 /// Whether `profile` asks for an appliance run (it has an `[appliance]` table). A
 /// profile that does not load is left to the harness, which reports why.
@@ -145,6 +148,11 @@ pub async fn run(args: RunArgs) -> Result<RunOutcome, HarnessError> {
         what: format!("create run directory {}", run_dir.display()),
         source,
     })?;
+    // Absolute: the generated configs name files in it and are read from elsewhere.
+    let run_dir = std::fs::canonicalize(&run_dir).map_err(|source| HarnessError::Io {
+        what: format!("resolve run directory {}", run_dir.display()),
+        source,
+    })?;
     let run_json = run_dir.join("run.json");
     let mut prov = Provenance::collect(&repo_dir, &proxy_bin, started);
     let mut head = Map::new();
@@ -157,6 +165,7 @@ pub async fn run(args: RunArgs) -> Result<RunOutcome, HarnessError> {
         .clone()
         .unwrap_or_else(|| repo_dir.join("scenarios/demo/proxy.toml"));
     let ctx = Ctx {
+        repo_dir: std::fs::canonicalize(&repo_dir).unwrap_or(repo_dir),
         profile,
         settings,
         rate,
@@ -217,6 +226,7 @@ pub async fn run(args: RunArgs) -> Result<RunOutcome, HarnessError> {
 
 /// The run's resolved inputs.
 struct Ctx {
+    repo_dir: PathBuf,
     profile: Profile,
     settings: settings::ApplianceSettings,
     rate: f64,
@@ -260,6 +270,8 @@ struct Edge {
     appliance_cpu_ms: Option<u64>,
     /// The proxy's allocator counters and completed requests.
     alloc: AllocCounters,
+    /// The proxy's open fds and threads.
+    fds_threads: Option<(u64, u64)>,
 }
 
 async fn edge(admin: &AdminClient, proxy: u32, appliance: u32, ticks: u64) -> Edge {
@@ -274,6 +286,9 @@ async fn edge(admin: &AdminClient, proxy: u32, appliance: u32, ticks: u64) -> Ed
         .ok()
         .and_then(|m| scrape::proxy_gauges(&m).requests_total);
     Edge {
+        fds_threads: sample::sample_pid(proxy, ticks)
+            .ok()
+            .map(|s| (s.fds, s.threads)),
         proxy_cpu_ms: cpu_ms(proxy, ticks),
         appliance_cpu_ms: cpu_ms(appliance, ticks),
         alloc,
@@ -458,7 +473,9 @@ async fn orchestrate(ctx: &Ctx) -> Result<Measured, HarnessError> {
             churn.len()
         );
     }
+    let traffic_started = SystemTime::now();
     let ((tally, cpu_end), mut stream, cpu_start) = tokio::join!(traffic_run, updates, cpu_window);
+    let traffic_ended = SystemTime::now();
     stream.stop_all(&users, Duration::from_secs(5)).await;
     let radius_counts = stream.finish(Duration::from_secs(2)).await;
 
@@ -479,6 +496,28 @@ async fn orchestrate(ctx: &Ctx) -> Result<Measured, HarnessError> {
     drop(_origin_guard);
     let _ = origin_task.await;
 
+    // The requests through the appliance, written the way every attack writes its run.
+    let (aggregator, samples) = Aggregator::spawn(ctx.profile.warmup);
+    let _ = samples.send(tally.through_samples.clone());
+    drop(samples);
+    let summary = aggregator.finish(Duration::from_secs(10));
+    let facts = RunFacts {
+        driver: "open-loop",
+        profile: &ctx.profile,
+        mix: Some(&mix),
+        proxy: Some(addrs.listen.to_string()),
+        origin: origin_addr.to_string(),
+        started: traffic_started,
+        ended: traffic_ended,
+        elapsed: Duration::from_secs_f64(tally.elapsed_s),
+        complete: true,
+        offered_rps: Some(ctx.rate / 2.0),
+        extra: BTreeMap::from([(
+            "appliance_route".to_owned(),
+            json!("classes, hist/ and timeseries.csv: requests through the appliance (half the offered rate); see appliance for the other half, straight to the proxy"),
+        )]),
+    };
+    output::write_run_dir(dir, &facts, &summary).map_err(config_err)?;
     let warmup_s = ctx.profile.warmup.as_secs_f64();
     let mut keys = results::traffic_keys(dir, &tally, ctx.rate, warmup_s)?;
     let measured_requests: u64 = tally
@@ -520,21 +559,16 @@ async fn orchestrate(ctx: &Ctx) -> Result<Measured, HarnessError> {
     let headers = results::proxy_protocol_counters(&proxy_metrics);
     let verdict = results::verdict(&tally, &radius_counts, &headers, users.len() as u64);
     let counters = results::appliance_counters(&appliance_metrics);
-    keys.insert("schema_version".into(), json!(1));
-    keys.insert("tool".into(), json!("loadgen"));
-    keys.insert("driver".into(), json!("open-loop"));
-    keys.insert("route".into(), json!("proxy"));
-    keys.insert("proxy".into(), json!(listen.to_string()));
-    keys.insert("origin".into(), json!(origin_addr.to_string()));
+    let mut settings = json!(ctx.profile);
+    // Repository-relative, so run.json (and a baseline made from it) names no machine path.
+    if let Ok(mix) = std::fs::canonicalize(&ctx.profile.scenario_mix) {
+        if let Ok(rel) = mix.strip_prefix(&ctx.repo_dir) {
+            settings["scenario_mix"] = json!(rel.display().to_string());
+        }
+    }
     keys.insert(
         "profile".into(),
-        json!({"name": ctx.profile.name, "settings": ctx.profile}),
-    );
-    keys.insert("elapsed_s".into(), json!(tally.elapsed_s));
-    keys.insert("warmup_s".into(), json!(warmup_s));
-    keys.insert(
-        "measured_s".into(),
-        json!((tally.elapsed_s - warmup_s).max(0.001)),
+        json!({"name": ctx.profile.name, "settings": settings}),
     );
     keys.insert(
         "resources".into(),
@@ -543,6 +577,10 @@ async fn orchestrate(ctx: &Ctx) -> Result<Measured, HarnessError> {
             "allocs_per_request": alloc_per(|a| a.nmalloc),
             "bytes_allocated_per_request": alloc_per(|a| a.bytes_allocated),
             "peak_rss_bytes": peak_rss_bytes,
+            "rss_slope_bytes_per_s": null,
+            "fds_start": cpu_start.0.fds_threads.map(|(f, _)| f),
+            "fds_end": cpu_end.0.fds_threads.map(|(f, _)| f),
+            "threads_max": cpu_start.0.fds_threads.zip(cpu_end.0.fds_threads).map(|(a, b)| a.1.max(b.1)),
         }),
     );
     keys.insert("load_generator_saturated".into(), json!(saturated));

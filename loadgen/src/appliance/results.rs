@@ -19,7 +19,7 @@ use crate::record::aggregate::Percentiles;
 use crate::record::hdrfile;
 
 use super::radius::RadiusCounts;
-use super::traffic::{ReqClass, Route, TrafficTally};
+use super::traffic::{Route, TrafficTally};
 
 /// What the appliance's `/metrics` said at the end of the run.
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
@@ -201,13 +201,14 @@ fn class_json(t: &super::traffic::ClassTally, measured_s: f64) -> Value {
         "errors": t.errors,
         "rps": t.count as f64 / measured_s.max(0.001),
         "latency_us": Percentiles::of(&t.latency),
-        "ttlb_us": Percentiles::of(&t.latency),
         "corrected_us": Percentiles::of(&t.corrected),
     })
 }
 
-/// Writes the histograms and returns the `run.json` keys of the traffic: `classes`
-/// (through the appliance), `totals` (both routes) and the traffic part of `appliance`.
+/// Writes the route histograms and returns the `run.json` keys of the traffic beyond
+/// what the recorder writes: `totals` over both routes and the traffic part of
+/// `appliance`. (`classes`, `hist/` and `timeseries.csv` describe the requests through
+/// the appliance and are written by [`crate::output::write_run_dir`].)
 pub fn traffic_keys(
     dir: &Path,
     tally: &TrafficTally,
@@ -219,43 +220,21 @@ pub fn traffic_keys(
             detail: format!("{what}: {e}"),
         }
     };
-    for sub in ["hist", "hist/corrected", "appliance/direct"] {
-        std::fs::create_dir_all(dir.join(sub)).map_err(|source| HarnessError::Io {
-            what: format!("create {sub}"),
-            source,
-        })?;
-    }
+    std::fs::create_dir_all(dir.join("appliance/direct")).map_err(|source| HarnessError::Io {
+        what: "create appliance/direct".into(),
+        source,
+    })?;
     let measured_s = (tally.elapsed_s - warmup_s).max(0.001);
-    let mut classes = Map::new();
     let mut direct_classes = Map::new();
     for ((route, class), t) in &tally.classes {
-        let name = class.label();
-        match route {
-            Route::Appliance => {
-                if !t.latency.is_empty() {
-                    let p = dir.join(format!("hist/{name}.hdr"));
-                    hdrfile::write(&p, &t.latency).map_err(io(p.display().to_string()))?;
-                    let p = dir.join(format!("hist/corrected/{name}.hdr"));
-                    hdrfile::write(&p, &t.corrected).map_err(io(p.display().to_string()))?;
-                }
-                classes.insert(name.into(), class_json(t, measured_s));
+        if *route == Route::Direct {
+            let name = class.label();
+            if !t.latency.is_empty() {
+                let p = dir.join(format!("appliance/direct/{name}.hdr"));
+                hdrfile::write(&p, &t.latency).map_err(io(p.display().to_string()))?;
             }
-            Route::Direct => {
-                if !t.latency.is_empty() {
-                    let p = dir.join(format!("appliance/direct/{name}.hdr"));
-                    hdrfile::write(&p, &t.latency).map_err(io(p.display().to_string()))?;
-                }
-                direct_classes.insert(name.into(), class_json(t, measured_s));
-            }
+            direct_classes.insert(name.into(), class_json(t, measured_s));
         }
-    }
-    for name in ["tunnel", "download"]
-        .into_iter()
-        .chain(ReqClass::ALL.into_iter().map(ReqClass::label))
-    {
-        classes
-            .entry(name)
-            .or_insert_with(|| json!({"count": 0, "failures": 0}));
     }
     let through = tally.route_latency(Route::Appliance);
     let direct = tally.route_latency(Route::Direct);
@@ -268,7 +247,6 @@ pub fn traffic_keys(
     let (n_app, f_app) = tally.route_counts(Route::Appliance);
     let (n_dir, f_dir) = tally.route_counts(Route::Direct);
     let mut keys = Map::new();
-    keys.insert("classes".into(), Value::Object(classes));
     keys.insert(
         "totals".into(),
         json!({

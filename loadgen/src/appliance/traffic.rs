@@ -27,7 +27,7 @@ use tokio::sync::Semaphore;
 
 use crate::corpus::Corpus;
 use crate::mix::Mix;
-use crate::record::{new_histogram, record_clamped};
+use crate::record::{new_histogram, record_clamped, Class, Outcome, Sample};
 
 use super::users::SimUser;
 
@@ -62,6 +62,16 @@ impl ReqClass {
             ReqClass::Blocked => "blocked",
             ReqClass::Cors => "cors",
             ReqClass::Identity => "identity",
+        }
+    }
+
+    /// The recorder's class of the same name.
+    pub fn recorded(self) -> Class {
+        match self {
+            ReqClass::Allowed => Class::Allowed,
+            ReqClass::Blocked => Class::Blocked,
+            ReqClass::Cors => Class::Cors,
+            ReqClass::Identity => Class::Identity,
         }
     }
 
@@ -152,6 +162,9 @@ pub struct TrafficTally {
     pub scheduled: u64,
     /// Seconds from the first scheduled request to the last answer.
     pub elapsed_s: f64,
+    /// Every request through the appliance, as the load generator's recorder takes them
+    /// (so the run directory is written the way every attack writes it).
+    pub through_samples: Vec<Sample>,
 }
 
 impl TrafficTally {
@@ -267,6 +280,8 @@ enum Answer {
         status: StatusCode,
         reached: bool,
         user: Option<String>,
+        /// When the response head arrived.
+        head: Instant,
     },
     Failed(&'static str),
 }
@@ -322,15 +337,13 @@ pub async fn run(plan: &TrafficPlan, mix: &Mix, corpus: Corpus, users: &[SimUser
             let done = Instant::now();
             drop(permit);
             let mut t = tally.lock().expect("tally lock");
-            record(
-                &mut t,
-                route,
-                class,
-                u,
-                answer,
-                measured,
-                (done - began, done - intended, began - intended),
-            );
+            let times = Times {
+                began,
+                intended,
+                done,
+                since_start: done - start,
+            };
+            record(&mut t, route, class, u, answer, measured, times);
         });
         // Reap finished tasks as we go so the set stays small.
         while tasks.try_join_next().is_some() {}
@@ -344,6 +357,15 @@ pub async fn run(plan: &TrafficPlan, mix: &Mix, corpus: Corpus, users: &[SimUser
     t
 }
 
+/// When one request was due, started and ended.
+struct Times {
+    began: Instant,
+    intended: Instant,
+    done: Instant,
+    /// `done` on the run's clock.
+    since_start: Duration,
+}
+
 fn record(
     t: &mut TrafficTally,
     route: Route,
@@ -351,9 +373,18 @@ fn record(
     user: &SimUser,
     answer: Answer,
     measured: bool,
-    (service, corrected, lag): (Duration, Duration, Duration),
+    times: Times,
 ) {
     let us = |d: Duration| d.as_micros().min(u64::MAX as u128) as u64;
+    let (service, corrected, lag) = (
+        times.done - times.began,
+        times.done - times.intended,
+        times.began - times.intended,
+    );
+    let head = match &answer {
+        Answer::Got { head, .. } => *head - times.began,
+        Answer::Failed(_) => service,
+    };
     if let Some(h) = t.lag.as_mut() {
         record_clamped(h, us(lag));
     }
@@ -397,6 +428,21 @@ fn record(
             (!expected).then_some("status")
         }
     };
+    if route == Route::Appliance {
+        t.through_samples.push(Sample {
+            class: class.recorded(),
+            outcome: match failure {
+                None => Outcome::Ok,
+                Some("timeout") => Outcome::Timeout,
+                Some("transport") => Outcome::Transport,
+                Some(_) => Outcome::Status,
+            },
+            done_us: us(times.since_start),
+            ttfb_us: us(head),
+            ttlb_us: us(service),
+            corrected_us: Some(us(corrected)),
+        });
+    }
     if let Some(kind) = failure {
         c.failures += 1;
         *c.errors.entry(kind).or_default() += 1;
@@ -436,6 +482,7 @@ async fn send(
         .body(Empty::<Bytes>::new())
         .map_err(|_| ())?;
     let resp = sender.send_request(req).await.map_err(|_| ())?;
+    let head = Instant::now();
     let status = resp.status();
     let reached = resp.headers().contains_key("x-echo-reached");
     let echoed = format!("x-echo-{user_header}");
@@ -450,5 +497,6 @@ async fn send(
         status,
         reached,
         user,
+        head,
     })
 }
