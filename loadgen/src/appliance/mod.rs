@@ -62,17 +62,6 @@ fn config_err(detail: impl std::fmt::Display) -> HarnessError {
     }
 }
 
-/// The checkout a profile belongs to (the nearest ancestor holding `scenarios/`).
-fn repo_dir_of(profile: &Path) -> PathBuf {
-    profile
-        .ancestors()
-        .skip(1)
-        .find(|d| d.join("scenarios").is_dir())
-        .map(Path::to_path_buf)
-        .or_else(|| std::env::current_dir().ok())
-        .unwrap_or_else(|| PathBuf::from("."))
-}
-
 /// A free UDP port on 127.0.0.1 (for the RADIUS listener).
 fn free_udp_addr() -> Result<SocketAddr, HarnessError> {
     UdpSocket::bind((Ipv4Addr::LOCALHOST, 0))
@@ -114,7 +103,7 @@ pub async fn run(args: RunArgs) -> Result<RunOutcome, HarnessError> {
             "an appliance profile needs target_rate (requests per second over both routes)",
         ));
     };
-    let repo_dir = repo_dir_of(&profile_path);
+    let repo_dir = crate::harness::run::repo_dir_of(&profile_path);
     let this_exe = std::env::current_exe().map_err(|source| HarnessError::Io {
         what: "locate the loadgen binary".into(),
         source,

@@ -96,15 +96,7 @@ pub struct FaultOutcome {
     pub facts: report::RunFacts,
 }
 
-/// The checkout a profile belongs to: the nearest ancestor holding `scenarios/`.
-pub fn repo_dir_of(path: &Path) -> PathBuf {
-    path.ancestors()
-        .skip(1)
-        .find(|d| d.join("scenarios").is_dir())
-        .map(Path::to_path_buf)
-        .or_else(|| std::env::current_dir().ok())
-        .unwrap_or_else(|| PathBuf::from("."))
-}
+pub use crate::harness::run::repo_dir_of;
 
 /// The proxy binary beside this executable (same cargo profile).
 pub fn default_proxy_bin() -> PathBuf {

@@ -52,8 +52,9 @@ struct Setup {
 }
 
 /// The checkout a profile belongs to: the nearest ancestor of its directory holding a
-/// `scenarios/` directory, else the current directory.
-fn repo_dir_of(profile: &Path) -> PathBuf {
+/// `scenarios/` directory, else the current directory. (Every command that reads a
+/// profile finds the checkout's data and `runs/` this way.)
+pub fn repo_dir_of(profile: &Path) -> PathBuf {
     profile
         .ancestors()
         .skip(1)
