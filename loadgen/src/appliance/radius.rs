@@ -89,7 +89,9 @@ impl RadiusCounts {
 }
 
 /// Encodes an Accounting-Request (RFC 2866: the Request Authenticator is the MD5 of the
-/// packet with a zero authenticator, followed by the secret).
+/// packet with a zero authenticator, followed by the secret). Written here, not borrowed
+/// from the proxy's codec on purpose: the load generator plays an independent NAS, so a
+/// mistake in the proxy's encoding cannot hide by being made on both sides.
 pub fn encode_request(identifier: u8, attributes: &[(u8, &[u8])], secret: &[u8]) -> Vec<u8> {
     let mut p = vec![ACCOUNTING_REQUEST, identifier, 0, 0];
     p.extend_from_slice(&[0u8; 16]);
