@@ -9,21 +9,25 @@
 //! - the tracked latency: the per-second p99 of the class with the most requests (the
 //!   page loads of a school day), whose per-second samples are dense enough to decide;
 //! - pre-spike p99: the median of the tracked per-second p99 over "before";
-//! - recovery time: seconds from the end of the surge to the first second from which
-//!   [`RECOVERY_STREAK`] consecutive seconds all have p99 <= [`RECOVERY_FACTOR`] x the
-//!   pre-spike p99. A second without a p99 breaks a streak. When no such streak starts
-//!   before the run ends, the recovery time is the time left in the run after the surge,
-//!   flagged as not recovered (the gate then sees a long recovery, never a pass by
-//!   default).
+//! - recovery time: seconds from the end of the surge to the first second after it whose
+//!   centred [`RECOVERY_WINDOW`]-second median p99 (that second, the two before and the
+//!   two after) is <= [`RECOVERY_FACTOR`] x the pre-spike p99. A per-second p99 of a
+//!   hundred or so requests is nearly the slowest request of that second, so single
+//!   seconds swing both ways; the median of five lets up to two outlying seconds decide
+//!   neither way, and, centred, it puts a clean step back at the second it happened. A
+//!   window with a second missing does not count. When no window qualifies before the run
+//!   ends, the recovery time is the time left in the run after the surge, flagged as not
+//!   recovered (the gate then sees a long recovery, never a pass by default).
 
 use crate::rundir::RunDir;
 use crate::runjson::StageSpan;
 use crate::stats::median;
 use crate::timeseries::Timeseries;
 
-/// Consecutive good seconds that make a recovery.
-pub const RECOVERY_STREAK: usize = 5;
-/// A second is good when its p99 is at most this multiple of the pre-spike p99.
+/// Seconds in the centred window whose median p99 decides a recovery (odd).
+pub const RECOVERY_WINDOW: usize = 5;
+/// A second is recovered when its window's median p99 is at most this multiple of the
+/// pre-spike p99.
 pub const RECOVERY_FACTOR: f64 = 1.2;
 
 /// A span of the run, seconds since the attack started (`start <= s < end`).
@@ -168,12 +172,17 @@ pub fn recovery(points: &[(f64, f64)], phases: &Phases) -> Option<Recovery> {
     let pre = median(&before)?;
     let threshold = pre * RECOVERY_FACTOR;
     let by_second = |s: f64| points.iter().find(|p| p.0 == s).map(|p| p.1);
-    let first = phases.after.start.ceil();
-    let mut s = first;
-    while s + RECOVERY_STREAK as f64 <= phases.after.end {
-        let good =
-            (0..RECOVERY_STREAK).all(|k| by_second(s + k as f64).is_some_and(|v| v <= threshold));
-        if good {
+    let half = (RECOVERY_WINDOW / 2) as f64;
+    let window_median = |s: f64| -> Option<f64> {
+        let values: Option<Vec<f64>> = (0..RECOVERY_WINDOW)
+            .map(|k| by_second(s - half + k as f64))
+            .collect();
+        median(&values?)
+    };
+    let mut s = phases.after.start.ceil();
+    // The window's last second must lie inside the run (seconds are < after.end).
+    while s + half < phases.after.end {
+        if window_median(s).is_some_and(|m| m <= threshold) {
             return Some(Recovery {
                 pre_p99_us: pre,
                 threshold_us: threshold,
@@ -299,19 +308,25 @@ mod tests {
     }
 
     #[test]
-    fn recovery_is_the_first_good_streak_after_the_surge() {
+    fn recovery_is_the_first_good_window_after_the_surge() {
         let p = phases(&plan(), 20.0).unwrap();
         let r = recovery(&p99(123.0), &p).unwrap();
         assert_eq!((r.pre_p99_us, r.threshold_us), (1000.0, 1200.0));
         assert_eq!((r.seconds, r.recovered), (8.0, true));
         // Good from the first second after the surge: zero.
         assert_eq!(recovery(&p99(115.0), &p).unwrap().seconds, 0.0);
-        // A short dip that does not last RECOVERY_STREAK seconds does not count.
+        // A two-second dip is outvoted by the window; a single slow second after the
+        // recovery does not delay it.
         let mut dip = p99(140.0);
-        for point in dip.iter_mut().filter(|(s, _)| (118.0..121.0).contains(s)) {
+        for point in dip.iter_mut().filter(|(s, _)| (118.0..120.0).contains(s)) {
             point.1 = 900.0;
         }
         assert_eq!(recovery(&dip, &p).unwrap().seconds, 25.0);
+        let mut blip = p99(110.0);
+        for point in blip.iter_mut().filter(|(s, _)| *s == 116.0) {
+            point.1 = 9000.0;
+        }
+        assert_eq!(recovery(&blip, &p).unwrap().seconds, 0.0);
     }
 
     #[test]
@@ -320,7 +335,7 @@ mod tests {
         let r = recovery(&p99(178.0), &p).unwrap();
         assert!(!r.recovered);
         assert_eq!(r.seconds, 65.0);
-        // A missing second breaks a streak.
+        // A window with a missing second does not count.
         let gappy: Vec<(f64, f64)> = p99(115.0)
             .into_iter()
             .filter(|(s, _)| (*s as u64) % 4 != 0 || *s < 115.0)

@@ -8,7 +8,7 @@ use crate::error::Result;
 use crate::plots::{line_chart, seconds_label, Chart, Series};
 use crate::rules::fmt_num;
 use crate::rundir::RunDir;
-use crate::spike::{self, PhaseFigures, Spike, RECOVERY_FACTOR, RECOVERY_STREAK};
+use crate::spike::{self, PhaseFigures, Spike, RECOVERY_FACTOR, RECOVERY_WINDOW};
 
 fn us(v: Option<f64>) -> String {
     v.map_or_else(|| NOT_MEASURED.to_owned(), |v| fmt_num(v.round()))
@@ -105,8 +105,7 @@ pub fn section(doc: &mut Doc, run: &RunDir) -> Result<()> {
     doc.para(format!(
         "Recovery time: {outcome}. Tracked: the per-second p99 of {tracked_class} (the class \
          with the most requests); pre-spike p99 {} µs; recovered at the first second after \
-         the surge from which {RECOVERY_STREAK} consecutive seconds have p99 <= {} x that \
-         = {} µs.",
+         the surge whose centred {RECOVERY_WINDOW}-second median p99 is <= {} x that = {} µs.",
         fmt_num(r.pre_p99_us.round()),
         fmt_num(RECOVERY_FACTOR),
         fmt_num(r.threshold_us.round()),
