@@ -1,22 +1,25 @@
 //! The parts a fault or capacity run starts: the test origin (its own threads), an
 //! optional `redis-server`, and the `filter-proxy` binary with a generated config.
 //!
-//! Built from the harness's pieces (config generation, child guards, redis start) so
-//! these runs measure the proxy the same way `loadgen run` does; what is added here is
+//! Built from the harness's pieces (the proxy launch of [`crate::harness::launch`],
+//! child guards, redis start) so these runs measure the proxy the same way `loadgen
+//! run` does; what is added here is
 //! what faults need: settings merged over the config (short timeouts, a cache that
 //! does not hide Redis), and restarting Redis on the same port after killing it.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use crate::attack::OriginAddrs;
-use crate::harness::admin::{wait_ready, AdminClient};
+use crate::harness::admin::AdminClient;
 use crate::harness::children::ChildGuard;
-use crate::harness::config_gen::{self, ProxyConfigSpec};
+use crate::harness::launch::{self, ConfigSpec};
 use crate::harness::origin::Origin;
-use crate::harness::redis::{self, free_local_addr, RedisServer};
-use crate::harness::{pin, rundir, HarnessError};
+use crate::harness::redis::{self, RedisServer};
+use crate::harness::HarnessError;
+
+pub use crate::harness::launch::merge_tables;
 
 /// What to start.
 #[derive(Debug, Clone)]
@@ -57,18 +60,6 @@ pub struct Rig {
     run_dir: PathBuf,
 }
 
-/// Merges `over` into `base`: tables recursively, every other value replaced.
-pub fn merge_tables(base: &mut toml::Table, over: &toml::Table) {
-    for (key, value) in over {
-        match (base.get_mut(key), value) {
-            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge_tables(b, o),
-            _ => {
-                base.insert(key.clone(), value.clone());
-            }
-        }
-    }
-}
-
 impl Rig {
     /// Starts origin, redis (if asked) and the proxy, and waits for `/readyz`.
     pub async fn start(spec: &RigSpec) -> Result<Rig, HarnessError> {
@@ -93,44 +84,29 @@ impl Rig {
             )?),
             None => None,
         };
-        let listen = free_local_addr()?;
-        let admin_addr = free_local_addr()?;
-        let base_text =
-            std::fs::read_to_string(&spec.base_config).map_err(|source| HarnessError::Io {
-                what: format!("read the proxy config {}", spec.base_config.display()),
-                source,
-            })?;
-        let base_dir = spec.base_config.parent().unwrap_or(Path::new("."));
-        let text = config_gen::generate(
-            &base_text,
-            base_dir,
-            &ProxyConfigSpec {
-                listen,
-                admin_listen: admin_addr,
-                origin: origin.addr(),
-                redis_url: redis.as_ref().map(RedisServer::url),
-            },
-        )?;
-        let mut doc: toml::Table = toml::from_str(&text).map_err(|e| HarnessError::Config {
-            detail: format!("generated proxy config does not parse: {e}"),
+        let redis_url = redis.as_ref().map(RedisServer::url);
+        let config = launch::write_config(&ConfigSpec {
+            base_config: &spec.base_config,
+            dir: &spec.run_dir,
+            origin: origin.addr(),
+            redis_url: redis_url.as_deref(),
+            overrides: Some(&spec.overrides),
         })?;
-        merge_tables(&mut doc, &spec.overrides);
-        let config_path = spec.run_dir.join("proxy.toml");
-        let text = toml::to_string_pretty(&doc).expect("a TOML table always serialises");
-        rundir::write_atomic(&config_path, text.as_bytes())?;
-        let mut cmd = pin::command(spec.proxy_bin.as_os_str(), spec.proxy_cpus.as_deref());
-        cmd.arg("--config").arg(&config_path);
-        let mut proxy =
-            ChildGuard::spawn("filter-proxy", cmd, Some(spec.run_dir.join("proxy.log")))?;
-        let admin = AdminClient::new(admin_addr)?;
-        wait_ready(&admin, &mut proxy, Duration::from_secs(30)).await?;
+        let (proxy, admin) = launch::start_proxy(
+            &spec.proxy_bin,
+            &config,
+            spec.proxy_cpus.as_deref(),
+            spec.run_dir.join("proxy.log"),
+            Duration::from_secs(30),
+        )
+        .await?;
         Ok(Rig {
             origin,
             redis,
             proxy,
-            listen,
+            listen: config.listen,
             admin,
-            config_path,
+            config_path: config.path,
             redis_bin: spec.redis_bin.clone(),
             redis_addr: None,
             run_dir: spec.run_dir.clone(),
@@ -194,21 +170,5 @@ impl Rig {
         }
         self.redis = Some(RedisServer { child, addr });
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn merge_replaces_leaves_and_keeps_siblings() {
-        let mut base: toml::Table = toml::from_str("[a]\nx = 1\ny = 2\n[b]\nz = \"k\"\n").unwrap();
-        let over: toml::Table = toml::from_str("[a]\ny = 3\n[c]\nw = true\n").unwrap();
-        merge_tables(&mut base, &over);
-        assert_eq!(base["a"]["x"].as_integer(), Some(1));
-        assert_eq!(base["a"]["y"].as_integer(), Some(3));
-        assert_eq!(base["b"]["z"].as_str(), Some("k"));
-        assert_eq!(base["c"]["w"].as_bool(), Some(true));
     }
 }

@@ -15,15 +15,18 @@
 //!
 //! Modules: [`children`] (pid guards), [`pin`] (CPU placement), [`sample`] (`/proc`),
 //! [`scrape`] (Prometheus text), [`admin`] (the proxy's admin port), [`provenance`],
-//! [`config_gen`] (the run's proxy config), [`flame`] (flame graph), [`profile_view`] (what the harness reads of
-//! a profile), [`resources`] (per-request arithmetic), [`rundir`] (merging into the run
-//! directory), [`redis`], [`summary`], and [`run`](mod@run) (orchestration).
+//! [`config_gen`] (the run's proxy config), [`launch`] (writing that config and starting
+//! the proxy on it, shared with the fault and capacity rigs), [`flame`] (flame graph),
+//! [`profile_view`] (what the harness reads of a profile), [`resources`] (per-request
+//! arithmetic), [`rundir`] (merging into the run directory), [`redis`], [`summary`], and
+//! [`run`](mod@run) (orchestration).
 
 pub mod admin;
 pub mod children;
 pub mod config_gen;
 pub mod flame;
 pub mod latency;
+pub mod launch;
 pub mod origin;
 pub mod pin;
 pub mod profile_view;

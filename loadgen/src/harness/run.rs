@@ -13,14 +13,13 @@ use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::{json, Map, Value};
 
-use super::admin::{wait_ready, AdminClient};
 use super::children::ChildGuard;
-use super::config_gen::{self, ProxyConfigSpec};
+use super::launch::{self, ConfigSpec};
 use super::origin::Origin;
 use super::pin::{self, Placement};
 use super::profile_view::ProfileView;
 use super::provenance::{self, Provenance};
-use super::redis::{self, free_local_addr};
+use super::redis;
 use super::resources::{self, SteadyWindow};
 use super::sampler::{self, Record, SamplerSettings};
 use super::{flame, latency, rundir, summary, HarnessError, RunArgs};
@@ -369,35 +368,26 @@ async fn orchestrate(
         None
     };
 
-    let listen = free_local_addr()?;
-    let admin_addr = free_local_addr()?;
-    let demo_text =
-        std::fs::read_to_string(&setup.demo_config).map_err(|source| HarnessError::Io {
-            what: format!("read the proxy config {}", setup.demo_config.display()),
-            source,
-        })?;
-    let demo_dir = setup.demo_config.parent().unwrap_or(Path::new("."));
-    let config_text = config_gen::generate(
-        &demo_text,
-        demo_dir,
-        &ProxyConfigSpec {
-            listen,
-            admin_listen: admin_addr,
-            origin: origin.addr(),
-            redis_url: redis.as_ref().map(redis::RedisServer::url),
-        },
-    )?;
-    let config_path = setup.run_dir.join("proxy.toml");
-    rundir::write_atomic(&config_path, config_text.as_bytes())?;
+    let redis_url = redis.as_ref().map(redis::RedisServer::url);
+    let config = launch::write_config(&ConfigSpec {
+        base_config: &setup.demo_config,
+        dir: &setup.run_dir,
+        origin: origin.addr(),
+        redis_url: redis_url.as_deref(),
+        overrides: None,
+    })?;
     if redis.is_some() {
-        seed_redis(setup, &config_path).await?;
+        seed_redis(setup, &config.path).await?;
     }
-
-    let mut cmd = pin::command(setup.proxy_bin.as_os_str(), proxy_cpus);
-    cmd.arg("--config").arg(&config_path);
-    let mut proxy = ChildGuard::spawn("filter-proxy", cmd, Some(setup.run_dir.join("proxy.log")))?;
-    let admin = AdminClient::new(admin_addr)?;
-    wait_ready(&admin, &mut proxy, Duration::from_secs(args.ready_timeout)).await?;
+    let (mut proxy, admin) = launch::start_proxy(
+        &setup.proxy_bin,
+        &config,
+        proxy_cpus,
+        setup.run_dir.join("proxy.log"),
+        Duration::from_secs(args.ready_timeout),
+    )
+    .await?;
+    let listen = config.listen;
 
     if setup.direct_pass_s > 0 {
         light_passes(setup, lg_cpus, &origin, listen, record).await;
@@ -450,7 +440,7 @@ async fn orchestrate(
     if setup.instructions > 0 {
         // The load's proxy is done; the counted copy gets its core.
         proxy.kill();
-        instruction_pass(setup, &demo_text, demo_dir, &origin, &redis, proxy_cpus).await?;
+        instruction_pass(setup, &origin, redis_url.as_deref(), proxy_cpus).await?;
     }
     drop(redis);
     Ok(())
@@ -460,37 +450,25 @@ async fn orchestrate(
 /// of the run's proxy config on fresh ports, and records them in `run.json`.
 async fn instruction_pass(
     setup: &Setup,
-    demo_text: &str,
-    demo_dir: &Path,
     origin: &Origin,
-    redis: &Option<redis::RedisServer>,
+    redis_url: Option<&str>,
     proxy_cpus: Option<&[usize]>,
 ) -> Result<(), HarnessError> {
-    let (listen, admin) = (free_local_addr()?, free_local_addr()?);
-    let text = config_gen::generate(
-        demo_text,
-        demo_dir,
-        &ProxyConfigSpec {
-            listen,
-            admin_listen: admin,
-            origin: origin.addr(),
-            redis_url: redis.as_ref().map(redis::RedisServer::url),
-        },
-    )?;
     let dir = crate::instructions::pass_dir(&setup.run_dir);
-    std::fs::create_dir_all(&dir).map_err(|source| HarnessError::Io {
-        what: format!("create {}", dir.display()),
-        source,
+    let config = launch::write_config(&ConfigSpec {
+        base_config: &setup.demo_config,
+        dir: &dir,
+        origin: origin.addr(),
+        redis_url,
+        overrides: None,
     })?;
-    let config = dir.join("proxy.toml");
-    rundir::write_atomic(&config, text.as_bytes())?;
     let count = crate::instructions::measure(&crate::instructions::PassSpec {
         requests: setup.instructions,
         warmup: (setup.instructions / 5).max(50),
         proxy_bin: setup.proxy_bin.clone(),
-        config,
-        listen,
-        admin,
+        config: config.path,
+        listen: config.listen,
+        admin: config.admin,
         profile: setup.profile_path.clone(),
         dir,
         cpus: proxy_cpus.map(<[usize]>::to_vec),
