@@ -47,7 +47,8 @@ pub enum Metric {
     RssSlopeUpperMbPerH,
     /// Soak: upper end of the 95% interval of the allocator-resident slope, MB/h.
     AllocResidentSlopeUpperMbPerH,
-    /// Soak: open fds, mean of the last tenth of the steady window minus the first.
+    /// Soak: open fds beyond client connections (raw fds when connections were not
+    /// recorded), mean of the last tenth of the steady window minus the first.
     FdGrowth,
     /// Soak: threads, mean of the last tenth of the steady window minus the first.
     ThreadGrowth,
@@ -288,7 +289,8 @@ fn extract_soak_and_spike(run: &RunDir, set: &mut MetricSet) {
             upper("jemalloc_resident_bytes"),
         );
         let growth = |c| s.count_trend(c).map(soak::ColumnTrend::growth);
-        put(Metric::FdGrowth, None, growth("proxy_fds"));
+        let fds = growth(soak::FDS_BEYOND_CLIENTS).or_else(|| growth("proxy_fds"));
+        put(Metric::FdGrowth, None, fds);
         put(Metric::ThreadGrowth, None, growth("proxy_threads"));
         for d in &s.drift {
             put(

@@ -6,8 +6,9 @@
 //! - memory trend: least-squares slope of RSS, allocator resident and allocator retained
 //!   bytes against time over the steady window, with its 95% interval ([`crate::regression`]),
 //!   in MB (10^6 bytes) per hour;
-//! - growth of a count (fds, threads): mean of the last tenth of the window minus the mean
-//!   of the first tenth, beside its slope per hour;
+//! - growth of a count (fds, client connections, threads, and fds beyond client
+//!   connections): mean of the last tenth of the window minus the mean of the first
+//!   tenth, beside its slope per hour;
 //! - latency drift of a class: median of its per-second p99 over the last tenth divided by
 //!   the same over the first tenth (the median, because one slow second must not decide);
 //! - error budget consumed: failures / (requests x the allowed failure rate), the allowed
@@ -33,15 +34,27 @@ pub const MEMORY_COLUMNS: [(&str, &str); 3] = [
     ("jemalloc_retained_bytes", "allocator retained"),
 ];
 
-/// The count columns a soak section follows.
-pub const COUNT_COLUMNS: [(&str, &str); 2] =
-    [("proxy_fds", "open fds"), ("proxy_threads", "threads")];
+/// The count columns a soak section follows (besides [`FDS_BEYOND_CLIENTS`]).
+pub const COUNT_COLUMNS: [(&str, &str); 3] = [
+    ("proxy_fds", "open fds"),
+    ("proxy_client_connections", "client connections"),
+    ("proxy_threads", "threads"),
+];
+
+/// The derived series `proxy_fds - proxy_client_connections`: the descriptors the proxy
+/// holds beyond its client sockets (listeners, upstream and tunnel sockets, Redis,
+/// files). How many connections the clients keep open is the load generator's choice
+/// and moves the raw count by hundreds; this series is level unless the proxy itself
+/// keeps descriptors, so it is the one `fd_growth` gates.
+pub const FDS_BEYOND_CLIENTS: &str = "fds_beyond_clients";
 
 /// The trend of one column over the steady window.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ColumnTrend {
-    /// Column in `timeseries.csv`.
+    /// Column in `timeseries.csv` (or [`FDS_BEYOND_CLIENTS`]).
     pub column: &'static str,
+    /// `(second, value)` over the window, in the column's unit.
+    pub points: Vec<(f64, f64)>,
     /// Label for tables and legends.
     pub label: &'static str,
     /// Mean over the first tenth of the window, in the column's unit.
@@ -163,7 +176,23 @@ fn column_trend(
     window: (f64, f64),
     per_hour_factor: f64,
 ) -> Option<ColumnTrend> {
-    let points = points_in(ts, column, window);
+    series_trend(
+        points_in(ts, column, window),
+        column,
+        label,
+        window,
+        per_hour_factor,
+    )
+}
+
+/// The trend of `points` (already inside the window).
+fn series_trend(
+    points: Vec<(f64, f64)>,
+    column: &'static str,
+    label: &'static str,
+    window: (f64, f64),
+    per_hour_factor: f64,
+) -> Option<ColumnTrend> {
     let (first, last) = tenths(&points, window);
     Some(ColumnTrend {
         column,
@@ -171,7 +200,20 @@ fn column_trend(
         first_tenth: mean(&first)?,
         last_tenth: mean(&last)?,
         per_hour: trend(&points).map(|t| t.scaled(per_hour_factor)),
+        points,
     })
+}
+
+/// `proxy_fds - proxy_client_connections` for the seconds that have both.
+fn fds_beyond_clients(ts: &Timeseries, window: (f64, f64)) -> Vec<(f64, f64)> {
+    let clients = points_in(ts, "proxy_client_connections", window);
+    points_in(ts, "proxy_fds", window)
+        .into_iter()
+        .filter_map(|(s, fds)| {
+            let c = clients.iter().find(|p| p.0 == s)?;
+            Some((s, fds - c.1))
+        })
+        .collect()
 }
 
 /// Computes the soak figures of a run; `None` without a time series or a window.
@@ -182,10 +224,17 @@ pub fn summarise(run: &RunDir) -> Option<Soak> {
         .iter()
         .filter_map(|(c, l)| column_trend(ts, c, l, window, HOUR_S / MB))
         .collect();
-    let counts = COUNT_COLUMNS
+    let mut counts: Vec<ColumnTrend> = COUNT_COLUMNS
         .iter()
         .filter_map(|(c, l)| column_trend(ts, c, l, window, HOUR_S))
         .collect();
+    counts.extend(series_trend(
+        fds_beyond_clients(ts, window),
+        FDS_BEYOND_CLIENTS,
+        "fds beyond client connections",
+        window,
+        HOUR_S,
+    ));
     let mut classes: Vec<&String> = run.run.classes.keys().collect();
     classes.sort();
     let drift = classes
@@ -292,6 +341,23 @@ mod tests {
         let fds = column_trend(&ts, "proxy_fds", "fds", window, HOUR_S).unwrap();
         assert!(fds.growth() > 25.0 && fds.per_hour.unwrap().ci_low > 300.0);
         assert!(column_trend(&ts, "proxy_threads", "threads", window, HOUR_S).is_none());
+    }
+
+    #[test]
+    fn fds_beyond_clients_discounts_client_connections() {
+        // Clients open 200 more connections over the run; the proxy's own fds are level.
+        let n = 301;
+        let clients: Vec<f64> = (0..n).map(|s| 1000.0 + (s * 2 / 3) as f64).collect();
+        let ts = series(&[
+            ("proxy_fds", clients.iter().map(|c| c + 300.0).collect()),
+            ("proxy_client_connections", clients),
+        ]);
+        let window = (0.0, 300.0);
+        let raw = column_trend(&ts, "proxy_fds", "fds", window, HOUR_S).unwrap();
+        assert!(raw.growth() > 150.0, "{}", raw.growth());
+        let own = fds_beyond_clients(&ts, window);
+        assert_eq!(own.len(), n);
+        assert!(own.iter().all(|p| p.1 == 300.0));
     }
 
     #[test]

@@ -28,22 +28,9 @@ fn trend_cell(t: Option<Trend>, digits: usize) -> [String; 2] {
     }
 }
 
-/// The points of `column` in the window, scaled, with the fitted line beside them.
-fn with_fit(
-    run: &RunDir,
-    t: &ColumnTrend,
-    window: (f64, f64),
-    scale: f64,
-    color: usize,
-) -> Vec<Series> {
-    let Some(points) = run.timeseries.as_ref().and_then(|ts| ts.points(t.column)) else {
-        return Vec::new();
-    };
-    let points: Vec<(f64, f64)> = points
-        .into_iter()
-        .filter(|(s, _)| *s >= window.0 && *s <= window.1)
-        .map(|(s, v)| (s, v * scale))
-        .collect();
+/// The points of a trend, scaled, with the fitted line beside them.
+fn with_fit(t: &ColumnTrend, window: (f64, f64), scale: f64, color: usize) -> Vec<Series> {
+    let points: Vec<(f64, f64)> = t.points.iter().map(|(s, v)| (*s, v * scale)).collect();
     let mut out = vec![Series {
         label: t.label.to_owned(),
         points,
@@ -145,7 +132,7 @@ pub fn section(doc: &mut Doc, run: &RunDir) -> Result<()> {
     let series: Vec<Series> = memory
         .iter()
         .enumerate()
-        .flat_map(|(i, t)| with_fit(run, t, *window, 1.0 / MB, i))
+        .flat_map(|(i, t)| with_fit(t, *window, 1.0 / MB, i))
         .collect();
     if series.is_empty() {
         doc.para(format!("Memory over time: {NOT_MEASURED}."));
@@ -184,7 +171,7 @@ pub fn section(doc: &mut Doc, run: &RunDir) -> Result<()> {
     let series: Vec<Series> = counts
         .iter()
         .enumerate()
-        .flat_map(|(i, t)| with_fit(run, t, *window, 1.0, i))
+        .flat_map(|(i, t)| with_fit(t, *window, 1.0, i))
         .collect();
     if series.is_empty() {
         doc.para(format!(
