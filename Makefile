@@ -3,10 +3,10 @@ CARGO ?= cargo
 PROFILE ?= peak
 CONFIG ?= scenarios/demo/proxy.toml
 
-.PHONY: build release test lint fmt proxy baseline gate gate-doc gate-selftest run soak flamegraph faults capacity bench bench-cpu bench-loadgen bench-profile clean help
+.PHONY: build release test lint fmt proxy baseline gate gate-doc gate-selftest run soak spike flamegraph faults capacity bench bench-cpu bench-loadgen bench-profile clean help
 
 help:
-	@echo "make build | release | test | lint | fmt | proxy | bench | baseline | gate | gate-doc | gate-selftest | run | soak | flamegraph"
+	@echo "make build | release | test | lint | fmt | proxy | bench | baseline | gate | gate-doc | gate-selftest | run | soak | spike | flamegraph | faults | capacity"
 
 build:
 	$(CARGO) build --workspace --all-targets
@@ -84,8 +84,23 @@ faults: release
 capacity: release
 	$(BIN)/loadgen capacity --profile profiles/capacity.toml --out runs/capacity-$(STAMP)
 
-soak:
-	@echo "make soak: not built yet (see the issue 'Soak, spike, capacity and fault profiles')"; exit 2
+DURATION ?= 30m
+
+## soak: constant moderate load (profiles/soak.toml, 300 req/s) for DURATION: memory, fd and
+## thread trends with 95% intervals, p99 drift, error budget; diffed against baselines/soak.json
+## when it exists (exit 1 rollback, 3 hotfix).
+soak: release
+	$(BIN)/loadgen run --profile profiles/soak.toml --duration $(DURATION) --out runs/soak-$(STAMP)
+	$(BIN)/perf-report render runs/soak-$(STAMP)
+	@if [ -f baselines/soak.json ]; then \
+	  $(BIN)/perf-report diff runs/soak-$(STAMP) --baseline baselines/soak.json; \
+	else echo "no baselines/soak.json: report in runs/soak-$(STAMP)/report.html"; fi
+
+## spike: 200 users, a surge to 1000 within 5 s for 60 s, back to 200: errors and latency per
+## phase and the recovery time.
+spike: release
+	$(BIN)/loadgen run --profile profiles/spike.toml --out runs/spike-$(STAMP)
+	$(BIN)/perf-report render runs/spike-$(STAMP)
 
 ## bench-cpu / bench-loadgen / bench-profile: the comparisons in bench/ (see bench/README.md;
 ## need wrk, squid, perf, strace). Results go to bench/results/.
