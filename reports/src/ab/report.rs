@@ -310,7 +310,8 @@ fn instruction_changes(doc: &mut Doc, inputs: &Inputs<'_>) {
         "Instructions: functions whose cost per request changed (same session)",
     );
     doc.para(format!(
-        "Self instructions per request of each function in the instruction pass (callgrind),          median over {} control and {} candidate trials; largest changes first.",
+        "Self instructions per request of each function in the instruction pass \
+         (callgrind), median over {} control and {} candidate trials; largest changes first.",
         control.len(),
         candidate.len()
     ));
