@@ -11,7 +11,13 @@
 //! the most recent bytes read (enough for one head plus one read of body). When a request
 //! arrives with `Transfer-Encoding`, [`has_content_length_too`] looks for its head in
 //! those bytes. Requests without `Transfer-Encoding` never look.
+//!
+//! The window is a ring of exactly `keep` bytes, allocated once per connection: a
+//! keep-alive client connection lives for hours, and a window that grew with what the
+//! client sent would make every long-lived connection cost more memory the longer it
+//! lives (bounded, but slow to reach its bound, so it reads as a leak in a soak).
 
+use std::collections::VecDeque;
 use std::io;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -23,17 +29,18 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 /// The last bytes read from a client connection.
 #[derive(Debug)]
 pub struct Window {
-    bytes: Vec<u8>,
+    /// At most `keep` bytes; its buffer is allocated once and never grows.
+    bytes: VecDeque<u8>,
     keep: usize,
 }
 
 /// Shared between the socket wrapper and the request handler.
 pub type SharedWindow = Arc<Mutex<Window>>;
 
-/// A new window keeping at least `keep` bytes.
+/// A new window keeping the last `keep` bytes read.
 pub fn window(keep: usize) -> SharedWindow {
     Arc::new(Mutex::new(Window {
-        bytes: Vec::with_capacity(keep),
+        bytes: VecDeque::with_capacity(keep),
         keep,
     }))
 }
@@ -41,11 +48,9 @@ pub fn window(keep: usize) -> SharedWindow {
 impl Window {
     fn record(&mut self, data: &[u8]) {
         let data = &data[data.len().saturating_sub(self.keep)..];
-        if self.bytes.len() + data.len() > 2 * self.keep {
-            let drop_to = self.bytes.len() + data.len() - self.keep;
-            self.bytes.drain(..drop_to.min(self.bytes.len()));
-        }
-        self.bytes.extend_from_slice(data);
+        let over = (self.bytes.len() + data.len()).saturating_sub(self.keep);
+        self.bytes.drain(..over);
+        self.bytes.extend(data);
     }
 }
 
@@ -116,11 +121,12 @@ pub fn has_content_length_too<B>(window: &SharedWindow, req: &Request<B>) -> boo
     if !req.headers().contains_key(http::header::TRANSFER_ENCODING) {
         return false;
     }
-    let window = window.lock().expect("window lock is never poisoned");
+    let mut window = window.lock().expect("window lock is never poisoned");
     let method = req.method().as_str().as_bytes();
     let mut in_head = false;
     let mut saw = (false, false);
-    for line in window.bytes.split(|&b| b == b'\n') {
+    // Rotates the ring in place (no allocation); only requests with TE get here.
+    for line in window.bytes.make_contiguous().split(|&b| b == b'\n') {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         if line.is_empty() {
             if in_head && saw == (true, true) {
@@ -179,7 +185,28 @@ mod tests {
         let mut guard = w.lock().unwrap();
         guard.record(b"abcdef");
         guard.record(b"gh");
-        assert!(guard.bytes.ends_with(b"efgh"));
-        assert!(guard.bytes.len() <= 8);
+        assert_eq!(guard.bytes.make_contiguous(), b"efgh");
+        guard.record(b"i");
+        assert_eq!(guard.bytes.make_contiguous(), b"fghi");
+    }
+
+    #[test]
+    fn window_memory_does_not_grow_with_what_the_connection_reads() {
+        let w = window(64);
+        let mut guard = w.lock().unwrap();
+        let allocated = guard.bytes.capacity();
+        // Reads of every length from 1 to well past the window, many times its size.
+        for i in 0..2000usize {
+            let len = i % 97 + 1;
+            let read: Vec<u8> = (0..len).map(|j| (i + j) as u8).collect();
+            guard.record(&read);
+            assert!(guard.bytes.len() <= 64);
+        }
+        assert_eq!(guard.bytes.len(), 64);
+        assert_eq!(
+            guard.bytes.capacity(),
+            allocated,
+            "the window kept its first allocation"
+        );
     }
 }
