@@ -9,6 +9,18 @@ use std::sync::OnceLock;
 use loadgen::profile::{Profile, ProfileError};
 use serde_json::Value;
 
+/// How a test builds the other packages' binaries: exactly the build `make test` has just
+/// made (`cargo test --workspace --all-targets`), so under `make test` it is a no-op. A
+/// narrower build (`cargo build -p filter-proxy`) resolves dependency features differently
+/// and recompiled a dozen crates (four minutes in CI) only to overwrite the same binary.
+const WORKSPACE_TEST_BUILD: [&str; 5] = [
+    "test",
+    "--workspace",
+    "--all-targets",
+    "--no-run",
+    "--quiet",
+];
+
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
@@ -22,10 +34,10 @@ fn loadgen_bin() -> PathBuf {
 
 /// A binary of another package, built from the current sources and copied into a
 /// directory of this test process (a concurrent build cannot swap it mid-test).
-fn built(package: &str, bin: &str) -> (tempfile::TempDir, PathBuf) {
+fn built(bin: &str) -> (tempfile::TempDir, PathBuf) {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let status = Command::new(cargo)
-        .args(["build", "-p", package, "--bin", bin])
+        .args(WORKSPACE_TEST_BUILD)
         .current_dir(repo_root())
         .status()
         .expect("run cargo build");
@@ -42,14 +54,14 @@ fn built(package: &str, bin: &str) -> (tempfile::TempDir, PathBuf) {
 
 fn proxy_bin() -> PathBuf {
     static BIN: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
-    BIN.get_or_init(|| built("filter-proxy", "filter-proxy"))
+    BIN.get_or_init(|| built("filter-proxy"))
         .1
         .clone()
 }
 
 fn report_bin() -> PathBuf {
     static BIN: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
-    BIN.get_or_init(|| built("reports", "perf-report"))
+    BIN.get_or_init(|| built("perf-report"))
         .1
         .clone()
 }

@@ -11,6 +11,18 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+/// How a test builds the other packages' binaries: exactly the build `make test` has just
+/// made (`cargo test --workspace --all-targets`), so under `make test` it is a no-op. A
+/// narrower build (`cargo build -p filter-proxy`) resolves dependency features differently
+/// and recompiled a dozen crates (four minutes in CI) only to overwrite the same binary.
+const WORKSPACE_TEST_BUILD: [&str; 5] = [
+    "test",
+    "--workspace",
+    "--all-targets",
+    "--no-run",
+    "--quiet",
+];
+
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
@@ -31,7 +43,7 @@ fn proxy_bin() -> PathBuf {
         .get_or_init(|| {
             let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
             let status = Command::new(cargo)
-                .args(["build", "-p", "filter-proxy", "--bin", "filter-proxy"])
+                .args(WORKSPACE_TEST_BUILD)
                 .current_dir(repo_root())
                 .status()
                 .expect("run cargo build");

@@ -14,6 +14,18 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
+/// How a test builds the other packages' binaries: exactly the build `make test` has just
+/// made (`cargo test --workspace --all-targets`), so under `make test` it is a no-op. A
+/// narrower build (`cargo build -p filter-proxy`) resolves dependency features differently
+/// and recompiled a dozen crates (four minutes in CI) only to overwrite the same binary.
+const WORKSPACE_TEST_BUILD: [&str; 5] = [
+    "test",
+    "--workspace",
+    "--all-targets",
+    "--no-run",
+    "--quiet",
+];
+
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
@@ -27,8 +39,7 @@ fn binaries() -> (PathBuf, PathBuf) {
     let (_, loadgen, proxy) = BUILT.get_or_init(|| {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let status = Command::new(cargo)
-            .args(["build", "-p", "loadgen", "-p", "filter-proxy"])
-            .args(["--bin", "loadgen", "--bin", "filter-proxy"])
+            .args(WORKSPACE_TEST_BUILD)
             .current_dir(repo_root())
             .status()
             .expect("run cargo build");
