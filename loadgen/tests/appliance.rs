@@ -54,16 +54,12 @@ fn built(bin: &str) -> (tempfile::TempDir, PathBuf) {
 
 fn proxy_bin() -> PathBuf {
     static BIN: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
-    BIN.get_or_init(|| built("filter-proxy"))
-        .1
-        .clone()
+    BIN.get_or_init(|| built("filter-proxy")).1.clone()
 }
 
 fn report_bin() -> PathBuf {
     static BIN: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
-    BIN.get_or_init(|| built("perf-report"))
-        .1
-        .clone()
+    BIN.get_or_init(|| built("perf-report")).1.clone()
 }
 
 /// An appliance profile: 60 users, 300 churn sessions, 60 req/s.
