@@ -143,6 +143,15 @@ pub fn write_run_dir(
         .into_iter()
         .filter(|f| dir.join(f).is_file())
         .collect();
+    let mut settings = json!(facts.profile);
+    // Relative to the checkout, so run.json (and a baseline made from it) names no
+    // machine path.
+    if let Ok(mix) = std::fs::canonicalize(&facts.profile.scenario_mix) {
+        let repo = crate::harness::run::repo_dir_of(&mix);
+        if let Ok(rel) = mix.strip_prefix(&repo) {
+            settings["scenario_mix"] = json!(rel.display().to_string());
+        }
+    }
     let doc = json!({
         "schema_version": SCHEMA_VERSION,
         "tool": "loadgen",
@@ -153,7 +162,7 @@ pub fn write_run_dir(
         "route": if facts.proxy.is_some() { "proxy" } else { "direct" },
         "proxy": facts.proxy,
         "origin": facts.origin,
-        "profile": { "name": facts.profile.name, "settings": facts.profile },
+        "profile": { "name": facts.profile.name, "settings": settings },
         "scenario_mix": facts.mix,
         "elapsed_s": facts.elapsed.as_secs_f64(),
         "warmup_s": facts.profile.warmup.as_secs_f64(),
