@@ -4,22 +4,11 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::OnceLock;
 
 use loadgen::profile::{Profile, ProfileError};
 use serde_json::Value;
 
-/// How a test builds the other packages' binaries: exactly the build `make test` has just
-/// made (`cargo test --workspace --all-targets`), so under `make test` it is a no-op. A
-/// narrower build (`cargo build -p filter-proxy`) resolves dependency features differently
-/// and recompiled a dozen crates (four minutes in CI) only to overwrite the same binary.
-const WORKSPACE_TEST_BUILD: [&str; 5] = [
-    "test",
-    "--workspace",
-    "--all-targets",
-    "--no-run",
-    "--quiet",
-];
+mod built;
 
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -32,34 +21,12 @@ fn loadgen_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_loadgen"))
 }
 
-/// A binary of another package, built from the current sources and copied into a
-/// directory of this test process (a concurrent build cannot swap it mid-test).
-fn built(bin: &str) -> (tempfile::TempDir, PathBuf) {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(cargo)
-        .args(WORKSPACE_TEST_BUILD)
-        .current_dir(repo_root())
-        .status()
-        .expect("run cargo build");
-    assert!(status.success(), "building {bin} failed");
-    let from = loadgen_bin()
-        .parent()
-        .expect("binaries live in a directory")
-        .join(bin);
-    let dir = tempfile::tempdir().expect("temp dir");
-    let to = dir.path().join(bin);
-    std::fs::copy(&from, &to).expect("copy the binary");
-    (dir, to)
-}
-
 fn proxy_bin() -> PathBuf {
-    static BIN: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
-    BIN.get_or_init(|| built("filter-proxy")).1.clone()
+    built::workspace_bin("filter-proxy")
 }
 
 fn report_bin() -> PathBuf {
-    static BIN: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
-    BIN.get_or_init(|| built("perf-report")).1.clone()
+    built::workspace_bin("perf-report")
 }
 
 /// An appliance profile: 60 users, 300 churn sessions, 60 req/s.

@@ -2,6 +2,7 @@
 //! and 50 ms per answer the open-loop driver cannot get past ~80 req/s whatever the
 //! machine, so the knee is known in advance.
 
+mod built;
 mod faults_support;
 
 use faults_support::{profile_variant, proxy_bin, repo_root, ONE_RUN};

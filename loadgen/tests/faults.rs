@@ -2,6 +2,7 @@
 //! real `redis-server` and the test origin: it reaches its verdict, and a proxy
 //! configured wrongly on purpose makes the run fail.
 
+mod built;
 mod faults_support;
 
 use std::path::Path;

@@ -6,22 +6,11 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-/// How a test builds the other packages' binaries: exactly the build `make test` has just
-/// made (`cargo test --workspace --all-targets`), so under `make test` it is a no-op. A
-/// narrower build (`cargo build -p filter-proxy`) resolves dependency features differently
-/// and recompiled a dozen crates (four minutes in CI) only to overwrite the same binary.
-const WORKSPACE_TEST_BUILD: [&str; 5] = [
-    "test",
-    "--workspace",
-    "--all-targets",
-    "--no-run",
-    "--quiet",
-];
+mod built;
 
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -34,31 +23,9 @@ fn loadgen_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_loadgen"))
 }
 
-/// The `filter-proxy` binary, built from the current sources (cargo makes this a no-op
-/// when it is up to date) and copied into a directory of this test process, so a
-/// concurrent build in the shared target directory cannot swap it mid-test.
+/// The `filter-proxy` binary, built from the current sources (see `built`).
 fn proxy_bin() -> PathBuf {
-    static BUILT: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-            let status = Command::new(cargo)
-                .args(WORKSPACE_TEST_BUILD)
-                .current_dir(repo_root())
-                .status()
-                .expect("run cargo build");
-            assert!(status.success(), "building filter-proxy failed");
-            let built = loadgen_bin()
-                .parent()
-                .expect("binaries live in a directory")
-                .join("filter-proxy");
-            let dir = tempfile::tempdir().expect("temp dir");
-            let bin = dir.path().join("filter-proxy");
-            std::fs::copy(&built, &bin).expect("copy filter-proxy");
-            (dir, bin)
-        })
-        .1
-        .clone()
+    built::workspace_bin("filter-proxy")
 }
 
 /// `loadgen run` on the ci profile, shortened, writing into `out`.

@@ -12,19 +12,9 @@ use reports::metrics::extract;
 use reports::rundir::RunDir;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::OnceLock;
 
-/// How a test builds the other packages' binaries: exactly the build `make test` has just
-/// made (`cargo test --workspace --all-targets`), so under `make test` it is a no-op. A
-/// narrower build (`cargo build -p filter-proxy`) resolves dependency features differently
-/// and recompiled a dozen crates (four minutes in CI) only to overwrite the same binary.
-const WORKSPACE_TEST_BUILD: [&str; 5] = [
-    "test",
-    "--workspace",
-    "--all-targets",
-    "--no-run",
-    "--quiet",
-];
+#[path = "../../loadgen/tests/built/mod.rs"]
+mod built;
 
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -33,33 +23,12 @@ fn repo_root() -> PathBuf {
         .to_path_buf()
 }
 
-/// `(loadgen, filter-proxy)`, built and copied side by side.
+/// `(loadgen, filter-proxy)`, built from the current sources (see `built`).
 fn binaries() -> (PathBuf, PathBuf) {
-    static BUILT: OnceLock<(tempfile::TempDir, PathBuf, PathBuf)> = OnceLock::new();
-    let (_, loadgen, proxy) = BUILT.get_or_init(|| {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .args(WORKSPACE_TEST_BUILD)
-            .current_dir(repo_root())
-            .status()
-            .expect("run cargo build");
-        assert!(status.success(), "building loadgen and filter-proxy failed");
-        // This test runs from target/<profile>/deps; the binaries are one level up.
-        let exe = std::env::current_exe().expect("test executable path");
-        let built = exe
-            .parent()
-            .and_then(Path::parent)
-            .expect("test executables live in target/<profile>/deps");
-        let dir = tempfile::tempdir().expect("temp dir");
-        let copy = |name: &str| {
-            let to = dir.path().join(name);
-            std::fs::copy(built.join(name), &to).unwrap_or_else(|e| panic!("copy {name}: {e}"));
-            to
-        };
-        let (l, p) = (copy("loadgen"), copy("filter-proxy"));
-        (dir, l, p)
-    });
-    (loadgen.clone(), proxy.clone())
+    (
+        built::workspace_bin("loadgen"),
+        built::workspace_bin("filter-proxy"),
+    )
 }
 
 /// Runs `loadgen run` on `profile` into `out` with `extra` arguments; panics with its

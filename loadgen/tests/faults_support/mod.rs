@@ -4,20 +4,6 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::OnceLock;
-
-/// How a test builds the other packages' binaries: exactly the build `make test` has just
-/// made (`cargo test --workspace --all-targets`), so under `make test` it is a no-op. A
-/// narrower build (`cargo build -p filter-proxy`) resolves dependency features differently
-/// and recompiled a dozen crates (four minutes in CI) only to overwrite the same binary.
-const WORKSPACE_TEST_BUILD: [&str; 5] = [
-    "test",
-    "--workspace",
-    "--all-targets",
-    "--no-run",
-    "--quiet",
-];
 
 /// Runs share two cores and real timing: one at a time.
 pub static ONE_RUN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -30,30 +16,9 @@ pub fn repo_root() -> PathBuf {
         .to_path_buf()
 }
 
-/// The `filter-proxy` binary, built from the current sources and copied into a
-/// directory of this test process, so a concurrent build cannot swap it mid-test.
+/// The `filter-proxy` binary, built from the current sources (see `built`).
 pub fn proxy_bin() -> PathBuf {
-    static BUILT: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-            let status = Command::new(cargo)
-                .args(WORKSPACE_TEST_BUILD)
-                .current_dir(repo_root())
-                .status()
-                .expect("run cargo build");
-            assert!(status.success(), "building filter-proxy failed");
-            let built = PathBuf::from(env!("CARGO_BIN_EXE_loadgen"))
-                .parent()
-                .expect("binaries live in a directory")
-                .join("filter-proxy");
-            let dir = tempfile::tempdir().expect("temp dir");
-            let bin = dir.path().join("filter-proxy");
-            std::fs::copy(&built, &bin).expect("copy filter-proxy");
-            (dir, bin)
-        })
-        .1
-        .clone()
+    super::built::workspace_bin("filter-proxy")
 }
 
 /// Copies `profiles/<name>` into `dir` with each `(from, to)` replacement applied
