@@ -23,7 +23,7 @@ use serde_json::json;
 use crate::attack::{self, AttackOptions, Driver};
 use crate::faults::inject::OriginControl;
 use crate::faults::rig::{Rig, RigSpec};
-use crate::faults::{self, FaultError, EXIT_BAD_INPUT, EXIT_FAILED, EXIT_HELD};
+use crate::faults::{self, FaultError};
 use crate::harness::{pin, sample};
 use crate::origin::faults::FaultSettings;
 
@@ -183,29 +183,12 @@ pub async fn execute(args: &CapacityArgs) -> Result<CapacityOutcome, FaultError>
 /// `loadgen capacity`: runs, prints the table, and returns the exit code (0 a knee
 /// was found and met `min_knee_rps`, 1 not, 2 bad input or the run could not be made).
 pub async fn run(args: CapacityArgs) -> i32 {
-    let result = tokio::select! {
-        r = execute(&args) => r,
-        _ = faults::interrupted() => {
-            eprintln!("loadgen capacity: interrupted; every process it started is stopped");
-            return EXIT_BAD_INPUT;
-        }
-    };
-    match result {
-        Ok(outcome) => {
-            println!(
-                "{}",
-                report::markdown(&outcome.profile, &outcome.steps, outcome.knee)
-            );
-            println!("run directory {}", outcome.run_dir.display());
-            if outcome.held {
-                EXIT_HELD
-            } else {
-                EXIT_FAILED
-            }
-        }
-        Err(e) => {
-            eprintln!("loadgen capacity: {e}");
-            EXIT_BAD_INPUT
-        }
-    }
+    faults::judged("loadgen capacity", execute(&args), |o| {
+        (
+            report::markdown(&o.profile, &o.steps, o.knee),
+            o.run_dir.clone(),
+            o.held,
+        )
+    })
+    .await
 }

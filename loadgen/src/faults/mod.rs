@@ -264,46 +264,45 @@ pub async fn execute(args: &FaultArgs) -> Result<FaultOutcome, FaultError> {
 /// `loadgen faults`: runs, prints the verdict, and returns the exit code (0 held,
 /// 1 an expectation failed, 2 bad input or the run could not be made).
 pub async fn run(args: FaultArgs) -> i32 {
+    judged("loadgen faults", execute(&args), |o| {
+        (
+            report::markdown(&o.facts, &o.results, o.held),
+            o.run_dir.clone(),
+            o.held,
+        )
+    })
+    .await
+}
+
+/// Runs a judged command (faults, capacity) to its exit code: its report and run
+/// directory on stdout; 0 when its expectations held, 1 when one failed, 2 for bad input
+/// or an interrupt (the run's future is dropped, so its child guards stop what it started).
+pub async fn judged<T>(
+    command: &str,
+    run: impl std::future::Future<Output = Result<T, FaultError>>,
+    report: impl FnOnce(&T) -> (String, PathBuf, bool),
+) -> i32 {
     let result = tokio::select! {
-        r = execute(&args) => r,
-        _ = interrupted() => {
-            eprintln!("loadgen faults: interrupted; every process it started is stopped");
+        r = run => r,
+        _ = crate::harness::run::shutdown_signal() => {
+            eprintln!("{command}: interrupted; every process it started is stopped");
             return EXIT_BAD_INPUT;
         }
     };
     match result {
         Ok(outcome) => {
-            println!(
-                "{}",
-                report::markdown(&outcome.facts, &outcome.results, outcome.held)
-            );
-            println!("run directory {}", outcome.run_dir.display());
-            if outcome.held {
+            let (markdown, run_dir, held) = report(&outcome);
+            println!("{markdown}");
+            println!("run directory {}", run_dir.display());
+            if held {
                 EXIT_HELD
             } else {
                 EXIT_FAILED
             }
         }
         Err(e) => {
-            eprintln!("loadgen faults: {e}");
+            eprintln!("{command}: {e}");
             EXIT_BAD_INPUT
-        }
-    }
-}
-
-/// Resolves on Ctrl-C (SIGINT) or SIGTERM, so the run's future is dropped and its
-/// child guards kill what it started (the default signal action would skip them).
-pub async fn interrupted() {
-    use tokio::signal::unix::{signal, SignalKind};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-        }
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
         }
     }
 }

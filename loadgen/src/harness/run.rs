@@ -200,8 +200,9 @@ pub async fn run(args: RunArgs) -> Result<RunOutcome, HarnessError> {
     }
 }
 
-/// Resolves on Ctrl-C (SIGINT) or SIGTERM.
-async fn shutdown_signal() {
+/// Resolves on Ctrl-C (SIGINT) or SIGTERM, so a command's run future is dropped and its
+/// child guards kill what it started (the default signal action would skip them).
+pub async fn shutdown_signal() {
     use tokio::signal::unix::{signal, SignalKind};
     match signal(SignalKind::terminate()) {
         Ok(mut term) => {
