@@ -193,6 +193,9 @@ impl Fixture {
             "proxy_client_connections",
             "pool_in_use",
             "pool_waiters",
+            "host_busy_ms",
+            "host_cpu_pressure_ms",
+            "host_steal_ms",
         ];
         if self.harness {
             header.extend(harness_cols.iter().map(|c| (*c).to_owned()));
@@ -212,6 +215,11 @@ impl Fixture {
                 row.push(format!("{:.3}", cpu_ms * 0.3));
                 row.push(format!("{:.0}", 40.0 * 1024.0 * 1024.0 + s as f64 * 1024.0));
                 row.extend(["6", "118", "50", "12", "0"].map(str::to_owned));
+                // The machine: deterministic (the random stream stays as it was), with
+                // every seventh second from the fourth on contended.
+                row.push(format!("{:.3}", cpu_ms + 600.0));
+                row.push(format!("{}", 100 * (s % 7)));
+                row.push("0".to_owned());
             }
             out += &row.join(",");
             out.push('\n');

@@ -18,6 +18,7 @@ pub mod fixtures;
 pub mod flame;
 pub mod gate;
 pub mod hist;
+pub mod machine;
 pub mod metrics;
 pub mod plots;
 pub mod promote;

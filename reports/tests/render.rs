@@ -53,6 +53,31 @@ fn renders_report_plots_and_summary() {
     let raw_html = std::fs::read_to_string(&out.html).unwrap();
     assert!(!raw_html.contains("<script src"), "no external resources");
 
+    // The machine section: every seventh second from the fourth is contended in the
+    // fixture, and the five slowest seconds are listed with the machine's state.
+    assert!(html.has_text("Machine during the run"));
+    let section = md
+        .split("# Machine during the run")
+        .nth(1)
+        .expect("machine section");
+    let section = section.split("\n## ").next().unwrap();
+    // The fixture's steady window is its seconds 5 to n - 5, both included.
+    let n = Fixture::default().seconds;
+    let window = 5..=n - 5;
+    let contended = window.clone().filter(|s| s % 7 >= 5).count();
+    assert!(
+        section.contains(&format!(
+            "{contended} of {} seconds were contended",
+            window.count()
+        )),
+        "{section}"
+    );
+    let listed = section
+        .lines()
+        .filter(|l| l.starts_with("| ") && !l.starts_with("| second") && !l.starts_with("| ---"))
+        .count();
+    assert_eq!(listed, reports::machine::SLOWEST, "{section}");
+
     let mut csv = csv::Reader::from_path(&out.summary).unwrap();
     let headers = csv.headers().unwrap().clone();
     assert_eq!(&headers[0], "class");
@@ -85,6 +110,10 @@ fn missing_harness_data_is_not_measured_not_zero() {
     );
     assert!(md.contains("Proxy CPU: not measured."));
     assert!(md.contains("CPU stacks: not measured."));
+    assert!(
+        !md.contains("Machine during the run"),
+        "no host columns, no section"
+    );
     assert!(!dir.join("plots/proxy_cpu.svg").exists());
     assert!(dir.join("plots/throughput.svg").exists());
 }

@@ -25,6 +25,7 @@ pub mod admin;
 pub mod children;
 pub mod config_gen;
 pub mod flame;
+pub mod host;
 pub mod latency;
 pub mod launch;
 pub mod origin;

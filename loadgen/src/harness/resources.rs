@@ -5,6 +5,7 @@
 //! Pure functions over the sample timeline, so the arithmetic (windows, slopes,
 //! per-request ratios) is tested without running anything.
 
+use super::host::HostCpu;
 use super::sample::ProcSample;
 use super::scrape::ProxyGauges;
 
@@ -21,6 +22,8 @@ pub struct Tick {
     pub gauges: ProxyGauges,
     /// The proxy allocator's resident and retained bytes, when `/debug/jemalloc` answered.
     pub alloc: Option<AllocGauges>,
+    /// Machine-wide CPU counters, when `/proc/stat` could be read.
+    pub host: Option<HostCpu>,
 }
 
 /// The allocator's memory gauges, read once a second: a soak run plots them beside RSS
@@ -260,6 +263,7 @@ mod tests {
                 ..Default::default()
             },
             alloc: None,
+            host: None,
         }
     }
 

@@ -13,7 +13,7 @@ use super::HarnessError;
 
 /// Columns the harness adds to `timeseries.csv`. CPU columns are milliseconds of CPU
 /// used during that second; the others are the value at the end of the second.
-pub const SAMPLED_COLUMNS: [&str; 12] = [
+pub const SAMPLED_COLUMNS: [&str; 16] = [
     "proxy_cpu_user_ms",
     "proxy_cpu_sys_ms",
     "proxy_rss_bytes",
@@ -26,6 +26,10 @@ pub const SAMPLED_COLUMNS: [&str; 12] = [
     "loadgen_cpu_ms",
     "jemalloc_resident_bytes",
     "jemalloc_retained_bytes",
+    "host_busy_ms",
+    "host_iowait_ms",
+    "host_steal_ms",
+    "host_cpu_pressure_ms",
 ];
 
 fn io_err(what: String) -> impl FnOnce(std::io::Error) -> HarnessError {
@@ -70,7 +74,7 @@ fn tick_near(ticks: &[Tick], t: f64) -> Option<&Tick> {
 }
 
 /// The sampled cells for second `s` (the interval `[s, s + 1)`), empty where unknown.
-pub fn sampled_cells(ticks: &[Tick], s: u64) -> [String; 12] {
+pub fn sampled_cells(ticks: &[Tick], s: u64) -> [String; 16] {
     let start = tick_near(ticks, s as f64);
     let end = tick_near(ticks, s as f64 + 1.0);
     let proxy_end = end.and_then(|t| t.proxy);
@@ -96,6 +100,10 @@ pub fn sampled_cells(ticks: &[Tick], s: u64) -> [String; 12] {
         delta(|t| t.loadgen_cpu_ms),
         opt(end.and_then(|t| t.alloc).map(|a| a.resident)),
         opt(end.and_then(|t| t.alloc).map(|a| a.retained)),
+        delta(|t| t.host.map(|h| h.busy_ms)),
+        delta(|t| t.host.map(|h| h.iowait_ms)),
+        delta(|t| t.host.map(|h| h.steal_ms)),
+        delta(|t| t.host.and_then(|h| h.cpu_pressure_ms)),
     ]
 }
 
@@ -158,6 +166,7 @@ pub fn merge_timeseries(path: &Path, ticks: &[Tick]) -> Result<(), HarnessError>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::harness::host::HostCpu;
     use crate::harness::resources::AllocGauges;
     use crate::harness::sample::ProcSample;
 
@@ -179,6 +188,12 @@ mod tests {
                     resident: 4000 + s,
                     retained: 8000,
                 }),
+                host: Some(HostCpu {
+                    busy_ms: 1000 * s,
+                    iowait_ms: 0,
+                    steal_ms: 5 * s,
+                    cpu_pressure_ms: (s < 2).then_some(100 * s),
+                }),
             })
             .collect()
     }
@@ -195,9 +210,9 @@ mod tests {
             lines[0],
             format!("second,requests,{}", SAMPLED_COLUMNS.join(","))
         );
-        assert_eq!(lines[2], "1,20,30,10,1002,5,9,,,,,500,4002,8000");
-        assert_eq!(lines[3], "2,30,30,10,1003,5,9,,,,,500,,");
-        assert_eq!(lines[4], "5,1,,,,,,,,,,,,");
+        assert_eq!(lines[2], "1,20,30,10,1002,5,9,,,,,500,4002,8000,1000,0,5,");
+        assert_eq!(lines[3], "2,30,30,10,1003,5,9,,,,,500,,,1000,0,5,");
+        assert_eq!(lines[4], "5,1,,,,,,,,,,,,,,,,");
         // Merging twice replaces the columns instead of duplicating them.
         merge_timeseries(&path, &ticks()).unwrap();
         assert_eq!(std::fs::read_to_string(&path).unwrap(), text);

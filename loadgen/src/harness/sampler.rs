@@ -14,7 +14,7 @@ use tokio::task::JoinHandle;
 use super::admin::{alloc_counters, alloc_gauges, AdminClient};
 use super::children::ChildGuard;
 use super::resources::{AllocCounters, SteadyWindow, Tick};
-use super::{sample, scrape, HarnessError};
+use super::{host, sample, scrape, HarnessError};
 
 /// What the run learnt, filled in as it goes.
 #[derive(Debug, Default)]
@@ -74,6 +74,7 @@ async fn take_tick(
         loadgen_cpu_ms: sample::cpu_ms(loadgen_pid, tps).ok(),
         gauges,
         alloc: jemalloc.ok().as_ref().and_then(alloc_gauges),
+        host: host::sample(tps).ok(),
     }
 }
 

@@ -4,6 +4,7 @@
 pub mod appliance;
 pub mod baseline_doc;
 pub mod doc;
+pub mod machine;
 pub mod run;
 pub mod soak;
 pub mod spike;

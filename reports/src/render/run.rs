@@ -173,6 +173,7 @@ pub fn report(run: &RunDir) -> Result<Doc> {
     }
     super::spike::section(&mut doc, run)?;
     super::appliance::section(&mut doc, run);
+    super::machine::section(&mut doc, run);
     doc.heading(1, "CPU profile");
     if run.path.join(files::FLAMEGRAPH).is_file() {
         doc.push(Block::Link {
