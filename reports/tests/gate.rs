@@ -2,7 +2,7 @@
 //! the session runs A B A B, decides on the pairs, writes its report, and falls back to
 //! the document (saying so) when the baseline's commit cannot be used.
 
-use reports::ab::build::{BuildDirs, Compiler};
+use reports::ab::build::{self, BuildDirs, Compiler};
 use reports::ab::trial::{ArmSpec, TrialRunner};
 use reports::ab::{run_gate, GateOptions, Mode};
 use reports::fixtures::Fixture;
@@ -89,6 +89,7 @@ fn options(tmp: &Path, baseline: Option<PathBuf>, given_bins: bool) -> GateOptio
         dirs: BuildDirs {
             target_dir: tmp.join("target"),
             gate_dir: tmp.join("target/gate"),
+            worktrees_dir: repo.join(build::WORKTREES_DIR),
             repo,
         },
         control_bin: given_bins.then(|| tmp.join("control")),

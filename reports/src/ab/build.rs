@@ -9,14 +9,25 @@
 //! `bin/<commit>/` because the shared target directory's `filter-proxy` is overwritten by
 //! the next build of either tree; the next session with the same baseline reuses the copy.
 //!
-//! One trap: cargo names a workspace member's build units by a hash that does not include
-//! the checkout's location, and records its sources by paths relative to the workspace
-//! root. Built plainly, the worktree's proxy and the work tree's proxy would be the *same*
-//! units in the shared target directory, and whichever tree builds second could be taken
-//! as up to date and get the other's binary (for everyone sharing the target). The
-//! control build therefore overrides one setting for the proxy package only (its debug
-//! info level, which does not change generated code), which gives its units their own
-//! hash while every dependency is still shared.
+//! The trap: cargo names a workspace member's build units by a hash that does not include
+//! the checkout's location, and judges them up to date by the modification times of the
+//! sources their last build read. Built plainly, the worktree's proxy and the work tree's
+//! proxy would be the *same* units in the shared target directory, and whichever tree
+//! builds second could be taken as up to date and get the other's binary (for everyone
+//! sharing the target). Three measures keep each binary its own checkout's:
+//!
+//! - The control build overrides one setting for the proxy package only (its debug info
+//!   level, which does not change generated code): its units get their own hash, apart
+//!   from the work tree's, while every dependency is still shared.
+//! - Worktrees live outside the target directory (`<repo>/.gate-worktrees/`). Cargo
+//!   records sources inside the target directory relative to it, so a worktree there made
+//!   every later build of the same unit check *that worktree's* unchanging files and
+//!   reuse its binary: a work tree's `cargo build -p filter-proxy` kept handing out a
+//!   control built hours earlier. Worktrees left there by earlier versions, and the
+//!   binaries cached from them, are removed.
+//! - Controls of different commits share one unit hash, so the worktree's proxy sources
+//!   are stamped with the current time before each control build, and the built binary
+//!   must name its own worktree (the path is in its line tables) before it is kept.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -88,8 +99,11 @@ pub struct BuildDirs {
     pub repo: PathBuf,
     /// The shared cargo target directory.
     pub target_dir: PathBuf,
-    /// The gate's own directory (`<target>/gate`): `worktrees/<commit>`, `bin/<commit>`.
+    /// The gate's own directory (`<target>/gate`): `bin/<commit>`, `sessions/`.
     pub gate_dir: PathBuf,
+    /// Worktrees of baseline commits, outside the target directory (see the module
+    /// documentation): `<repo>/.gate-worktrees/<commit>`.
+    pub worktrees_dir: PathBuf,
 }
 
 impl BuildDirs {
@@ -101,6 +115,7 @@ impl BuildDirs {
         Self {
             repo: repo.to_owned(),
             gate_dir: target_dir.join("gate"),
+            worktrees_dir: repo.join(WORKTREES_DIR),
             target_dir,
         }
     }
@@ -112,8 +127,62 @@ impl BuildDirs {
 
     /// The worktree of a commit.
     pub fn worktree(&self, commit: &str) -> PathBuf {
-        self.gate_dir.join("worktrees").join(commit)
+        self.worktrees_dir.join(commit)
     }
+
+    /// Where earlier versions kept worktrees: inside the target directory.
+    fn legacy_worktrees(&self) -> PathBuf {
+        self.gate_dir.join("worktrees")
+    }
+}
+
+/// The worktrees directory's name under the checkout (ignored by git).
+pub const WORKTREES_DIR: &str = ".gate-worktrees";
+
+/// Removes worktrees that earlier versions kept inside the target directory, and every
+/// binary cached while they existed: builds there could have handed one checkout's binary
+/// to another. Returns what was removed, for the log.
+fn remove_legacy_worktrees(dirs: &BuildDirs) -> Option<String> {
+    let legacy = dirs.legacy_worktrees();
+    if !legacy.exists() {
+        return None;
+    }
+    let _ = std::fs::remove_dir_all(&legacy);
+    let _ = std::fs::remove_dir_all(dirs.gate_dir.join("bin"));
+    let _ = git(&dirs.repo).args(["worktree", "prune"]).output();
+    Some(format!(
+        "removed {} and the binaries cached beside it (built where cargo could mix checkouts)",
+        legacy.display()
+    ))
+}
+
+/// Stamps every file under `dir` with the current time, so cargo rebuilds the units that
+/// read them whatever an earlier build of another checkout left recorded.
+fn touch_tree(dir: &Path) -> std::io::Result<()> {
+    let now = std::time::SystemTime::now();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d)? {
+            let entry = entry?;
+            let kind = entry.file_type()?;
+            if kind.is_dir() {
+                stack.push(entry.path());
+            } else if kind.is_file() {
+                std::fs::File::options()
+                    .write(true)
+                    .open(entry.path())?
+                    .set_modified(now)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Whether the file at `bin` contains `needle` (a source path its line tables name).
+fn names_path(bin: &Path, needle: &Path) -> std::io::Result<bool> {
+    let bytes = std::fs::read(bin)?;
+    let needle = needle.as_os_str().as_encoded_bytes();
+    Ok(!needle.is_empty() && bytes.windows(needle.len()).any(|w| w == needle))
 }
 
 /// The control's build.
@@ -169,6 +238,9 @@ pub fn control(dirs: &BuildDirs, commit: Option<&str>, compiler: &dyn Compiler) 
         Ok(full) => full,
         Err(reason) => return unavailable(reason),
     };
+    if let Some(note) = remove_legacy_worktrees(dirs) {
+        eprintln!("gate: {note}");
+    }
     let cached = dirs.cached_bin(&full);
     if cached.is_file() {
         return ControlBuild::Ready {
@@ -196,10 +268,27 @@ pub fn control(dirs: &BuildDirs, commit: Option<&str>, compiler: &dyn Compiler) 
             Err(e) => return unavailable(format!("cannot run git: {e}")),
         }
     }
+    let proxy_sources = tree.join("proxy");
+    if proxy_sources.is_dir() {
+        if let Err(e) = touch_tree(&proxy_sources) {
+            return unavailable(format!("cannot stamp {}: {e}", proxy_sources.display()));
+        }
+    }
     let built = match compiler.build(&tree, &dirs.target_dir, &[], true) {
         Ok(bin) => bin,
         Err(log) => return unavailable(format!("commit {full} does not build:\n{log}")),
     };
+    match names_path(&built, &tree) {
+        Ok(true) => {}
+        Ok(false) => {
+            return unavailable(format!(
+                "the binary built for {full} does not name its worktree {}: cargo handed out \
+                 another checkout's build, or the commit's release profile has no line tables",
+                tree.display()
+            ))
+        }
+        Err(e) => return unavailable(format!("cannot read the built binary: {e}")),
+    }
     match copy_binary(&built, &cached) {
         Ok(()) => ControlBuild::Ready {
             commit: full,
@@ -218,7 +307,19 @@ pub fn candidate(
     features: &[String],
     compiler: &dyn Compiler,
 ) -> Result<PathBuf, String> {
+    if let Some(note) = remove_legacy_worktrees(dirs) {
+        eprintln!("gate: {note}");
+    }
     let built = compiler.build(&dirs.repo, &dirs.target_dir, features, false)?;
+    for other in [dirs.worktrees_dir.clone(), dirs.legacy_worktrees()] {
+        if names_path(&built, &other).map_err(|e| format!("cannot read the built binary: {e}"))? {
+            return Err(format!(
+                "cargo handed out a build of a baseline worktree ({}) as the work tree's \
+                 proxy; run `cargo clean -p filter-proxy --release` and try again",
+                other.display()
+            ));
+        }
+    }
     let kept = dirs.cached_bin(name);
     copy_binary(&built, &kept).map_err(|e| format!("cannot keep the built binary: {e}"))?;
     Ok(kept)
@@ -274,7 +375,7 @@ mod tests {
             // Only the worktree build is isolated from the work tree's units.
             assert_eq!(
                 isolated,
-                src.components().any(|c| c.as_os_str() == "worktrees")
+                src.components().any(|c| c.as_os_str() == WORKTREES_DIR)
             );
             self.0.set(self.0.get() + 1);
             if src.join("broken").exists() {
@@ -314,8 +415,108 @@ mod tests {
         BuildDirs {
             target_dir: tmp.join("target"),
             gate_dir: tmp.join("target/gate"),
+            worktrees_dir: repo.join(WORKTREES_DIR),
             repo,
         }
+    }
+
+    /// Hands out a binary of another checkout, as cargo did when it judged a unit built
+    /// from another worktree up to date.
+    struct Stale(PathBuf);
+
+    impl Compiler for Stale {
+        fn build(&self, _: &Path, target: &Path, _: &[String], _: bool) -> Result<PathBuf, String> {
+            let bin = target.join("release").join(PROXY_BIN);
+            std::fs::create_dir_all(bin.parent().unwrap()).unwrap();
+            std::fs::write(&bin, format!("built from {}", self.0.display())).unwrap();
+            Ok(bin)
+        }
+    }
+
+    #[test]
+    fn a_control_that_names_another_checkout_is_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dirs = dirs(tmp.path());
+        let commit = repo_with_commit(&dirs.repo, "a.txt");
+        let stale = Stale(dirs.worktree("0000000000000000000000000000000000000000"));
+        match control(&dirs, Some(&commit), &stale) {
+            ControlBuild::Unavailable { reason, .. } => {
+                assert!(reason.contains("does not name its worktree"), "{reason}")
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(!dirs.cached_bin(&commit).exists(), "nothing cached");
+    }
+
+    #[test]
+    fn a_candidate_that_names_a_worktree_is_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dirs = dirs(tmp.path());
+        let stale = Stale(dirs.worktree("0123"));
+        let err = candidate(&dirs, "candidate", &[], &stale).unwrap_err();
+        assert!(err.contains("baseline worktree"), "{err}");
+        assert!(!dirs.cached_bin("candidate").exists());
+    }
+
+    #[test]
+    fn legacy_worktrees_and_their_cached_binaries_are_removed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dirs = dirs(tmp.path());
+        let commit = repo_with_commit(&dirs.repo, "a.txt");
+        let legacy = dirs.gate_dir.join("worktrees").join(&commit);
+        std::fs::create_dir_all(&legacy).unwrap();
+        let suspect = dirs.cached_bin(&commit);
+        std::fs::create_dir_all(suspect.parent().unwrap()).unwrap();
+        std::fs::write(&suspect, "built from the legacy worktree").unwrap();
+        let compiler = Counting(Cell::new(0));
+        let built = control(&dirs, Some(&commit), &compiler);
+        assert!(
+            matches!(built, ControlBuild::Ready { reused: false, .. }),
+            "{built:?}"
+        );
+        assert!(!dirs.gate_dir.join("worktrees").exists());
+        let text = std::fs::read_to_string(&suspect).unwrap();
+        assert!(
+            text.contains(WORKTREES_DIR),
+            "rebuilt in the new place: {text}"
+        );
+    }
+
+    #[test]
+    fn the_worktree_sources_are_stamped_before_a_control_build() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dirs = dirs(tmp.path());
+        std::fs::create_dir_all(dirs.repo.join("proxy")).unwrap();
+        let commit = repo_with_commit(&dirs.repo, "proxy/lib.rs");
+        // Checked out now, then aged: the build must see it newer than any earlier build.
+        let tree = dirs.worktree(&commit);
+        let out = Command::new("git")
+            .arg("-C")
+            .arg(&dirs.repo)
+            .args(["worktree", "add", "--detach", "--force"])
+            .arg(&tree)
+            .arg(&commit)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        let old = std::time::SystemTime::now() - std::time::Duration::from_secs(86_400);
+        std::fs::File::options()
+            .write(true)
+            .open(tree.join("proxy/lib.rs"))
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+        let before = std::time::SystemTime::now() - std::time::Duration::from_secs(5);
+        let compiler = Counting(Cell::new(0));
+        assert!(matches!(
+            control(&dirs, Some(&commit), &compiler),
+            ControlBuild::Ready { .. }
+        ));
+        let stamped = std::fs::metadata(tree.join("proxy/lib.rs"))
+            .unwrap()
+            .modified()
+            .unwrap();
+        assert!(stamped >= before, "the source was not stamped");
     }
 
     #[test]
