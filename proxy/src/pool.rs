@@ -97,6 +97,10 @@ struct Slot {
 }
 
 impl Slots {
+    fn slot(&self, host: &str, port: u16) -> Option<&Slot> {
+        self.by_host.get(host)?.iter().find(|s| s.port == port)
+    }
+
     fn slot_mut(&mut self, host: &str, port: u16) -> Option<&mut Slot> {
         self.by_host
             .get_mut(host)?
@@ -112,11 +116,8 @@ impl Slots {
     }
 
     fn is_live(&self, r: &Returned) -> bool {
-        self.by_host.get(&*r.host).is_some_and(|v| {
-            v.iter()
-                .filter(|s| s.port == r.port)
-                .any(|s| s.idle.iter().any(|i| i.seq == r.seq))
-        })
+        self.slot(&r.host, r.port)
+            .is_some_and(|s| s.idle.iter().any(|i| i.seq == r.seq))
     }
 
     /// Records a return to an idle list (the connection is pushed right after, under the

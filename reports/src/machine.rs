@@ -127,10 +127,10 @@ pub fn summarise(ts: &Timeseries, window: Option<SteadyWindow>) -> Option<Summar
     if rows.is_empty() {
         return None;
     }
-    let cores = |f: fn(&Second) -> Option<f64>| {
-        let values: Vec<f64> = rows.iter().filter_map(f).collect();
-        mean(values.into_iter()).map(|ms| ms / 1000.0)
-    };
+    // Mean ms per second as a share of one second: cores for CPU time, the share of
+    // wall time for CPU pressure.
+    let per_second =
+        |f: fn(&Second) -> Option<f64>| mean(rows.iter().filter_map(f)).map(|ms| ms / 1000.0);
     let mut slowest: Vec<Second> = rows
         .iter()
         .filter(|s| s.worst_p99_us.is_some())
@@ -141,11 +141,11 @@ pub fn summarise(ts: &Timeseries, window: Option<SteadyWindow>) -> Option<Summar
     slowest.truncate(SLOWEST);
     Some(Summary {
         seconds: rows.len(),
-        busy_cores: cores(|s| Some(s.host_busy_ms)).unwrap_or(0.0),
-        proxy_cores: cores(|s| s.proxy_ms),
-        loadgen_cores: cores(|s| s.loadgen_ms),
-        others_cores: cores(|s| s.others_ms),
-        pressure_share: cores(|s| s.pressure_ms),
+        busy_cores: per_second(|s| Some(s.host_busy_ms)).unwrap_or(0.0),
+        proxy_cores: per_second(|s| s.proxy_ms),
+        loadgen_cores: per_second(|s| s.loadgen_ms),
+        others_cores: per_second(|s| s.others_ms),
+        pressure_share: per_second(|s| s.pressure_ms),
         steal_ms_per_s: mean(rows.iter().filter_map(|s| s.steal_ms)),
         contended_seconds: rows.iter().filter(|s| s.contended()).count(),
         slowest,

@@ -8,7 +8,7 @@
 //!
 //! The parsers are pure functions over the files' text; [`sample`] does the reading.
 
-use super::sample::{ticks_to_ms, SampleError};
+use super::sample::{read, ticks_to_ms, SampleError};
 
 /// Cumulative machine-wide CPU counters, milliseconds summed over all CPUs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -79,12 +79,8 @@ pub fn parse_pressure(text: &str) -> Result<u64, SampleError> {
 /// Reads the machine's counters now. Pressure is optional: kernels built without PSI,
 /// or booted with `psi=0`, have no `/proc/pressure`.
 pub fn sample(ticks_per_second: u64) -> Result<HostCpu, SampleError> {
-    let stat = std::fs::read_to_string("/proc/stat").map_err(|source| SampleError::Read {
-        path: "/proc/stat".to_owned(),
-        source,
-    })?;
-    let mut host = parse_proc_stat(&stat, ticks_per_second)?;
-    host.cpu_pressure_ms = std::fs::read_to_string("/proc/pressure/cpu")
+    let mut host = parse_proc_stat(&read("/proc/stat")?, ticks_per_second)?;
+    host.cpu_pressure_ms = read("/proc/pressure/cpu")
         .ok()
         .and_then(|t| parse_pressure(&t).ok());
     Ok(host)

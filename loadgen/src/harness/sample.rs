@@ -168,7 +168,7 @@ pub fn clock_ticks_per_second() -> u64 {
         .unwrap_or(100)
 }
 
-fn read(path: &str) -> Result<String, SampleError> {
+pub(super) fn read(path: &str) -> Result<String, SampleError> {
     std::fs::read_to_string(path).map_err(|source| SampleError::Read {
         path: path.to_owned(),
         source,

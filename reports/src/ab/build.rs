@@ -178,11 +178,14 @@ fn touch_tree(dir: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Whether the file at `bin` contains `needle` (a source path its line tables name).
-fn names_path(bin: &Path, needle: &Path) -> std::io::Result<bool> {
+/// The first of `paths` that the file at `bin` contains (source paths its line tables
+/// name); the binary is read once.
+fn named_path<'a>(bin: &Path, paths: &'a [PathBuf]) -> std::io::Result<Option<&'a PathBuf>> {
     let bytes = std::fs::read(bin)?;
-    let needle = needle.as_os_str().as_encoded_bytes();
-    Ok(!needle.is_empty() && bytes.windows(needle.len()).any(|w| w == needle))
+    Ok(paths.iter().find(|p| {
+        let needle = p.as_os_str().as_encoded_bytes();
+        !needle.is_empty() && bytes.windows(needle.len()).any(|w| w == needle)
+    }))
 }
 
 /// The control's build.
@@ -278,9 +281,9 @@ pub fn control(dirs: &BuildDirs, commit: Option<&str>, compiler: &dyn Compiler) 
         Ok(bin) => bin,
         Err(log) => return unavailable(format!("commit {full} does not build:\n{log}")),
     };
-    match names_path(&built, &tree) {
-        Ok(true) => {}
-        Ok(false) => {
+    match named_path(&built, std::slice::from_ref(&tree)) {
+        Ok(Some(_)) => {}
+        Ok(None) => {
             return unavailable(format!(
                 "the binary built for {full} does not name its worktree {}: cargo handed out \
                  another checkout's build, or the commit's release profile has no line tables",
@@ -311,14 +314,15 @@ pub fn candidate(
         eprintln!("gate: {note}");
     }
     let built = compiler.build(&dirs.repo, &dirs.target_dir, features, false)?;
-    for other in [dirs.worktrees_dir.clone(), dirs.legacy_worktrees()] {
-        if names_path(&built, &other).map_err(|e| format!("cannot read the built binary: {e}"))? {
-            return Err(format!(
-                "cargo handed out a build of a baseline worktree ({}) as the work tree's \
-                 proxy; run `cargo clean -p filter-proxy --release` and try again",
-                other.display()
-            ));
-        }
+    let worktrees = [dirs.worktrees_dir.clone(), dirs.legacy_worktrees()];
+    if let Some(other) =
+        named_path(&built, &worktrees).map_err(|e| format!("cannot read the built binary: {e}"))?
+    {
+        return Err(format!(
+            "cargo handed out a build of a baseline worktree ({}) as the work tree's \
+             proxy; run `cargo clean -p filter-proxy --release` and try again",
+            other.display()
+        ));
     }
     let kept = dirs.cached_bin(name);
     copy_binary(&built, &kept).map_err(|e| format!("cannot keep the built binary: {e}"))?;
