@@ -56,12 +56,29 @@ const UPSTREAM_KINDS: [&str; 6] = [
     "pool_exhausted",
 ];
 
+/// Kinds of client fault, for `client_errors_total{kind}`: requests refused because of
+/// what the client sent, counted apart from upstream failures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientErrorKind {
+    /// A malformed or refused request head (bad target, port, Host, userinfo...).
+    BadRequest = 0,
+    /// Ambiguous framing (Content-Length with Transfer-Encoding).
+    Framing = 1,
+    /// Origin-form sent to the forward proxy.
+    OriginForm = 2,
+    /// The request looped back to this proxy.
+    Loop = 3,
+    /// The request body broke off or was malformed (e.g. bad chunked encoding).
+    Body = 4,
+}
+
+const CLIENT_ERROR_KINDS: [&str; 5] = ["bad_request", "framing", "origin_form", "loop", "body"];
+
 const IDENTITY_SOURCES: [&str; 4] = ["basic", "trusted_header", "client_ip", "unknown"];
 const TUNNEL_OUTCOMES: [&str; 5] = ["closed", "sni_blocked", "not_tls", "idle", "error"];
 
 /// `AcceptError::kind` values (connection-rate, not request-rate; `io` last as fallback).
-const PROXY_REFUSALS: [&str; 9] = [
-    "untrusted",
+const PROXY_REFUSALS: [&str; 8] = [
     "missing_header",
     "malformed",
     "unsigned",
@@ -105,6 +122,7 @@ pub struct Metrics {
     /// Upstream pool gauges.
     pub pool: PoolMetrics,
     upstream_errors: [Counter; 6],
+    client_errors: [Counter; 5],
     identity: [Counter; 4],
     /// Tunnels open right now.
     pub tunnels_open: Gauge,
@@ -117,7 +135,7 @@ pub struct Metrics {
     pub policy_version: Gauge,
     /// Connections whose PROXY v2 header verified.
     pub proxy_protocol_accepted: Counter,
-    proxy_protocol_refused: [Counter; 9],
+    proxy_protocol_refused: [Counter; 8],
     reloads: [Counter; 2],
 }
 
@@ -199,6 +217,13 @@ impl Metrics {
             "kind",
             UPSTREAM_KINDS,
         );
+        let client_errors = Self::family(
+            &mut registry,
+            "client_errors",
+            "Requests refused for what the client sent, by kind",
+            "kind",
+            CLIENT_ERROR_KINDS,
+        );
         let identity = Self::family(
             &mut registry,
             "identity",
@@ -263,6 +288,7 @@ impl Metrics {
             refused_connections,
             pool,
             upstream_errors,
+            client_errors,
             identity,
             tunnels_open,
             tunnels_opened,
@@ -298,6 +324,11 @@ impl Metrics {
     /// Counts an upstream failure.
     pub fn upstream_error(&self, kind: UpstreamErrorKind) {
         self.upstream_errors[kind as usize].inc();
+    }
+
+    /// Counts a request refused for what the client sent.
+    pub fn client_error(&self, kind: ClientErrorKind) {
+        self.client_errors[kind as usize].inc();
     }
 
     /// Counts a resolved identity.

@@ -12,7 +12,7 @@ use http::{HeaderMap, HeaderValue, Method, Response, StatusCode};
 
 use crate::body::ProxyBody;
 use crate::filter::CategoryDb;
-use crate::metrics::UpstreamErrorKind;
+use crate::metrics::{ClientErrorKind, UpstreamErrorKind};
 use crate::policy::BlockReason;
 
 /// Whose fault a failed request was; logged, and used to pick the metric.
@@ -61,6 +61,10 @@ pub enum ProxyError {
     /// The origin broke the exchange.
     #[error("upstream failed: {0}")]
     Protocol(hyper::Error),
+    /// The client's request body broke off or was malformed (bad chunked encoding, a
+    /// body shorter than its length) while it was being forwarded: the client's fault.
+    #[error("request body: {0}")]
+    ClientBody(hyper::Error),
     /// No upstream connection became free within the acquire timeout.
     #[error("upstream connection pool exhausted")]
     PoolExhausted,
@@ -73,9 +77,10 @@ impl ProxyError {
     /// The status code sent to the client.
     pub fn status(&self) -> StatusCode {
         match self {
-            ProxyError::BadRequest(_) | ProxyError::Framing(_) | ProxyError::OriginForm => {
-                StatusCode::BAD_REQUEST
-            }
+            ProxyError::BadRequest(_)
+            | ProxyError::Framing(_)
+            | ProxyError::OriginForm
+            | ProxyError::ClientBody(_) => StatusCode::BAD_REQUEST,
             ProxyError::Resolve { .. } | ProxyError::Connect(_) | ProxyError::Protocol(_) => {
                 StatusCode::BAD_GATEWAY
             }
@@ -93,6 +98,7 @@ impl ProxyError {
             ProxyError::BadRequest(_)
             | ProxyError::Framing(_)
             | ProxyError::OriginForm
+            | ProxyError::ClientBody(_)
             | ProxyError::Loop => Fault::Downstream,
             ProxyError::PoolExhausted | ProxyError::FilteringUnavailable => Fault::Ours,
             _ => Fault::Upstream,
@@ -112,6 +118,18 @@ impl ProxyError {
         })
     }
 
+    /// The client error kind for metrics, when the client was at fault.
+    pub fn client_kind(&self) -> Option<ClientErrorKind> {
+        Some(match self {
+            ProxyError::BadRequest(_) => ClientErrorKind::BadRequest,
+            ProxyError::Framing(_) => ClientErrorKind::Framing,
+            ProxyError::OriginForm => ClientErrorKind::OriginForm,
+            ProxyError::Loop => ClientErrorKind::Loop,
+            ProxyError::ClientBody(_) => ClientErrorKind::Body,
+            _ => return None,
+        })
+    }
+
     /// The plain-text response for this error.
     pub fn response(&self) -> Response<ProxyBody> {
         let body = match self {
@@ -122,7 +140,7 @@ impl ProxyError {
         };
         let mut resp = text_response(self.status(), "text/plain; charset=utf-8", body);
         match self {
-            ProxyError::Framing(_) | ProxyError::BadRequest(_) => {
+            ProxyError::Framing(_) | ProxyError::BadRequest(_) | ProxyError::ClientBody(_) => {
                 resp.headers_mut()
                     .insert(CONNECTION, HeaderValue::from_static("close"));
             }
@@ -195,6 +213,7 @@ pub fn describe_block<'a>(db: &'a CategoryDb, reason: &'a BlockReason) -> (&'a s
     match reason {
         BlockReason::Category { category, rule } => (db.category_name(*category), rule.as_str()),
         BlockReason::DenyList { entry } => ("deny-list", entry.as_str()),
+        BlockReason::IpLiteral { address } => ("ip-address", address.as_str()),
     }
 }
 

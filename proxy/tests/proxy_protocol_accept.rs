@@ -134,15 +134,12 @@ async fn header_without_identity_still_authenticates_addresses() {
 }
 
 #[tokio::test]
-async fn untrusted_sender_is_refused() {
-    let (res, _) = run(
-        cfg("192.0.2.0/24"),
-        joined(header_with(&key(), Some("alice"), None, unix_now())),
-    )
-    .await;
-    let err = res.expect_err("must refuse");
-    assert!(matches!(err, AcceptError::Untrusted(_)), "{err:?}");
-    assert_eq!(err.kind(), "untrusted");
+async fn untrusted_sender_is_not_read_at_all() {
+    // Its header is left for the HTTP parser, which refuses it; its identity never counts.
+    let sent = joined(header_with(&key(), Some("alice"), None, unix_now()));
+    let (res, rest) = run(cfg("192.0.2.0/24"), sent.clone()).await;
+    assert_eq!(res.expect("treated as a plain client"), None);
+    assert_eq!(rest, sent.concat(), "not one byte consumed");
 }
 
 #[tokio::test]

@@ -101,6 +101,19 @@ pub struct ForwardSettings {
     pub user_header: HeaderName,
     /// Header carrying the resolved group upstream.
     pub group_header: HeaderName,
+    /// Clients whose own `X-Forwarded-For` and `Forwarded` are believed (appended to /
+    /// passed on); from any other client they are replaced. Empty by default.
+    pub trusted_forwarders: Vec<ipnet::IpNet>,
+}
+
+impl ForwardSettings {
+    /// True when `client` is a trusted forwarder.
+    pub fn trusts(&self, client: std::net::IpAddr) -> bool {
+        let client = client.to_canonical();
+        self.trusted_forwarders
+            .iter()
+            .any(|net| net.contains(&client))
+    }
 }
 
 /// `[upstream]` settings.

@@ -36,6 +36,7 @@ pub struct RawFilter {
 pub struct RawForward {
     pub user_header: Option<String>,
     pub group_header: Option<String>,
+    pub trusted_forwarders: Option<Vec<ipnet::IpNet>>,
 }
 
 /// `[upstream]`: resolving, connecting and pooling towards origins.

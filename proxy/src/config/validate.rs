@@ -116,6 +116,7 @@ pub(super) fn validate(text: &str, base: &Path, origin: String) -> Result<Config
             forward.group_header.as_deref(),
             "x-filter-group",
         ),
+        trusted_forwarders: forward.trusted_forwarders.unwrap_or_default(),
     };
     if forward.user_header == forward.group_header {
         c.problem(

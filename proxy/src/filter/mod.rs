@@ -9,10 +9,14 @@
 //! `<domain>[/<path-prefix>] <category>`, `#` starts a comment, blank lines ignored.
 //! A path-prefix rule matches the path itself and anything below it (`/games` matches
 //! `/games`, `/games/x` and `/games?q`, not `/gamesx`); path rules of a domain are checked
-//! before that domain's own rule, longest prefix first.
+//! before that domain's own rule, longest prefix first. Paths are matched normalised
+//! (percent-decoded, dot segments resolved, `//` collapsed, `;` parameters dropped,
+//! case-folded: [`path`] says why), and rule prefixes are normalised the same way when
+//! loaded.
 
 pub mod demo;
 pub mod domain;
+pub mod path;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -192,9 +196,11 @@ impl CategoryDb {
                 }
             },
             Some(prefix) => {
+                let prefix = path::normalise(prefix);
                 if prefix.len() < 2 {
                     return Err(format!("empty path prefix in rule {target:?}"));
                 }
+                let prefix = prefix.as_ref();
                 if let Some(existing) = entry.paths.iter().find(|r| r.prefix() == prefix) {
                     if existing.category != category {
                         return Err(format!(
@@ -238,14 +244,27 @@ impl CategoryDb {
         Ok(id)
     }
 
-    /// Categorises `host` (lowercase ASCII, no port) and `path`: path-prefix rules of the
-    /// most specific matching domain first, then the domain rule. No allocation.
+    /// Categorises `host` (lowercase ASCII, no port) and `path` (as the client sent it):
+    /// path-prefix rules of the most specific matching domain first, then the domain
+    /// rule. The path is normalised ([`path::normalise`]) only when a domain with path
+    /// rules matches, and then without allocating unless it needs rewriting.
     #[inline]
     pub fn categorise<'a>(&'a self, host: &str, path: &str) -> Option<Match<'a>> {
+        let mut normal: Option<std::borrow::Cow<'_, str>> = None;
         for suffix in suffixes_within(host, self.max_labels) {
             let Some((domain, entry)) = self.domains.get_key_value(suffix) else {
                 continue;
             };
+            if entry.paths.is_empty() {
+                if let Some((category, _)) = entry.category {
+                    return Some(Match {
+                        category,
+                        rule: domain,
+                    });
+                }
+                continue;
+            }
+            let path = normal.get_or_insert_with(|| path::normalise(path));
             if let Some(rule) = entry.paths.iter().find(|r| r.matches(path)) {
                 return Some(Match {
                     category: rule.category,

@@ -19,7 +19,7 @@ use crate::respond::{self, ProxyError, RequestKind};
 use crate::server::state::{ClientCtx, Shared};
 use crate::{tunnel, upstream};
 
-use super::normalise_host;
+use super::target;
 
 /// Runs one tunnel between a client and a connected upstream, cutting it when the TLS
 /// SNI names a host this client's `policy` blocks, and counts it in the tunnel metrics.
@@ -37,9 +37,13 @@ pub(crate) async fn run_tunnel<C>(
     let metrics = &shared.metrics;
     metrics.tunnels_opened.inc();
     metrics.tunnels_open.inc();
-    let sni_blocked = |sni: &str| {
-        let sni = sni.to_ascii_lowercase();
-        matches!(policy.decide(&snapshot.db, &sni, "/"), Decision::Block(_))
+    let sni_blocked = |sni: &str| match super::target::canonical_host(sni) {
+        Ok((host, ip)) => matches!(
+            super::decide(policy, &snapshot.db, &host, ip, "/"),
+            Decision::Block(_)
+        ),
+        // A name no host can have is no reason to let the tunnel through.
+        Err(_) => true,
     };
     let outcome = tunnel::run(client_io, upstream, &shared.config.tunnel, sni_blocked).await;
     metrics.tunnels_open.dec();
@@ -57,14 +61,12 @@ pub(super) async fn handle(
         .authority()
         .cloned()
         .ok_or(ProxyError::BadRequest("CONNECT needs host:port"))?;
-    let port = authority
-        .port_u16()
-        .ok_or(ProxyError::BadRequest("CONNECT needs host:port"))?;
-    let host = normalise_host(authority.host()).into_owned();
+    let target = target::parse(&authority, None)?;
+    let (host, ip, port) = (target.host.into_owned(), target.ip, target.port);
 
     let snapshot = shared.reloader.current();
     let (_identity, policy) = super::resolve(shared, &snapshot, req.headers(), client).await?;
-    if let Decision::Block(reason) = policy.decide(&snapshot.db, &host, "/") {
+    if let Decision::Block(reason) = super::decide(&policy, &snapshot.db, &host, ip, "/") {
         let (category, rule) = respond::describe_block(&snapshot.db, &reason);
         let kind = RequestKind::of(req.method(), req.headers());
         let resp = respond::blocked(kind, req.headers(), &host, category, rule);
@@ -91,6 +93,9 @@ pub(super) async fn handle(
             Err(e) => tracing::debug!(error = %e, "CONNECT upgrade failed"),
         }
     }));
+    if let Some(window) = &client.window {
+        crate::server::framing::tunnel_started(window);
+    }
     let mut resp = Response::new(ProxyBody::empty());
     *resp.status_mut() = StatusCode::OK;
     Ok((DecisionLabel::Allowed, resp))

@@ -1,6 +1,16 @@
 //! Header rewriting for forwarded messages: hop-by-hop headers removed both ways
-//! (RFC 9110 §7.6.1), `Via` added, `X-Forwarded-For` appended, and identity headers
-//! replaced so that a client can never spoof the identity the origin sees.
+//! (RFC 9110 §7.6.1), `Via` added, and identity headers replaced so that a client can
+//! never spoof the identity the origin sees.
+//!
+//! Spoofing by spelling: CGI, PHP and WSGI origins read `X_Filter_User` and
+//! `X-Filter-User` as the same variable (`HTTP_X_FILTER_USER`), so every client header
+//! whose name, with `_` read as `-`, is an identity or forwarding header is removed too.
+//!
+//! Forwarding headers: a client's own `X-Forwarded-For` and `Forwarded` (RFC 7239) are
+//! believed only from trusted forwarders (`forward.trusted_forwarders`, CIDRs; none by
+//! default). From a trusted client, `X-Forwarded-For` is appended to and `Forwarded`
+//! passes; from any other client, `X-Forwarded-For` is replaced by the client's address
+//! and `Forwarded` is removed, so an origin never reads an address the client made up.
 //!
 //! The values that depend only on the client connection ([`ClientValues`]: its address
 //! for `X-Forwarded-For`, the identity it resolved to) are built once per connection and
@@ -21,6 +31,7 @@ use crate::identity::Identity;
 static KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
 static PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
 static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+static FORWARDED: HeaderName = HeaderName::from_static("forwarded");
 
 /// Removes hop-by-hop headers: those named by `Connection`, then the fixed list.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
@@ -93,13 +104,17 @@ impl RequestRewrite {
         identity: &Identity,
     ) {
         strip_hop_by_hop(headers);
-        for name in [
+        let protected = [
             &self.user_header,
             &self.group_header,
             &self.trusted[0],
             &self.trusted[1],
-        ] {
-            headers.remove(name);
+            &X_FORWARDED_FOR,
+            &FORWARDED,
+        ];
+        strip_lookalikes(headers, &protected);
+        for name in &protected[..4] {
+            headers.remove(*name);
         }
         let (user, group) = client.identity_values(identity);
         if let Some(user) = user {
@@ -119,10 +134,35 @@ impl RequestRewrite {
     }
 }
 
+/// Removes headers whose names contain `_` and read as one of `protected` with `_` as
+/// `-` (names are lowercase). Names without `_`, nearly all, cost one byte scan.
+fn strip_lookalikes(headers: &mut HeaderMap, protected: &[&HeaderName]) {
+    let lookalike = |name: &HeaderName| {
+        let name = name.as_str().as_bytes();
+        name.contains(&b'_')
+            && protected.iter().any(|p| {
+                let p = p.as_str().as_bytes();
+                p.len() == name.len()
+                    && p.iter()
+                        .zip(name)
+                        .all(|(&a, &b)| a == b || (a == b'-' && b == b'_'))
+            })
+    };
+    if !headers.keys().any(lookalike) {
+        return;
+    }
+    let doomed: Vec<HeaderName> = headers.keys().filter(|n| lookalike(n)).cloned().collect();
+    for name in doomed {
+        headers.remove(name);
+    }
+}
+
 /// Header values fixed for one client connection: built once, cloned per request.
 #[derive(Debug)]
 pub struct ClientValues {
     client: IpAddr,
+    /// The client is a trusted forwarder: its `X-Forwarded-For` and `Forwarded` stand.
+    trusted: bool,
     /// `X-Forwarded-For` when the request carries none: the client's address.
     forwarded_for: HeaderValue,
     /// The identity values of the last request: `(user, group)`. HTTP/1 requests on one
@@ -150,10 +190,12 @@ impl Cached {
 }
 
 impl ClientValues {
-    /// The values for a connection from `client`.
-    pub fn new(client: IpAddr) -> Self {
+    /// The values for a connection from `client`; `trusted` when it is a trusted
+    /// forwarder whose forwarding headers are believed.
+    pub fn new(client: IpAddr, trusted: bool) -> Self {
         ClientValues {
             client,
+            trusted,
             forwarded_for: HeaderValue::from_str(&client.to_string())
                 .expect("an IP address is a valid header value"),
             identity: Mutex::new(Default::default()),
@@ -173,14 +215,25 @@ impl ClientValues {
 }
 
 fn append_forwarded_for(headers: &mut HeaderMap, client: &ClientValues) {
-    let value = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
-        Some(prior) if !prior.is_empty() => {
-            match HeaderValue::from_str(&format!("{prior}, {}", client.client)) {
-                Ok(value) => value,
-                Err(_) => return,
-            }
+    if !client.trusted {
+        headers.remove(&FORWARDED);
+        headers.insert(X_FORWARDED_FOR.clone(), client.forwarded_for.clone());
+        return;
+    }
+    // Several lines are one list (RFC 9110 §5.3): joined, then appended to.
+    let prior: Vec<&str> = headers
+        .get_all(&X_FORWARDED_FOR)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty())
+        .collect();
+    let value = if prior.is_empty() {
+        client.forwarded_for.clone()
+    } else {
+        match HeaderValue::from_str(&format!("{}, {}", prior.join(", "), client.client)) {
+            Ok(value) => value,
+            Err(_) => return,
         }
-        _ => client.forwarded_for.clone(),
     };
     headers.insert(X_FORWARDED_FOR.clone(), value);
 }
@@ -225,14 +278,83 @@ mod tests {
             source: IdentitySource::Unknown,
         };
         let authority: Authority = "example.com:8080".parse().unwrap();
-        let client = ClientValues::new("127.0.0.1".parse().unwrap());
-        rw.apply(&mut h, &authority, &client, &id);
-        assert!(!h.contains_key("x-filter-user"));
-        assert!(!h.contains_key("x-appliance-group"));
-        assert_eq!(h["x-filter-group"], "default");
-        assert_eq!(h["x-forwarded-for"], "10.0.0.9, 127.0.0.1");
-        assert_eq!(h[HOST], "example.com:8080");
-        assert_eq!(h[VIA], "1.1 fp");
+        h.insert("forwarded", HeaderValue::from_static("for=10.0.0.9"));
+        let trusted = ClientValues::new("127.0.0.1".parse().unwrap(), true);
+        let mut from_trusted = h.clone();
+        rw.apply(&mut from_trusted, &authority, &trusted, &id);
+        assert!(!from_trusted.contains_key("x-filter-user"));
+        assert!(!from_trusted.contains_key("x-appliance-group"));
+        assert_eq!(from_trusted["x-filter-group"], "default");
+        assert_eq!(from_trusted["x-forwarded-for"], "10.0.0.9, 127.0.0.1");
+        assert_eq!(from_trusted["forwarded"], "for=10.0.0.9");
+        assert_eq!(from_trusted[HOST], "example.com:8080");
+        assert_eq!(from_trusted[VIA], "1.1 fp");
+
+        let untrusted = ClientValues::new("127.0.0.1".parse().unwrap(), false);
+        rw.apply(&mut h, &authority, &untrusted, &id);
+        assert_eq!(
+            h["x-forwarded-for"], "127.0.0.1",
+            "a made-up XFF is replaced"
+        );
+        assert!(
+            !h.contains_key("forwarded"),
+            "a made-up Forwarded is removed"
+        );
+    }
+
+    #[test]
+    fn trusted_xff_lines_are_one_list() {
+        let mut h = HeaderMap::new();
+        h.append("x-forwarded-for", HeaderValue::from_static("10.0.0.1"));
+        h.append("x-forwarded-for", HeaderValue::from_static("10.0.0.2"));
+        append_forwarded_for(&mut h, &ClientValues::new("::1".parse().unwrap(), true));
+        assert_eq!(h.get_all("x-forwarded-for").iter().count(), 1);
+        assert_eq!(h["x-forwarded-for"], "10.0.0.1, 10.0.0.2, ::1");
+    }
+
+    #[test]
+    fn underscore_spellings_of_protected_headers_are_removed() {
+        let rw = RequestRewrite {
+            via: HeaderValue::from_static("1.1 fp"),
+            user_header: HeaderName::from_static("x-filter-user"),
+            group_header: HeaderName::from_static("x-filter-group"),
+            trusted: [
+                HeaderName::from_static("x-appliance-user"),
+                HeaderName::from_static("x-appliance-group"),
+            ],
+        };
+        let mut h = HeaderMap::new();
+        for name in [
+            "x_filter_user",
+            "x_filter-group",
+            "x-appliance_user",
+            "x_appliance_group",
+            "x_forwarded_for",
+            "x_forwarded-for",
+        ] {
+            h.insert(
+                HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                HeaderValue::from_static("spoof"),
+            );
+        }
+        h.insert("x_other_thing", HeaderValue::from_static("kept"));
+        h.insert("x-filter_users", HeaderValue::from_static("kept"));
+        let id = Identity {
+            user: Some(Arc::from("alice")),
+            group: Arc::from("students"),
+            source: IdentitySource::Basic,
+        };
+        let client = ClientValues::new("127.0.0.1".parse().unwrap(), false);
+        rw.apply(&mut h, &"a.example".parse().unwrap(), &client, &id);
+        let spoofed: Vec<_> = h
+            .iter()
+            .filter(|(_, v)| v.as_bytes() == b"spoof")
+            .map(|(n, _)| n.as_str())
+            .collect();
+        assert!(spoofed.is_empty(), "still forwarded: {spoofed:?}");
+        assert_eq!(h["x_other_thing"], "kept");
+        assert_eq!(h["x-filter_users"], "kept");
+        assert_eq!(h["x-filter-user"], "alice");
     }
 
     #[test]
@@ -246,7 +368,7 @@ mod tests {
                 HeaderName::from_static("x-appliance-group"),
             ],
         };
-        let client = ClientValues::new("::1".parse().unwrap());
+        let client = ClientValues::new("::1".parse().unwrap(), false);
         let authority: Authority = "example.com".parse().unwrap();
         let ids = [
             (Some("alice"), "staff"),

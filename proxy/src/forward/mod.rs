@@ -5,8 +5,9 @@
 
 pub(crate) mod connect;
 pub mod headers;
+pub(crate) mod target;
 
-use std::borrow::Cow;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -15,6 +16,7 @@ use http::{Method, Request, Response, Uri};
 use hyper::body::Incoming;
 
 use crate::body::ProxyBody;
+use crate::filter::CategoryDb;
 use crate::identity::{Identity, IdentitySource};
 use crate::metrics::DecisionLabel;
 use crate::policy::{Decision, Policy};
@@ -41,6 +43,9 @@ pub(crate) async fn handle(
             if let Some(kind) = e.upstream_kind() {
                 shared.metrics.upstream_error(kind);
             }
+            if let Some(kind) = e.client_kind() {
+                shared.metrics.client_error(kind);
+            }
             (DecisionLabel::Error, e.response(), Some(e))
         }
     };
@@ -64,12 +69,18 @@ pub(crate) async fn handle(
     resp
 }
 
-/// Lowercases a host only when it has uppercase letters (no allocation otherwise).
-fn normalise_host(host: &str) -> Cow<'_, str> {
-    if host.bytes().any(|b| b.is_ascii_uppercase()) {
-        Cow::Owned(host.to_ascii_lowercase())
-    } else {
-        Cow::Borrowed(host)
+/// The policy's decision for a canonical target (an IP-address host goes by the
+/// group's `ip_literals` rule) and the path as sent.
+pub(crate) fn decide(
+    policy: &Policy,
+    db: &CategoryDb,
+    host: &str,
+    ip: Option<IpAddr>,
+    path: &str,
+) -> Decision {
+    match ip {
+        Some(ip) => policy.decide_ip(db, ip, host, path),
+        None => policy.decide(db, host, path),
     }
 }
 
@@ -84,6 +95,16 @@ async fn route(
                 "both Content-Length and Transfer-Encoding present",
             ));
         }
+    }
+    if req
+        .headers()
+        .get_all(http::header::HOST)
+        .iter()
+        .nth(1)
+        .is_some()
+    {
+        // RFC 9112 §3.2: more than one Host is a 400; which one would the origin read?
+        return Err(ProxyError::BadRequest("more than one Host header"));
     }
     if headers::names_us(req.headers(), &shared.via) {
         return Err(ProxyError::Loop);
@@ -113,15 +134,15 @@ async fn route(
             ))
         }
     };
-    let host = normalise_host(authority.host());
-    let port = authority.port_u16().unwrap_or(80);
+    let target = target::parse(&authority, Some(80))?;
 
     let snapshot = shared.reloader.current();
     let (identity, policy) = resolve(shared, &snapshot, req.headers(), client).await?;
-    if let Decision::Block(reason) = policy.decide(&snapshot.db, &host, uri.path()) {
+    let decision = decide(&policy, &snapshot.db, &target.host, target.ip, uri.path());
+    if let Decision::Block(reason) = decision {
         let (category, rule) = respond::describe_block(&snapshot.db, &reason);
         let kind = RequestKind::of(req.method(), req.headers());
-        let resp = respond::blocked(kind, req.headers(), &host, category, rule);
+        let resp = respond::blocked(kind, req.headers(), &target.host, category, rule);
         return Ok((DecisionLabel::Blocked, resp));
     }
 
@@ -131,7 +152,13 @@ async fn route(
         .apply(&mut parts.headers, &authority, &client.values, &identity);
     parts.uri = origin_form(&uri);
     parts.version = http::Version::HTTP_11;
-    let resp = send(shared, &host, port, Request::from_parts(parts, body)).await?;
+    let resp = send(
+        shared,
+        &target.host,
+        target.port,
+        Request::from_parts(parts, body),
+    )
+    .await?;
     Ok((DecisionLabel::Allowed, resp))
 }
 
@@ -197,6 +224,20 @@ fn origin_form(uri: &Uri) -> Uri {
     }
 }
 
+/// Whose fault a failed exchange was: a broken request body (hyper reports the client
+/// connection's error as the "user body" error of the upstream exchange) is the
+/// client's; anything else is the origin's.
+fn upstream_or_client(e: hyper::Error) -> ProxyError {
+    let from_client_body = e.is_user()
+        && std::error::Error::source(&e)
+            .is_some_and(|s| s.downcast_ref::<hyper::Error>().is_some());
+    if from_client_body {
+        ProxyError::ClientBody(e)
+    } else {
+        ProxyError::Protocol(e)
+    }
+}
+
 /// Sends `req` over a pooled connection; a request that never left because a reused
 /// connection turned out dead is retried once on a fresh one.
 async fn send(
@@ -233,7 +274,7 @@ async fn send(
                     retried = true;
                     req = unsent;
                 }
-                _ => return Err(ProxyError::Protocol(e.into_error())),
+                _ => return Err(upstream_or_client(e.into_error())),
             },
         }
     }

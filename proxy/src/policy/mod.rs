@@ -14,11 +14,19 @@
 //! blocked_categories = ["adult", "games"]
 //! always_allow = ["school.example"]
 //! always_deny = ["bad.example"]
+//! ip_literals = "block"   # or "allow"; the default is "block"
 //! ```
+//!
+//! `ip_literals` decides requests whose host is an IP address in any spelling (HTTP and
+//! CONNECT alike): schools treat browsing by raw address as a way around the filter,
+//! since an address matches no category, so the default blocks it; a group that needs
+//! it (staff reaching a printer's web page, say) sets `"allow"`, after which the
+//! always-allow and always-deny lists still apply to the address's text.
 
 mod domain_set;
 
 use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -45,6 +53,22 @@ pub enum BlockReason {
         /// The deny-list entry that matched.
         entry: String,
     },
+    /// The host is an IP address and the group does not browse by address.
+    IpLiteral {
+        /// The address, canonical (`127.0.0.1`, `::1`).
+        address: String,
+    },
+}
+
+/// What a group's policy does with a request whose host is an IP address.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IpLiteralPolicy {
+    /// Refuse it (the default): an address matches no category.
+    #[default]
+    Block,
+    /// Decide it like a name: lists apply to the address's text; no category matches.
+    Allow,
 }
 
 /// The outcome of [`Policy::decide`].
@@ -96,6 +120,13 @@ pub struct PolicySpec {
     /// Domains (and their subdomains) always denied, unless always allowed.
     #[serde(default)]
     pub always_deny: Vec<String>,
+    /// Requests to an IP-address host: blocked unless set to `allow`.
+    #[serde(default, skip_serializing_if = "is_default_ip_policy")]
+    pub ip_literals: IpLiteralPolicy,
+}
+
+fn is_default_ip_policy(p: &IpLiteralPolicy) -> bool {
+    *p == IpLiteralPolicy::default()
 }
 
 /// The policy file: `[groups.<name>]` tables.
@@ -112,6 +143,7 @@ pub struct Policy {
     blocked: Box<[u64]>,
     always_allow: DomainSet,
     always_deny: DomainSet,
+    ip_literals: IpLiteralPolicy,
 }
 
 impl Policy {
@@ -147,6 +179,7 @@ impl Policy {
             blocked: blocked.into(),
             always_allow,
             always_deny,
+            ip_literals: spec.ip_literals,
         })
     }
 
@@ -159,8 +192,21 @@ impl Policy {
             .is_some_and(|word| word & (1 << (id % 64)) != 0)
     }
 
-    /// Decides for `host` (lowercase, no port) and `path`. Order: always-allow, always-deny,
-    /// then blocked categories. No allocation on the allow path.
+    /// Decides for a host given as an IP address (`text` is its canonical form, as the
+    /// lists would hold it): blocked unless the group allows addresses, then decided like
+    /// a name.
+    pub fn decide_ip(&self, db: &CategoryDb, ip: IpAddr, text: &str, path: &str) -> Decision {
+        match self.ip_literals {
+            IpLiteralPolicy::Block => Decision::Block(BlockReason::IpLiteral {
+                address: ip.to_string(),
+            }),
+            IpLiteralPolicy::Allow => self.decide(db, text, path),
+        }
+    }
+
+    /// Decides for `host` (lowercase, no port, not an IP address: see
+    /// [`Self::decide_ip`]) and `path` as sent. Order: always-allow, always-deny, then
+    /// blocked categories. No allocation on the allow path.
     pub fn decide(&self, db: &CategoryDb, host: &str, path: &str) -> Decision {
         if self.always_allow.matches(host).is_some() {
             return Decision::Allow {

@@ -4,11 +4,21 @@
 //! verifies and the timestamp is fresh. Every refusal is a distinct [`AcceptError`] kind so
 //! the caller can count it. The function reads exactly the header's bytes: afterwards the
 //! stream is positioned at the client's first byte (HTTP or TLS).
+//!
+//! A peer outside the trusted CIDRs is settled before a byte is read: it is a plain
+//! client, and a PROXY header it sends reaches the HTTP parser, which refuses it (400).
+//! Looking at untrusted bytes bought nothing but cost: a peer that sent the first bytes of
+//! the signature and stalled kept the accept path peeking until the header timeout.
+//! From a trusted peer the signature is awaited without polling: a partial signature
+//! waits for the socket's next arrival, not for a timer.
 
 use std::net::SocketAddr;
 
+use std::os::fd::AsRawFd;
+
+use nix::sys::socket::{self, MsgFlags};
 use ppp::v2::{Addresses, Command, Header, PROTOCOL_PREFIX};
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncReadExt, Interest};
 use tokio::net::TcpStream;
 
 use super::config::CloudSideConfig;
@@ -42,9 +52,6 @@ pub struct ProxiedIdentity {
 /// Why a connection was refused. Close the connection on any of these.
 #[derive(Debug, thiserror::Error)]
 pub enum AcceptError {
-    /// A PROXY header from a peer outside the trusted CIDRs.
-    #[error("PROXY header from untrusted peer {0}")]
-    Untrusted(SocketAddr),
     /// A trusted peer sent no header although one is required.
     #[error("trusted peer sent no PROXY header")]
     MissingHeader,
@@ -78,7 +85,6 @@ impl AcceptError {
     /// A stable label for metrics (`reason="bad_hmac"` etc.).
     pub fn kind(&self) -> &'static str {
         match self {
-            Self::Untrusted(_) => "untrusted",
             Self::MissingHeader => "missing_header",
             Self::Malformed(_) => "malformed",
             Self::Unsigned => "unsigned",
@@ -112,16 +118,15 @@ async fn accept_inner(
     cfg: &CloudSideConfig,
 ) -> Result<Option<ProxiedIdentity>, AcceptError> {
     let peer_ip = peer.ip().to_canonical();
-    let trusted = cfg.trusted_cidrs.iter().any(|n| n.contains(&peer_ip));
+    if !cfg.trusted_cidrs.iter().any(|n| n.contains(&peer_ip)) {
+        return Ok(None);
+    }
     if !starts_with_signature(stream).await? {
-        return if trusted && cfg.require_from_trusted {
+        return if cfg.require_from_trusted {
             Err(AcceptError::MissingHeader)
         } else {
             Ok(None)
         };
-    }
-    if !trusted {
-        return Err(AcceptError::Untrusted(peer));
     }
     let bytes = read_header(stream).await?;
     let header =
@@ -189,23 +194,27 @@ pub fn verify(
     })
 }
 
-/// Peeks (without consuming) until the 12-byte v2 signature is seen or ruled out.
+/// Peeks (without consuming) until the 12-byte v2 signature is seen or ruled out. A
+/// partial signature is not peeked at again until more bytes arrive: the peek reports
+/// "would block", which clears the socket's readiness until the next arrival.
 async fn starts_with_signature(stream: &TcpStream) -> Result<bool, AcceptError> {
     let mut buf = [0u8; 12];
     loop {
-        let n = stream.peek(&mut buf).await?;
-        if n == 0 {
-            return Err(AcceptError::Closed);
+        stream.readable().await?;
+        let peeked = stream.try_io(Interest::READABLE, || {
+            let n = socket::recv(stream.as_raw_fd(), &mut buf, MsgFlags::MSG_PEEK)
+                .map_err(std::io::Error::from)?;
+            if n > 0 && n < buf.len() && buf[..n] == PROTOCOL_PREFIX[..n] {
+                return Err(std::io::ErrorKind::WouldBlock.into());
+            }
+            Ok(n)
+        });
+        match peeked {
+            Ok(0) => return Err(AcceptError::Closed),
+            Ok(n) => return Ok(buf[..n] == PROTOCOL_PREFIX[..n] && n == buf.len()),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+            Err(e) => return Err(AcceptError::Io(e)),
         }
-        if buf[..n] != PROTOCOL_PREFIX[..n] {
-            return Ok(false);
-        }
-        if n == buf.len() {
-            return Ok(true);
-        }
-        // A prefix of the signature arrived on its own; peek would return at once again,
-        // so wait a moment for the rest (bounded by the caller's header timeout).
-        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
     }
 }
 

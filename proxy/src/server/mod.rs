@@ -181,24 +181,20 @@ async fn connection(
                 appliance,
                 window: None,
                 tunnel: Default::default(),
-                values: ClientValues::new(client_ip),
+                values: ClientValues::new(client_ip, shared.config.forward.trusts(client_ip)),
             };
             transparent::tls(&shared, stream, &ctx, destination).await;
             return;
         }
     }
-    let window = shared
-        .config
-        .server
-        .strict_framing
-        .then(|| framing::window(2 * shared.config.server.max_header_bytes));
+    let window = shared.config.server.strict_framing.then(framing::window);
     let ctx = Arc::new(ClientCtx {
         peer,
         client_ip,
         appliance,
         window: window.clone(),
         tunnel: Default::default(),
-        values: ClientValues::new(client_ip),
+        values: ClientValues::new(client_ip, shared.config.forward.trusts(client_ip)),
     });
     let service = {
         let (shared, ctx) = (shared.clone(), ctx.clone());
