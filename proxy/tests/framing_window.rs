@@ -1,8 +1,7 @@
-//! The framing check on a long-lived keep-alive connection: the window of recent bytes
-//! is a fixed ring (its memory does not grow with what the client sends), so after the
-//! connection has read many times the window's size, the ring has wrapped around; a
-//! request carrying both Content-Length and Transfer-Encoding must still be found in it
-//! and refused, with every earlier request served.
+//! The framing check on a long-lived keep-alive connection: after the connection has read
+//! many requests (several times the head limit, which an earlier version kept as a window
+//! of recent bytes), a request carrying both Content-Length and Transfer-Encoding must
+//! still be refused, with every earlier request served.
 
 mod util;
 
