@@ -13,6 +13,7 @@ use http_body::{Body, Frame, SizeHint};
 use http_body_util::Full;
 use hyper::body::Incoming;
 
+use crate::access_log::Pending;
 use crate::pool::Lease;
 
 /// A response body sent to a client.
@@ -26,7 +27,33 @@ pub enum ProxyBody {
         body: Incoming,
         /// The pooled connection it arrives on.
         lease: Option<Lease>,
+        /// The access-log line, sent when the body ends or is dropped.
+        log: Option<Box<Pending>>,
+        /// Body bytes passed on so far (for the access log).
+        sent: u64,
     },
+}
+
+impl ProxyBody {
+    /// The origin's body, arriving on `lease`, logged through `log` when it ends.
+    pub fn upstream(body: Incoming, lease: Lease, log: Option<Box<Pending>>) -> Self {
+        ProxyBody::Upstream {
+            body,
+            lease: Some(lease),
+            log,
+            sent: 0,
+        }
+    }
+}
+
+impl Drop for ProxyBody {
+    fn drop(&mut self) {
+        if let ProxyBody::Upstream { log, sent, .. } = self {
+            if let Some(log) = log.take() {
+                log.finish(*sent);
+            }
+        }
+    }
 }
 
 impl ProxyBody {
@@ -53,12 +80,28 @@ impl Body for ProxyBody {
             ProxyBody::Local(full) => Pin::new(full)
                 .poll_frame(cx)
                 .map(|f| f.map(|r| r.map_err(|never| match never {}))),
-            ProxyBody::Upstream { body, lease } => {
+            ProxyBody::Upstream {
+                body,
+                lease,
+                log,
+                sent,
+            } => {
                 let polled = Pin::new(body).poll_frame(cx);
-                if let Poll::Ready(None) = polled {
-                    if let Some(lease) = lease.take() {
-                        lease.release_reusable();
+                match &polled {
+                    Poll::Ready(None) => {
+                        if let Some(lease) = lease.take() {
+                            lease.release_reusable();
+                        }
+                        if let Some(log) = log.take() {
+                            log.finish(*sent);
+                        }
                     }
+                    Poll::Ready(Some(Ok(frame))) => {
+                        if let Some(data) = frame.data_ref() {
+                            *sent += data.len() as u64;
+                        }
+                    }
+                    _ => {}
                 }
                 polled
             }
@@ -68,7 +111,7 @@ impl Body for ProxyBody {
     fn is_end_stream(&self) -> bool {
         match self {
             ProxyBody::Local(full) => full.is_end_stream(),
-            ProxyBody::Upstream { body, lease } => {
+            ProxyBody::Upstream { body, lease, .. } => {
                 let end = body.is_end_stream();
                 if end {
                     if let Some(lease) = lease {

@@ -13,9 +13,11 @@
 //! - [`respond`]: every locally generated response (errors, block pages) in one place.
 //! - [`body`]: the streamed response body type.
 //! - [`metrics`] and [`reload`]: Prometheus metrics; atomic policy snapshot swaps.
+//! - [`access_log`]: one structured line per request and tunnel, written off the hot path.
 //!
 //! See `ARCHITECTURE.md` for the flow of a request.
 
+pub mod access_log;
 pub mod admin;
 pub mod appliance;
 pub mod body;

@@ -74,6 +74,20 @@ pub enum ClientErrorKind {
 
 const CLIENT_ERROR_KINDS: [&str; 5] = ["bad_request", "framing", "origin_form", "loop", "body"];
 
+impl ClientErrorKind {
+    /// The metric label (also used in access-log lines).
+    pub fn label(self) -> &'static str {
+        CLIENT_ERROR_KINDS[self as usize]
+    }
+}
+
+impl UpstreamErrorKind {
+    /// The metric label (also used in access-log lines).
+    pub fn label(self) -> &'static str {
+        UPSTREAM_KINDS[self as usize]
+    }
+}
+
 const IDENTITY_SOURCES: [&str; 4] = ["basic", "trusted_header", "client_ip", "unknown"];
 const TUNNEL_OUTCOMES: [&str; 5] = ["closed", "sni_blocked", "not_tls", "idle", "error"];
 

@@ -130,6 +130,15 @@ impl ProxyError {
         })
     }
 
+    /// A short stable name of this error's kind, for logs.
+    pub fn label(&self) -> &'static str {
+        match (self.client_kind(), self.upstream_kind()) {
+            (Some(kind), _) => kind.label(),
+            (_, Some(kind)) => kind.label(),
+            _ => "filtering_unavailable",
+        }
+    }
+
     /// The plain-text response for this error.
     pub fn response(&self) -> Response<ProxyBody> {
         let body = match self {

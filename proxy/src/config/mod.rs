@@ -47,6 +47,8 @@ pub struct Config {
     pub tunnel: TunnelSettings,
     /// `[log]`.
     pub log: LogSettings,
+    /// `[access_log]` (None: off).
+    pub access_log: Option<crate::access_log::AccessLogSettings>,
     /// `[store]`: where identity and policy lookups go (embedded files or Redis).
     pub store: StoreSettings,
     /// `[proxy_protocol]`: signed PROXY v2 headers from on-premise appliances (absent: off).

@@ -62,6 +62,20 @@ pub struct RawTunnel {
     pub non_tls: Option<crate::tunnel::NonTlsPolicy>,
 }
 
+/// `[access_log]`: one structured line per request (see `crate::access_log`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAccessLog {
+    pub enabled: Option<bool>,
+    pub path: Option<String>,
+    pub format: Option<crate::access_log::AccessLogFormat>,
+    pub buffer: Option<usize>,
+    pub host: Option<String>,
+    pub source: Option<String>,
+    pub sourcetype: Option<String>,
+    pub index: Option<String>,
+}
+
 /// `[log]`: log format and level.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -87,6 +101,8 @@ pub struct RawConfig {
     pub tunnel: RawTunnel,
     #[serde(default)]
     pub log: RawLog,
+    #[serde(default)]
+    pub access_log: RawAccessLog,
     #[serde(default)]
     pub store: crate::store::StoreConfig,
     pub proxy_protocol: Option<crate::proxy_protocol::ProxyProtocolConfig>,

@@ -9,11 +9,12 @@ use std::time::Duration;
 use http::HeaderName;
 
 use super::checker::Checker;
-use super::raw::{RawConfig, RawServer, RawUpstream};
+use super::raw::{RawAccessLog, RawConfig, RawServer, RawUpstream};
 use super::{
     Config, ConfigError, FilterSettings, ForwardSettings, LogFormat, LogSettings, Problem,
     ResolveOverrides, ServerSettings, UpstreamSettings,
 };
+use crate::access_log::{AccessLogFormat, AccessLogSettings};
 use crate::identity::{IdentityConfig, IdentityResolver};
 use crate::reload::{Snapshot, SnapshotError};
 use crate::tunnel::{NonTlsPolicy, TunnelSettings};
@@ -55,6 +56,7 @@ pub(super) fn validate(text: &str, base: &Path, origin: String) -> Result<Config
         upstream,
         tunnel,
         log,
+        access_log,
         store,
         proxy_protocol,
     } = raw;
@@ -163,6 +165,8 @@ pub(super) fn validate(text: &str, base: &Path, origin: String) -> Result<Config
         level: log.level.unwrap_or_else(|| "info".to_string()),
     };
 
+    let access_log = check_access_log(&mut c, access_log, base);
+
     // Data files: only worth loading when the paths themselves are sound.
     let snapshot = match Snapshot::load(&filter.categories, &filter.policy, 1) {
         Ok(s) => Some(Arc::new(s)),
@@ -196,6 +200,7 @@ pub(super) fn validate(text: &str, base: &Path, origin: String) -> Result<Config
             upstream,
             tunnel,
             log,
+            access_log,
             store,
             proxy_protocol,
             reload_trigger: Arc::new(tokio::sync::Notify::new()),
@@ -208,6 +213,47 @@ pub(super) fn validate(text: &str, base: &Path, origin: String) -> Result<Config
             Err(ConfigError { origin, problems })
         }
     }
+}
+
+/// `[access_log]`: None when disabled (the default: the harness and tests run without it).
+fn check_access_log(
+    c: &mut Checker<'_>,
+    raw: RawAccessLog,
+    base: &Path,
+) -> Option<AccessLogSettings> {
+    if !raw.enabled.unwrap_or(false) {
+        return None;
+    }
+    let path = match raw.path.as_deref() {
+        None | Some("-") => None,
+        Some("") => {
+            c.problem(
+                "access_log",
+                Some("path"),
+                "must name a file, or \"-\" for standard output",
+            );
+            None
+        }
+        Some(p) => Some(base.join(p)),
+    };
+    let host = raw.host.unwrap_or_else(|| {
+        std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_string())
+            .ok()
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "filter-proxy".to_string())
+    });
+    Some(AccessLogSettings {
+        path,
+        format: raw.format.unwrap_or(AccessLogFormat::Json),
+        buffer: c.positive("access_log", "buffer", raw.buffer, 4096),
+        host,
+        source: raw.source.unwrap_or_else(|| "filter-proxy".to_string()),
+        sourcetype: raw
+            .sourcetype
+            .unwrap_or_else(|| "filter-proxy:access".to_string()),
+        index: raw.index,
+    })
 }
 
 fn check_server(c: &mut Checker<'_>, raw: RawServer) -> ServerSettings {

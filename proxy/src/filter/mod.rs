@@ -114,8 +114,9 @@ struct DomainEntry {
 pub struct CategoryDb {
     /// Domain -> rules; the key is also the domain rule's text.
     domains: HashMap<Box<str>, DomainEntry, FastBuildHasher>,
-    /// Category names, indexed by `CategoryId`.
-    names: Vec<Box<str>>,
+    /// Category names, indexed by `CategoryId` (shared, so an access-log line can carry
+    /// one without copying it).
+    names: Vec<std::sync::Arc<str>>,
     by_name: HashMap<Box<str>, CategoryId>,
     rules: usize,
     /// Most labels of any domain in `domains`: longer suffixes of a host are not probed.
@@ -291,6 +292,12 @@ impl CategoryDb {
         self.names
             .get(usize::from(id.0))
             .map_or("unknown", |name| name)
+    }
+
+    /// The name of a category as a shared string (None for an id this database did not
+    /// issue).
+    pub fn category_shared(&self, id: CategoryId) -> Option<std::sync::Arc<str>> {
+        self.names.get(usize::from(id.0)).cloned()
     }
 
     /// All category names, in id order.

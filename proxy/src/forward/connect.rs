@@ -11,12 +11,14 @@ use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
+use crate::access_log::Pending;
 use crate::body::ProxyBody;
 use crate::metrics::DecisionLabel;
 use crate::policy::{Decision, Policy};
 use crate::reload::Snapshot;
 use crate::respond::{self, ProxyError, RequestKind};
 use crate::server::state::{ClientCtx, Shared};
+use crate::tunnel::TunnelOutcome;
 use crate::{tunnel, upstream};
 
 use super::target;
@@ -31,23 +33,40 @@ pub(crate) async fn run_tunnel<C>(
     policy: &Policy,
     snapshot: &Snapshot,
     target: &str,
+    pending: Option<Box<Pending>>,
 ) where
     C: AsyncRead + AsyncWrite + Unpin,
 {
     let metrics = &shared.metrics;
     metrics.tunnels_opened.inc();
     metrics.tunnels_open.inc();
-    let sni_blocked = |sni: &str| match super::target::canonical_host(sni) {
-        Ok((host, ip)) => matches!(
-            super::decide(policy, &snapshot.db, &host, ip, "/"),
-            Decision::Block(_)
-        ),
-        // A name no host can have is no reason to let the tunnel through.
-        Err(_) => true,
+    let seen_sni = std::sync::OnceLock::<String>::new();
+    let sni_blocked = |sni: &str| {
+        if pending.is_some() {
+            let _ = seen_sni.set(sni.to_string());
+        }
+        match super::target::canonical_host(sni) {
+            Ok((host, ip)) => matches!(
+                super::decide(policy, &snapshot.db, &host, ip, "/"),
+                Decision::Block(_)
+            ),
+            // A name no host can have is no reason to let the tunnel through.
+            Err(_) => true,
+        }
     };
     let outcome = tunnel::run(client_io, upstream, &shared.config.tunnel, sni_blocked).await;
     metrics.tunnels_open.dec();
     metrics.tunnel_closed(&outcome);
+    if let Some(mut pending) = pending {
+        let (up, down) = outcome.bytes();
+        let entry = pending.entry_mut();
+        entry.bytes_in = Some(up);
+        entry.sni = seen_sni.into_inner();
+        if let TunnelOutcome::SniBlocked { .. } = outcome {
+            entry.decision = DecisionLabel::Blocked;
+        }
+        pending.finish(down);
+    }
     tracing::debug!(target, outcome = ?outcome, "tunnel closed");
 }
 
@@ -55,6 +74,7 @@ pub(super) async fn handle(
     shared: &Arc<Shared>,
     client: &Arc<ClientCtx>,
     mut req: Request<Incoming>,
+    mut facts: Option<&mut super::audit::Facts>,
 ) -> Result<(DecisionLabel, Response<ProxyBody>), ProxyError> {
     let authority = req
         .uri()
@@ -65,8 +85,13 @@ pub(super) async fn handle(
     let (host, ip, port) = (target.host.into_owned(), target.ip, target.port);
 
     let snapshot = shared.reloader.current();
-    let (_identity, policy) = super::resolve(shared, &snapshot, req.headers(), client).await?;
-    if let Decision::Block(reason) = super::decide(&policy, &snapshot.db, &host, ip, "/") {
+    let (identity, policy) = super::resolve(shared, &snapshot, req.headers(), client).await?;
+    let decision = super::decide(&policy, &snapshot.db, &host, ip, "/");
+    if let Some(facts) = facts.as_deref_mut() {
+        facts.identity(&identity);
+        facts.decision(&snapshot, &decision);
+    }
+    if let Decision::Block(reason) = decision {
         let (category, rule) = respond::describe_block(&snapshot.db, &reason);
         let kind = RequestKind::of(req.method(), req.headers());
         let resp = respond::blocked(kind, req.headers(), &host, category, rule);
@@ -77,6 +102,12 @@ pub(super) async fn handle(
     let upstream = upstream::connect(&host, port, &up.resolve, up.connect_timeout).await?;
     let on_upgrade = hyper::upgrade::on(&mut req);
     let shared_t = shared.clone();
+    // The tunnel writes the access-log line when it closes, with its bytes and SNI.
+    let pending = facts.and_then(|facts| {
+        facts.tunnel = true;
+        let entry = facts.entry(client.client_ip, DecisionLabel::Allowed, 200, None);
+        shared.access_log.pending(entry, facts.started())
+    });
     client.tunnel.park(Box::pin(async move {
         match on_upgrade.await {
             Ok(upgraded) => {
@@ -87,6 +118,7 @@ pub(super) async fn handle(
                     &policy,
                     &snapshot,
                     &host,
+                    pending,
                 )
                 .await
             }

@@ -3,6 +3,7 @@
 //! upstream exchange through the pool. Every failure becomes a [`ProxyError`] and is
 //! turned into a response in [`crate::respond`].
 
+pub(crate) mod audit;
 pub(crate) mod connect;
 pub mod headers;
 pub(crate) mod target;
@@ -37,7 +38,8 @@ pub(crate) async fn handle(
     // Only the debug log line needs the target after the request is consumed.
     let logged =
         tracing::enabled!(tracing::Level::DEBUG).then(|| (req.method().clone(), req.uri().clone()));
-    let (decision, resp, error) = match route(&shared, &client, req).await {
+    let mut facts = audit::Facts::start(&shared.access_log, &req, start);
+    let (decision, mut resp, error) = match route(&shared, &client, req, facts.as_mut()).await {
         Ok((decision, resp)) => (decision, resp, None),
         Err(e) => {
             if let Some(kind) = e.upstream_kind() {
@@ -53,6 +55,16 @@ pub(crate) async fn handle(
     shared
         .metrics
         .record_request(decision, resp.status().as_u16(), elapsed);
+    // A tunnel writes its own line when it closes (with its bytes and SNI).
+    if let Some(mut facts) = facts.filter(|f| !f.tunnel) {
+        let entry = facts.entry(
+            client.client_ip,
+            decision,
+            resp.status().as_u16(),
+            error.as_ref(),
+        );
+        audit::record(&shared.access_log, start, entry, &mut resp);
+    }
     if let Some((method, uri)) = logged {
         // The one log line per request, at debug level.
         tracing::debug!(
@@ -88,6 +100,7 @@ async fn route(
     shared: &Arc<Shared>,
     client: &Arc<ClientCtx>,
     req: Request<Incoming>,
+    facts: Option<&mut audit::Facts>,
 ) -> Result<(DecisionLabel, Response<ProxyBody>), ProxyError> {
     if let Some(window) = &client.window {
         if framing::has_content_length_too(window, &req) {
@@ -110,7 +123,7 @@ async fn route(
         return Err(ProxyError::Loop);
     }
     if req.method() == Method::CONNECT {
-        return connect::handle(shared, client, req).await;
+        return connect::handle(shared, client, req, facts).await;
     }
     let uri = req.uri().clone();
     let transparent = client.appliance.as_ref().is_some_and(|a| a.transparent);
@@ -139,6 +152,10 @@ async fn route(
     let snapshot = shared.reloader.current();
     let (identity, policy) = resolve(shared, &snapshot, req.headers(), client).await?;
     let decision = decide(&policy, &snapshot.db, &target.host, target.ip, uri.path());
+    if let Some(facts) = facts {
+        facts.identity(&identity);
+        facts.decision(&snapshot, &decision);
+    }
     if let Decision::Block(reason) = decision {
         let (category, rule) = respond::describe_block(&snapshot.db, &reason);
         let kind = RequestKind::of(req.method(), req.headers());
@@ -262,10 +279,7 @@ async fn send(
                 let (mut parts, body) = resp.into_parts();
                 headers::strip_hop_by_hop(&mut parts.headers);
                 parts.headers.append(http::header::VIA, shared.via.clone());
-                let body = ProxyBody::Upstream {
-                    body,
-                    lease: Some(lease),
-                };
+                let body = ProxyBody::upstream(body, lease, None);
                 return Ok(Response::from_parts(parts, body));
             }
             Ok(Err(mut e)) => match e.take_message() {

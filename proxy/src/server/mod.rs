@@ -38,6 +38,9 @@ pub enum ServeError {
     /// The configured policy store could not be set up.
     #[error("policy store: {0}")]
     Store(#[from] crate::store::StoreError),
+    /// The access log could not be opened.
+    #[error("access log: {0}")]
+    AccessLog(std::io::Error),
 }
 
 /// The reply to a client beyond `server.max_connections`, written without reading.
@@ -126,6 +129,7 @@ pub async fn serve(
     reload_task.abort();
     reaper.abort();
     shared.pool.close_idle();
+    shared.access_log.close();
     let _ = admin_stop_tx.send(true);
     let _ = admin_task.await;
     tracing::info!("filter-proxy stopped");

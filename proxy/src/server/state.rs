@@ -10,6 +10,7 @@ use http::{HeaderName, HeaderValue};
 use hyper::server::conn::http1;
 use hyper_util::rt::TokioTimer;
 
+use crate::access_log::AccessLog;
 use crate::config::Config;
 use crate::forward::headers::{ClientValues, RequestRewrite};
 use crate::identity::IdentityResolver;
@@ -17,7 +18,7 @@ use crate::metrics::Metrics;
 use crate::pool::{Pool, PoolSettings};
 use crate::proxy_protocol::ProxiedIdentity;
 use crate::reload::Reloader;
-use crate::store::{FailMode, PolicyStore, StoreError};
+use crate::store::{FailMode, PolicyStore};
 
 use super::framing::SharedWindow;
 use super::tunnel_slot::TunnelSlot;
@@ -40,13 +41,23 @@ pub(crate) struct Shared {
     pub rewrite: RequestRewrite,
     /// Identity and policy lookups (embedded files, or Redis with fallback).
     pub store: PolicyStore,
+    /// One line per request and tunnel (a disabled log when `[access_log]` is off).
+    pub access_log: AccessLog,
 }
 
 impl Shared {
-    /// Builds the running state; fails only when the configured store cannot be set up.
-    pub fn new(config: Config) -> Result<Arc<Self>, StoreError> {
+    /// Builds the running state; fails when the configured store cannot be set up or the
+    /// access log cannot be opened.
+    pub fn new(config: Config) -> Result<Arc<Self>, super::ServeError> {
         let store = PolicyStore::from_settings(&config.store)?;
-        let metrics = Arc::new(Metrics::with_extra(|registry| store.register(registry)));
+        let mut access_log = Ok(AccessLog::disabled());
+        let metrics = Arc::new(Metrics::with_extra(|registry| {
+            store.register(registry);
+            if let Some(settings) = &config.access_log {
+                access_log = AccessLog::start(settings, registry);
+            }
+        }));
+        let access_log = access_log.map_err(super::ServeError::AccessLog)?;
         metrics.policy_version.set(config.snapshot.version as i64);
         let pool = Pool::new(
             PoolSettings {
@@ -89,6 +100,7 @@ impl Shared {
             http,
             rewrite,
             store,
+            access_log,
         }))
     }
 

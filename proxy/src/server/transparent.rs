@@ -61,5 +61,5 @@ pub(crate) async fn tls(
         }
     };
     let target = destination.to_string();
-    forward::connect::run_tunnel(shared, stream, upstream, &policy, &snapshot, &target).await;
+    forward::connect::run_tunnel(shared, stream, upstream, &policy, &snapshot, &target, None).await;
 }

@@ -67,6 +67,18 @@ pub enum TunnelOutcome {
     },
 }
 
+impl TunnelOutcome {
+    /// Bytes client to upstream and upstream to client.
+    pub fn bytes(&self) -> (u64, u64) {
+        match *self {
+            TunnelOutcome::Closed { up, down }
+            | TunnelOutcome::Idle { up, down }
+            | TunnelOutcome::Error { up, down, .. } => (up, down),
+            TunnelOutcome::SniBlocked { .. } | TunnelOutcome::NotTls => (0, 0),
+        }
+    }
+}
+
 /// What the peek phase saw.
 enum Peeked {
     /// A complete ClientHello.

@@ -302,6 +302,18 @@ impl TestProxy {
             .unwrap();
     }
 
+    /// Like [`TestProxy::stop`], keeping the directory (logs written there) for the caller.
+    pub async fn stop_keeping_dir(mut self) -> tempfile::TempDir {
+        self.begin_shutdown();
+        let task = self.task.take().unwrap();
+        tokio::time::timeout(Duration::from_secs(15), task)
+            .await
+            .expect("serve returns after the drain")
+            .unwrap()
+            .unwrap();
+        std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap())
+    }
+
     /// The task running `serve`, to await its end.
     pub fn take_task(&mut self) -> JoinHandle<Result<(), filter_proxy::server::ServeError>> {
         self.task.take().unwrap()
