@@ -258,6 +258,27 @@ fn the_rollback_alarm_fires_during_a_recorded_redis_outage() {
 }
 
 #[test]
+fn the_other_rollback_alarms_stay_quiet_through_a_fail_closed_outage() {
+    // Fail-closed: no request went through unfiltered, no pool or upstream failure. Each
+    // alarm names its own cause.
+    let g = committed();
+    for (signal, column) in [
+        (Signal::FailOpen, "fail_open"),
+        (Signal::PoolExhausted, "pool_exhausted"),
+        (Signal::UpstreamErrors, "upstream_errors"),
+    ] {
+        let alarm = rollback(&g, signal);
+        let seconds = recorded("redis-down-long.csv", column);
+        let states = evaluate(&ratio_datapoints(&seconds, alarm.period_s), &alarm.eval);
+        assert!(states.len() >= 5);
+        assert!(
+            states.iter().all(|s| *s == AlarmState::Ok),
+            "{column}: {states:?}"
+        );
+    }
+}
+
+#[test]
 fn the_rollback_alarms_stay_quiet_through_the_clean_peak_run() {
     // The committed peak baseline: its per-second throughput, and no failure in any class
     // (so no failure in any second).
@@ -289,6 +310,21 @@ fn the_rollback_alarms_stay_quiet_through_the_clean_peak_run() {
             alarm.logical_id()
         );
     }
+}
+
+#[test]
+fn gates_without_the_rules_the_rollout_needs_are_refused_by_name() {
+    let text = std::fs::read_to_string(root().join("baselines/gates.toml")).unwrap();
+    let without = text.replace(
+        "metric = \"failure_rate.*\"",
+        "metric = \"failure_rate.download\"",
+    );
+    let src = Sources::in_repo(&root());
+    let gates = Gates::parse(&without).unwrap();
+    let baseline = Baseline::read(&src.baseline).unwrap();
+    let inputs = Inputs::load(&src.inputs).unwrap();
+    let err = rollout::generate_from(&gates, &baseline, &src.baseline, inputs).unwrap_err();
+    assert!(err.to_string().contains("failure_rate.*"), "{err}");
 }
 
 #[test]

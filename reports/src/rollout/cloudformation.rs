@@ -112,7 +112,7 @@ fn alarm_resource(plan: &Plan, a: &Alarm) -> Value {
 /// The template.
 pub fn template(plan: &Plan, alarms: &[Alarm]) -> Value {
     let f = &plan.inputs.fleet;
-    let h = &plan.health;
+    let h = &plan.timing.health;
     let c = &plan.inputs.canary;
     let mut resources = serde_json::Map::new();
     let mut add = |id: &str, v: Value| {
@@ -232,8 +232,8 @@ pub fn template(plan: &Plan, alarms: &[Alarm]) -> Value {
                         "InstanceWarmup": h.warmup_s,
                         "SkipMatching": true,
                         "CheckpointPercentages": c.checkpoints,
-                        "CheckpointDelay": plan.checkpoint_delay_s,
-                        "BakeTime": plan.bake_time_s,
+                        "CheckpointDelay": plan.timing.checkpoint_delay_s,
+                        "BakeTime": plan.timing.bake_time_s,
                         "AlarmSpecification": {"Alarms": refresh_alarms}
                     }
                 }

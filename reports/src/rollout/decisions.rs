@@ -79,6 +79,11 @@ pub fn render(plan: &Plan, alarms: &[Alarm], rules: &RuleFile) -> String {
          histograms, so latency is alerted on by Prometheus (burn-rate rules), and the \
          CloudWatch rollback alarms ({pages} of them, hotfix ones aside) watch failures, \
          fail-open decisions, pool exhaustion, upstream errors and memory.\n\
+         - **Rollback mechanics**: a rollback alarm in ALARM during the instance refresh \
+         (checkpoints, their delays and the bake time) fails the refresh, which fails the \
+         stack update; CloudFormation's update rollback then restores the previous launch \
+         template version, a numbered one (`LatestVersionNumber`, never `$Latest`), and the \
+         group replaces the canary instances with it. Rehearse it once in a staging account.\n\
          - **Scaling metric: requests/s per in-service instance** (the agent's per-scrape \
          increments of `filter_proxy_requests_total`, divided by `GroupInServiceInstances`), \
          not `ALBRequestCountPerTarget`, which an NLB does not publish, and not CPU, which \

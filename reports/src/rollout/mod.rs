@@ -7,7 +7,8 @@
 //!
 //! # Layout
 //! - [`inputs`]: `deploy/inputs.toml`, strict and validated.
-//! - [`plan`]: every derived number, each with its [`plan::Decision`].
+//! - [`plan`]: every derived number, each with its [`plan::Decision`]; [`timing`] the
+//!   health checks and refresh pacing.
 //! - [`alarms`]: the CloudWatch alarms as data; [`alarm_model`] evaluates them.
 //! - [`cloudformation`], [`agent`], [`prometheus`], [`promtests`], [`dashboard`],
 //!   [`decisions`]: one output each.
@@ -25,6 +26,7 @@ pub mod inputs;
 pub mod plan;
 pub mod prometheus;
 pub mod promtests;
+pub mod timing;
 
 use crate::baseline::Baseline;
 use crate::error::Result;

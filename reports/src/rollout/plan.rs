@@ -4,6 +4,7 @@
 //! templates: both are rendered from this one plan.
 
 use super::inputs::Inputs;
+use super::timing::{note, Timing};
 use crate::baseline::Baseline;
 use crate::error::{ReportError, Result};
 use crate::metrics::Metric;
@@ -37,25 +38,6 @@ pub struct Band {
     pub rule: String,
 }
 
-/// Health checks and warm-up.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Health {
-    /// Target group health-check interval, s.
-    pub interval_s: u32,
-    /// Health-check timeout, s.
-    pub timeout_s: u32,
-    /// Consecutive successes before a target takes traffic.
-    pub healthy_threshold: u32,
-    /// Consecutive failures before a target stops taking new connections.
-    pub unhealthy_threshold: u32,
-    /// NLB deregistration delay, s.
-    pub deregistration_delay_s: u32,
-    /// ASG health-check grace period, s.
-    pub grace_period_s: u32,
-    /// Instance warm-up (refresh and scaling), s.
-    pub warmup_s: u32,
-}
-
 /// The derived plan.
 #[derive(Debug, Clone)]
 pub struct Plan {
@@ -77,14 +59,8 @@ pub struct Plan {
     pub capacity_per_core: f64,
     /// Target-tracking value: requests/s per instance.
     pub target_rps_per_instance: f64,
-    /// Health checks and warm-up.
-    pub health: Health,
-    /// Seconds a rollback alarm may take to fire after a breach starts.
-    pub detection_s: u32,
-    /// Instance refresh `CheckpointDelay`, s.
-    pub checkpoint_delay_s: u32,
-    /// Instance refresh `BakeTime`, s.
-    pub bake_time_s: u32,
+    /// Health checks, warm-up and refresh timing.
+    pub timing: Timing,
     /// Commit the peak baseline was measured at.
     pub baseline_commit: String,
     /// Every decision, in document order.
@@ -119,11 +95,6 @@ fn band(gates: &Gates, profile: &str, metric: Metric, scale: f64) -> Result<Band
     })
 }
 
-/// Rounds seconds up to whole minutes.
-fn ceil_minute(s: f64) -> u32 {
-    ((s / 60.0).ceil() * 60.0) as u32
-}
-
 impl Plan {
     /// Derives the plan from the three sources.
     pub fn derive(
@@ -136,15 +107,9 @@ impl Plan {
         let p99_s = band(gates, SLO_PROFILE, Metric::P99Us, 1e-6)?;
         let rss_slope = band(gates, SOAK_PROFILE, Metric::RssSlopeBytesPerS, 1.0)?;
         let mut d = Vec::new();
-        let mut note = |parameter: &str, value: String, source: String| {
-            d.push(Decision {
-                parameter: parameter.to_owned(),
-                value,
-                source,
-            })
-        };
         let availability = 1.0 - failure.rollback;
         note(
+            &mut d,
             "SLO: availability",
             format!("{}%", fmt_num(availability * 100.0)),
             format!("1 - the failure-rate rollback threshold; {}", failure.rule),
@@ -162,6 +127,7 @@ impl Plan {
                 ))
             })?;
         note(
+            &mut d,
             "SLO: latency",
             format!("99% of requests within {} s", fmt_num(latency_le_s)),
             format!(
@@ -190,6 +156,7 @@ impl Plan {
             .unwrap_or_else(|| "unknown".to_owned());
         let capacity_per_core = 1e6 / cpu;
         note(
+            &mut d,
             "capacity",
             format!("{:.0} requests per core-second", capacity_per_core),
             format!(
@@ -204,6 +171,7 @@ impl Plan {
         let target_rps_per_instance =
             (capacity_per_core * f64::from(f.vcpus) * inputs.scaling.headroom).floor();
         note(
+            &mut d,
             "TargetTrackingConfiguration.TargetValue",
             format!("{target_rps_per_instance:.0} requests/s per instance"),
             format!(
@@ -211,107 +179,13 @@ impl Plan {
                 f.vcpus, inputs.scaling.headroom, inputs.scaling.why
             ),
         );
-        let unhealthy_threshold = 2;
-        let interval_s = (f.shutdown_grace_s / unhealthy_threshold).clamp(5, 300);
-        let healthy_threshold = 2;
-        let timeout_s = (interval_s - 1).max(2);
-        note(
-            "HealthCheckIntervalSeconds / UnhealthyThresholdCount",
-            format!("{interval_s} s / {unhealthy_threshold}"),
-            format!(
-                "a draining proxy answers /readyz 503 at once; {unhealthy_threshold} failed checks \
-                 {interval_s} s apart mark it unhealthy within its shutdown grace ({} s, \
-                 server.shutdown_grace)",
-                f.shutdown_grace_s
-            ),
-        );
-        note(
-            "HealthyThresholdCount / HealthCheckTimeoutSeconds",
-            format!("{healthy_threshold} / {timeout_s} s"),
-            "the minimum count: /readyz turns 200 only once config, data and store are \
-             loaded, so one more success adds nothing but delay; timeout one second under \
-             the interval"
-                .to_owned(),
-        );
-        let deregistration_delay_s = f.shutdown_grace_s;
-        let idle_drain = format!(
-            "; an idle proxy exits {} ms after SIGTERM (measured, as start-to-ready)",
-            fmt_num(inputs.measured.idle_drain_ms)
-        );
-        note(
-            "deregistration_delay.timeout_seconds",
-            format!("{deregistration_delay_s} s"),
-            format!(
-                "the proxy's shutdown grace: connections keep being served while it drains, \
-                 none longer{idle_drain}"
-            ),
-        );
-        let ready_s = inputs.measured.start_to_ready_ms / 1000.0;
-        let grace_period_s =
-            (f64::from(f.boot_allowance_s) + ready_s + f64::from(healthy_threshold * interval_s))
-                .ceil() as u32;
-        note(
-            "HealthCheckGracePeriod",
-            format!("{grace_period_s} s"),
-            format!(
-                "boot allowance {} s (an assumption, not measured) + start-to-ready {} ms \
-                 (measured: `{}`, {} starts, commit {}) + {healthy_threshold} checks x \
-                 {interval_s} s",
-                f.boot_allowance_s,
-                fmt_num(inputs.measured.start_to_ready_ms),
-                inputs.measured.command,
-                inputs.measured.start_to_ready_runs,
-                inputs.measured.commit
-            ),
-        );
-        let m = &inputs.metrics;
-        let warmup_s = grace_period_s + m.scrape_interval_s;
-        note(
-            "InstanceWarmup / DefaultInstanceWarmup",
-            format!("{warmup_s} s"),
-            format!(
-                "grace period + one scrape interval ({} s): the first datapoint of a new \
-                 instance",
-                m.scrape_interval_s
-            ),
-        );
-        let detection_s =
-            m.alarm_period_s * (super::alarms::ROLLBACK_DATAPOINTS + 1) + m.scrape_interval_s;
-        let checkpoint_delay_s = ceil_minute(f64::from(warmup_s + detection_s));
-        note(
-            "CheckpointDelay",
-            format!("{checkpoint_delay_s} s"),
-            format!(
-                "warm-up ({warmup_s} s) + the slowest a rollback alarm fires after a breach \
-                 starts ({detection_s} s: {} breaching periods of {} s, one partial period, \
-                 one scrape), rounded up to a minute",
-                super::alarms::ROLLBACK_DATAPOINTS,
-                m.alarm_period_s
-            ),
-        );
-        let bake_time_s = ceil_minute(f64::from(detection_s));
-        note(
-            "BakeTime",
-            format!("{bake_time_s} s"),
-            "the rollback alarms' detection time: after the last instance, the alarms get \
-             one full chance to fire"
-                .to_owned(),
-        );
-        note(
-            "CheckpointPercentages / MinHealthyPercentage",
-            format!(
-                "{:?} / {}",
-                inputs.canary.checkpoints, inputs.canary.min_healthy_percentage
-            ),
-            "a tenth of the fleet meets real traffic first, then half, then all; capacity \
-             never drops below the minimum while instances are replaced"
-                .to_owned(),
-        );
+        let timing = super::timing::derive(&inputs, &mut d);
         let peak_rss_slope = baseline
             .metrics
             .get(Metric::RssSlopeBytesPerS.name())
             .and_then(|v| v.value());
         note(
+            &mut d,
             "RSS growth alarms: not in the refresh",
             format!(
                 "{} / {} B/s",
@@ -335,18 +209,7 @@ impl Plan {
             latency_le_s,
             capacity_per_core,
             target_rps_per_instance,
-            health: Health {
-                interval_s,
-                timeout_s,
-                healthy_threshold,
-                unhealthy_threshold,
-                deregistration_delay_s,
-                grace_period_s,
-                warmup_s,
-            },
-            detection_s,
-            checkpoint_delay_s,
-            bake_time_s,
+            timing,
             baseline_commit,
             decisions: d,
         })
