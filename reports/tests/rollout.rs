@@ -198,6 +198,30 @@ fn rules_dashboard_and_alarms_read_metrics_the_proxy_exports() {
     assert_eq!(bounds, g.plan.inputs.metrics.latency_buckets_s);
 }
 
+#[test]
+fn the_dashboard_plots_only_series_the_rules_record() {
+    let g = committed();
+    let recorded: Vec<&str> = g
+        .rules
+        .groups
+        .iter()
+        .flat_map(|gr| &gr.rules)
+        .filter_map(|r| r.record.as_deref())
+        .collect();
+    let dashboard = &g.files[Path::new("grafana/proxy-golden-signals.json")];
+    let used: Vec<&str> = dashboard
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':'))
+        .filter(|w| w.starts_with("filter_proxy:"))
+        .collect();
+    assert!(used.len() >= 8, "{used:?}");
+    for name in used {
+        assert!(
+            recorded.contains(&name),
+            "{name} is plotted but not recorded"
+        );
+    }
+}
+
 /// Per-second increments of `bad` among all requests, from a recorded CSV of cumulative
 /// counters.
 fn recorded(file: &str, bad: &str) -> Vec<Second> {

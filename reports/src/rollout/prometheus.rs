@@ -169,9 +169,9 @@ fn recording(plan: &Plan) -> Vec<PromRule> {
         "filter_proxy:requests_by_decision:rate5m".to_owned(),
         "sum by (decision, status) (rate(filter_proxy_requests_total[5m]))".to_owned(),
     ));
-    for q in ["0.5", "0.99"] {
+    for (q, name) in [("0.5", "p50"), ("0.99", "p99")] {
         rules.push(record(
-            format!("filter_proxy:request_duration_seconds:p{}_5m", &q[2..]),
+            format!("filter_proxy:request_duration_seconds:{name}_5m"),
             format!(
                 "histogram_quantile({q}, sum by (le) (rate(filter_proxy_request_duration_seconds_bucket[5m])))"
             ),
