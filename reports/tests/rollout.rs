@@ -4,7 +4,10 @@
 //! through the CloudWatch evaluation model, fires on a recorded Redis outage and stays
 //! quiet through the committed clean peak run.
 //!
-//! `promtool` and `cfn-lint` checks of the same tree run in `scripts/rollout-check.sh`.
+//! `promtool` and `cfn-lint` checks of the same tree run in `scripts/rollout-check.sh`
+//! (`make rollout-check`, called by `.ci/run` right after `make test`), not here: they are
+//! outside tools installed from Debian and PyPI, and keeping them in one script keeps
+//! `make test` to the Rust toolchain and its listed packages. These tests stay pure Rust.
 
 use reports::baseline::Baseline;
 use reports::rollout::alarm_model::{evaluate, ratio_datapoints, AlarmState, Second};
