@@ -3,10 +3,10 @@ CARGO ?= cargo
 PROFILE ?= peak
 CONFIG ?= scenarios/demo/proxy.toml
 
-.PHONY: build release test lint fmt proxy baseline gate gate-doc gate-selftest run soak spike flamegraph faults capacity bench bench-cpu bench-loadgen bench-profile clean help
+.PHONY: build release test lint fmt proxy baseline gate gate-doc gate-selftest run soak spike flamegraph faults capacity rollout rollout-check bench bench-cpu bench-loadgen bench-profile clean help
 
 help:
-	@echo "make build | release | test | lint | fmt | proxy | bench | baseline | gate | gate-doc | gate-selftest | run | soak | spike | flamegraph | faults | capacity"
+	@echo "make build | release | test | lint | fmt | proxy | bench | baseline | gate | gate-doc | gate-selftest | run | soak | spike | flamegraph | faults | capacity | rollout | rollout-check"
 
 build:
 	$(CARGO) build --workspace --all-targets
@@ -101,6 +101,17 @@ soak: release
 spike: release
 	$(BIN)/loadgen run --profile profiles/spike.toml --out runs/spike-$(STAMP)
 	$(BIN)/perf-report render runs/spike-$(STAMP)
+
+## rollout: regenerate deploy/ (CloudFormation, Prometheus rules and tests, dashboard,
+## DECISIONS.md) from baselines/gates.toml, baselines/peak.json and deploy/inputs.toml, then
+## check it as CI does: cfn-lint (pinned, in .venv-ci), promtool check/test rules.
+rollout:
+	$(CARGO) run --locked -q -p reports --bin perf-report -- rollout
+	scripts/rollout-check.sh
+
+## rollout-check: what CI runs: deploy/ matches its generator, lints clean, alert tests pass.
+rollout-check:
+	scripts/rollout-check.sh
 
 ## bench-cpu / bench-loadgen / bench-profile: the comparisons in bench/ (see bench/README.md;
 ## need wrk, squid, perf, strace). Results go to bench/results/.

@@ -24,6 +24,7 @@ pub mod plots;
 pub mod promote;
 pub mod regression;
 pub mod render;
+pub mod rollout;
 pub mod rules;
 pub mod rundir;
 pub mod runjson;

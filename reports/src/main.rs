@@ -72,6 +72,20 @@ enum Command {
     /// trials alternately, decide pair by pair. Exit 0 pass, 1 rollback, 3 hotfix, 2 bad
     /// input or a failed session. Arguments after `--` go to `loadgen run`.
     Gate(GateArgs),
+    /// Generate the deploy/ tree (CloudFormation, Prometheus rules and tests, dashboard,
+    /// DECISIONS.md) from baselines/gates.toml, baselines/peak.json and deploy/inputs.toml.
+    /// With --check, write nothing and exit 1 when the committed tree differs.
+    Rollout {
+        /// The checkout whose baselines/ and deploy/inputs.toml are read.
+        #[arg(long, default_value = ".")]
+        repo: PathBuf,
+        /// Where to write [default: REPO/deploy].
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Compare with the files on disk instead of writing them.
+        #[arg(long)]
+        check: bool,
+    },
     /// Print a metric's control value (median over the control trials) of a gate session.
     ControlValue {
         /// The session directory (holding verdict.json).
@@ -248,6 +262,28 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Gate(args) => gate(args),
+        Command::Rollout { repo, out, check } => {
+            let sources = reports::rollout::Sources::in_repo(&repo);
+            let generated =
+                reports::rollout::generate(&sources).context("generating the deploy tree")?;
+            let out = out.unwrap_or_else(|| repo.join("deploy"));
+            if check {
+                let stale = reports::rollout::drift(&generated, &out);
+                for path in &stale {
+                    println!("out of date: {}", out.join(path).display());
+                }
+                if !stale.is_empty() {
+                    println!("regenerate with `make rollout`");
+                    return Ok(ExitCode::from(1));
+                }
+                println!("{} is up to date", out.display());
+            } else {
+                let written =
+                    reports::rollout::write(&generated, &out).context("writing the deploy tree")?;
+                println!("wrote {} files under {}", written.len(), out.display());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::ControlValue { session, metric } => {
             let value = reports::ab::calibration::control_value(&session, &metric)
                 .context("reading the session")?
