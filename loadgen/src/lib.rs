@@ -16,6 +16,7 @@ pub mod mix;
 pub mod openloop;
 pub mod origin;
 pub mod output;
+pub mod parity;
 pub mod profile;
 pub mod record;
 pub mod roster;

@@ -24,6 +24,9 @@ enum Cmd {
     Faults(loadgen::faults::FaultArgs),
     /// Step offered load (open loop) until an SLO breaks; report the knee.
     Capacity(loadgen::capacity::CapacityArgs),
+    /// Replay a URL corpus through a reference and a candidate filter, twice each, and
+    /// report the decisions that differ by cause (exit 1: unexplained mismatches).
+    Parity(loadgen::parity::ParityArgs),
 }
 
 #[tokio::main]
@@ -50,6 +53,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Cmd::Faults(args) => std::process::exit(loadgen::faults::run(args).await),
         Cmd::Capacity(args) => std::process::exit(loadgen::capacity::run(args).await),
+        Cmd::Parity(args) => std::process::exit(loadgen::parity::run(args).await),
         Cmd::Run(args) => {
             // A profile with an `[appliance]` table measures the appliance hop instead.
             let outcome = if loadgen::appliance::wants(&args.profile) {

@@ -1,0 +1,311 @@
+//! `loadgen parity`: a differential replay of the filtering decision, for moving filter
+//! logic from one implementation to another (C++ to Rust) without changing what a
+//! student can reach.
+//!
+//! The same corpus goes through a reference and a candidate proxy, each twice: what a
+//! side disagrees with itself on is noise (Twitter's Diffy), what the two sides disagree
+//! on is a mismatch, attributed to the cause class recorded when the corpus entry was
+//! generated (never guessed from the URL afterwards). Unexplained mismatches above a
+//! threshold fail the command (exit 1); bad input or a failed setup exits 2.
+//!
+//! With `--reference` and `--candidate` the tool replays through proxies the caller runs.
+//! Without them it starts the proven rig itself, all on loopback ([`rig`]): the test
+//! origin, `filter-proxy` on the demo config (candidate), e2guardian configured from the
+//! same category database for the same group (reference), and an allow-all
+//! `filter-proxy` as e2guardian's parent so nothing resolves or leaves the machine.
+//!
+//! # Layout
+//! - [`corpus`]: entries, their cause classes, the corpus file format
+//! - [`db`]: the category database and a group's policy as the tool reads them
+//! - [`generate`]: the corpus generator (hits, misses, near-misses per variation)
+//! - [`e2guardian`]: the reference's lists and configuration, and starting it
+//! - [`rig`]: the processes of a self-contained replay
+//! - [`replay`]: sending one pass through one proxy
+//! - [`classify`]: reading a decision from an answer
+//! - [`report`]: comparison, `parity.md`, `parity.json`, `results.tsv`
+
+pub mod classify;
+pub mod corpus;
+pub mod db;
+pub mod e2guardian;
+pub mod generate;
+pub mod replay;
+pub mod report;
+pub mod rig;
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine as _;
+use http::HeaderValue;
+
+use crate::harness::rundir::write_atomic;
+use crate::harness::HarnessError;
+
+use self::classify::classify;
+use self::corpus::{Class, Entry};
+use self::replay::{replay, ReplayOptions};
+use self::report::{SideRuns, Summary};
+
+/// Errors of a parity run (all exit 2).
+#[derive(Debug, thiserror::Error)]
+pub enum ParityError {
+    /// A corpus file is malformed (every bad line listed).
+    #[error("corpus: {0}")]
+    Corpus(String),
+    /// Another input (database, policy, arguments) is unusable.
+    #[error("{0}")]
+    Input(String),
+    /// A file operation failed.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// e2guardian is not installed.
+    #[error("{}", e2guardian::INSTALL_HINT)]
+    MissingE2guardian,
+    /// The reference filter failed to start.
+    #[error("reference: {0}")]
+    Reference(String),
+    /// Starting or running a rig process failed.
+    #[error(transparent)]
+    Harness(#[from] HarnessError),
+    /// Interrupted by SIGINT or SIGTERM (everything started was stopped).
+    #[error("interrupted")]
+    Interrupted,
+}
+
+/// Arguments of `loadgen parity`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ParityArgs {
+    /// The reference proxy (loopback). Without --reference/--candidate the tool starts
+    /// e2guardian and filter-proxy itself.
+    #[arg(long, requires = "candidate")]
+    pub reference: Option<SocketAddr>,
+    /// The candidate proxy (loopback).
+    #[arg(long, requires = "reference")]
+    pub candidate: Option<SocketAddr>,
+    /// A corpus file (`corpus.tsv` format) or a plain list of URLs, replayed after the
+    /// generated entries.
+    #[arg(long)]
+    pub corpus: Option<PathBuf>,
+    /// Generate this many entries from the category database.
+    #[arg(long, default_value_t = 0)]
+    pub generate: usize,
+    /// Seed of the generator.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Output directory: corpus.tsv, results.tsv, parity.json, parity.md.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Category database the corpus and the reference's lists come from.
+    #[arg(long, default_value = "scenarios/demo/categories.txt")]
+    pub categories: PathBuf,
+    /// Policy file of the group.
+    #[arg(long, default_value = "scenarios/demo/policy.toml")]
+    pub policy: PathBuf,
+    /// The group replayed as (the reference is configured for it).
+    #[arg(long, default_value = "students")]
+    pub group: String,
+    /// `user:password` sent as Basic proxy credentials to both sides (a user of the group).
+    #[arg(long, default_value = "student0001:pw-student0001")]
+    pub user: String,
+    /// Cause classes whose mismatches are known differences (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    pub known: Vec<Class>,
+    /// Most unexplained mismatches before the command fails.
+    #[arg(long, default_value_t = 0)]
+    pub max_unexplained: usize,
+    /// Requests in flight per side.
+    #[arg(long, default_value_t = 32)]
+    pub concurrency: usize,
+    /// Deadline of one request (`10s`).
+    #[arg(long, default_value = "10s", value_parser = crate::units::parse_duration)]
+    pub request_timeout: Duration,
+    /// Deadline of one pass through one side (`10m`).
+    #[arg(long, default_value = "10m", value_parser = crate::units::parse_duration)]
+    pub pass_timeout: Duration,
+    /// The `filter-proxy` binary (rig); default: beside this binary.
+    #[arg(long)]
+    pub proxy_bin: Option<PathBuf>,
+    /// The candidate's base config (rig).
+    #[arg(long, default_value = "scenarios/demo/proxy.toml")]
+    pub proxy_config: PathBuf,
+    /// The e2guardian program (rig).
+    #[arg(long, default_value = "e2guardian")]
+    pub e2guardian_bin: PathBuf,
+    /// e2guardian's packaged configuration, copied as the template (rig).
+    #[arg(long, default_value = "/etc/e2guardian")]
+    pub e2guardian_template: PathBuf,
+}
+
+/// What a parity run produced.
+#[derive(Debug, Clone)]
+pub struct ParityOutcome {
+    /// The comparison.
+    pub summary: Summary,
+    /// The output directory.
+    pub out: PathBuf,
+}
+
+/// Runs the command; the exit code: 0 pass, 1 too many unexplained mismatches, 2 error.
+pub async fn run(args: ParityArgs) -> i32 {
+    let outcome = tokio::select! {
+        r = execute(&args) => r,
+        _ = crate::harness::run::shutdown_signal() => Err(ParityError::Interrupted),
+    };
+    match outcome {
+        Ok(o) => {
+            let s = &o.summary;
+            eprintln!(
+                "parity: {} entries, {} mismatches ({} unexplained, threshold {}), noise {}/{}; {}",
+                s.entries,
+                s.mismatches,
+                s.unexplained,
+                s.max_unexplained,
+                s.reference_unstable,
+                s.candidate_unstable,
+                o.out.join("parity.md").display()
+            );
+            if s.pass {
+                0
+            } else {
+                1
+            }
+        }
+        Err(e) => {
+            eprintln!("parity: {e:#}");
+            2
+        }
+    }
+}
+
+/// Loads or generates the corpus, replays it and writes the report.
+pub async fn execute(args: &ParityArgs) -> Result<ParityOutcome, ParityError> {
+    let entries = load_corpus(args)?;
+    let auth = basic_auth(&args.user)?;
+    std::fs::create_dir_all(&args.out).map_err(|source| ParityError::Io {
+        what: format!("create {}", args.out.display()),
+        source,
+    })?;
+    write_atomic(
+        &args.out.join("corpus.tsv"),
+        corpus::render(&entries).as_bytes(),
+    )?;
+
+    // The rig lives until the replay is over; dropping it stops every process.
+    let (reference, candidate, names, _rig) = match (args.reference, args.candidate) {
+        (Some(r), Some(c)) => {
+            for addr in [r, c] {
+                if !addr.ip().is_loopback() {
+                    return Err(ParityError::Input(format!(
+                        "{addr} is not a loopback address: the replay stays on this machine"
+                    )));
+                }
+            }
+            (r, c, ("reference".to_owned(), "candidate".to_owned()), None)
+        }
+        _ => {
+            let rig = rig::Rig::start(args).await?;
+            let names = ("e2guardian".to_owned(), "filter-proxy".to_owned());
+            (rig.reference, rig.candidate, names, Some(rig))
+        }
+    };
+    let entries = Arc::new(entries);
+    let options = |proxy| ReplayOptions {
+        proxy,
+        proxy_authorization: Some(auth.clone()),
+        concurrency: args.concurrency.max(1),
+        request_timeout: args.request_timeout,
+        pass_timeout: args.pass_timeout,
+    };
+    let mut runs = [
+        SideRuns {
+            name: names.0,
+            passes: [Vec::new(), Vec::new()],
+            elapsed: [Duration::ZERO; 2],
+            not_sent: [0; 2],
+        },
+        SideRuns {
+            name: names.1,
+            passes: [Vec::new(), Vec::new()],
+            elapsed: [Duration::ZERO; 2],
+            not_sent: [0; 2],
+        },
+    ];
+    // Interleaved (reference, candidate, reference, candidate), so that a side's noise
+    // includes whatever changed on the machine between its passes.
+    for pass in 0..2 {
+        for (side, addr) in [(0, reference), (1, candidate)] {
+            let p = replay(Arc::clone(&entries), &options(addr)).await;
+            runs[side].passes[pass] = entries
+                .iter()
+                .zip(&p.observed)
+                .map(|(e, seen)| classify(e.method, seen))
+                .collect();
+            runs[side].elapsed[pass] = p.elapsed;
+            runs[side].not_sent[pass] = p.not_sent;
+        }
+    }
+    let known: BTreeSet<Class> = args.known.iter().copied().collect();
+    let summary = report::summarise(&entries, &runs[0], &runs[1], &known, args.max_unexplained);
+    write_outputs(&args.out, &entries, &runs, &summary)?;
+    Ok(ParityOutcome {
+        summary,
+        out: args.out.clone(),
+    })
+}
+
+fn write_outputs(
+    out: &Path,
+    entries: &[Entry],
+    runs: &[SideRuns; 2],
+    summary: &Summary,
+) -> Result<(), ParityError> {
+    write_atomic(
+        &out.join("results.tsv"),
+        report::results_tsv(entries, &runs[0], &runs[1]).as_bytes(),
+    )?;
+    let json = serde_json::to_vec_pretty(summary).expect("the summary is plain data");
+    write_atomic(&out.join("parity.json"), &json)?;
+    write_atomic(&out.join("parity.md"), report::markdown(summary).as_bytes())?;
+    Ok(())
+}
+
+/// The generated entries (when asked) followed by the given corpus file's.
+fn load_corpus(args: &ParityArgs) -> Result<Vec<Entry>, ParityError> {
+    let mut entries = Vec::new();
+    if args.generate > 0 {
+        let database = db::Database::load(&args.categories)?;
+        let policy = db::GroupPolicy::load(&args.policy, &args.group)?;
+        entries = generate::generate(&database, &policy, args.generate, args.seed)?;
+    }
+    if let Some(path) = &args.corpus {
+        entries.extend(corpus::load(path)?);
+    }
+    if entries.is_empty() {
+        return Err(ParityError::Input(
+            "no corpus: give --corpus FILE and/or --generate N".into(),
+        ));
+    }
+    Ok(entries)
+}
+
+/// `user:password` -> `Basic ...`.
+fn basic_auth(user: &str) -> Result<HeaderValue, ParityError> {
+    if !user.contains(':') {
+        return Err(ParityError::Input(format!(
+            "--user {user:?}: expected user:password"
+        )));
+    }
+    let token = base64::engine::general_purpose::STANDARD.encode(user);
+    HeaderValue::from_str(&format!("Basic {token}"))
+        .map_err(|_| ParityError::Input(format!("--user {user:?}: not a valid header value")))
+}
