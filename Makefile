@@ -3,10 +3,10 @@ CARGO ?= cargo
 PROFILE ?= peak
 CONFIG ?= scenarios/demo/proxy.toml
 
-.PHONY: build release test lint fmt proxy baseline gate gate-doc gate-selftest run soak spike flamegraph faults capacity rollout rollout-check bench bench-cpu bench-loadgen bench-profile clean help
+.PHONY: build release test lint fmt proxy baseline gate gate-doc gate-selftest run soak spike flamegraph faults capacity rollout rollout-check parity bench bench-cpu bench-loadgen bench-profile clean help
 
 help:
-	@echo "make build | release | test | lint | fmt | proxy | bench | baseline | gate | gate-doc | gate-selftest | run | soak | spike | flamegraph | faults | capacity | rollout | rollout-check"
+	@echo "make build | release | test | lint | fmt | proxy | bench | baseline | gate | gate-doc | gate-selftest | run | soak | spike | flamegraph | faults | capacity | rollout | rollout-check | parity"
 
 build:
 	$(CARGO) build --workspace --all-targets
@@ -83,6 +83,12 @@ faults: release
 ## capacity: stepped open-loop load until the SLO breaks; knee in runs/capacity-<time>/capacity.md.
 capacity: release
 	$(BIN)/loadgen capacity --profile profiles/capacity.toml --out runs/capacity-$(STAMP)
+
+## parity: decision parity against e2guardian (installed when missing, as root): a corpus
+## generated from the demo category database through e2guardian and filter-proxy, twice
+## each; runs/parity-<UTC time>/parity.md. Exit 1 on mismatches outside the known classes.
+parity:
+	scripts/parity.sh
 
 DURATION ?= 30m
 

@@ -100,6 +100,68 @@ impl Lists {
     }
 }
 
+/// A lower-case name for a directory. e2guardian lowercases the file names its phrase
+/// lists include, so a configuration under a path with capitals (a test's temp dir)
+/// fails to load; the configuration is written through this alias, a symbolic link in
+/// the temp directory, removed on drop. A path without capitals is used as it is.
+#[derive(Debug)]
+pub struct LowercasePath {
+    path: PathBuf,
+    link: Option<PathBuf>,
+}
+
+impl LowercasePath {
+    /// Creates `dir` and, when its absolute path has capitals, the alias.
+    pub fn for_dir(dir: &Path) -> Result<Self, ParityError> {
+        std::fs::create_dir_all(dir).map_err(|source| ParityError::Io {
+            what: format!("create {}", dir.display()),
+            source,
+        })?;
+        let abs = std::fs::canonicalize(dir).map_err(|source| ParityError::Io {
+            what: format!("resolve {}", dir.display()),
+            source,
+        })?;
+        let text = abs.to_string_lossy();
+        if text == text.to_lowercase() {
+            return Ok(Self {
+                path: abs,
+                link: None,
+            });
+        }
+        let tmp = std::env::temp_dir();
+        let base = if tmp.to_string_lossy() == tmp.to_string_lossy().to_lowercase() {
+            tmp
+        } else {
+            PathBuf::from("/tmp")
+        };
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let link = base.join(format!("loadgen-parity-{}-{nanos}", std::process::id()));
+        std::os::unix::fs::symlink(&abs, &link).map_err(|source| ParityError::Io {
+            what: format!("link {} to {}", link.display(), abs.display()),
+            source,
+        })?;
+        Ok(Self {
+            path: link.clone(),
+            link: Some(link),
+        })
+    }
+
+    /// The path to write into configurations.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for LowercasePath {
+    fn drop(&mut self) {
+        if let Some(link) = &self.link {
+            let _ = std::fs::remove_file(link);
+        }
+    }
+}
+
 /// A written e2guardian configuration.
 #[derive(Debug, Clone)]
 pub struct E2gConfig {
@@ -400,6 +462,21 @@ mod tests {
         assert_eq!(lists.exception_sites, ["kids.games.test", "ok.test"]);
         assert_eq!(lists.exception_urls, ["games.test/learn"]);
         assert!(!lists.banned_sites.contains_key("news"));
+    }
+
+    #[test]
+    fn a_path_with_capitals_gets_a_lowercase_alias_removed_on_drop() {
+        let dir = tempfile::tempdir().unwrap();
+        let upper = dir.path().join("Run");
+        let alias = LowercasePath::for_dir(&upper).unwrap();
+        let text = alias.path().to_string_lossy().into_owned();
+        assert_eq!(text, text.to_lowercase());
+        std::fs::write(alias.path().join("f"), "x").unwrap();
+        assert_eq!(std::fs::read_to_string(upper.join("f")).unwrap(), "x");
+        let link = alias.path().to_path_buf();
+        drop(alias);
+        assert!(!link.exists() || link == std::fs::canonicalize(&upper).unwrap());
+        assert!(upper.join("f").exists(), "only the alias goes");
     }
 
     #[test]

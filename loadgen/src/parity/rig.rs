@@ -15,7 +15,6 @@
 //! happens on an error, a panic or Ctrl-C/SIGTERM (the command's future is dropped).
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use http::header::HeaderName;
@@ -29,7 +28,7 @@ use crate::harness::rundir::write_atomic;
 use crate::origin::{self, OriginState};
 
 use super::db::{Database, GroupPolicy};
-use super::e2guardian::{self, Lists};
+use super::e2guardian::{self, Lists, LowercasePath};
 use super::{ParityArgs, ParityError};
 
 /// How long a rig process may take to start listening.
@@ -44,6 +43,7 @@ pub struct Rig {
     pub candidate: SocketAddr,
     // Field order is drop order: the filters before their upstreams.
     _e2guardian: ChildGuard,
+    _e2guardian_dir: LowercasePath,
     _candidate: ChildGuard,
     _parent: ChildGuard,
     origin_stop: Option<oneshot::Sender<()>>,
@@ -151,10 +151,10 @@ impl Rig {
             READY_TIMEOUT,
         )
         .await?;
-        let e2g_dir: PathBuf = out.join("e2guardian");
+        let e2g_dir = LowercasePath::for_dir(&out.join("e2guardian"))?;
         let e2g_cfg = e2guardian::write_config(
             &args.e2guardian_template,
-            &e2g_dir,
+            e2g_dir.path(),
             free_local_addr()?,
             parent_cfg.listen,
             &lists,
@@ -162,7 +162,7 @@ impl Rig {
         let e2g = e2guardian::start(
             &args.e2guardian_bin,
             &e2g_cfg,
-            e2g_dir.join("e2guardian.log"),
+            e2g_dir.path().join("e2guardian.log"),
             READY_TIMEOUT,
         )
         .await?;
@@ -170,6 +170,7 @@ impl Rig {
             reference: e2g_cfg.listen,
             candidate: candidate_cfg.listen,
             _e2guardian: e2g,
+            _e2guardian_dir: e2g_dir,
             _candidate: candidate,
             _parent: parent,
             origin_stop: Some(origin_stop),
