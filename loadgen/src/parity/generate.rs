@@ -196,13 +196,12 @@ fn variations(class: Class, pools: &Pools<'_>, rng: &mut StdRng, page: u32) -> V
     let get = |host: &str, path: &str| format!("http://{host}{path}");
     match class {
         Class::Exact => {
-            let hit_detail = if d.path.is_none() { "domain" } else { "path" };
             v.push(entry(
                 class,
                 Method::Get,
                 get(dom, &format!("/{page}")),
                 &drule,
-                hit_detail,
+                "domain",
             ));
             v.push(entry(
                 class,
@@ -546,20 +545,32 @@ fn capitalise_first(prefix: &str) -> String {
     out
 }
 
-/// `/gaming` -> `/%67aming` (or `%67` with upper-case hex digits when asked; letters
-/// whose code has a hex letter show the difference, e.g. `l` = `%6c` / `%6C`).
+/// `/gaming` -> `/%67aming`: the first letter or digit percent-encoded. With `upper_hex`,
+/// the first one whose code has a hex letter (`l` = `%6C`, `o` = `%6F`), in upper case,
+/// so the spelling really differs from the lower-case one; the first letter when none has.
 fn encode_first_letter(prefix: &str, upper_hex: bool) -> String {
-    let mut out = String::with_capacity(prefix.len() + 2);
-    let mut done = false;
-    for c in prefix.chars() {
-        if !done && c.is_ascii_alphanumeric() {
-            out.push_str(&hex(c as u8, upper_hex));
-            done = true;
-        } else {
-            out.push(c);
-        }
+    let has_hex_letter = |c: char| {
+        format!("{:02x}", c as u8)
+            .bytes()
+            .any(|b| b.is_ascii_alphabetic())
+    };
+    let target = prefix
+        .char_indices()
+        .find(|&(_, c)| c.is_ascii_alphanumeric() && (!upper_hex || has_hex_letter(c)))
+        .or_else(|| {
+            prefix
+                .char_indices()
+                .find(|&(_, c)| c.is_ascii_alphanumeric())
+        });
+    match target {
+        Some((at, c)) => format!(
+            "{}{}{}",
+            &prefix[..at],
+            hex(c as u8, upper_hex),
+            &prefix[at + 1..]
+        ),
+        None => prefix.to_owned(),
     }
-    out
 }
 
 /// Every byte after the leading slash percent-encoded (`/ab` -> `/%61%62`).
@@ -685,6 +696,10 @@ mod tests {
     fn encodings_and_lookalikes() {
         assert_eq!(encode_first_letter("/learn", false), "/%6cearn");
         assert_eq!(encode_first_letter("/learn", true), "/%6Cearn");
+        assert_eq!(encode_first_letter("/chat", false), "/%63hat");
+        // No letter of `chat` has a hex letter in its code: the first one is taken.
+        assert_eq!(encode_first_letter("/chat", true), "/%63hat");
+        assert_eq!(encode_first_letter("/docs", true), "/d%6Fcs");
         assert_eq!(encode_all("/ab"), "/%61%62");
         assert_eq!(capitalise_first("/gaming"), "/Gaming");
         let l = lookalike_punycode("shop.test").unwrap();

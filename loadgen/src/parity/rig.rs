@@ -123,6 +123,11 @@ impl Rig {
             &allow_all,
             b"# e2guardian's parent: carries what e2guardian allowed, blocks nothing.\n[groups.default]\n",
         )?;
+        // Absolute: the proxy reads relative paths relative to its config file.
+        let allow_all = std::fs::canonicalize(&allow_all).map_err(|source| ParityError::Io {
+            what: format!("resolve {}", allow_all.display()),
+            source,
+        })?;
         let overrides: toml::Table = toml::from_str(&format!(
             "[server]\nvia_name = \"parity-parent\"\n[filter]\npolicy = {:?}\n",
             allow_all.display().to_string()
