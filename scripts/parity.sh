@@ -20,7 +20,7 @@ case "${1:-}" in
 esac
 # Classes where e2guardian 5.3 and filter-proxy are known to decide differently (see
 # loadgen/README.md, "Decision parity"); any other mismatch fails the run.
-known=${PARITY_KNOWN:-case,percent-encoding,path-normalisation,path-boundary,ip-literal}
+known=${PARITY_KNOWN:-path-normalisation,path-boundary,ip-literal}
 
 if ! command -v e2guardian >/dev/null 2>&1; then
   if [ "$(id -u)" -ne 0 ]; then

@@ -21,15 +21,18 @@ use loadgen::parity::corpus::Class;
 use loadgen::parity::e2guardian::INSTALL_HINT;
 use loadgen::parity::{self, ParityArgs, ParityError};
 
-/// Classes in which e2guardian 5.3 and today's proxy decide differently (see
+/// Classes in which e2guardian 5.3 and the proxy decide differently (see
 /// loadgen/README.md, "Decision parity"); a fix may empty a class, never add one.
-const KNOWN_DIFFERENCES: &str = "case,percent-encoding,path-normalisation,path-boundary,ip-literal";
+const KNOWN_DIFFERENCES: &str = "path-normalisation,path-boundary,ip-literal";
 
-/// Classes on which the two filters must agree.
-const MUST_AGREE: [Class; 5] = [
+/// Classes on which the two filters must agree (case and percent-encoding since the
+/// proxy matches paths normalised).
+const MUST_AGREE: [Class; 7] = [
     Class::Exact,
     Class::ParentDomain,
     Class::TrailingDot,
+    Class::Case,
+    Class::PercentEncoding,
     Class::Idn,
     Class::Port,
 ];

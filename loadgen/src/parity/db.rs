@@ -114,6 +114,9 @@ struct GroupSpec {
     always_allow: Vec<String>,
     #[serde(default)]
     always_deny: Vec<String>,
+    /// `"block"` or `"allow"` hosts given as an IP address (the proxy's default: block).
+    #[serde(default)]
+    ip_literals: Option<String>,
 }
 
 /// One group's policy.
@@ -127,6 +130,9 @@ pub struct GroupPolicy {
     pub always_allow: Vec<String>,
     /// Domains (and subdomains) always denied unless always allowed.
     pub always_deny: Vec<String>,
+    /// Hosts given as an IP address are blocked (the proxy's `ip_literals`, default
+    /// block). Reported with the IP-literal class; e2guardian is left at its default.
+    pub blocks_ip_literals: bool,
 }
 
 impl GroupPolicy {
@@ -155,7 +161,17 @@ impl GroupPolicy {
                 .map(|d| d.trim_end_matches('.').to_ascii_lowercase())
                 .collect()
         };
+        let blocks_ip_literals = match spec.ip_literals.as_deref() {
+            None | Some("block") => true,
+            Some("allow") => false,
+            Some(other) => {
+                return Err(ParityError::Input(format!(
+                    "{origin}: groups.{group}.ip_literals: {other:?} is neither \"block\" nor \"allow\""
+                )))
+            }
+        };
         Ok(GroupPolicy {
+            blocks_ip_literals,
             name: group.to_owned(),
             blocked: spec.blocked_categories.into_iter().collect(),
             always_allow: lower(spec.always_allow),
@@ -202,6 +218,10 @@ mod tests {
             .to_string();
         assert!(err.contains("default, students"), "{err}");
         assert!(GroupPolicy::parse("[groups.a]\nblocked = []\n", "p", "a").is_err());
+        assert!(p.blocks_ip_literals, "blocked by default");
+        let allow = GroupPolicy::parse("[groups.a]\nip_literals = \"allow\"\n", "p", "a").unwrap();
+        assert!(!allow.blocks_ip_literals);
+        assert!(GroupPolicy::parse("[groups.a]\nip_literals = \"maybe\"\n", "p", "a").is_err());
     }
 
     #[test]

@@ -7,9 +7,10 @@
 //!
 //! e2guardian has no static-resolve override and the machine's resolver is not on
 //! loopback, so it never connects anywhere itself: its parent is a second `filter-proxy`
-//! whose policy blocks nothing and which resolves every host to the origin. The parent
-//! only carries what e2guardian already allowed; it decides nothing. The origin marks
-//! every answer (`x-echo-reached`), so "allowed" is read, not assumed.
+//! whose policy blocks nothing (IP-address hosts included) and which resolves every host
+//! to the origin. The parent only carries what e2guardian already allowed; it decides
+//! nothing. The origin marks every answer (`x-echo-reached`), so "allowed" is read, not
+//! assumed.
 //!
 //! Every process is held by a guard and killed by pid when the rig drops, which also
 //! happens on an error, a panic or Ctrl-C/SIGTERM (the command's future is dropped).
@@ -121,7 +122,7 @@ impl Rig {
         let allow_all = parent_dir.join("allow-all-policy.toml");
         write_atomic(
             &allow_all,
-            b"# e2guardian's parent: carries what e2guardian allowed, blocks nothing.\n[groups.default]\n",
+            b"# e2guardian's parent: carries what e2guardian allowed, blocks nothing.\n[groups.default]\nip_literals = \"allow\"\n",
         )?;
         // Absolute: the proxy reads relative paths relative to its config file.
         let allow_all = std::fs::canonicalize(&allow_all).map_err(|source| ParityError::Io {
