@@ -90,19 +90,8 @@ pub fn classify(method: Method, seen: &Observed) -> Decision {
         let reason = attribute(page, "reason").unwrap_or_default();
         return decision(Outcome::Blocked, category.unwrap_or(""), reason);
     }
-    if status == 403 {
-        if let Ok(json) = serde_json::from_str::<serde_json::Value>(&seen.body) {
-            if json["blocked"] == serde_json::Value::Bool(true) {
-                let category = json["category"].as_str().unwrap_or_default();
-                let rule = json["rule"].as_str().unwrap_or_default();
-                return decision(Outcome::Blocked, category, rule);
-            }
-        }
-        if seen.body.contains("This site is blocked") {
-            let category = between(&seen.body, "Category: <b>", "</b>").unwrap_or("");
-            let rule = between(&seen.body, "Rule: <code>", "</code>").unwrap_or("");
-            return decision(Outcome::Blocked, category, rule);
-        }
+    if let Some((category, rule)) = filter_proxy_block(seen) {
+        return decision(Outcome::Blocked, &category, &rule);
     }
     let from_e2guardian = seen
         .server
@@ -123,6 +112,39 @@ pub fn classify(method: Method, seen: &Observed) -> Decision {
     let first_line = seen.body.lines().next().unwrap_or("").trim();
     let short: String = first_line.chars().take(120).collect();
     decision(Outcome::Error, "", &format!("status {status}: {short}"))
+}
+
+/// The category and rule of a `filter-proxy` block answer (403 JSON or HTML page).
+fn filter_proxy_block(seen: &Observed) -> Option<(String, String)> {
+    if seen.status != Some(403) {
+        return None;
+    }
+    if let Ok(json) = serde_json::from_str::<serde_json::Value>(&seen.body) {
+        if json["blocked"] == serde_json::Value::Bool(true) {
+            let text = |key: &str| json[key].as_str().unwrap_or_default().to_owned();
+            return Some((text("category"), text("rule")));
+        }
+    }
+    if seen.body.contains("This site is blocked") {
+        let category = between(&seen.body, "Category: <b>", "</b>").unwrap_or("");
+        let rule = between(&seen.body, "Rule: <code>", "</code>").unwrap_or("");
+        return Some((category.to_owned(), rule.to_owned()));
+    }
+    None
+}
+
+/// [`classify`] for e2guardian in the rig: a `filter-proxy` block can only come from its
+/// allow-all parent, so it is a rig fault (an error), never e2guardian's decision.
+pub fn classify_rig_reference(method: Method, seen: &Observed) -> Decision {
+    if let Some((_, rule)) = filter_proxy_block(seen) {
+        return Decision {
+            outcome: Outcome::Error,
+            status: seen.status,
+            category: String::new(),
+            reason: format!("blocked by the rig's parent, not by e2guardian ({rule})"),
+        };
+    }
+    classify(method, seen)
 }
 
 /// `name="value"` inside a marker line.
@@ -168,6 +190,20 @@ mod tests {
             (d.outcome, d.category.as_str(), d.reason.as_str()),
             (Outcome::Blocked, "adult", "b.test")
         );
+    }
+
+    #[test]
+    fn a_block_from_the_rigs_parent_is_never_the_references_decision() {
+        let parent = seen(
+            403,
+            r#"{"blocked":true,"category":"ip-literal","rule":"127.0.0.1"}"#,
+        );
+        let d = classify_rig_reference(Method::Get, &parent);
+        assert_eq!(d.outcome, Outcome::Error);
+        assert!(d.reason.contains("rig's parent"), "{}", d.reason);
+        let page = r#"PARITY-BLOCK reason="Blocked site: a.test" categories="games""#;
+        let e2g = classify_rig_reference(Method::Get, &seen(200, page));
+        assert_eq!(e2g.outcome, Outcome::Blocked);
     }
 
     #[test]
