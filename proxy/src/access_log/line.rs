@@ -43,7 +43,16 @@ impl LineWriter {
         text(out, Some(e.method.as_str()));
         out.extend_from_slice(b",\"url\":\"");
         // A URI is visible ASCII without quotes or backslashes: no escaping needed.
-        let _ = write!(out, "{}", e.uri);
+        if let Some(scheme) = e.uri.scheme_str() {
+            out.extend_from_slice(scheme.as_bytes());
+            out.extend_from_slice(b"://");
+        }
+        if let Some(authority) = e.uri.authority() {
+            out.extend_from_slice(authority.as_str().as_bytes());
+        }
+        if let Some(pq) = e.uri.path_and_query().filter(|_| !tunnel) {
+            out.extend_from_slice(pq.as_str().as_bytes());
+        }
         out.extend_from_slice(b"\",\"host\":");
         text(out, e.uri.host());
         out.extend_from_slice(b",\"category\":");
@@ -125,9 +134,18 @@ impl LineWriter {
     }
 }
 
-/// A JSON string (escaped), or `null`.
+/// A JSON string, or `null`. Names, groups and categories are nearly always plain
+/// printable ASCII, copied as they are; anything else is escaped by `serde_json`.
 fn text(out: &mut Vec<u8>, value: Option<&str>) {
     match value {
+        Some(v)
+            if v.bytes()
+                .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\') =>
+        {
+            out.push(b'"');
+            out.extend_from_slice(v.as_bytes());
+            out.push(b'"');
+        }
         Some(v) => {
             let _ = serde_json::to_writer(&mut *out, v);
         }
@@ -142,6 +160,18 @@ fn number(out: &mut Vec<u8>, n: u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn strings_that_need_escaping_are_escaped() {
+        let mut out = Vec::new();
+        text(&mut out, Some("plain user"));
+        out.push(b' ');
+        text(&mut out, Some("quo\"te\\ne\nwline é"));
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            r#""plain user" "quo\"te\\ne\nwline é""#
+        );
+    }
 
     #[test]
     fn the_date_part_follows_the_second() {
