@@ -3,10 +3,10 @@ CARGO ?= cargo
 PROFILE ?= peak
 CONFIG ?= scenarios/demo/proxy.toml
 
-.PHONY: build release test lint fmt proxy baseline gate gate-doc gate-selftest run soak spike flamegraph faults capacity rollout rollout-check bench bench-cpu bench-loadgen bench-profile clean help
+.PHONY: deps build release test lint fmt fuzz image proxy baseline gate gate-doc gate-selftest run soak spike flamegraph faults capacity rollout rollout-check bench bench-cpu bench-loadgen bench-profile clean help
 
 help:
-	@echo "make build | release | test | lint | fmt | proxy | bench | baseline | gate | gate-doc | gate-selftest | run | soak | spike | flamegraph | faults | capacity | rollout | rollout-check"
+	@echo "make deps | build | release | test | fuzz | image | lint | fmt | proxy | bench | baseline | gate | gate-doc | gate-selftest | run | soak | spike | flamegraph | faults | capacity | rollout | rollout-check"
 
 build:
 	$(CARGO) build --workspace --all-targets
@@ -14,9 +14,16 @@ build:
 release:
 	$(CARGO) build --release --locked --workspace
 
-## test: formatting, lints and every test (what CI runs).
-test: lint
-	$(CARGO) test --workspace --all-targets
+## deps: the system commands the tests need (scripts/deps.sh, the list CI uses too):
+## installed with apt-get when root, else one line naming the command to run.
+deps:
+	scripts/deps.sh test
+
+## test: formatting, lints and every test (what CI runs). The tools are checked before
+## anything builds; --no-fail-fast runs every test binary even after one fails.
+test: deps
+	$(MAKE) lint
+	$(CARGO) test --workspace --all-targets --no-fail-fast
 
 lint:
 	$(CARGO) fmt --all -- --check
