@@ -32,6 +32,17 @@ lint:
 fmt:
 	$(CARGO) fmt --all
 
+## fuzz: every fuzz target (fuzz/) for DURATION each (default 60s), seeds replayed first;
+## prints the executions per target (also in target/fuzz.log). A failure prints the input
+## and the BOLERO_RANDOM_SEED that replays it.
+fuzz: FUZZ_TIME = $(if $(filter command line,$(origin DURATION)),$(DURATION),60s)
+fuzz:
+	@mkdir -p target
+	@{ FUZZ_DURATION=$(FUZZ_TIME) $(CARGO) test -p fuzz-targets --test targets -- --nocapture; \
+	  echo $$? > target/fuzz.rc; } 2>&1 | tee target/fuzz.log
+	@echo "executions per target ($(FUZZ_TIME) each):"; grep '^fuzz ' target/fuzz.log
+	@exit $$(cat target/fuzz.rc)
+
 ## proxy: run the proxy on the demo config (Ctrl-C to stop).
 proxy:
 	$(CARGO) run --release -p filter-proxy -- --config $(CONFIG)
