@@ -43,6 +43,13 @@ fuzz:
 	@echo "executions per target ($(FUZZ_TIME) each):"; grep '^fuzz ' target/fuzz.log
 	@exit $$(cat target/fuzz.rc)
 
+## image: the FROM-scratch image (proxy/Containerfile: static binary, non-root) built with
+## buildah, no daemon; prints its size, runs check-config and an appliance smoke run
+## through it on loopback (scripts/image.sh). Needs root for buildah's chroot isolation.
+image:
+	scripts/deps.sh image
+	scripts/image.sh
+
 ## proxy: run the proxy on the demo config (Ctrl-C to stop).
 proxy:
 	$(CARGO) run --release -p filter-proxy -- --config $(CONFIG)

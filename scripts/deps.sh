@@ -22,6 +22,7 @@ test   callgrind_control  valgrind
 ci     make               make
 image  buildah            buildah
 image  curl               curl
+image  strip              binutils
 '
 
 groups=("$@")
