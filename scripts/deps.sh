@@ -7,7 +7,8 @@
 #
 # Every command of the named groups is looked up on PATH. When some are missing: as root
 # with apt-get, their packages are installed (one `apt-get update` first); otherwise one
-# line names the command to run, and the script exits 1. It never builds anything, so a
+# line names the command to run, and the script exits 1. The test group also makes sure
+# cargo has fmt and clippy (rustup components). It never builds anything, so a
 # missing tool is reported before cargo starts.
 #
 # To add a tool, add a line to the table: group, command looked up, Debian package.
@@ -40,6 +41,20 @@ while read -r group cmd pkg; do
   # One package may provide several commands: list it once.
   case " ${missing_pkgs[*]:-} " in *" $pkg "*) ;; *) missing_pkgs+=("$pkg") ;; esac
 done <<<"$TABLE"
+
+# make test's lint step needs cargo's fmt and clippy: rustup components, any user can add.
+for g in "${groups[@]}"; do
+  [ "$g" = test ] || continue
+  if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 2>&1; then
+    if command -v rustup >/dev/null 2>&1; then
+      echo "deps: adding rustup components rustfmt clippy"
+      rustup component add rustfmt clippy >/dev/null
+    else
+      echo "deps: cargo fmt or cargo clippy missing; install the rustfmt and clippy components" >&2
+      exit 1
+    fi
+  fi
+done
 
 [ ${#missing_cmds[@]} -eq 0 ] && exit 0
 
