@@ -3,10 +3,10 @@ CARGO ?= cargo
 PROFILE ?= peak
 CONFIG ?= scenarios/demo/proxy.toml
 
-.PHONY: build release test lint fmt proxy baseline gate gate-doc gate-selftest run soak spike flamegraph faults capacity rollout rollout-check parity bench bench-cpu bench-loadgen bench-profile clean help
+.PHONY: deps build release test lint fmt fuzz image proxy baseline gate gate-doc gate-selftest run soak spike flamegraph faults capacity rollout rollout-check parity bench bench-cpu bench-loadgen bench-profile clean help
 
 help:
-	@echo "make build | release | test | lint | fmt | proxy | bench | baseline | gate | gate-doc | gate-selftest | run | soak | spike | flamegraph | faults | capacity | rollout | rollout-check | parity"
+	@echo "make deps | build | release | test | fuzz | image | lint | fmt | proxy | bench | baseline | gate | gate-doc | gate-selftest | run | soak | spike | flamegraph | faults | capacity | rollout | rollout-check | parity"
 
 build:
 	$(CARGO) build --workspace --all-targets
@@ -14,9 +14,16 @@ build:
 release:
 	$(CARGO) build --release --locked --workspace
 
-## test: formatting, lints and every test (what CI runs).
-test: lint
-	$(CARGO) test --workspace --all-targets
+## deps: the system commands the tests need (scripts/deps.sh, the list CI uses too):
+## installed with apt-get when root, else one line naming the command to run.
+deps:
+	scripts/deps.sh test
+
+## test: formatting, lints and every test (what CI runs). The tools are checked before
+## anything builds; --no-fail-fast runs every test binary even after one fails.
+test: deps
+	$(MAKE) lint
+	$(CARGO) test --workspace --all-targets --no-fail-fast
 
 lint:
 	$(CARGO) fmt --all -- --check
@@ -24,6 +31,24 @@ lint:
 
 fmt:
 	$(CARGO) fmt --all
+
+## fuzz: every fuzz target (fuzz/) for DURATION each (default 60s), seeds replayed first;
+## prints the executions per target (also in target/fuzz.log). A failure prints the input
+## and the BOLERO_RANDOM_SEED that replays it.
+fuzz: FUZZ_TIME = $(if $(filter command line,$(origin DURATION)),$(DURATION),60s)
+fuzz:
+	@mkdir -p target
+	@{ FUZZ_DURATION=$(FUZZ_TIME) $(CARGO) test -p fuzz-targets --test targets -- --nocapture; \
+	  echo $$? > target/fuzz.rc; } 2>&1 | tee target/fuzz.log
+	@echo "executions per target ($(FUZZ_TIME) each):"; grep '^fuzz ' target/fuzz.log
+	@exit $$(cat target/fuzz.rc)
+
+## image: the FROM-scratch image (proxy/Containerfile: static binary, non-root) built with
+## buildah, no daemon; prints its size, runs check-config and an appliance smoke run
+## through it on loopback (scripts/image.sh). Needs root for buildah's chroot isolation.
+image:
+	scripts/deps.sh image
+	scripts/image.sh
 
 ## proxy: run the proxy on the demo config (Ctrl-C to stop).
 proxy:

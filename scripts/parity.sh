@@ -22,22 +22,8 @@ esac
 # loadgen/README.md, "Decision parity"); any other mismatch fails the run.
 known=${PARITY_KNOWN:-path-normalisation,path-boundary,ip-literal}
 
-if ! command -v e2guardian >/dev/null 2>&1; then
-  if [ "$(id -u)" -ne 0 ]; then
-    echo "e2guardian is not installed: run \`apt-get install -y e2guardian\` as root" >&2
-    exit 2
-  fi
-  echo "installing: e2guardian"
-  # policy-rc.d exit 101 keeps the package's service from starting (it would bind 8080).
-  if [ ! -e /usr/sbin/policy-rc.d ]; then
-    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
-    chmod +x /usr/sbin/policy-rc.d
-    trap 'rm -f /usr/sbin/policy-rc.d' EXIT
-  fi
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends e2guardian >/dev/null
-fi
+# e2guardian is in scripts/deps.sh's test list: installed here when missing (as root).
+scripts/deps.sh test
 
 cargo build --release --locked --workspace
 out=${PARITY_OUT:-runs/parity-$(date -u +%Y%m%dT%H%M%SZ)}

@@ -151,6 +151,7 @@ pub struct Metrics {
     pub proxy_protocol_accepted: Counter,
     proxy_protocol_refused: [Counter; 8],
     reloads: [Counter; 2],
+    admin_refused: [Counter; 2],
 }
 
 impl Default for Metrics {
@@ -294,6 +295,13 @@ impl Metrics {
             "result",
             ["ok", "failed"],
         );
+        let admin_refused = Self::family(
+            &mut registry,
+            "admin_refused",
+            "Admin requests refused for want of the admin token, by reason",
+            "reason",
+            ["missing", "invalid"],
+        );
         Metrics {
             registry,
             requests,
@@ -313,6 +321,7 @@ impl Metrics {
             proxy_protocol_accepted,
             proxy_protocol_refused,
             reloads,
+            admin_refused,
         }
     }
 
@@ -382,6 +391,11 @@ impl Metrics {
     /// Counts a reload attempt.
     pub fn reload(&self, ok: bool) {
         self.reloads[usize::from(!ok)].inc();
+    }
+
+    /// Counts an admin request refused at the token check.
+    pub fn admin_refused(&self, why: crate::admin::auth::Refusal) {
+        self.admin_refused[why as usize].inc();
     }
 
     /// Total requests recorded with `decision` (all classes); used by tests and summaries.

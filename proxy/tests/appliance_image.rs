@@ -114,6 +114,14 @@ fn rig_configs_are_valid_and_agree() {
     // Both roles serve admin on 9090 inside their container, as the HEALTHCHECK expects.
     assert_eq!(appliance.admin_listen.map(|a| a.port()), Some(9090));
     assert!(proxy_text.contains("admin_listen = \"0.0.0.0:9090\""));
+    // The published admin port guards its debug and reload routes with a token compose
+    // passes in.
+    let token_env = table
+        .get("admin")
+        .and_then(|a| a.get("token_env"))
+        .and_then(toml::Value::as_str)
+        .expect("[admin] token_env in the rig's proxy config");
+    assert!(compose.contains(&format!("{token_env}: ${{{token_env}:?")));
     for path in ["proxy/compose/appliance.toml", "proxy/compose/proxy.toml"] {
         let in_container = path.replace("proxy/compose/", "/etc/filter-proxy/rig/");
         assert!(

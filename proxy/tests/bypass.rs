@@ -132,7 +132,16 @@ const LOOPBACK_SPELLINGS: [&str; 8] = [
 #[tokio::test]
 async fn ip_literal_hosts_follow_the_group_policy() {
     let origin = Origin::start().await;
-    let proxy = TestProxy::start(&origin, "").await;
+    // The demo policy with `ip_literals = "allow"` for staff (its last group).
+    let policy_dir = tempfile::tempdir().unwrap();
+    let policy = policy_dir.path().join("policy.toml");
+    let demo = std::fs::read_to_string(util::demo_dir().join("policy.toml")).unwrap();
+    assert!(demo
+        .trim_end()
+        .ends_with("always_deny = [\"payroll-login-verify.test\"]"));
+    std::fs::write(&policy, format!("{demo}ip_literals = \"allow\"\n")).unwrap();
+    let overlay = format!("[filter]\npolicy = {:?}\n", policy.display().to_string());
+    let proxy = TestProxy::start(&origin, &overlay).await;
     let port = origin.addr.port();
     let staff = "Proxy-Authorization: Basic c3RhZmYwMTpwdy1zdGFmZjAx\r\n"; // staff01
     for host in LOOPBACK_SPELLINGS {

@@ -3,6 +3,9 @@
 //! jemalloc `allocated` is read from `/debug/jemalloc` before and after opening many idle
 //! connections. Bytes, not time: the figures do not move with the machine's load.
 //!
+//! `FILTER_PROXY_BIN=target/release/filter-proxy cargo test -p filter-proxy --test
+//! conn_memory -- --nocapture` measures a release build instead and prints its figures.
+//!
 //! The ceilings are regression guards, not the goals: hyper holds an 8 KiB read buffer and
 //! an 8 KiB write buffer per HTTP/1 connection whatever we do (see proxy/README.md,
 //! "Memory per connection"), and this is a debug build, whose futures are larger. A
@@ -63,7 +66,10 @@ async fn start_proxy(origin: &Origin) -> ProxyProcess {
         origin = origin.addr,
     );
     std::fs::write(dir.path().join("proxy.toml"), config).unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_filter-proxy"))
+    let binary = std::env::var_os("FILTER_PROXY_BIN")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_filter-proxy").into());
+    let child = Command::new(binary)
         .arg("--config")
         .arg(dir.path().join("proxy.toml"))
         .stdout(Stdio::null())
@@ -184,7 +190,7 @@ async fn idle_connections_hold_little_live_heap() {
     )
     .await;
     eprintln!(
-        "live heap per idle connection (debug build): keep-alive {keep_alive:.0} B, \
+        "live heap per idle connection ({CONNECTIONS} each): keep-alive {keep_alive:.0} B, \
          tunnel {tunnel:.0} B, after a 4 MiB download {download:.0} B"
     );
     assert!(

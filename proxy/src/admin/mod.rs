@@ -5,7 +5,10 @@
 //! `GET /debug/pprof/profile` and `GET /debug/jemalloc` (see [`pprof`] and [`jemalloc`]).
 //! It runs on its own listener so that scraping and probing never compete with client
 //! connections for the connection limit, and stays up during drain so `/readyz` can say so.
+//! `POST /reload` and the `/debug/` routes need the admin token when one is configured
+//! ([`auth`]).
 
+pub mod auth;
 pub mod jemalloc;
 pub mod pprof;
 
@@ -76,6 +79,21 @@ fn text(
 
 async fn route(shared: &Shared, req: Request<Incoming>) -> Response<Full<Bytes>> {
     const PLAIN: &str = "text/plain; charset=utf-8";
+    if auth::guarded(req.uri().path()) {
+        if let Err(why) = auth::check(&shared.config.admin, req.headers()) {
+            shared.metrics.admin_refused(why);
+            let mut refused = text(
+                StatusCode::UNAUTHORIZED,
+                PLAIN,
+                "this route needs Authorization: Bearer <admin token>\n",
+            );
+            refused.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Bearer realm=\"filter-proxy admin\""),
+            );
+            return refused;
+        }
+    }
     match (req.method(), req.uri().path()) {
         (&Method::GET, "/healthz") => text(StatusCode::OK, PLAIN, "ok\n"),
         (&Method::GET, "/readyz") => match (shared.not_ready(), shared.store.degraded()) {

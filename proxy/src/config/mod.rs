@@ -53,6 +53,8 @@ pub struct Config {
     pub store: StoreSettings,
     /// `[proxy_protocol]`: signed PROXY v2 headers from on-premise appliances (absent: off).
     pub proxy_protocol: Option<CloudSideConfig>,
+    /// `[admin]`: the token `POST /reload` and the `/debug/` routes need.
+    pub admin: crate::admin::auth::AdminSettings,
     /// Notified to reload the category database and policy from their files (the binary
     /// wires SIGHUP to it; admin `POST /reload` does the same).
     pub reload_trigger: Arc<tokio::sync::Notify>,

@@ -106,4 +106,6 @@ pub struct RawConfig {
     #[serde(default)]
     pub store: crate::store::StoreConfig,
     pub proxy_protocol: Option<crate::proxy_protocol::ProxyProtocolConfig>,
+    #[serde(default)]
+    pub admin: crate::admin::auth::RawAdmin,
 }

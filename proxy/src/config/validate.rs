@@ -59,6 +59,7 @@ pub(super) fn validate(text: &str, base: &Path, origin: String) -> Result<Config
         access_log,
         store,
         proxy_protocol,
+        admin,
     } = raw;
     let proxy_protocol =
         proxy_protocol.and_then(|raw| match raw.validate(base, "proxy_protocol") {
@@ -101,6 +102,14 @@ pub(super) fn validate(text: &str, base: &Path, origin: String) -> Result<Config
         }
     }
     let server = check_server(&mut c, server);
+    let admin = admin
+        .validate(base, server.admin_listen)
+        .unwrap_or_else(|problems| {
+            for (key, message) in problems {
+                c.problem("admin", Some(key), message);
+            }
+            crate::admin::auth::AdminSettings::default()
+        });
     let filter = FilterSettings {
         categories: base.join(filter.categories.as_deref().unwrap_or("categories.txt")),
         policy: base.join(filter.policy.as_deref().unwrap_or("policy.toml")),
@@ -203,6 +212,7 @@ pub(super) fn validate(text: &str, base: &Path, origin: String) -> Result<Config
             access_log,
             store,
             proxy_protocol,
+            admin,
             reload_trigger: Arc::new(tokio::sync::Notify::new()),
             snapshot,
             resolver,

@@ -344,9 +344,6 @@ blocked_categories = [{all}]
 always_allow = [\"staff-vpn-gateway.example\"]
 # A known phishing host, denied whatever its category.
 always_deny = [\"payroll-login-verify.test\"]
-# Staff reach printers and lab devices by address; every other group keeps the default,
-# which blocks hosts given as an IP address (an address matches no category).
-ip_literals = \"allow\"
 "
     )
 }

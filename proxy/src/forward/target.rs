@@ -69,10 +69,24 @@ pub(crate) fn canonical_host(raw: &str) -> Result<(Cow<'_, str>, Option<IpAddr>)
         return Ok((Cow::Owned(ip_text(ip)), Some(ip)));
     }
     let name = raw.strip_suffix('.').unwrap_or(raw);
-    if name.is_empty() || name.split('.').any(str::is_empty) {
+    // One pass: empty labels, uppercase letters, and where the last label starts.
+    let (mut upper, mut after_dot, mut last_label) = (false, true, 0);
+    for (i, &b) in name.as_bytes().iter().enumerate() {
+        if b == b'.' {
+            if after_dot {
+                return Err(ProxyError::BadRequest("the host has an empty label"));
+            }
+            after_dot = true;
+            last_label = i + 1;
+        } else {
+            after_dot = false;
+            upper |= b.is_ascii_uppercase();
+        }
+    }
+    if after_dot {
         return Err(ProxyError::BadRequest("the host has an empty label"));
     }
-    if ends_in_a_number(name) {
+    if is_a_number(&name[last_label..]) {
         return match url::Host::parse(name) {
             Ok(url::Host::Ipv4(v4)) => {
                 let ip = IpAddr::V4(v4);
@@ -81,7 +95,7 @@ pub(crate) fn canonical_host(raw: &str) -> Result<(Cow<'_, str>, Option<IpAddr>)
             _ => Err(ProxyError::BadRequest("invalid IPv4 address")),
         };
     }
-    let host = if name.bytes().any(|b| b.is_ascii_uppercase()) {
+    let host = if upper {
         Cow::Owned(name.to_ascii_lowercase())
     } else {
         Cow::Borrowed(name)
@@ -97,10 +111,9 @@ fn ip_text(ip: IpAddr) -> String {
     }
 }
 
-/// The WHATWG "ends in a number" check: the last label is decimal digits or `0x` hex,
-/// which makes the whole host an IPv4 address (or invalid).
-fn ends_in_a_number(name: &str) -> bool {
-    let last = name.rsplit('.').next().unwrap_or(name);
+/// The WHATWG "ends in a number" check, on the last label: decimal digits or `0x` hex
+/// make the whole host an IPv4 address (or invalid).
+fn is_a_number(last: &str) -> bool {
     if !last.is_empty() && last.bytes().all(|b| b.is_ascii_digit()) {
         return true;
     }

@@ -80,7 +80,8 @@ pub struct ConfigIssues(pub Vec<ConfigIssue>);
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProxyProtocolConfig {
-    /// Peers allowed to send a PROXY header. A header from anyone else is refused.
+    /// Peers allowed to send a PROXY header. Anyone else is served as a plain client
+    /// without a byte being read, so a header it sends is refused by the HTTP parser.
     pub trusted_cidrs: Vec<IpNet>,
     /// The shared key inline (for development; prefer `hmac_key_file`).
     #[serde(default)]

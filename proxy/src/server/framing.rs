@@ -144,12 +144,22 @@ impl Framing {
                         _ => State::ChunkData(left),
                     };
                 }
-                _ => match data.iter().position(|&b| b == b'\n') {
+                _ => match memchr::memchr(b'\n', data) {
                     Some(end) => {
-                        self.line.push(&data[..end]);
+                        let line = &data[..end];
                         data = &data[end + 1..];
-                        self.end_line();
-                        self.line.len = 0;
+                        if self.line.len == 0 {
+                            // The whole line is in this read: no copy (the common case).
+                            self.end_line(line.strip_suffix(b"\r").unwrap_or(line), true);
+                        } else {
+                            self.line.push(line);
+                            let (kept, whole) = self.line.text();
+                            let mut copy = [0u8; LINE_KEEP];
+                            copy[..kept.len()].copy_from_slice(kept);
+                            let len = kept.len();
+                            self.line.len = 0;
+                            self.end_line(&copy[..len], whole);
+                        }
                     }
                     None => {
                         self.line.push(data);
@@ -165,8 +175,8 @@ impl Framing {
         self.state = State::Off;
     }
 
-    fn end_line(&mut self) {
-        let (text, whole) = self.line.text();
+    /// One line has ended: `text` is its start (all of it when `whole`), without the CR.
+    fn end_line(&mut self, text: &[u8], whole: bool) {
         let empty = whole && text.is_empty();
         match self.state {
             State::Head if empty => {
@@ -178,10 +188,12 @@ impl Framing {
             State::Head if !self.head.started => {
                 self.head.started = true;
             }
-            State::Head => {
-                if starts_with_ignore_case(text, b"transfer-encoding:") {
+            // Only the two framing headers matter; their first letters rule out the rest.
+            State::Head => match text.first() {
+                Some(b't' | b'T') if starts_with_ignore_case(text, b"transfer-encoding:") => {
                     self.head.transfer_encoding = true;
-                } else if starts_with_ignore_case(text, b"content-length:") {
+                }
+                Some(b'c' | b'C') if starts_with_ignore_case(text, b"content-length:") => {
                     let value = text[b"content-length:".len()..].trim_ascii();
                     match (
                         whole,
@@ -191,7 +203,8 @@ impl Framing {
                         _ => self.lose(),
                     }
                 }
-            }
+                _ => {}
+            },
             State::ChunkSize => {
                 let digits = text
                     .iter()

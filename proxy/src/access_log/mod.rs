@@ -19,14 +19,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use http::{Method, Uri};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::registry::Registry;
-use serde::Serialize;
 
 use crate::metrics::DecisionLabel;
+use line::LineWriter;
+
+mod line;
 
 /// How often the writer drains the channel.
 const TICK: Duration = Duration::from_millis(50);
@@ -148,6 +150,7 @@ impl AccessLog {
             settings: settings.clone(),
             written,
             line: Vec::with_capacity(512),
+            format: LineWriter::default(),
         };
         let stop_w = stop.clone();
         let handle = std::thread::Builder::new()
@@ -242,6 +245,7 @@ struct Writer {
     settings: AccessLogSettings,
     written: Counter,
     line: Vec<u8>,
+    format: LineWriter,
 }
 
 impl Writer {
@@ -274,117 +278,23 @@ impl Writer {
 
     fn write(&mut self, entry: &Entry) {
         self.line.clear();
-        let event = Event::of(entry);
-        let encoded = match self.settings.format {
-            AccessLogFormat::Json => serde_json::to_writer(&mut self.line, &event),
-            AccessLogFormat::SplunkHec => serde_json::to_writer(
-                &mut self.line,
-                &Envelope {
-                    time: epoch_seconds(entry.start),
-                    host: &self.settings.host,
-                    source: &self.settings.source,
-                    sourcetype: &self.settings.sourcetype,
-                    index: self.settings.index.as_deref(),
-                    event,
-                },
-            ),
-        };
-        if encoded.is_ok() {
-            self.line.push(b'\n');
-            if self.out.write_all(&self.line).is_ok() {
-                self.written.inc();
+        match self.settings.format {
+            AccessLogFormat::Json => self.format.event(&mut self.line, entry),
+            AccessLogFormat::SplunkHec => {
+                self.format.envelope(&mut self.line, entry, &self.settings)
             }
         }
-    }
-}
-
-/// One line's fields, as written.
-#[derive(Serialize)]
-struct Event<'a> {
-    time: String,
-    kind: &'static str,
-    client: IpAddr,
-    user: Option<&'a str>,
-    group: Option<&'a str>,
-    method: &'a str,
-    url: String,
-    host: Option<&'a str>,
-    category: Option<&'a str>,
-    rule: Option<&'a str>,
-    decision: &'static str,
-    status: u16,
-    bytes_in: Option<u64>,
-    bytes_out: u64,
-    head_us: u64,
-    duration_us: u64,
-    upstream: Option<String>,
-    sni: Option<&'a str>,
-    error: Option<&'static str>,
-}
-
-impl<'a> Event<'a> {
-    fn of(e: &'a Entry) -> Self {
-        let tunnel = e.method == Method::CONNECT;
-        let upstream = e.uri.authority().map(|a| match a.port_u16() {
-            Some(_) => a.as_str().to_string(),
-            None => format!("{}:80", a.host()),
-        });
-        Event {
-            time: rfc3339(e.start),
-            kind: if tunnel { "tunnel" } else { "http" },
-            client: e.client,
-            user: e.user.as_deref(),
-            group: e.group.as_deref(),
-            method: e.method.as_str(),
-            url: e.uri.to_string(),
-            host: e.uri.host(),
-            category: e.category.as_deref(),
-            rule: e.rule.as_deref(),
-            decision: match e.decision {
-                DecisionLabel::Allowed => "allowed",
-                DecisionLabel::Blocked => "blocked",
-                DecisionLabel::Error => "error",
-            },
-            status: e.status,
-            bytes_in: e.bytes_in,
-            bytes_out: e.bytes_out,
-            head_us: e.head.as_micros() as u64,
-            duration_us: e.total.as_micros() as u64,
-            upstream: upstream.filter(|_| e.decision == DecisionLabel::Allowed),
-            sni: e.sni.as_deref(),
-            error: e.error,
+        self.line.push(b'\n');
+        if self.out.write_all(&self.line).is_ok() {
+            self.written.inc();
         }
     }
-}
-
-/// The Splunk HEC envelope.
-#[derive(Serialize)]
-struct Envelope<'a> {
-    time: f64,
-    host: &'a str,
-    source: &'a str,
-    sourcetype: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    index: Option<&'a str>,
-    event: Event<'a>,
-}
-
-fn epoch_seconds(t: SystemTime) -> f64 {
-    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
-    // Milliseconds, as HEC reads them.
-    (d.as_millis() as f64) / 1000.0
-}
-
-/// RFC 3339 with microseconds, UTC.
-fn rfc3339(t: SystemTime) -> String {
-    time::OffsetDateTime::from(t)
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::UNIX_EPOCH;
 
     fn entry() -> Entry {
         Entry {
@@ -432,7 +342,7 @@ mod tests {
         log.close();
         let text = std::fs::read_to_string(&path).unwrap();
         let line: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
-        assert_eq!(line["time"], "2023-11-14T22:13:20.123Z");
+        assert_eq!(line["time"], "2023-11-14T22:13:20.123000Z");
         assert_eq!(line["client"], "10.1.2.3");
         assert_eq!(line["user"], "student0001");
         assert_eq!(line["group"], "students");
