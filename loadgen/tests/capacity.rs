@@ -33,6 +33,7 @@ async fn a_slow_origin_puts_the_knee_below_its_limit() {
         proxy_bin: Some(proxy_bin()),
         proxy_config: Some(repo_root().join("scenarios/demo/proxy.toml")),
         no_pin: true,
+        proxy_cores: None,
     })
     .await
     .expect("the capacity run is made");
@@ -59,6 +60,21 @@ async fn a_slow_origin_puts_the_knee_below_its_limit() {
     assert_eq!(doc["schema_version"], 1);
     assert_eq!(doc["knee_rps"], 40.0);
     assert_eq!(doc["knee_reached"], true);
+    // A slow origin, not the proxy's CPU, ends this climb, and the reading says so.
+    let reading = &outcome.reading;
+    assert!(
+        matches!(
+            reading.bottleneck,
+            Some(capacity::step::Bottleneck::NotSaturated { .. })
+        ),
+        "{reading:?}"
+    );
+    assert!(reading
+        .per_core_basis
+        .as_deref()
+        .unwrap_or("")
+        .contains("an estimate"));
+    assert_eq!(doc["knee"]["bottleneck"]["kind"], "not-saturated");
     let svg = std::fs::read_to_string(out.join("capacity.svg")).unwrap();
     assert!(svg.starts_with("<svg") && svg.contains("<polyline"));
     assert!(std::fs::read_to_string(out.join("capacity.md"))

@@ -9,7 +9,16 @@
 //! the schedule and records latency from the intended send time, so overload shows as
 //! latency and as achieved < offered. Each point names the driver that produced it.
 //!
-//! Modules: [`spec`] (the profile file), [`step`] (one step, the knee), [`report`].
+//! Why a CPU quota on the proxy (`proxy_cores`, a cgroup through
+//! [`cpu_quota`](crate::harness::cpu_quota)): on a small shared machine an unconstrained
+//! proxy is never the first to run out, so the climb ends on the machine's tail and the
+//! knee is not the proxy's. Held to a fraction of a core it saturates first; each step
+//! records both sides' busy cores and the quota's throttling, and the first broken step
+//! names what limited the climb, so the knee per proxy core is only claimed when the
+//! proxy's CPU was the bottleneck.
+//!
+//! Modules: [`spec`] (the profile file), [`step`] (one step, the knee, the bottleneck),
+//! [`report`].
 
 pub mod report;
 pub mod spec;
@@ -24,11 +33,12 @@ use crate::attack::{self, AttackOptions, Driver};
 use crate::faults::inject::OriginControl;
 use crate::faults::rig::{Rig, RigSpec};
 use crate::faults::{self, FaultError};
+use crate::harness::cpu_quota::CpuQuota;
 use crate::harness::{pin, sample};
 use crate::origin::faults::FaultSettings;
 
 use self::spec::CapacityProfile;
-use self::step::StepResult;
+use self::step::{KneeReading, StepResult};
 
 /// Arguments of `loadgen capacity`.
 #[derive(Debug, Clone, clap::Args)]
@@ -52,6 +62,10 @@ pub struct CapacityArgs {
     /// Do not pin the proxy to a CPU of its own.
     #[arg(long)]
     pub no_pin: bool,
+    /// Hold the proxy to this many cores (cgroup CPU quota), overriding the profile's
+    /// `proxy_cores`; 0 runs it without a quota.
+    #[arg(long)]
+    pub proxy_cores: Option<f64>,
 }
 
 /// What a capacity run produced.
@@ -67,6 +81,8 @@ pub struct CapacityOutcome {
     pub held: bool,
     /// The profile as run.
     pub profile: CapacityProfile,
+    /// The knee per proxy core and what limited it.
+    pub reading: KneeReading,
 }
 
 /// Runs the staircase and writes the run directory.
@@ -74,6 +90,16 @@ pub async fn execute(args: &CapacityArgs) -> Result<CapacityOutcome, FaultError>
     let mut profile = CapacityProfile::load(&args.profile)?;
     if let Some(s) = args.step_seconds.filter(|s| *s > 0) {
         profile.step_duration = Duration::from_secs(s);
+    }
+    match args.proxy_cores {
+        Some(0.0) => profile.proxy_cores = None,
+        Some(c) if !(crate::harness::cpu_quota::MIN_CORES..=64.0).contains(&c) => {
+            return Err(FaultError::Setup(format!(
+                "--proxy-cores {c}: must be 0 (no quota) or between 0.01 and 64"
+            )))
+        }
+        Some(c) => profile.proxy_cores = Some(c),
+        None => {}
     }
     let profile_path = std::fs::canonicalize(&args.profile).unwrap_or(args.profile.clone());
     let repo = faults::repo_dir_of(&profile_path);
@@ -115,10 +141,22 @@ pub async fn execute(args: &CapacityArgs) -> Result<CapacityOutcome, FaultError>
     }
     let ticks = sample::clock_ticks_per_second();
     let pid = rig.proxy_pid();
+    // The quota goes on after start-up, so the proxy loads its data at full speed. Where
+    // cgroups cannot be written the run goes on pinned only, and the report says so.
+    let (quota, quota_note) = match profile.proxy_cores.map(|c| CpuQuota::apply(pid, c)) {
+        None => (None, None),
+        Some(Ok(q)) => (Some(q), None),
+        Some(Err(e)) => {
+            let note = format!("no CPU quota on the proxy ({e}); it ran pinned only");
+            eprintln!("loadgen capacity: {note}");
+            (None, Some(note))
+        }
+    };
     let mut steps = Vec::new();
     for (i, rate) in profile.rates.iter().copied().enumerate() {
         let out = run_dir.join(format!("step-{i:02}"));
         let cpu_before = sample::cpu_ms(pid, ticks).ok();
+        let throttle_before = quota.as_ref().and_then(|q| q.throttling().ok());
         let own_before = sample::cpu_ms(std::process::id(), ticks).ok();
         let wall = std::time::Instant::now();
         let report = attack::attack(&AttackOptions {
@@ -141,9 +179,14 @@ pub async fn execute(args: &CapacityArgs) -> Result<CapacityOutcome, FaultError>
             + run["samples"]["warmup"].as_u64().unwrap_or(0);
         let mut result = step::from_run_json(i, rate, run, cpu, all, &profile.slo);
         let own_after = sample::cpu_ms(std::process::id(), ticks).ok();
+        let wall_s = wall.elapsed().as_secs_f64();
         result.loadgen_cores_busy = own_before
             .zip(own_after)
-            .map(|(b, a)| a.saturating_sub(b) as f64 / 1000.0 / wall.elapsed().as_secs_f64());
+            .map(|(b, a)| a.saturating_sub(b) as f64 / 1000.0 / wall_s);
+        result.proxy_cores_busy = cpu.map(|ms| ms as f64 / 1000.0 / wall_s);
+        result.throttled_share = throttle_before
+            .zip(quota.as_ref().and_then(|q| q.throttling().ok()))
+            .and_then(|(b, a)| a.throttled_share_since(&b));
         eprintln!(
             "step {i}: offered {rate:.0}, achieved {:.0} req/s, p99 {} -> {}",
             result.achieved_rps,
@@ -163,20 +206,36 @@ pub async fn execute(args: &CapacityArgs) -> Result<CapacityOutcome, FaultError>
             return Err(FaultError::Setup("the proxy exited during the run".into()));
         }
     }
+    let quota_desc = quota
+        .as_ref()
+        .map(|q| format!("{}, {:.2} cores", q.hierarchy().mechanism(), q.cores()));
+    let proxy_limit = quota.as_ref().map(CpuQuota::cores).unwrap_or_else(|| {
+        placement
+            .as_ref()
+            .map_or(pin::allowed_cpus().len(), |p| p.proxy_cpus.len())
+            .max(1) as f64
+    });
+    let loadgen_cpus = placement
+        .as_ref()
+        .map_or(pin::allowed_cpus().len(), |p| p.loadgen_cpus.len())
+        .max(1) as f64;
+    drop(quota);
     drop(rig);
     let knee = step::knee(&steps);
+    let reading = step::read_knee(&steps, proxy_limit, loadgen_cpus, quota_desc, quota_note);
     let held = knee.is_some_and(|k| profile.slo.min_knee_rps.is_none_or(|min| k >= min));
     let extra = json!({
         "placement": placement,
         "load_profile": profile.load_profile,
     });
-    report::write(&run_dir, &profile, &steps, knee, held, extra)?;
+    report::write(&run_dir, &profile, &steps, &reading, held, extra)?;
     Ok(CapacityOutcome {
         run_dir,
         steps,
         knee,
         held,
         profile,
+        reading,
     })
 }
 
@@ -185,7 +244,7 @@ pub async fn execute(args: &CapacityArgs) -> Result<CapacityOutcome, FaultError>
 pub async fn run(args: CapacityArgs) -> i32 {
     faults::judged("loadgen capacity", execute(&args), |o| {
         (
-            report::markdown(&o.profile, &o.steps, o.knee),
+            report::markdown(&o.profile, &o.steps, &o.reading),
             o.run_dir.clone(),
             o.held,
         )

@@ -10,7 +10,7 @@ use std::path::Path;
 use serde_json::{json, Value};
 
 use super::spec::CapacityProfile;
-use super::step::StepResult;
+use super::step::{KneeReading, StepResult};
 use crate::harness::{rundir, HarnessError};
 
 /// Version of the `capacity.json` layout.
@@ -20,7 +20,7 @@ pub const SCHEMA_VERSION: u64 = 1;
 pub fn document(
     profile: &CapacityProfile,
     steps: &[StepResult],
-    knee: Option<f64>,
+    reading: &KneeReading,
     held: bool,
     extra: Value,
 ) -> Value {
@@ -33,8 +33,10 @@ pub fn document(
         "connections": profile.connections,
         "step_s": profile.step_duration.as_secs_f64(),
         "origin_delay_ms": profile.origin_delay_ms,
-        "knee_rps": knee,
+        "knee_rps": reading.knee_rps,
         "knee_reached": steps.iter().any(|s| !s.held()),
+        "proxy_cores": profile.proxy_cores,
+        "knee": reading,
         "held": held,
         "steps": steps,
         "extra": extra,
@@ -42,7 +44,8 @@ pub fn document(
 }
 
 /// The `capacity.md` text.
-pub fn markdown(profile: &CapacityProfile, steps: &[StepResult], knee: Option<f64>) -> String {
+pub fn markdown(profile: &CapacityProfile, steps: &[StepResult], reading: &KneeReading) -> String {
+    let knee = reading.knee_rps;
     let mut md = String::new();
     let broke = steps.iter().any(|s| !s.held());
     let _ = writeln!(
@@ -70,13 +73,34 @@ pub fn markdown(profile: &CapacityProfile, steps: &[StepResult], knee: Option<f6
     );
     let _ = writeln!(
         md,
-        "| offered | achieved | p50 | p99 | p99 service | errors | proxy CPU µs/req | loadgen cores | driver | SLO |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+        "- Proxy: {}\n- Per proxy core: {}\n- Limited by: {}\n- Load generator at the knee: {} of its {:.0} cores busy\n",
+        match (&reading.quota, &reading.quota_note) {
+            (Some(q), _) => format!("held to a CPU quota ({q})"),
+            (None, Some(note)) => note.clone(),
+            (None, None) => format!("no quota, {:.0} cores", reading.proxy_limit_cores),
+        },
+        reading.rps_per_proxy_core.map_or("-".into(), |r| format!(
+            "**{r:.0} req/s** ({})",
+            reading.per_core_basis.as_deref().unwrap_or("")
+        )),
+        reading
+            .bottleneck
+            .as_ref()
+            .map_or("nothing measured: no step broke the SLO".into(), |b| b.describe()),
+        reading
+            .loadgen_busy_at_knee
+            .map_or("-".into(), |b| format!("{b:.2}")),
+        reading.loadgen_cpus,
+    );
+    let _ = writeln!(
+        md,
+        "| offered | achieved | p50 | p99 | p99 service | errors | proxy CPU µs/req | proxy cores | throttled | loadgen cores | driver | SLO |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
     );
     let f = |v: Option<f64>, unit: &str| v.map_or("-".into(), |v| format!("{v:.1}{unit}"));
     for s in steps {
         let _ = writeln!(
             md,
-            "| {:.0} | {:.0} | {} | {} | {} | {:.2} % | {} | {} | {} | {} |",
+            "| {:.0} | {:.0} | {} | {} | {} | {:.2} % | {} | {} | {} | {} | {} | {} |",
             s.offered_rps,
             s.achieved_rps,
             f(s.p50_ms, " ms"),
@@ -84,6 +108,9 @@ pub fn markdown(profile: &CapacityProfile, steps: &[StepResult], knee: Option<f6
             f(s.p99_service_ms, " ms"),
             s.error_rate * 100.0,
             f(s.cpu_us_per_request, ""),
+            s.proxy_cores_busy.map_or("-".into(), |c| format!("{c:.2}")),
+            s.throttled_share
+                .map_or("-".into(), |t| format!("{:.0} %", t * 100.0)),
             s.loadgen_cores_busy
                 .map_or("-".into(), |c| format!("{c:.2}")),
             s.driver,
@@ -175,16 +202,17 @@ pub fn write(
     dir: &Path,
     profile: &CapacityProfile,
     steps: &[StepResult],
-    knee: Option<f64>,
+    reading: &KneeReading,
     held: bool,
     extra: Value,
 ) -> Result<(), HarnessError> {
-    let doc = document(profile, steps, knee, held, extra);
+    let knee = reading.knee_rps;
+    let doc = document(profile, steps, reading, held, extra);
     let text = serde_json::to_vec_pretty(&doc).expect("JSON values always serialise");
     rundir::write_atomic(&dir.join("capacity.json"), &text)?;
     rundir::write_atomic(
         &dir.join("capacity.md"),
-        markdown(profile, steps, knee).as_bytes(),
+        markdown(profile, steps, reading).as_bytes(),
     )?;
     let plot = svg(steps, knee, profile.slo.p99.as_secs_f64() * 1000.0);
     rundir::write_atomic(&dir.join("capacity.svg"), plot.as_bytes())

@@ -32,6 +32,8 @@ struct RawCapacity {
     proxy: toml::Table,
     #[serde(default)]
     pin: Option<bool>,
+    #[serde(default)]
+    proxy_cores: Option<f64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -81,6 +83,9 @@ pub struct CapacityProfile {
     pub proxy: toml::Table,
     /// Pin the proxy to a CPU of its own (default true).
     pub pin: bool,
+    /// Hold the proxy to this many cores with a cgroup CPU quota, so that it saturates
+    /// before the load generator and the machine do (`None`: no quota).
+    pub proxy_cores: Option<f64>,
 }
 
 impl CapacityProfile {
@@ -138,6 +143,12 @@ fn validate(raw: RawCapacity, base: &Path) -> Result<CapacityProfile, Vec<String
     if !(raw.slo.min_achieved > 0.0 && raw.slo.min_achieved <= 1.0) {
         errors.push("slo.min_achieved: must be above 0 and at most 1".into());
     }
+    if raw
+        .proxy_cores
+        .is_some_and(|c| !(crate::harness::cpu_quota::MIN_CORES..=64.0).contains(&c))
+    {
+        errors.push("proxy_cores: must be between 0.01 and 64".into());
+    }
     if raw.origin_delay_ms > 60_000 {
         errors.push("origin_delay_ms: must be at most 60000".into());
     }
@@ -160,5 +171,6 @@ fn validate(raw: RawCapacity, base: &Path) -> Result<CapacityProfile, Vec<String
         origin_delay_ms: raw.origin_delay_ms,
         proxy: raw.proxy,
         pin: raw.pin.unwrap_or(true),
+        proxy_cores: raw.proxy_cores,
     })
 }

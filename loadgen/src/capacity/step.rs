@@ -38,6 +38,10 @@ pub struct StepResult {
     /// CPU cores the load generator (driver and origin) kept busy over the step: near
     /// its CPU count, the point measures the load generator, not the proxy.
     pub loadgen_cores_busy: Option<f64>,
+    /// CPU cores the proxy kept busy over the step (its CPU time over the wall time).
+    pub proxy_cores_busy: Option<f64>,
+    /// Share of the quota's periods in which the proxy ran out of quota (with a quota).
+    pub throttled_share: Option<f64>,
     /// What broke the SLO (empty when it held).
     pub broken: Vec<String>,
 }
@@ -114,6 +118,8 @@ pub fn from_run_json(
             .map(|ms| ms as f64 * 1000.0 / all_requests as f64),
         unsent: run["extra"]["unsent"].as_u64().unwrap_or(0),
         loadgen_cores_busy: None,
+        proxy_cores_busy: None,
+        throttled_share: None,
         broken,
     }
 }
@@ -126,6 +132,176 @@ pub fn knee(steps: &[StepResult]) -> Option<f64> {
         .take_while(|s| s.held())
         .last()
         .map(|s| s.offered_rps)
+}
+
+/// What limited the climb at the knee: read off the first step that broke the SLO.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Bottleneck {
+    /// The proxy used its CPUs (or its quota) up: the knee is the proxy's.
+    ProxyCpu {
+        /// Cores the proxy kept busy.
+        busy: f64,
+        /// Cores it could use.
+        limit: f64,
+        /// Share of quota periods throttled, with a quota.
+        throttled_share: Option<f64>,
+    },
+    /// The load generator used its CPUs up: the point measures the load generator.
+    LoadGenerator {
+        /// Cores it kept busy.
+        busy: f64,
+        /// Cores it could use.
+        cpus: f64,
+    },
+    /// Neither was saturated: the step broke on the machine's tail (steal, other work)
+    /// or on failures, not on the proxy's CPU.
+    NotSaturated {
+        /// Cores the proxy kept busy, of `proxy_limit`.
+        proxy_busy: Option<f64>,
+        /// Cores it could use.
+        proxy_limit: f64,
+        /// Cores the load generator kept busy.
+        loadgen_busy: Option<f64>,
+    },
+}
+
+/// A proxy at 90% of its cores, or throttled in half the quota's periods, is saturated.
+pub const PROXY_SATURATED: f64 = 0.9;
+/// A load generator at 85% of its cores is saturated (it also has to keep its schedule).
+pub const LOADGEN_SATURATED: f64 = 0.85;
+
+impl Bottleneck {
+    /// Whether the knee measures the proxy.
+    pub fn is_proxy(&self) -> bool {
+        matches!(self, Bottleneck::ProxyCpu { .. })
+    }
+
+    /// One line for the report.
+    pub fn describe(&self) -> String {
+        let f = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.2}"));
+        match self {
+            Bottleneck::ProxyCpu {
+                busy,
+                limit,
+                throttled_share,
+            } => format!(
+                "the proxy's CPU: {busy:.2} of {limit:.2} cores busy{}",
+                throttled_share.map_or(String::new(), |t| format!(
+                    ", quota exhausted in {:.0} % of periods",
+                    t * 100.0
+                ))
+            ),
+            Bottleneck::LoadGenerator { busy, cpus } => format!(
+                "the load generator: {busy:.2} of its {cpus:.0} cores busy (the point measures it, not the proxy)"
+            ),
+            Bottleneck::NotSaturated {
+                proxy_busy,
+                proxy_limit,
+                loadgen_busy,
+            } => format!(
+                "none saturated (proxy {} of {proxy_limit:.2} cores, load generator {} cores): the machine's tail or failures broke the step, not the proxy's CPU",
+                f(*proxy_busy),
+                f(*loadgen_busy)
+            ),
+        }
+    }
+}
+
+/// What limited the step: the proxy when it used `proxy_limit` cores (or its quota ran
+/// out in half the periods), else the load generator when it used its `loadgen_cpus`,
+/// else nothing measured here.
+pub fn bottleneck(step: &StepResult, proxy_limit: f64, loadgen_cpus: f64) -> Bottleneck {
+    let throttled = step.throttled_share.is_some_and(|t| t >= 0.5);
+    match (step.proxy_cores_busy, step.loadgen_cores_busy) {
+        (Some(busy), _) if throttled || busy >= PROXY_SATURATED * proxy_limit => {
+            Bottleneck::ProxyCpu {
+                busy,
+                limit: proxy_limit,
+                throttled_share: step.throttled_share,
+            }
+        }
+        (_, Some(busy)) if busy >= LOADGEN_SATURATED * loadgen_cpus => Bottleneck::LoadGenerator {
+            busy,
+            cpus: loadgen_cpus,
+        },
+        (proxy_busy, loadgen_busy) => Bottleneck::NotSaturated {
+            proxy_busy,
+            proxy_limit,
+            loadgen_busy,
+        },
+    }
+}
+
+/// The knee read as the proxy's: per core, with what limited the climb.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct KneeReading {
+    /// The highest offered rate that held.
+    pub knee_rps: Option<f64>,
+    /// Cores the proxy could use: its quota, else the CPUs it was pinned to or allowed.
+    pub proxy_limit_cores: f64,
+    /// Cores the load generator could use.
+    pub loadgen_cpus: f64,
+    /// How the proxy was held to its quota (`None`: no quota).
+    pub quota: Option<String>,
+    /// Why a quota asked for was not applied.
+    pub quota_note: Option<String>,
+    /// What limited the first step that broke (`None`: no step broke).
+    pub bottleneck: Option<Bottleneck>,
+    /// Requests per second per proxy core at the SLO.
+    pub rps_per_proxy_core: Option<f64>,
+    /// How `rps_per_proxy_core` was computed.
+    pub per_core_basis: Option<String>,
+    /// Cores the load generator kept busy at the knee (its headroom).
+    pub loadgen_busy_at_knee: Option<f64>,
+}
+
+/// Reads the knee: the bottleneck of the first broken step and the rate per proxy core.
+/// When the proxy's CPU broke the climb, the knee over the proxy's cores is its rate per
+/// core; otherwise the best estimate is the knee step's rate over the cores the proxy
+/// kept busy there, and the reading says so.
+pub fn read_knee(
+    steps: &[StepResult],
+    proxy_limit_cores: f64,
+    loadgen_cpus: f64,
+    quota: Option<String>,
+    quota_note: Option<String>,
+) -> KneeReading {
+    let knee_rps = knee(steps);
+    let knee_step = steps.iter().take_while(|s| s.held()).last();
+    let bottleneck = steps
+        .iter()
+        .find(|s| !s.held())
+        .map(|s| bottleneck(s, proxy_limit_cores, loadgen_cpus));
+    let (rps_per_proxy_core, per_core_basis) = match (knee_rps, &bottleneck) {
+        (Some(k), Some(b)) if b.is_proxy() => (
+            Some(k / proxy_limit_cores),
+            Some(format!(
+                "knee / the proxy's {proxy_limit_cores:.2} cores: its CPU broke the next step"
+            )),
+        ),
+        (Some(_), _) => match knee_step.and_then(|s| s.proxy_cores_busy.map(|b| (s, b))) {
+            Some((s, busy)) if busy > 0.0 => (
+                Some(s.achieved_rps / busy),
+                Some(format!(
+                    "achieved rate at the knee / the {busy:.2} cores the proxy kept busy there: an estimate, the proxy's CPU did not end the climb"
+                )),
+            ),
+            _ => (None, None),
+        },
+        (None, _) => (None, None),
+    };
+    KneeReading {
+        knee_rps,
+        proxy_limit_cores,
+        loadgen_cpus,
+        quota,
+        quota_note,
+        bottleneck,
+        rps_per_proxy_core,
+        per_core_basis,
+        loadgen_busy_at_knee: knee_step.and_then(|s| s.loadgen_cores_busy),
+    }
 }
 
 #[cfg(test)]
@@ -168,5 +344,58 @@ mod tests {
         assert!(short.broken[0].starts_with("achieved"));
         assert_eq!(knee(&[ok.clone(), slow.clone()]), Some(100.0));
         assert_eq!(knee(&[slow]), None);
+    }
+
+    #[test]
+    fn the_bottleneck_is_whichever_side_ran_out_of_cpu() {
+        let s = slo();
+        let mut step = from_run_json(3, 2000.0, &run(1500.0, 150_000, 0), None, 0, &s);
+        step.proxy_cores_busy = Some(0.24);
+        step.loadgen_cores_busy = Some(0.4);
+        step.throttled_share = Some(0.8);
+        assert!(bottleneck(&step, 0.25, 1.0).is_proxy(), "throttled");
+        step.throttled_share = Some(0.1);
+        assert!(
+            bottleneck(&step, 0.25, 1.0).is_proxy(),
+            "at 96% of its quota"
+        );
+        step.proxy_cores_busy = Some(0.1);
+        assert!(matches!(
+            bottleneck(&step, 0.25, 1.0),
+            Bottleneck::NotSaturated { .. }
+        ));
+        step.loadgen_cores_busy = Some(0.95);
+        let b = bottleneck(&step, 0.25, 1.0);
+        assert!(matches!(b, Bottleneck::LoadGenerator { .. }), "{b:?}");
+        assert!(b.describe().contains("0.95 of its 1 cores"));
+        step.proxy_cores_busy = None;
+        step.loadgen_cores_busy = None;
+        assert!(matches!(
+            bottleneck(&step, 1.0, 1.0),
+            Bottleneck::NotSaturated { .. }
+        ));
+    }
+
+    #[test]
+    fn the_rate_per_core_divides_by_the_quota_only_when_the_proxy_broke_the_climb() {
+        let s = slo();
+        let mut held = from_run_json(0, 1000.0, &run(990.0, 5_000, 0), None, 0, &s);
+        held.proxy_cores_busy = Some(0.2);
+        held.loadgen_cores_busy = Some(0.3);
+        let mut broke = from_run_json(1, 1500.0, &run(1200.0, 150_000, 0), None, 0, &s);
+        broke.proxy_cores_busy = Some(0.25);
+        broke.loadgen_cores_busy = Some(0.35);
+        let r = read_knee(&[held.clone(), broke.clone()], 0.25, 1.0, None, None);
+        assert_eq!(r.knee_rps, Some(1000.0));
+        assert_eq!(r.rps_per_proxy_core, Some(4000.0));
+        assert_eq!(r.loadgen_busy_at_knee, Some(0.3));
+        assert!(r.bottleneck.as_ref().unwrap().is_proxy());
+        // The same steps with a proxy far from its limit: an estimate from busy cores.
+        let r = read_knee(&[held.clone(), broke], 1.0, 1.0, None, None);
+        assert_eq!(r.rps_per_proxy_core, Some(990.0 / 0.2));
+        assert!(r.per_core_basis.unwrap().contains("an estimate"));
+        // No step broke: the knee is a lower bound and nothing is named.
+        let r = read_knee(&[held], 0.25, 1.0, None, None);
+        assert_eq!(r.bottleneck, None);
     }
 }

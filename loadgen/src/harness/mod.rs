@@ -13,7 +13,8 @@
 //! achieved rate) and the proxy runs as it ships (the release binary, its own process,
 //! its own core); the harness owns that setup so every run is made the same way.
 //!
-//! Modules: [`children`] (pid guards), [`pin`] (CPU placement), [`sample`] (`/proc`),
+//! Modules: [`children`] (pid guards), [`pin`] (CPU placement), [`cpu_quota`] (a cgroup CPU
+//! quota on the proxy, for capacity runs), [`sample`] (`/proc`),
 //! [`scrape`] (Prometheus text), [`admin`] (the proxy's admin port), [`provenance`],
 //! [`config_gen`] (the run's proxy config), [`launch`] (writing that config and starting
 //! the proxy on it, shared with the fault and capacity rigs), [`flame`] (flame graph),
@@ -24,6 +25,7 @@
 pub mod admin;
 pub mod children;
 pub mod config_gen;
+pub mod cpu_quota;
 pub mod flame;
 pub mod host;
 pub mod latency;
