@@ -108,6 +108,39 @@ fn pick_half<'a>(rng: &mut StdRng, a: &[&'a Rule], b: &[&'a Rule]) -> Option<&'a
 }
 
 /// Builds one entry.
+/// The variations that spell the same host another way (a trailing dot, a port): a GET
+/// of the rule's domain, a CONNECT to it, and, for a path rule, a GET below the path on
+/// its domain. `hosts` is those three targets' hosts, `rules` the domain and path rules.
+fn suffixed(
+    class: Class,
+    hosts: [&str; 3],
+    rules: [&str; 2],
+    below: Option<String>,
+    details: [&str; 3],
+) -> Vec<Entry> {
+    let mut v = vec![
+        entry(
+            class,
+            Method::Get,
+            format!("http://{}/", hosts[0]),
+            rules[0],
+            details[0],
+        ),
+        entry(
+            class,
+            Method::Connect,
+            hosts[1].to_owned(),
+            rules[0],
+            details[1],
+        ),
+    ];
+    if let Some(below) = below {
+        let target = format!("http://{}{below}", hosts[2]);
+        v.push(entry(class, Method::Get, target, rules[1], details[2]));
+    }
+    v
+}
+
 fn entry(class: Class, method: Method, target: String, rule: &str, detail: &str) -> Entry {
     Entry {
         class,
@@ -279,32 +312,17 @@ fn variations(class: Class, pools: &Pools<'_>, rng: &mut StdRng, page: u32) -> V
                 ));
             }
         }
-        Class::TrailingDot => {
-            v.push(entry(
-                class,
-                Method::Get,
-                get(&format!("{dom}."), "/"),
-                &drule,
-                "host",
-            ));
-            v.push(entry(
-                class,
-                Method::Connect,
-                format!("{dom}.:443"),
-                &drule,
-                "connect",
-            ));
-            if p.path.is_some() {
-                let below = format!("{prefix}/{page}");
-                v.push(entry(
-                    class,
-                    Method::Get,
-                    get(&format!("{pdom}."), &below),
-                    &prule,
-                    "path-rule-host",
-                ));
-            }
-        }
+        Class::TrailingDot => v.extend(suffixed(
+            class,
+            [
+                &format!("{dom}."),
+                &format!("{dom}.:443"),
+                &format!("{pdom}."),
+            ],
+            [&drule, &prule],
+            p.path.is_some().then(|| format!("{prefix}/{page}")),
+            ["host", "connect", "path-rule-host"],
+        )),
         Class::Case => {
             v.push(entry(
                 class,
@@ -492,39 +510,17 @@ fn variations(class: Class, pools: &Pools<'_>, rng: &mut StdRng, page: u32) -> V
                 &format!("{detail}-connect"),
             ));
         }
-        Class::Port => {
-            v.push(entry(
-                class,
-                Method::Get,
-                get(&format!("{dom}:80"), "/"),
-                &drule,
-                "default-port",
-            ));
-            v.push(entry(
-                class,
-                Method::Get,
-                get(&format!("{dom}:8080"), "/"),
-                &drule,
-                "other-port",
-            ));
-            v.push(entry(
-                class,
-                Method::Connect,
-                format!("{dom}:8443"),
-                &drule,
-                "connect-other-port",
-            ));
-            if p.path.is_some() {
-                let below = format!("{prefix}/{page}");
-                v.push(entry(
-                    class,
-                    Method::Get,
-                    get(&format!("{pdom}:8080"), &below),
-                    &prule,
-                    "path-rule-other-port",
-                ));
-            }
-        }
+        Class::Port => v.extend(suffixed(
+            class,
+            [
+                &format!("{dom}:8080"),
+                &format!("{dom}:8443"),
+                &format!("{pdom}:8080"),
+            ],
+            [&drule, &prule],
+            p.path.is_some().then(|| format!("{prefix}/{page}")),
+            ["other-port", "connect-other-port", "path-rule-other-port"],
+        )),
         Class::User => {}
     }
     v
