@@ -244,6 +244,19 @@ mod tests {
     use crate::identity::IdentitySource;
     use std::sync::Arc;
 
+    /// The rewrite of the tests: Via `1.1 fp`, the demo identity and appliance headers.
+    fn rewrite() -> RequestRewrite {
+        RequestRewrite {
+            via: HeaderValue::from_static("1.1 fp"),
+            user_header: HeaderName::from_static("x-filter-user"),
+            group_header: HeaderName::from_static("x-filter-group"),
+            trusted: [
+                HeaderName::from_static("x-appliance-user"),
+                HeaderName::from_static("x-appliance-group"),
+            ],
+        }
+    }
+
     #[test]
     fn strips_hop_by_hop_including_connection_named() {
         let mut h = HeaderMap::new();
@@ -259,15 +272,7 @@ mod tests {
 
     #[test]
     fn replaces_identity_and_appends_xff() {
-        let rw = RequestRewrite {
-            via: HeaderValue::from_static("1.1 fp"),
-            user_header: HeaderName::from_static("x-filter-user"),
-            group_header: HeaderName::from_static("x-filter-group"),
-            trusted: [
-                HeaderName::from_static("x-appliance-user"),
-                HeaderName::from_static("x-appliance-group"),
-            ],
-        };
+        let rw = rewrite();
         let mut h = HeaderMap::new();
         h.insert("x-filter-user", HeaderValue::from_static("spoof"));
         h.insert("x-appliance-group", HeaderValue::from_static("staff"));
@@ -314,15 +319,7 @@ mod tests {
 
     #[test]
     fn underscore_spellings_of_protected_headers_are_removed() {
-        let rw = RequestRewrite {
-            via: HeaderValue::from_static("1.1 fp"),
-            user_header: HeaderName::from_static("x-filter-user"),
-            group_header: HeaderName::from_static("x-filter-group"),
-            trusted: [
-                HeaderName::from_static("x-appliance-user"),
-                HeaderName::from_static("x-appliance-group"),
-            ],
-        };
+        let rw = rewrite();
         let mut h = HeaderMap::new();
         for name in [
             "x_filter_user",
@@ -359,15 +356,7 @@ mod tests {
 
     #[test]
     fn per_connection_values_follow_the_identity_of_each_request() {
-        let rw = RequestRewrite {
-            via: HeaderValue::from_static("1.1 fp"),
-            user_header: HeaderName::from_static("x-filter-user"),
-            group_header: HeaderName::from_static("x-filter-group"),
-            trusted: [
-                HeaderName::from_static("x-appliance-user"),
-                HeaderName::from_static("x-appliance-group"),
-            ],
-        };
+        let rw = rewrite();
         let client = ClientValues::new("::1".parse().unwrap(), false);
         let authority: Authority = "example.com".parse().unwrap();
         let ids = [

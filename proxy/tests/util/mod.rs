@@ -293,17 +293,16 @@ impl TestProxy {
 
     /// Shuts down and waits (bounded) for `serve` to return.
     pub async fn stop(mut self) {
-        self.begin_shutdown();
-        let task = self.task.take().unwrap();
-        tokio::time::timeout(Duration::from_secs(15), task)
-            .await
-            .expect("serve returns after the drain")
-            .unwrap()
-            .unwrap();
+        self.drain().await;
     }
 
     /// Like [`TestProxy::stop`], keeping the directory (logs written there) for the caller.
     pub async fn stop_keeping_dir(mut self) -> tempfile::TempDir {
+        self.drain().await;
+        std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap())
+    }
+
+    async fn drain(&mut self) {
         self.begin_shutdown();
         let task = self.task.take().unwrap();
         tokio::time::timeout(Duration::from_secs(15), task)
@@ -311,7 +310,6 @@ impl TestProxy {
             .expect("serve returns after the drain")
             .unwrap()
             .unwrap();
-        std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap())
     }
 
     /// The task running `serve`, to await its end.
