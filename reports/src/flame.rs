@@ -33,8 +33,40 @@ pub fn parse_folded(folded: &str) -> Vec<(Vec<&str>, u64)> {
         .collect()
 }
 
+/// A frame at least this share of samples pass through, with under 1% of its own, is
+/// scaffolding (`main`, the runtime's `block_on` and task polling, a thread's start):
+/// first in any ranking by total time, and telling nothing. A proxy's own work splits
+/// into request classes well below this share.
+pub const SCAFFOLDING_TOTAL: f64 = 0.8;
+
+impl Frame {
+    /// Whether nearly every sample passes through this frame and almost none stop in it.
+    pub fn is_scaffolding(&self) -> bool {
+        self.total_fraction >= SCAFFOLDING_TOTAL && self.self_fraction < 0.01
+    }
+}
+
 /// Frames ranked by self samples (`by_total` false) or total samples, at most `limit`.
+/// The ranking by total leaves scaffolding out (see [`scaffolding`]).
 pub fn top_frames(folded: &str, limit: usize, by_total: bool) -> Vec<Frame> {
+    let mut frames = all_frames(folded, by_total);
+    if by_total {
+        frames.retain(|f| !f.is_scaffolding());
+    } else {
+        frames.retain(|f| f.self_samples > 0);
+    }
+    frames.truncate(limit);
+    frames
+}
+
+/// The scaffolding frames a ranking by total leaves out, outermost first.
+pub fn scaffolding(folded: &str) -> Vec<Frame> {
+    let mut frames = all_frames(folded, true);
+    frames.retain(Frame::is_scaffolding);
+    frames
+}
+
+fn all_frames(folded: &str, by_total: bool) -> Vec<Frame> {
     let stacks = parse_folded(folded);
     let all: u64 = stacks.iter().map(|(_, c)| c).sum();
     let mut acc: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
@@ -68,10 +100,6 @@ pub fn top_frames(folded: &str, limit: usize, by_total: bool) -> Vec<Frame> {
         };
         key(b).cmp(&key(a)).then_with(|| a.name.cmp(&b.name))
     });
-    if !by_total {
-        frames.retain(|f| f.self_samples > 0);
-    }
-    frames.truncate(limit);
     frames
 }
 
@@ -127,13 +155,32 @@ mod tests {
         assert_eq!(by_total.len(), 2);
         assert_eq!(
             (by_total[0].name.as_str(), by_total[0].total_samples),
-            ("main", 100)
+            ("filter", 60)
         );
         assert_eq!(
             (by_total[1].name.as_str(), by_total[1].total_samples),
-            ("serve", 90)
+            ("forward", 30)
         );
         assert_eq!(by_total[1].self_samples, 0);
+    }
+
+    #[test]
+    fn frames_every_sample_passes_through_are_left_out_of_the_total_ranking() {
+        let left_out: Vec<String> = scaffolding(FOLDED).into_iter().map(|f| f.name).collect();
+        assert_eq!(
+            left_out,
+            ["main", "serve"],
+            "100% and 90% of samples, none their own"
+        );
+        assert!(top_frames(FOLDED, 10, true)
+            .iter()
+            .all(|f| f.name != "main"));
+        // A frame that is all the time but also its own is the hot spot, not scaffolding.
+        let only = top_frames("a 5\n", 10, true);
+        assert_eq!(only[0].name, "a");
+        // 70% through a frame is still a finding.
+        let most = "root;work 70\nother 30\n";
+        assert_eq!(top_frames(most, 1, true)[0].name, "root");
     }
 
     #[test]

@@ -192,6 +192,26 @@ pub fn report(run: &RunDir) -> Result<Doc> {
                 frame_rows(&top_frames(folded, TOP_FRAMES, false)),
             );
             doc.heading(2, "Top frames by total time");
+            let left_out = crate::flame::scaffolding(folded);
+            if !left_out.is_empty() {
+                let names: Vec<String> = left_out
+                    .iter()
+                    .take(3)
+                    .map(|f| {
+                        format!(
+                            "`{}`",
+                            short_frame(&f.name).chars().take(60).collect::<String>()
+                        )
+                    })
+                    .collect();
+                doc.para(format!(
+                    "Left out: {} frame(s) that at least {:.0}% of samples pass through with almost no time of their own ({}{}).",
+                    left_out.len(),
+                    crate::flame::SCAFFOLDING_TOTAL * 100.0,
+                    names.join(", "),
+                    if left_out.len() > 3 { ", ..." } else { "" }
+                ));
+            }
             doc.table(
                 &FRAME_HEADER,
                 frame_rows(&top_frames(folded, TOP_FRAMES, true)),
@@ -241,4 +261,13 @@ pub fn render(run: &RunDir) -> Result<Rendered> {
         summary,
         plots,
     })
+}
+
+/// A frame's name without its generic arguments (`block_on<...>` -> `block_on`): enough to
+/// recognise scaffolding in one line.
+fn short_frame(name: &str) -> &str {
+    match name.split('<').next() {
+        Some(head) if !head.is_empty() => head,
+        _ => name,
+    }
 }
