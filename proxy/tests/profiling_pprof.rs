@@ -12,6 +12,10 @@ use filter_proxy::tunnel;
 use http_body_util::BodyExt;
 use pprof::protos::Message as _;
 
+/// The profiler is one per process and the tests of this file run on parallel threads:
+/// each takes this lock, so "not profiling" is never read while the other test profiles.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 async fn call(query: &str) -> (u16, Vec<u8>) {
     let response = profile_response(Some(query)).await;
     let status = response.status().as_u16();
@@ -26,6 +30,7 @@ async fn call(query: &str) -> (u16, Vec<u8>) {
 
 #[tokio::test]
 async fn bad_parameters_get_400_with_a_reason() {
+    let _one = ONE_AT_A_TIME.lock().await;
     for (query, reason) in [
         ("format=xml", "format"),
         ("seconds=0", "seconds"),
@@ -107,6 +112,7 @@ async fn until_profiling() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn profiles_under_load_name_proxy_functions_in_every_format() {
+    let _one = ONE_AT_A_TIME.lock().await;
     // folded, with a concurrent request refused while it runs
     let (status, body) = under_load(async {
         let first = tokio::spawn(call("seconds=2&format=folded"));
