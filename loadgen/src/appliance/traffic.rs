@@ -9,6 +9,10 @@
 //! generator is visible. The origin copies the identity headers it received into every
 //! answer (`x-echo-*`): through the appliance, every answer that came from the origin
 //! must name the user the request's source address was registered for.
+//!
+//! The schedule is the one every paced sender uses ([`crate::schedule`]); a new connection
+//! per request is why this sender dispatches a task per ticket instead of running
+//! [`crate::get_loop`]'s keep-alive connections.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
@@ -28,6 +32,7 @@ use tokio::sync::Semaphore;
 use crate::corpus::Corpus;
 use crate::mix::Mix;
 use crate::record::{new_histogram, record_clamped, Class, Outcome, Sample};
+use crate::schedule::{Schedule, Ticket};
 
 use super::users::SimUser;
 
@@ -297,13 +302,11 @@ pub async fn run(plan: &TrafficPlan, mix: &Mix, corpus: Corpus, users: &[SimUser
     let permits = Arc::new(Semaphore::new(plan.max_in_flight.max(1)));
     let plan = Arc::new(plan.clone());
     let mut rng = rand::rngs::StdRng::seed_from_u64(0x5c4001);
-    let start = Instant::now();
-    let gap = Duration::from_secs_f64(1.0 / plan.rate);
-    let total = (plan.duration.as_secs_f64() * plan.rate).floor() as u64;
+    // Every request is sent however late (no hard stop): the lag histogram shows it.
+    let schedule = Schedule::new(Instant::now(), Some(plan.rate), plan.duration, None);
+    let start = schedule.start();
     let mut tasks = tokio::task::JoinSet::new();
-    for k in 0..total {
-        let intended = start + gap.mul_f64(k as f64);
-        tokio::time::sleep_until(intended.into()).await;
+    while let Some(Ticket { index: k, intended }) = schedule.next().await {
         let permit = permits
             .clone()
             .acquire_owned()
@@ -352,7 +355,7 @@ pub async fn run(plan: &TrafficPlan, mix: &Mix, corpus: Corpus, users: &[SimUser
     let mut t = Arc::try_unwrap(tally)
         .map(|m| m.into_inner().expect("tally lock"))
         .unwrap_or_else(|arc| arc.lock().expect("tally lock").clone());
-    t.scheduled = total;
+    t.scheduled = schedule.total();
     t.elapsed_s = start.elapsed().as_secs_f64();
     t
 }

@@ -78,6 +78,9 @@ pub enum FaultError {
     /// A fault could not be injected.
     #[error(transparent)]
     Inject(#[from] inject::InjectError),
+    /// The background traffic could not be sent.
+    #[error(transparent)]
+    Traffic(#[from] traffic::TrafficError),
     /// Anything else in setting up (mix, corpus, roster).
     #[error("{0}")]
     Setup(String),
@@ -207,10 +210,7 @@ pub async fn execute(args: &FaultArgs) -> Result<FaultOutcome, FaultError> {
             return Err(e.into());
         }
     };
-    let traffic = traffic
-        .await
-        .map_err(|e| FaultError::Setup(format!("traffic task: {e}")))?
-        .map_err(FaultError::Setup)?;
+    let traffic = traffic.await.map_err(traffic::TrafficError::from)??;
     let ticks = watcher.await.unwrap_or_default();
     let proxy_survived = rig.proxy.try_exit_status().is_none();
     drop(rig);

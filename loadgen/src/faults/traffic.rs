@@ -6,21 +6,19 @@
 //! with or without `Retry-After`, 502, 504) and how long it waited. So this loop keeps
 //! one small event per request, in a vector per connection (no shared lock), merged at
 //! the end. Bounded: nothing is sent after the run's length plus a short grace.
+//!
+//! The schedule and the connections are the open-loop driver's ([`crate::schedule`],
+//! [`crate::get_loop`]); this file owns the event and the sink that keeps it.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use http::{header, HeaderValue, Request, Uri};
-use http_body_util::{BodyExt, Empty};
-use hyper::client::conn::http1::SendRequest;
-use hyper_util::rt::TokioIo;
-use rand::rngs::SmallRng;
-use rand::SeedableRng;
+use http::HeaderValue;
 
 use crate::corpus::Corpus;
+use crate::get_loop::{self, Answer, Ending, GetTarget, Gets, Sink, TargetError};
+use crate::schedule::{Schedule, Ticket};
 
 /// Status recorded for a request that got no answer because the connection failed.
 pub const STATUS_TRANSPORT: u16 = 0;
@@ -62,13 +60,6 @@ impl Event {
     }
 }
 
-/// One pre-built request target.
-#[derive(Debug, Clone)]
-struct Target {
-    uri: Uri,
-    host: HeaderValue,
-}
-
 /// How to send the background traffic.
 #[derive(Debug, Clone)]
 pub struct TrafficPlan {
@@ -97,151 +88,78 @@ pub struct TrafficResult {
     pub unsent: u64,
 }
 
-struct Shared {
-    proxy: SocketAddr,
-    targets: Vec<Target>,
-    corpus: Corpus,
-    auth: HeaderValue,
-    start: Instant,
-    deadline: Instant,
-    hard_stop: Instant,
-    interval: Duration,
-    next: AtomicU64,
-    unsent: AtomicU64,
-    timeout: Duration,
+/// Why the traffic could not be sent.
+#[derive(Debug, thiserror::Error)]
+pub enum TrafficError {
+    /// A corpus URL cannot be sent.
+    #[error(transparent)]
+    Target(#[from] TargetError),
+    /// A connection task panicked.
+    #[error("traffic task")]
+    Task(#[from] tokio::task::JoinError),
 }
 
 /// Sends the traffic from `start` (an instant shared with the fault schedule) and
 /// returns every event.
-pub async fn run(plan: TrafficPlan, start: Instant) -> Result<TrafficResult, String> {
-    let targets = plan
-        .corpus
-        .allowed
-        .iter()
-        .map(|u| {
-            let uri: Uri = u
-                .url
-                .parse()
-                .map_err(|e| format!("corpus URL {}: {e}", u.url))?;
-            let host = uri
-                .authority()
-                .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
-                .ok_or_else(|| format!("corpus URL {}: no host", u.url))?;
-            Ok(Target { uri, host })
-        })
-        .collect::<Result<Vec<_>, String>>()?;
-    if targets.is_empty() {
-        return Err("the scenario mix has no allowed URLs".into());
-    }
-    let shared = Arc::new(Shared {
-        proxy: plan.proxy,
+pub async fn run(plan: TrafficPlan, start: Instant) -> Result<TrafficResult, TrafficError> {
+    let targets = Gets::targets(&plan.corpus, true)?;
+    let schedule = Arc::new(Schedule::new(
+        start,
+        Some(plan.rate),
+        plan.duration,
+        Some(Duration::from_secs(2)),
+    ));
+    let gets = Arc::new(Gets {
+        connect_to: plan.proxy,
         targets,
         corpus: plan.corpus,
-        auth: plan.auth,
-        start,
-        deadline: start + plan.duration,
-        hard_stop: start + plan.duration + Duration::from_secs(2),
-        interval: Duration::from_secs_f64(1.0 / plan.rate),
-        next: AtomicU64::new(0),
-        unsent: AtomicU64::new(0),
+        auth: Some(plan.auth),
         timeout: plan.request_timeout,
     });
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..plan.connections.max(1) {
-        tasks.spawn(connection_loop(Arc::clone(&shared), i));
+        tasks.spawn(get_loop::connection_loop(
+            Arc::clone(&schedule),
+            Arc::clone(&gets),
+            i.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0xFA17,
+            Events {
+                start,
+                events: Vec::new(),
+            },
+        ));
     }
     let mut events = Vec::new();
     while let Some(done) = tasks.join_next().await {
-        events.extend(done.map_err(|e| format!("traffic task: {e}"))?);
+        events.extend(done?.events);
     }
     events.sort_by_key(|e| e.start_us);
     Ok(TrafficResult {
         events,
-        unsent: shared.unsent.load(Ordering::Relaxed),
+        unsent: schedule.unsent(),
     })
 }
 
-async fn connection_loop(shared: Arc<Shared>, seed: u64) -> Vec<Event> {
-    let mut rng = SmallRng::seed_from_u64(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0xFA17);
-    let mut conn: Option<SendRequest<Empty<Bytes>>> = None;
-    let mut events = Vec::new();
-    loop {
-        let k = shared.next.fetch_add(1, Ordering::Relaxed);
-        let intended = shared.start + shared.interval.mul_f64(k as f64);
-        if intended >= shared.deadline {
-            return events;
-        }
-        let now = Instant::now();
-        if now >= shared.hard_stop {
-            shared.unsent.fetch_add(1, Ordering::Relaxed);
-            continue;
-        }
-        if intended > now {
-            tokio::time::sleep_until(intended.into()).await;
-        }
-        let t = &shared.targets[shared.corpus.zipf_rank(&mut rng)];
-        let mut req = Request::new(Empty::<Bytes>::new());
-        *req.uri_mut() = t.uri.clone();
-        req.headers_mut().insert(header::HOST, t.host.clone());
-        req.headers_mut()
-            .insert(header::PROXY_AUTHORIZATION, shared.auth.clone());
-        let sent = Instant::now();
-        let (status, retry_after) =
-            match tokio::time::timeout(shared.timeout, exchange(&shared, &mut conn, req)).await {
-                Ok(answer) => answer,
-                Err(_) => (STATUS_TIMEOUT, false),
-            };
-        if status == STATUS_TRANSPORT || status == STATUS_TIMEOUT {
-            conn = None;
-        }
-        events.push(Event {
-            start_us: sent.saturating_duration_since(shared.start).as_micros() as u64,
-            latency_us: sent.elapsed().as_micros() as u64,
+/// The sink: one [`Event`] per request, kept per connection (no shared lock).
+struct Events {
+    start: Instant,
+    events: Vec<Event>,
+}
+
+impl Sink for Events {
+    fn record(&mut self, _: &Ticket, _: &GetTarget, answer: &Answer) {
+        let (status, retry_after) = match answer.ending {
+            Ending::Answered(s) => (s.as_u16(), answer.retry_after),
+            Ending::Transport => (STATUS_TRANSPORT, false),
+            Ending::Timeout => (STATUS_TIMEOUT, false),
+        };
+        self.events.push(Event {
+            start_us: answer
+                .sent
+                .saturating_duration_since(self.start)
+                .as_micros() as u64,
+            latency_us: (answer.done - answer.sent).as_micros() as u64,
             status,
             retry_after,
         });
     }
-}
-
-async fn connect(proxy: SocketAddr) -> Option<SendRequest<Empty<Bytes>>> {
-    let stream = tokio::net::TcpStream::connect(proxy).await.ok()?;
-    let _ = stream.set_nodelay(true);
-    let (send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .ok()?;
-    tokio::spawn(async move {
-        let _ = conn.await;
-    });
-    Some(send)
-}
-
-/// Sends one request (connecting first when needed), reads the whole body, and
-/// returns the status and whether `Retry-After` was present.
-async fn exchange(
-    shared: &Shared,
-    conn: &mut Option<SendRequest<Empty<Bytes>>>,
-    req: Request<Empty<Bytes>>,
-) -> (u16, bool) {
-    let ready = match conn.as_mut() {
-        Some(c) => c.ready().await.is_ok(),
-        None => false,
-    };
-    if !ready {
-        *conn = connect(shared.proxy).await;
-    }
-    let Some(c) = conn.as_mut() else {
-        return (STATUS_TRANSPORT, false);
-    };
-    let Ok(resp) = c.send_request(req).await else {
-        return (STATUS_TRANSPORT, false);
-    };
-    let status = resp.status().as_u16();
-    let retry_after = resp.headers().contains_key(header::RETRY_AFTER);
-    let mut body = resp.into_body();
-    while let Some(frame) = body.frame().await {
-        if frame.is_err() {
-            return (STATUS_TRANSPORT, false);
-        }
-    }
-    (status, retry_after)
 }

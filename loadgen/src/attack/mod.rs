@@ -5,115 +5,33 @@
 //! in-process origin unless one is given, builds the corpus and roster,
 //! configures Goose programmatically (no CLI parsing, no controllers), runs
 //! it, then merges the users' recordings and writes the run directory.
+//!
+//! # Layout
+//! - this file: the entry point ([`attack`]), the origin in use, and the Goose driver.
+//! - [`plan`]: what an attack is asked to do and what it returns (options, report, errors),
+//!   shared with the open-loop driver (`crate::openloop`), which this file calls.
+
+pub mod plan;
+
+pub use plan::{AttackError, AttackOptions, AttackReport, Driver, OriginAddrs};
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use goose::config::{GooseConfiguration, GooseDefault, GooseDefaultType};
 use goose::prelude::*;
-use serde_json::{json, Value};
+use serde_json::json;
 
-use crate::corpus::{Addressing, Corpus, CorpusError};
-use crate::mix::{Mix, MixError};
-use crate::origin::{OriginError, RunningOrigin};
-use crate::output::{self, files, OutputError, RunFacts};
-use crate::profile::{Profile, ProfileError};
-use crate::record::{Aggregator, RunClock, Summary};
-use crate::roster::{Roster, RosterError};
+use crate::corpus::{Addressing, Corpus};
+use crate::mix::Mix;
+use crate::origin::RunningOrigin;
+use crate::output::{self, files, RunFacts};
+use crate::profile::Profile;
+use crate::record::{Aggregator, RunClock};
+use crate::roster::Roster;
 use crate::scenarios::{self, Route, RunContext};
-
-/// Errors of an attack.
-#[derive(Debug, thiserror::Error)]
-pub enum AttackError {
-    /// The profile is invalid.
-    #[error(transparent)]
-    Profile(#[from] ProfileError),
-    /// The mix is invalid.
-    #[error(transparent)]
-    Mix(#[from] MixError),
-    /// The roster could not be built.
-    #[error(transparent)]
-    Roster(#[from] RosterError),
-    /// The corpus could not be built.
-    #[error(transparent)]
-    Corpus(#[from] CorpusError),
-    /// The in-process origin failed.
-    #[error(transparent)]
-    Origin(#[from] OriginError),
-    /// Goose refused the configuration or failed.
-    #[error("goose: {0}")]
-    Goose(String),
-    /// Writing the run directory failed.
-    #[error(transparent)]
-    Output(#[from] OutputError),
-    /// Setup problem (arguments, files).
-    #[error("{0}")]
-    Setup(String),
-}
-
-impl From<GooseError> for AttackError {
-    fn from(e: GooseError) -> Self {
-        AttackError::Goose(e.to_string())
-    }
-}
-
-/// Which load driver sends the requests.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Driver {
-    /// Goose users running the scenario mix (closed loop, optionally paced).
-    Goose,
-    /// The lean open-loop driver (allowed browsing at a fixed rate).
-    OpenLoop,
-}
-
-/// Where the origin is, when not started in-process.
-#[derive(Debug, Clone)]
-pub struct OriginAddrs {
-    /// Plain HTTP (also answers TLS).
-    pub http: SocketAddr,
-    /// HTTPS listener (defaults to `http`, which sniffs TLS).
-    pub https: Option<SocketAddr>,
-    /// The origin's CA certificate (PEM file).
-    pub ca: PathBuf,
-}
-
-/// Options of one attack.
-#[derive(Debug, Clone)]
-pub struct AttackOptions {
-    /// Profile file.
-    pub profile: PathBuf,
-    /// Proxy address; `None` sends straight to the origin.
-    pub proxy: Option<SocketAddr>,
-    /// An already running origin; `None` starts one in-process.
-    pub origin: Option<OriginAddrs>,
-    /// Run directory.
-    pub out: PathBuf,
-    /// `--duration` override.
-    pub duration: Option<Duration>,
-    /// `--users` override.
-    pub users: Option<u64>,
-    /// Which driver.
-    pub driver: Driver,
-    /// Open-loop only: requests per second (defaults to the profile's target rate).
-    pub rate: Option<f64>,
-    /// Keep Goose from printing its tables.
-    pub quiet: bool,
-}
-
-/// What an attack produced.
-#[derive(Debug)]
-pub struct AttackReport {
-    /// The run directory.
-    pub dir: PathBuf,
-    /// The `run.json` document.
-    pub run_json: Value,
-    /// The merged recording.
-    pub summary: Summary,
-}
 
 /// The origin a run uses: given, or started here (stopped at the end).
 struct OriginInUse {
