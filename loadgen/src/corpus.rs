@@ -19,12 +19,12 @@ use crate::mix::{CorpusSpec, Mix};
 #[derive(Debug, thiserror::Error)]
 pub enum CorpusError {
     /// The category database could not be read.
-    #[error("reading categories {path}: {source}")]
+    #[error("reading categories {path}: {cause}")]
     Read {
         /// The file.
         path: String,
         /// Why.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// Too few usable entries.
     #[error("corpus: no usable {what} entries in the category database")]
@@ -94,7 +94,7 @@ impl Corpus {
             Some(path) => {
                 let text = std::fs::read_to_string(path).map_err(|source| CorpusError::Read {
                     path: path.display().to_string(),
-                    source,
+                    cause: source,
                 })?;
                 entries(&text, spec)
             }

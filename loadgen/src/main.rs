@@ -1,6 +1,14 @@
 //! `loadgen`: the traffic side's command line.
 
 use clap::{Parser, Subcommand};
+use loadgen::judged::{chain, Judged};
+
+/// Exit code when the run met its bar.
+const EXIT_HELD: i32 = 0;
+/// Exit code when it did not (an expectation failed, no knee, unexplained mismatches).
+const EXIT_FAILED: i32 = 1;
+/// Exit code for bad input, a run that could not be made, or an interrupt.
+const EXIT_BAD_INPUT: i32 = 2;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -51,9 +59,18 @@ async fn main() -> anyhow::Result<()> {
                 totals["rps"].as_f64().unwrap_or(0.0)
             );
         }
-        Cmd::Faults(args) => std::process::exit(loadgen::faults::run(args).await),
-        Cmd::Capacity(args) => std::process::exit(loadgen::capacity::run(args).await),
-        Cmd::Parity(args) => std::process::exit(loadgen::parity::run(args).await),
+        Cmd::Faults(args) => {
+            let r = loadgen::faults::run(&args).await;
+            std::process::exit(judged("loadgen faults", r, Report::Stdout))
+        }
+        Cmd::Capacity(args) => {
+            let r = loadgen::capacity::run(&args).await;
+            std::process::exit(judged("loadgen capacity", r, Report::Stdout))
+        }
+        Cmd::Parity(args) => {
+            let r = loadgen::parity::run(&args).await;
+            std::process::exit(judged("parity", r, Report::StderrLine))
+        }
         Cmd::Run(args) => {
             // A profile with an `[appliance]` table measures the appliance hop instead.
             let outcome = if loadgen::appliance::wants(&args.profile) {
@@ -67,4 +84,41 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Where a judged command's report goes.
+enum Report {
+    /// The report, then the run directory, on stdout.
+    Stdout,
+    /// One summary line on stderr (the report is a file in the run directory).
+    StderrLine,
+}
+
+/// The edge of a judged command: prints its report or its error (every cause once) and
+/// maps it to the exit code.
+fn judged<T: Judged, E: std::error::Error + 'static>(
+    command: &str,
+    result: Result<T, E>,
+    report: Report,
+) -> i32 {
+    match result {
+        Ok(outcome) => {
+            match report {
+                Report::Stdout => {
+                    println!("{}", outcome.report());
+                    println!("run directory {}", outcome.run_dir().display());
+                }
+                Report::StderrLine => eprintln!("{}", outcome.report()),
+            }
+            if outcome.held() {
+                EXIT_HELD
+            } else {
+                EXIT_FAILED
+            }
+        }
+        Err(e) => {
+            eprintln!("{command}: {}", chain(&e));
+            EXIT_BAD_INPUT
+        }
+    }
 }

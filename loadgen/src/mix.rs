@@ -26,12 +26,12 @@ pub const SCENARIOS: [&str; 6] = [
 #[derive(Debug, thiserror::Error)]
 pub enum MixError {
     /// The file could not be read.
-    #[error("reading scenario mix {path}: {source}")]
+    #[error("reading scenario mix {path}: {cause}")]
     Read {
         /// The file.
         path: String,
         /// Why.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// Malformed TOML or an unknown key.
     #[error("scenario mix {path}: {message}")]
@@ -221,7 +221,7 @@ impl Mix {
     pub fn load(path: &Path) -> Result<Mix, MixError> {
         let text = std::fs::read_to_string(path).map_err(|source| MixError::Read {
             path: path.display().to_string(),
-            source,
+            cause: source,
         })?;
         let raw: RawMix = toml::from_str(&text).map_err(|e| MixError::Parse {
             path: path.display().to_string(),

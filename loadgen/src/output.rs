@@ -147,7 +147,7 @@ pub fn write_run_dir(
     // Relative to the checkout, so run.json (and a baseline made from it) names no
     // machine path.
     if let Ok(mix) = std::fs::canonicalize(&facts.profile.scenario_mix) {
-        let repo = crate::harness::run::repo_dir_of(&mix);
+        let repo = crate::rig::paths::repo_dir_of(&mix);
         if let Ok(rel) = mix.strip_prefix(&repo) {
             settings["scenario_mix"] = json!(rel.display().to_string());
         }

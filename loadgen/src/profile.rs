@@ -17,12 +17,12 @@ use crate::units::{format_duration, Written};
 #[derive(Debug, thiserror::Error)]
 pub enum ProfileError {
     /// The file could not be read.
-    #[error("reading profile {path}: {source}")]
+    #[error("reading profile {path}: {cause}")]
     Read {
         /// The file.
         path: String,
         /// Why.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// The TOML is malformed or has an unknown key.
     #[error("profile {path}: {message}")]
@@ -152,7 +152,7 @@ impl Profile {
     pub fn load(path: &Path) -> Result<Profile, ProfileError> {
         let text = std::fs::read_to_string(path).map_err(|source| ProfileError::Read {
             path: path.display().to_string(),
-            source,
+            cause: source,
         })?;
         let base = path.parent().unwrap_or(Path::new("."));
         Self::parse(&text, base, &path.display().to_string())

@@ -8,9 +8,9 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use loadgen::harness::children::ChildGuard;
-use loadgen::harness::cpu_quota::{cpu_hierarchies, CpuQuota, QuotaError};
-use loadgen::harness::sample;
+use loadgen::rig::children::ChildGuard;
+use loadgen::rig::cpu_quota::{cpu_hierarchies, CpuQuota, QuotaError};
+use loadgen::rig::sample;
 
 fn is_root() -> bool {
     std::fs::read_to_string("/proc/self/status")

@@ -16,10 +16,10 @@ use std::path::Path;
 
 use clap::Parser;
 use faults_support::{proxy_bin, repo_root, ONE_RUN};
-use loadgen::harness::redis::find_program;
 use loadgen::parity::corpus::Class;
 use loadgen::parity::e2guardian::INSTALL_HINT;
 use loadgen::parity::{self, ParityArgs, ParityError};
+use loadgen::rig::redis::find_program;
 
 /// Classes in which e2guardian 5.3 and the proxy decide differently (see
 /// loadgen/README.md, "Decision parity"); a fix may empty a class, never add one.

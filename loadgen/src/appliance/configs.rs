@@ -8,8 +8,8 @@ use std::path::Path;
 
 use toml::{Table, Value};
 
-use crate::harness::config_gen::{self, ProxyConfigSpec};
-use crate::harness::HarnessError;
+use crate::rig::config_gen::{self, ProxyConfigSpec};
+use crate::rig::RigError;
 
 use super::settings::ApplianceSettings;
 
@@ -21,9 +21,9 @@ pub fn proxy(
     base_dir: &Path,
     spec: &ProxyConfigSpec,
     key_file: &Path,
-) -> Result<(String, [String; 2]), HarnessError> {
+) -> Result<(String, [String; 2]), RigError> {
     let text = config_gen::generate(base_text, base_dir, spec)?;
-    let mut doc: Table = toml::from_str(&text).map_err(|e| HarnessError::Config {
+    let mut doc: Table = toml::from_str(&text).map_err(|e| RigError::Config {
         detail: format!("generated proxy config does not parse: {e}"),
     })?;
     let mut pp = Table::new();

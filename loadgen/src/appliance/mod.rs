@@ -36,19 +36,22 @@ use serde_json::{json, Map, Value};
 use tokio::sync::{oneshot, watch};
 
 use crate::corpus::{Addressing, Corpus};
-use crate::harness::admin::{alloc_counters, wait_ready, AdminClient};
-use crate::harness::children::ChildGuard;
-use crate::harness::config_gen::ProxyConfigSpec;
 use crate::harness::provenance::{self, Provenance};
-use crate::harness::redis::free_local_addr;
 use crate::harness::resources::AllocCounters;
 use crate::harness::scrape;
-use crate::harness::{rundir, sample, HarnessError, RunArgs, RunOutcome};
+use crate::harness::{rundir, RunArgs, RunOutcome};
 use crate::mix::Mix;
 use crate::origin::{self, OriginState};
 use crate::output::{self, RunFacts};
 use crate::profile::Profile;
 use crate::record::aggregate::Aggregator;
+use crate::rig::admin::{alloc_counters, wait_ready, AdminClient};
+use crate::rig::children::ChildGuard;
+use crate::rig::config_gen::ProxyConfigSpec;
+use crate::rig::launch::{self, ProxyConfig};
+use crate::rig::redis::free_local_addr;
+use crate::rig::signal::shutdown_signal;
+use crate::rig::{paths, sample, RigError};
 
 /// Whether `profile` asks for an appliance run (it has an `[appliance]` table). A
 /// profile that does not load is left to the harness, which reports why.
@@ -56,19 +59,19 @@ pub fn wants(profile: &Path) -> bool {
     Profile::load(profile).is_ok_and(|p| p.appliance.is_some())
 }
 
-fn config_err(detail: impl std::fmt::Display) -> HarnessError {
-    HarnessError::Config {
+fn config_err(detail: impl std::fmt::Display) -> RigError {
+    RigError::Config {
         detail: detail.to_string(),
     }
 }
 
 /// A free UDP port on 127.0.0.1 (for the RADIUS listener).
-fn free_udp_addr() -> Result<SocketAddr, HarnessError> {
+fn free_udp_addr() -> Result<SocketAddr, RigError> {
     UdpSocket::bind((Ipv4Addr::LOCALHOST, 0))
         .and_then(|s| s.local_addr())
-        .map_err(|source| HarnessError::Io {
+        .map_err(|source| RigError::Io {
             what: "find a free UDP port".into(),
-            source,
+            cause: source,
         })
 }
 
@@ -80,16 +83,16 @@ fn random_key() -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn write(path: &Path, text: &str) -> Result<(), HarnessError> {
+fn write(path: &Path, text: &str) -> Result<(), RigError> {
     rundir::write_atomic(path, text.as_bytes())
 }
 
 /// Runs an appliance profile end to end; see the module documentation.
-pub async fn run(args: RunArgs) -> Result<RunOutcome, HarnessError> {
+pub async fn run(args: RunArgs) -> Result<RunOutcome, RigError> {
     let started = SystemTime::now();
-    let profile_path = std::fs::canonicalize(&args.profile).map_err(|source| HarnessError::Io {
+    let profile_path = std::fs::canonicalize(&args.profile).map_err(|source| RigError::Io {
         what: format!("profile {}", args.profile.display()),
-        source,
+        cause: source,
     })?;
     let profile = Profile::load(&profile_path)
         .map_err(config_err)?
@@ -103,44 +106,18 @@ pub async fn run(args: RunArgs) -> Result<RunOutcome, HarnessError> {
             "an appliance profile needs target_rate (requests per second over both routes)",
         ));
     };
-    let repo_dir = crate::harness::run::repo_dir_of(&profile_path);
-    let this_exe = std::env::current_exe().map_err(|source| HarnessError::Io {
-        what: "locate the loadgen binary".into(),
-        source,
-    })?;
-    let proxy_bin = args.proxy_bin.clone().unwrap_or_else(|| {
-        this_exe
-            .parent()
-            .map_or_else(|| PathBuf::from("filter-proxy"), |d| d.join("filter-proxy"))
-    });
-    if !proxy_bin.is_file() {
-        return Err(HarnessError::MissingProgram {
-            program: proxy_bin.display().to_string(),
-            hint: "build it first: cargo build --release -p filter-proxy (or pass --proxy-bin)"
-                .into(),
-        });
-    }
-    let run_dir = args.out.clone().unwrap_or_else(|| {
-        repo_dir.join("runs").join(format!(
-            "{}-{}",
-            profile.name,
-            provenance::compact_timestamp(started)
-        ))
-    });
-    if std::fs::read_dir(&run_dir).is_ok_and(|mut d| d.next().is_some()) {
-        return Err(config_err(format!(
-            "run directory {} is not empty; choose a new --out",
-            run_dir.display()
-        )));
-    }
-    std::fs::create_dir_all(&run_dir).map_err(|source| HarnessError::Io {
-        what: format!("create run directory {}", run_dir.display()),
-        source,
-    })?;
+    let repo_dir = paths::repo_dir_of(&profile_path);
+    let proxy_bin = paths::proxy_bin(args.proxy_bin.as_deref())?;
+    let run_dir = paths::fresh_run_dir(
+        args.out.as_deref(),
+        &repo_dir,
+        &profile.name,
+        &provenance::compact_timestamp(started),
+    )?;
     // Absolute: the generated configs name files in it and are read from elsewhere.
-    let run_dir = std::fs::canonicalize(&run_dir).map_err(|source| HarnessError::Io {
+    let run_dir = std::fs::canonicalize(&run_dir).map_err(|source| RigError::Io {
         what: format!("resolve run directory {}", run_dir.display()),
-        source,
+        cause: source,
     })?;
     let run_json = run_dir.join("run.json");
     let mut prov = Provenance::collect(&repo_dir, &proxy_bin, started);
@@ -149,10 +126,7 @@ pub async fn run(args: RunArgs) -> Result<RunOutcome, HarnessError> {
     head.insert("provenance".into(), json!(prov));
     rundir::merge_run_json(&run_json, head)?;
 
-    let demo_config = args
-        .proxy_config
-        .clone()
-        .unwrap_or_else(|| repo_dir.join("scenarios/demo/proxy.toml"));
+    let demo_config = paths::base_config(args.proxy_config.as_deref(), &repo_dir);
     let ctx = Ctx {
         repo_dir: std::fs::canonicalize(&repo_dir).unwrap_or(repo_dir),
         profile,
@@ -166,7 +140,7 @@ pub async fn run(args: RunArgs) -> Result<RunOutcome, HarnessError> {
     };
     let outcome = tokio::select! {
         r = orchestrate(&ctx) => Some(r),
-        _ = tokio::signal::ctrl_c() => None,
+        _ = shutdown_signal() => None,
     };
     prov.ended_at = Some(provenance::rfc3339(SystemTime::now()));
     let mut tail = Map::new();
@@ -291,7 +265,7 @@ fn peak_rss(pid: u32) -> Option<u64> {
         .map(|s| s.hwm_bytes)
 }
 
-async fn orchestrate(ctx: &Ctx) -> Result<Measured, HarnessError> {
+async fn orchestrate(ctx: &Ctx) -> Result<Measured, RigError> {
     let dir = &ctx.run_dir;
     let mix = Mix::load(&ctx.profile.scenario_mix).map_err(config_err)?;
     let corpus = Corpus::build(&mix, Addressing::Proxy).map_err(config_err)?;
@@ -320,21 +294,20 @@ async fn orchestrate(ctx: &Ctx) -> Result<Measured, HarnessError> {
     let admin_addr = free_local_addr()?;
     let origin_listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
         .await
-        .map_err(|source| HarnessError::Io {
+        .map_err(|source| RigError::Io {
             what: "bind the test origin".into(),
-            source,
+            cause: source,
         })?;
     let origin_addr = origin_listener
         .local_addr()
-        .map_err(|source| HarnessError::Io {
+        .map_err(|source| RigError::Io {
             what: "test origin address".into(),
-            source,
+            cause: source,
         })?;
-    let demo_text =
-        std::fs::read_to_string(&ctx.demo_config).map_err(|source| HarnessError::Io {
-            what: format!("read the proxy config {}", ctx.demo_config.display()),
-            source,
-        })?;
+    let demo_text = std::fs::read_to_string(&ctx.demo_config).map_err(|source| RigError::Io {
+        what: format!("read the proxy config {}", ctx.demo_config.display()),
+        cause: source,
+    })?;
     let (proxy_text, [user_header, group_header]) = configs::proxy(
         &demo_text,
         ctx.demo_config.parent().unwrap_or(Path::new(".")),
@@ -364,11 +337,18 @@ async fn orchestrate(ctx: &Ctx) -> Result<Measured, HarnessError> {
     ));
     let _origin_guard = OnDrop(Some(origin_stop));
 
-    let mut cmd = Command::new(&ctx.proxy_bin);
-    cmd.arg("--config").arg(&proxy_config);
-    let mut proxy = ChildGuard::spawn("filter-proxy", cmd, Some(dir.join("proxy.log")))?;
-    let proxy_admin = AdminClient::new(admin_addr)?;
-    wait_ready(&proxy_admin, &mut proxy, ctx.ready_timeout).await?;
+    let (mut proxy, proxy_admin) = launch::start_proxy(
+        &ctx.proxy_bin,
+        &ProxyConfig {
+            path: proxy_config,
+            listen,
+            admin: admin_addr,
+        },
+        None,
+        dir.join("proxy.log"),
+        ctx.ready_timeout,
+    )
+    .await?;
 
     let addrs = configs::ApplianceAddrs {
         listen: free_local_addr()?,
@@ -399,9 +379,9 @@ async fn orchestrate(ctx: &Ctx) -> Result<Measured, HarnessError> {
         all_users.len(),
     )
     .await
-    .map_err(|source| HarnessError::Io {
+    .map_err(|source| RigError::Io {
         what: "open the RADIUS socket".into(),
-        source,
+        cause: source,
     })?;
     let register_wait = Duration::from_secs(10);
     let t0 = Instant::now();
@@ -474,7 +454,7 @@ async fn orchestrate(ctx: &Ctx) -> Result<Measured, HarnessError> {
     write(&dir.join("metrics-end.txt"), &proxy_metrics)?;
     for child in [&mut proxy, &mut appliance] {
         if let Some(status) = child.try_exit_status() {
-            return Err(HarnessError::ChildFailed {
+            return Err(RigError::ChildFailed {
                 name: child.name().to_owned(),
                 status: format!("{status} during the run"),
                 stderr: child.stderr_tail(4000),

@@ -14,9 +14,9 @@ use serde::Serialize;
 use serde_json::{json, Map, Value};
 
 use crate::harness::scrape;
-use crate::harness::HarnessError;
 use crate::record::aggregate::Percentiles;
 use crate::record::hdrfile;
+use crate::rig::RigError;
 
 use super::radius::RadiusCounts;
 use super::traffic::{Route, TrafficTally};
@@ -214,15 +214,15 @@ pub fn traffic_keys(
     tally: &TrafficTally,
     rate: f64,
     warmup_s: f64,
-) -> Result<Map<String, Value>, HarnessError> {
+) -> Result<Map<String, Value>, RigError> {
     let io = |what: String| {
-        move |e: hdrfile::HdrFileError| HarnessError::Config {
+        move |e: hdrfile::HdrFileError| RigError::Config {
             detail: format!("{what}: {e}"),
         }
     };
-    std::fs::create_dir_all(dir.join("appliance/direct")).map_err(|source| HarnessError::Io {
+    std::fs::create_dir_all(dir.join("appliance/direct")).map_err(|source| RigError::Io {
         what: "create appliance/direct".into(),
-        source,
+        cause: source,
     })?;
     let measured_s = (tally.elapsed_s - warmup_s).max(0.001);
     let mut direct_classes = Map::new();

@@ -10,7 +10,7 @@
 //! latency and as achieved < offered. Each point names the driver that produced it.
 //!
 //! Why a CPU quota on the proxy (`proxy_cores`, a cgroup through
-//! [`cpu_quota`](crate::harness::cpu_quota)): on a small shared machine an unconstrained
+//! [`cpu_quota`](crate::rig::cpu_quota)): on a small shared machine an unconstrained
 //! proxy is never the first to run out, so the climb ends on the machine's tail and the
 //! knee is not the proxy's. Held to a fraction of a core it saturates first; each step
 //! records both sides' busy cores and the quota's throttling, and the first broken step
@@ -24,18 +24,19 @@ pub mod report;
 pub mod spec;
 pub mod step;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde_json::json;
 
 use crate::attack::{self, AttackOptions, Driver};
 use crate::faults::inject::OriginControl;
-use crate::faults::rig::{Rig, RigSpec};
 use crate::faults::{self, FaultError};
-use crate::harness::cpu_quota::CpuQuota;
-use crate::harness::{pin, sample};
+use crate::harness::provenance;
+use crate::judged::Judged;
 use crate::origin::faults::FaultSettings;
+use crate::rig::cpu_quota::CpuQuota;
+use crate::rig::{paths, pin, sample, Rig, RigSpec};
 
 use self::spec::CapacityProfile;
 use self::step::{KneeReading, StepResult};
@@ -93,7 +94,7 @@ pub async fn execute(args: &CapacityArgs) -> Result<CapacityOutcome, FaultError>
     }
     match args.proxy_cores {
         Some(0.0) => profile.proxy_cores = None,
-        Some(c) if !(crate::harness::cpu_quota::MIN_CORES..=64.0).contains(&c) => {
+        Some(c) if !(crate::rig::cpu_quota::MIN_CORES..=64.0).contains(&c) => {
             return Err(FaultError::Setup(format!(
                 "--proxy-cores {c}: must be 0 (no quota) or between 0.01 and 64"
             )))
@@ -102,11 +103,12 @@ pub async fn execute(args: &CapacityArgs) -> Result<CapacityOutcome, FaultError>
         None => {}
     }
     let profile_path = std::fs::canonicalize(&args.profile).unwrap_or(args.profile.clone());
-    let repo = faults::repo_dir_of(&profile_path);
-    let run_dir = faults::fresh_run_dir(
+    let repo = paths::repo_dir_of(&profile_path);
+    let run_dir = paths::fresh_run_dir(
         args.out.as_deref(),
         &repo,
         &format!("capacity-{}", profile.name),
+        &provenance::compact_timestamp(std::time::SystemTime::now()),
     )?;
     let placement = (profile.pin && !args.no_pin && pin::taskset_available())
         .then(|| pin::plan(&pin::allowed_cpus()))
@@ -120,15 +122,15 @@ pub async fn execute(args: &CapacityArgs) -> Result<CapacityOutcome, FaultError>
         proxy_bin: args
             .proxy_bin
             .clone()
-            .unwrap_or_else(faults::default_proxy_bin),
-        base_config: args
-            .proxy_config
-            .clone()
-            .unwrap_or_else(|| repo.join("scenarios/demo/proxy.toml")),
+            .unwrap_or_else(paths::default_proxy_bin),
+        base_config: paths::base_config(args.proxy_config.as_deref(), &repo),
         redis_bin: None,
         overrides: profile.proxy.clone(),
         proxy_cpus: placement.as_ref().map(|p| p.proxy_cpus.clone()),
+        loadgen_cpus: None,
         origin_threads: 2,
+        seed_redis: false,
+        ready_timeout: Duration::from_secs(30),
     })
     .await?;
     if profile.origin_delay_ms > 0 {
@@ -202,7 +204,7 @@ pub async fn execute(args: &CapacityArgs) -> Result<CapacityOutcome, FaultError>
         if broke {
             break;
         }
-        if !crate::harness::children::pid_alive(pid) {
+        if !crate::rig::children::pid_alive(pid) {
             return Err(FaultError::Setup("the proxy exited during the run".into()));
         }
     }
@@ -239,15 +241,21 @@ pub async fn execute(args: &CapacityArgs) -> Result<CapacityOutcome, FaultError>
     })
 }
 
-/// `loadgen capacity`: runs, prints the table, and returns the exit code (0 a knee
-/// was found and met `min_knee_rps`, 1 not, 2 bad input or the run could not be made).
-pub async fn run(args: CapacityArgs) -> i32 {
-    faults::judged("loadgen capacity", execute(&args), |o| {
-        (
-            report::markdown(&o.profile, &o.steps, &o.reading),
-            o.run_dir.clone(),
-            o.held,
-        )
-    })
-    .await
+/// `loadgen capacity`: runs until done or until Ctrl-C/SIGTERM.
+pub async fn run(args: &CapacityArgs) -> Result<CapacityOutcome, FaultError> {
+    faults::interruptible(execute(args)).await
+}
+
+impl Judged for CapacityOutcome {
+    fn held(&self) -> bool {
+        self.held
+    }
+
+    fn report(&self) -> String {
+        report::markdown(&self.profile, &self.steps, &self.reading)
+    }
+
+    fn run_dir(&self) -> &Path {
+        &self.run_dir
+    }
 }

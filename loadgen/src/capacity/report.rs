@@ -11,7 +11,8 @@ use serde_json::{json, Value};
 
 use super::spec::CapacityProfile;
 use super::step::{KneeReading, StepResult};
-use crate::harness::{rundir, HarnessError};
+use crate::harness::rundir;
+use crate::rig::RigError;
 
 /// Version of the `capacity.json` layout.
 pub const SCHEMA_VERSION: u64 = 1;
@@ -205,7 +206,7 @@ pub fn write(
     reading: &KneeReading,
     held: bool,
     extra: Value,
-) -> Result<(), HarnessError> {
+) -> Result<(), RigError> {
     let knee = reading.knee_rps;
     let doc = document(profile, steps, reading, held, extra);
     let text = serde_json::to_vec_pretty(&doc).expect("JSON values always serialise");

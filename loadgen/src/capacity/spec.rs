@@ -93,7 +93,7 @@ impl CapacityProfile {
     pub fn load(path: &Path) -> Result<CapacityProfile, SpecError> {
         let text = std::fs::read_to_string(path).map_err(|source| SpecError::Read {
             path: path.display().to_string(),
-            source,
+            cause: source,
         })?;
         let origin = path.display().to_string();
         let raw: RawCapacity = toml::from_str(&text).map_err(|e| SpecError::Parse {
@@ -145,7 +145,7 @@ fn validate(raw: RawCapacity, base: &Path) -> Result<CapacityProfile, Vec<String
     }
     if raw
         .proxy_cores
-        .is_some_and(|c| !(crate::harness::cpu_quota::MIN_CORES..=64.0).contains(&c))
+        .is_some_and(|c| !(crate::rig::cpu_quota::MIN_CORES..=64.0).contains(&c))
     {
         errors.push("proxy_cores: must be between 0.01 and 64".into());
     }

@@ -10,10 +10,10 @@ use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::rig::Rig;
 use super::slowloris::{self, SlowOutcome};
 use super::spec::{Fault, FaultKind};
 use crate::origin::faults::FaultSettings;
+use crate::rig::Rig;
 
 /// Why a fault could not be injected or ended.
 #[derive(Debug, thiserror::Error)]
@@ -31,7 +31,7 @@ pub enum InjectError {
     Origin(String),
     /// Restarting a part failed.
     #[error(transparent)]
-    Harness(#[from] crate::harness::HarnessError),
+    Harness(#[from] crate::rig::RigError),
 }
 
 /// A fault in progress.

@@ -15,7 +15,6 @@
 pub mod expect;
 pub mod inject;
 pub mod report;
-pub mod rig;
 pub mod slowloris;
 pub mod spec;
 pub mod traffic;
@@ -26,21 +25,17 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::corpus::{Addressing, Corpus};
-use crate::harness::{provenance, HarnessError};
+use crate::harness::provenance;
+use crate::judged::Judged;
 use crate::mix::Mix;
 use crate::profile::Profile;
+use crate::rig::signal::shutdown_signal;
+use crate::rig::RigError;
 use crate::roster::Roster;
 
-use self::rig::{Rig, RigSpec};
 use self::spec::{FaultProfile, SpecError};
 use self::verdict::FaultResult;
-
-/// Exit code when every expectation held.
-pub const EXIT_HELD: i32 = 0;
-/// Exit code when an expectation was not met.
-pub const EXIT_FAILED: i32 = 1;
-/// Exit code for bad input, or a run that could not be made.
-pub const EXIT_BAD_INPUT: i32 = 2;
+use crate::rig::{paths, Rig, RigSpec};
 
 /// Arguments of `loadgen faults`.
 #[derive(Debug, Clone, clap::Args)]
@@ -74,13 +69,16 @@ pub enum FaultError {
     Spec(#[from] SpecError),
     /// Starting or stopping a part failed.
     #[error(transparent)]
-    Harness(#[from] HarnessError),
+    Harness(#[from] RigError),
     /// A fault could not be injected.
     #[error(transparent)]
     Inject(#[from] inject::InjectError),
     /// The background traffic could not be sent.
     #[error(transparent)]
     Traffic(#[from] traffic::TrafficError),
+    /// Ctrl-C or SIGTERM came first; everything the run started was stopped.
+    #[error("interrupted; every process it started is stopped")]
+    Interrupted,
     /// Anything else in setting up (mix, corpus, roster).
     #[error("{0}")]
     Setup(String),
@@ -99,35 +97,7 @@ pub struct FaultOutcome {
     pub facts: report::RunFacts,
 }
 
-pub use crate::harness::run::repo_dir_of;
-
-/// The proxy binary beside this executable (same cargo profile).
-pub fn default_proxy_bin() -> PathBuf {
-    std::env::current_exe()
-        .ok()
-        .and_then(|p| p.parent().map(|d| d.join("filter-proxy")))
-        .unwrap_or_else(|| PathBuf::from("filter-proxy"))
-}
-
-/// Creates a fresh run directory (refusing a non-empty one).
-pub fn fresh_run_dir(out: Option<&Path>, repo: &Path, name: &str) -> Result<PathBuf, FaultError> {
-    let dir = match out {
-        Some(d) => d.to_path_buf(),
-        None => repo.join("runs").join(format!(
-            "{name}-{}",
-            provenance::compact_timestamp(SystemTime::now())
-        )),
-    };
-    if std::fs::read_dir(&dir).is_ok_and(|mut d| d.next().is_some()) {
-        return Err(FaultError::Setup(format!(
-            "run directory {} is not empty; choose a new --out",
-            dir.display()
-        )));
-    }
-    std::fs::create_dir_all(&dir)
-        .map_err(|e| FaultError::Setup(format!("create {}: {e}", dir.display())))?;
-    Ok(dir)
-}
+pub use crate::rig::paths::{default_proxy_bin, repo_dir_of};
 
 /// The allowed-browsing corpus and one user's credentials from a load profile's mix.
 pub fn load_traffic_source(
@@ -155,23 +125,24 @@ pub async fn execute(args: &FaultArgs) -> Result<FaultOutcome, FaultError> {
     let (corpus, auth, request_timeout) = load_traffic_source(&profile.load_profile)?;
     let profile_path = std::fs::canonicalize(&args.profile).unwrap_or(args.profile.clone());
     let repo = repo_dir_of(&profile_path);
-    let run_dir = fresh_run_dir(
+    let run_dir = paths::fresh_run_dir(
         args.out.as_deref(),
         &repo,
         &format!("faults-{}", profile.name),
+        &provenance::compact_timestamp(SystemTime::now()),
     )?;
     let started_at = provenance::rfc3339(SystemTime::now());
     let mut rig = Rig::start(&RigSpec {
         run_dir: run_dir.clone(),
         proxy_bin: args.proxy_bin.clone().unwrap_or_else(default_proxy_bin),
-        base_config: args
-            .proxy_config
-            .clone()
-            .unwrap_or_else(|| repo.join("scenarios/demo/proxy.toml")),
+        base_config: paths::base_config(args.proxy_config.as_deref(), &repo),
         redis_bin: profile.redis.then(|| args.redis_bin.clone()),
         overrides: profile.proxy.clone(),
         proxy_cpus: None,
+        loadgen_cpus: None,
         origin_threads: 2,
+        seed_redis: false,
+        ready_timeout: Duration::from_secs(30),
     })
     .await?;
     let origin = inject::OriginControl::new(rig.origin.addr())?;
@@ -261,48 +232,33 @@ pub async fn execute(args: &FaultArgs) -> Result<FaultOutcome, FaultError> {
     })
 }
 
-/// `loadgen faults`: runs, prints the verdict, and returns the exit code (0 held,
-/// 1 an expectation failed, 2 bad input or the run could not be made).
-pub async fn run(args: FaultArgs) -> i32 {
-    judged("loadgen faults", execute(&args), |o| {
-        (
-            report::markdown(&o.facts, &o.results, o.held),
-            o.run_dir.clone(),
-            o.held,
-        )
-    })
-    .await
+/// `loadgen faults`: runs until done or until Ctrl-C/SIGTERM (then the run's future is
+/// dropped, so its child guards stop what it started, and the error is
+/// [`FaultError::Interrupted`]).
+pub async fn run(args: &FaultArgs) -> Result<FaultOutcome, FaultError> {
+    interruptible(execute(args)).await
 }
 
-/// Runs a judged command (faults, capacity) to its exit code: its report and run
-/// directory on stdout; 0 when its expectations held, 1 when one failed, 2 for bad input
-/// or an interrupt (the run's future is dropped, so its child guards stop what it started).
-pub async fn judged<T>(
-    command: &str,
-    run: impl std::future::Future<Output = Result<T, FaultError>>,
-    report: impl FnOnce(&T) -> (String, PathBuf, bool),
-) -> i32 {
-    let result = tokio::select! {
-        r = run => r,
-        _ = crate::harness::run::shutdown_signal() => {
-            eprintln!("{command}: interrupted; every process it started is stopped");
-            return EXIT_BAD_INPUT;
-        }
-    };
-    match result {
-        Ok(outcome) => {
-            let (markdown, run_dir, held) = report(&outcome);
-            println!("{markdown}");
-            println!("run directory {}", run_dir.display());
-            if held {
-                EXIT_HELD
-            } else {
-                EXIT_FAILED
-            }
-        }
-        Err(e) => {
-            eprintln!("{command}: {e}");
-            EXIT_BAD_INPUT
-        }
+/// Runs `work` unless Ctrl-C or SIGTERM comes first.
+pub async fn interruptible<T>(
+    work: impl std::future::Future<Output = Result<T, FaultError>>,
+) -> Result<T, FaultError> {
+    tokio::select! {
+        r = work => r,
+        _ = shutdown_signal() => Err(FaultError::Interrupted),
+    }
+}
+
+impl Judged for FaultOutcome {
+    fn held(&self) -> bool {
+        self.held
+    }
+
+    fn report(&self) -> String {
+        report::markdown(&self.facts, &self.results, self.held)
+    }
+
+    fn run_dir(&self) -> &Path {
+        &self.run_dir
     }
 }

@@ -9,7 +9,8 @@ use serde_json::{json, Value};
 
 use super::verdict::FaultResult;
 use super::watch::Tick;
-use crate::harness::{rundir, HarnessError};
+use crate::harness::rundir;
+use crate::rig::RigError;
 
 /// Version of the `faults.json` layout.
 pub const SCHEMA_VERSION: u64 = 1;
@@ -147,7 +148,7 @@ pub fn write(
     results: &[FaultResult],
     held: bool,
     ticks: &[Tick],
-) -> Result<(), HarnessError> {
+) -> Result<(), RigError> {
     let doc = document(facts, results, held, ticks);
     let text = serde_json::to_vec_pretty(&doc).expect("JSON values always serialise");
     rundir::write_atomic(&dir.join("faults.json"), &text)?;

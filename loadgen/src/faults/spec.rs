@@ -27,13 +27,12 @@ pub const MAX_RATE: f64 = 20_000.0;
 #[derive(Debug, thiserror::Error)]
 pub enum SpecError {
     /// The file could not be read.
-    #[error("read {path}: {source}")]
+    #[error("read {path}: {cause}")]
     Read {
         /// The file.
         path: String,
         /// The cause.
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// The file is not valid TOML of the expected shape.
     #[error("{path}: {message}")]
@@ -181,7 +180,7 @@ impl FaultProfile {
     pub fn load(path: &Path) -> Result<FaultProfile, SpecError> {
         let text = std::fs::read_to_string(path).map_err(|source| SpecError::Read {
             path: path.display().to_string(),
-            source,
+            cause: source,
         })?;
         let base = path.parent().unwrap_or(Path::new("."));
         Self::parse(&text, base, &path.display().to_string())

@@ -7,9 +7,9 @@
 
 use std::time::{Duration, Instant};
 
-use crate::harness::admin::AdminClient;
-use crate::harness::children::pid_alive;
 use crate::harness::scrape;
+use crate::rig::admin::AdminClient;
+use crate::rig::children::pid_alive;
 
 /// Sampling period.
 pub const PERIOD: Duration = Duration::from_millis(100);

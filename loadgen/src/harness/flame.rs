@@ -7,11 +7,11 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::HarnessError;
+use crate::rig::RigError;
 
 /// Renders collapsed stacks (`frame;frame;frame count` lines) as a flame graph SVG;
 /// an empty profile gives an SVG saying so rather than an empty file.
-pub fn render_svg(folded: &str, title: &str) -> Result<Vec<u8>, HarnessError> {
+pub fn render_svg(folded: &str, title: &str) -> Result<Vec<u8>, RigError> {
     let mut options = inferno::flamegraph::Options::default();
     options.title = title.to_owned();
     let mut svg = Vec::new();
@@ -23,9 +23,9 @@ pub fn render_svg(folded: &str, title: &str) -> Result<Vec<u8>, HarnessError> {
         return Ok(svg);
     }
     inferno::flamegraph::from_lines(&mut options, folded.lines(), &mut svg).map_err(|e| {
-        HarnessError::Io {
+        RigError::Io {
             what: "render the flame graph".into(),
-            source: e,
+            cause: e,
         }
     })?;
     Ok(svg)

@@ -8,7 +8,7 @@
 //!
 //! The parsers are pure functions over the files' text; [`sample`] does the reading.
 
-use super::sample::{read, ticks_to_ms, SampleError};
+use crate::rig::sample::{read, ticks_to_ms, SampleError};
 
 /// Cumulative machine-wide CPU counters, milliseconds summed over all CPUs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -121,7 +121,7 @@ mod tests {
 
     #[test]
     fn samples_this_machine() {
-        let tps = super::super::sample::clock_ticks_per_second();
+        let tps = crate::rig::sample::clock_ticks_per_second();
         let a = sample(tps).unwrap();
         std::thread::sleep(std::time::Duration::from_millis(30));
         let b = sample(tps).unwrap();

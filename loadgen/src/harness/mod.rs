@@ -13,32 +13,29 @@
 //! achieved rate) and the proxy runs as it ships (the release binary, its own process,
 //! its own core); the harness owns that setup so every run is made the same way.
 //!
-//! Modules: [`children`] (pid guards), [`pin`] (CPU placement), [`cpu_quota`] (a cgroup CPU
-//! quota on the proxy, for capacity runs), [`sample`] (`/proc`),
-//! [`scrape`] (Prometheus text), [`admin`] (the proxy's admin port), [`provenance`],
-//! [`config_gen`] (the run's proxy config), [`launch`] (writing that config and starting
-//! the proxy on it, shared with the fault and capacity rigs), [`flame`] (flame graph),
-//! [`profile_view`] (what the harness reads of a profile), [`resources`] (per-request
-//! arithmetic), [`rundir`] (merging into the run directory), [`redis`], [`summary`], and
-//! [`run`](mod@run) (orchestration).
+//! The parts it starts, and how they are stopped, are the rig's ([`crate::rig`]); what is
+//! the harness's own is what it measures and writes.
+//!
+//! # Layout
+//! - [`run`](mod@run): orchestration of one run (the rig started, light passes, the
+//!   attack sampled, the instruction pass, the run directory completed).
+//! - [`sampler`]: the per-second samples while the attack runs; [`scrape`]: Prometheus text.
+//! - [`resources`]: per-request arithmetic over the steady window; [`latency`]: the
+//!   latency the proxy adds (light passes).
+//! - [`host`]: the machine's contention (steal, other processes) per second.
+//! - [`provenance`]: commit, binary, machine; [`profile_view`]: what the harness reads of
+//!   a profile.
+//! - [`flame`]: the flame graph of the steady window's CPU profile.
+//! - [`rundir`]: merging into the run directory; [`summary`]: the printed summary.
 
-pub mod admin;
-pub mod children;
-pub mod config_gen;
-pub mod cpu_quota;
 pub mod flame;
 pub mod host;
 pub mod latency;
-pub mod launch;
-pub mod origin;
-pub mod pin;
 pub mod profile_view;
 pub mod provenance;
-pub mod redis;
 pub mod resources;
 pub mod run;
 pub mod rundir;
-pub mod sample;
 pub mod sampler;
 pub mod scrape;
 pub mod summary;
@@ -113,73 +110,6 @@ fn whole_seconds(text: &str) -> Result<u64, String> {
         ));
     }
     Ok(d.as_secs())
-}
-
-/// Why a run could not be made.
-#[derive(Debug, thiserror::Error)]
-pub enum HarnessError {
-    /// A file operation failed.
-    #[error("{what}: {source}")]
-    Io {
-        /// What was being done.
-        what: String,
-        /// The cause.
-        #[source]
-        source: std::io::Error,
-    },
-    /// A child process could not be started.
-    #[error("cannot start {name} ({program}): {source}")]
-    Spawn {
-        /// Which child.
-        name: String,
-        /// The program.
-        program: String,
-        /// The cause.
-        #[source]
-        source: std::io::Error,
-    },
-    /// A required program is not installed.
-    #[error("{program} not found: {hint}")]
-    MissingProgram {
-        /// The program looked for.
-        program: String,
-        /// How to get it (the package to install, the command to build).
-        hint: String,
-    },
-    /// A profile or config could not be used.
-    #[error("{detail}")]
-    Config {
-        /// What is wrong.
-        detail: String,
-    },
-    /// A child did not become ready in time.
-    #[error("{name} not ready after {waited_s} s; its stderr ends with:\n{stderr}")]
-    NotReady {
-        /// Which child.
-        name: String,
-        /// How long the harness waited.
-        waited_s: u64,
-        /// The end of its stderr.
-        stderr: String,
-    },
-    /// A child exited when it should not have, or failed.
-    #[error("{name} exited with {status}; its output ends with:\n{stderr}")]
-    ChildFailed {
-        /// Which child.
-        name: String,
-        /// Its exit status.
-        status: String,
-        /// The end of its stderr.
-        stderr: String,
-    },
-    /// The proxy's admin port answered badly.
-    #[error("admin {what}: {detail}")]
-    Admin {
-        /// The request.
-        what: String,
-        /// What went wrong.
-        detail: String,
-    },
 }
 
 #[cfg(test)]

@@ -16,7 +16,7 @@ use crate::profile::{PolicyStore, Profile};
 use crate::units::Written;
 
 use super::resources::SteadyWindow;
-use super::HarnessError;
+use crate::rig::RigError;
 
 /// The `[harness]` table of a profile, as written.
 #[derive(Debug, Default, Deserialize)]
@@ -104,17 +104,17 @@ impl ProfileView {
         path: &Path,
         duration: Option<Duration>,
         users: Option<u64>,
-    ) -> Result<Self, HarnessError> {
+    ) -> Result<Self, RigError> {
         let profile = Profile::load(path)
-            .map_err(|e| HarnessError::Config {
+            .map_err(|e| RigError::Config {
                 detail: e.to_string(),
             })?
             .with_overrides(duration, users);
-        let text = std::fs::read_to_string(path).map_err(|source| HarnessError::Io {
+        let text = std::fs::read_to_string(path).map_err(|source| RigError::Io {
             what: format!("read profile {}", path.display()),
-            source,
+            cause: source,
         })?;
-        Self::from_profile(&profile, &text).map_err(|errors| HarnessError::Config {
+        Self::from_profile(&profile, &text).map_err(|errors| RigError::Config {
             detail: format!(
                 "profile {} is invalid:\n  {}",
                 path.display(),

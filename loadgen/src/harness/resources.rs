@@ -6,8 +6,8 @@
 //! per-request ratios) is tested without running anything.
 
 use super::host::HostCpu;
-use super::sample::ProcSample;
 use super::scrape::ProxyGauges;
+use crate::rig::sample::ProcSample;
 
 /// One per-second sample of the run.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]

@@ -9,20 +9,23 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use serde_json::{json, Map, Value};
 
-use super::children::ChildGuard;
-use super::launch::{self, ConfigSpec};
-use super::origin::Origin;
-use super::pin::{self, Placement};
+use crate::rig::children::{self, ChildGuard};
+use crate::rig::launch::{self, ConfigSpec};
+use crate::rig::origin::Origin;
+use crate::rig::paths::{self, repo_dir_of};
+use crate::rig::pin::{self, Placement};
+use crate::rig::signal::shutdown_signal;
+use crate::rig::{Rig, RigError, RigSpec};
+
 use super::profile_view::ProfileView;
 use super::provenance::{self, Provenance};
-use super::redis;
 use super::resources::{self, SteadyWindow};
 use super::sampler::{self, Record, SamplerSettings};
-use super::{flame, latency, rundir, summary, HarnessError, RunArgs};
+use super::{flame, latency, rundir, summary, RunArgs};
 
 /// What a finished (or interrupted) run produced.
 #[derive(Debug, Clone)]
@@ -50,79 +53,34 @@ struct Setup {
     cpu_profile: bool,
 }
 
-/// The checkout a profile belongs to: the nearest ancestor of its directory holding a
-/// `scenarios/` directory, else the current directory. (Every command that reads a
-/// profile finds the checkout's data and `runs/` this way.)
-pub fn repo_dir_of(profile: &Path) -> PathBuf {
-    profile
-        .ancestors()
-        .skip(1)
-        .find(|d| d.join("scenarios").is_dir())
-        .map(Path::to_path_buf)
-        .or_else(|| std::env::current_dir().ok())
-        .unwrap_or_else(|| PathBuf::from("."))
-}
-
 impl Setup {
-    fn resolve(args: &RunArgs, started: SystemTime) -> Result<Self, HarnessError> {
-        let profile_path =
-            std::fs::canonicalize(&args.profile).map_err(|source| HarnessError::Io {
-                what: format!("profile {}", args.profile.display()),
-                source,
-            })?;
+    fn resolve(args: &RunArgs, started: SystemTime) -> Result<Self, RigError> {
+        let profile_path = std::fs::canonicalize(&args.profile).map_err(|source| RigError::Io {
+            what: format!("profile {}", args.profile.display()),
+            cause: source,
+        })?;
         let profile = ProfileView::load(
             &profile_path,
             args.duration.map(Duration::from_secs),
             args.users,
         )?;
         let repo_dir = repo_dir_of(&profile_path);
-        let this_exe = std::env::current_exe().map_err(|source| HarnessError::Io {
+        let this_exe = std::env::current_exe().map_err(|source| RigError::Io {
             what: "locate the loadgen binary".into(),
-            source,
+            cause: source,
         })?;
         let loadgen_bin = args.loadgen_bin.clone().unwrap_or_else(|| this_exe.clone());
-        let proxy_bin = args.proxy_bin.clone().unwrap_or_else(|| {
-            this_exe
-                .parent()
-                .map(|d| d.join("filter-proxy"))
-                .unwrap_or_else(|| PathBuf::from("filter-proxy"))
-        });
-        if !proxy_bin.is_file() {
-            return Err(HarnessError::MissingProgram {
-                program: proxy_bin.display().to_string(),
-                hint: "build it first: cargo build --release -p filter-proxy (or pass --proxy-bin)"
-                    .into(),
-            });
-        }
-        let run_dir = match &args.out {
-            Some(d) => d.clone(),
-            None => repo_dir.join("runs").join(format!(
-                "{}-{}",
-                profile.name,
-                provenance::compact_timestamp(started)
-            )),
-        };
-        let occupied = std::fs::read_dir(&run_dir).is_ok_and(|mut d| d.next().is_some());
-        if occupied {
-            // Merging into an old run would mix two runs' numbers in one run.json.
-            return Err(HarnessError::Config {
-                detail: format!(
-                    "run directory {} is not empty; choose a new --out",
-                    run_dir.display()
-                ),
-            });
-        }
-        std::fs::create_dir_all(&run_dir).map_err(|source| HarnessError::Io {
-            what: format!("create run directory {}", run_dir.display()),
-            source,
-        })?;
+        let proxy_bin = paths::proxy_bin(args.proxy_bin.as_deref())?;
+        let run_dir = paths::fresh_run_dir(
+            args.out.as_deref(),
+            &repo_dir,
+            &profile.name,
+            &provenance::compact_timestamp(started),
+        )?;
         let window = profile.window;
         let profile_cpu = profile.cpu_profile;
         Ok(Self {
-            demo_config: args
-                .proxy_config
-                .clone()
-                .unwrap_or_else(|| repo_dir.join("scenarios/demo/proxy.toml")),
+            demo_config: paths::base_config(args.proxy_config.as_deref(), &repo_dir),
             redis: args.redis || profile.redis_store,
             direct_pass_s: args.direct_pass.unwrap_or(profile.direct_pass_s),
             instructions: args.instructions.unwrap_or(profile.instructions),
@@ -146,7 +104,7 @@ impl Setup {
 /// Runs a profile end to end. Returns the run directory, also when the run was
 /// interrupted (then `complete` is false); returns an error when a part could not be
 /// started or failed, after writing what it could into the run directory.
-pub async fn run(args: RunArgs) -> Result<RunOutcome, HarnessError> {
+pub async fn run(args: RunArgs) -> Result<RunOutcome, RigError> {
     let started = SystemTime::now();
     let setup = Setup::resolve(&args, started)?;
     let run_json = setup.run_dir.join("run.json");
@@ -197,23 +155,6 @@ pub async fn run(args: RunArgs) -> Result<RunOutcome, HarnessError> {
             run_dir: setup.run_dir,
             complete,
         }),
-    }
-}
-
-/// Resolves on Ctrl-C (SIGINT) or SIGTERM, so a command's run future is dropped and its
-/// child guards kill what it started (the default signal action would skip them).
-pub async fn shutdown_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-        }
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-        }
     }
 }
 
@@ -290,58 +231,11 @@ async fn light_passes(
         let out = setup.run_dir.join(name);
         let cmd = attack_command(setup, users, cpus, origin, via, &out, setup.direct_pass_s);
         let log = setup.run_dir.join(format!("{name}.log"));
-        if let Err(e) = run_child_to_end(name, cmd, log, limit).await {
+        if let Err(e) = children::run_to_end(name, cmd, log, limit).await {
             record.notes.push(format!("{name} pass failed: {e}"));
             return;
         }
     }
-}
-
-/// Runs a child to its end (polling, so a Ctrl-C that drops the caller kills it at
-/// once), failing when it fails or outlives `limit`.
-async fn run_child_to_end(
-    name: &str,
-    cmd: Command,
-    log: PathBuf,
-    limit: Duration,
-) -> Result<(), HarnessError> {
-    let mut child = ChildGuard::spawn(name, cmd, Some(log))?;
-    let deadline = Instant::now() + limit;
-    let status = loop {
-        if let Some(status) = child.try_exit_status() {
-            break status;
-        }
-        if Instant::now() >= deadline {
-            return Err(HarnessError::ChildFailed {
-                name: name.into(),
-                status: format!("no exit after {} s (killed)", limit.as_secs()),
-                stderr: child.stderr_tail(4000),
-            });
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-    if status.success() {
-        Ok(())
-    } else {
-        Err(HarnessError::ChildFailed {
-            name: name.into(),
-            status: status.to_string(),
-            stderr: child.stderr_tail(4000),
-        })
-    }
-}
-
-/// Seeds the Redis store with the demo data through the proxy binary.
-async fn seed_redis(setup: &Setup, config: &Path) -> Result<(), HarnessError> {
-    let mut cmd = Command::new(&setup.proxy_bin);
-    cmd.arg("seed-redis").arg("--config").arg(config);
-    run_child_to_end(
-        "filter-proxy seed-redis",
-        cmd,
-        setup.run_dir.join("seed-redis.log"),
-        Duration::from_secs(120),
-    )
-    .await
 }
 
 /// Starts everything, runs the optional direct pass and the attack, and collects the
@@ -351,47 +245,30 @@ async fn orchestrate(
     args: &RunArgs,
     record: &mut Record,
     placement_out: &mut Option<Placement>,
-) -> Result<(), HarnessError> {
+) -> Result<(), RigError> {
     let placement = place(args, record);
     *placement_out = placement.clone();
     let lg_cpus = placement.as_ref().map(|p| p.loadgen_cpus.as_slice());
     let proxy_cpus = placement.as_ref().map(|p| p.proxy_cpus.as_slice());
 
-    let origin = Origin::start(&setup.run_dir, lg_cpus.map_or(2, |c| c.len()))?;
-    let redis = if setup.redis {
-        Some(redis::start(
-            &args.redis_bin,
-            lg_cpus,
-            setup.run_dir.join("redis.log"),
-            Duration::from_secs(10),
-        )?)
-    } else {
-        None
-    };
-
-    let redis_url = redis.as_ref().map(redis::RedisServer::url);
-    let config = launch::write_config(&ConfigSpec {
-        base_config: &setup.demo_config,
-        dir: &setup.run_dir,
-        origin: origin.addr(),
-        redis_url: redis_url.as_deref(),
-        overrides: None,
-    })?;
-    if redis.is_some() {
-        seed_redis(setup, &config.path).await?;
-    }
-    let (mut proxy, admin) = launch::start_proxy(
-        &setup.proxy_bin,
-        &config,
-        proxy_cpus,
-        setup.run_dir.join("proxy.log"),
-        Duration::from_secs(args.ready_timeout),
-    )
+    let mut rig = Rig::start(&RigSpec {
+        run_dir: setup.run_dir.clone(),
+        proxy_bin: setup.proxy_bin.clone(),
+        base_config: setup.demo_config.clone(),
+        redis_bin: setup.redis.then(|| args.redis_bin.clone()),
+        overrides: toml::Table::new(),
+        proxy_cpus: proxy_cpus.map(<[usize]>::to_vec),
+        loadgen_cpus: lg_cpus.map(<[usize]>::to_vec),
+        origin_threads: lg_cpus.map_or(2, <[usize]>::len),
+        seed_redis: true,
+        ready_timeout: Duration::from_secs(args.ready_timeout),
+    })
     .await?;
-    let listen = config.listen;
+    let listen = rig.listen;
+    let redis_url = rig.redis_url();
 
     if setup.direct_pass_s > 0 {
-        light_passes(setup, lg_cpus, &origin, listen, record).await;
+        light_passes(setup, lg_cpus, &rig.origin, listen, record).await;
     }
 
     let duration_s = setup.profile.duration_s.ceil() as u64;
@@ -399,7 +276,7 @@ async fn orchestrate(
         setup,
         args.users,
         lg_cpus,
-        &origin,
+        &rig.origin,
         Some(listen),
         &setup.run_dir,
         duration_s,
@@ -415,24 +292,31 @@ async fn orchestrate(
         profile_window,
         planned_s: setup.profile.duration_s,
         progress: !args.quiet,
-        ticks_per_second: super::sample::clock_ticks_per_second(),
+        ticks_per_second: crate::rig::sample::clock_ticks_per_second(),
     };
     let limit = Duration::from_secs(duration_s + 120);
-    let status =
-        sampler::sample_attack(&mut attack, proxy.pid(), &admin, &settings, limit, record).await?;
-    match admin.metrics().await {
+    let status = sampler::sample_attack(
+        &mut attack,
+        rig.proxy_pid(),
+        &rig.admin,
+        &settings,
+        limit,
+        record,
+    )
+    .await?;
+    match rig.admin.metrics().await {
         Ok(text) => record.metrics_end = Some(text),
         Err(e) => record.notes.push(format!("final metrics scrape: {e}")),
     }
-    if let Some(status) = proxy.try_exit_status() {
-        return Err(HarnessError::ChildFailed {
+    if let Some(status) = rig.proxy.try_exit_status() {
+        return Err(RigError::ChildFailed {
             name: "filter-proxy".into(),
             status: format!("{status} during the run"),
-            stderr: proxy.stderr_tail(4000),
+            stderr: rig.proxy.stderr_tail(4000),
         });
     }
     if !status.success() {
-        return Err(HarnessError::ChildFailed {
+        return Err(RigError::ChildFailed {
             name: "loadgen attack".into(),
             status: status.to_string(),
             stderr: attack.stderr_tail(4000),
@@ -440,10 +324,10 @@ async fn orchestrate(
     }
     if setup.instructions > 0 {
         // The load's proxy is done; the counted copy gets its core.
-        proxy.kill();
-        instruction_pass(setup, &origin, redis_url.as_deref(), proxy_cpus).await?;
+        rig.proxy.stop();
+        instruction_pass(setup, &rig.origin, redis_url.as_deref(), proxy_cpus).await?;
     }
-    drop(redis);
+    drop(rig);
     Ok(())
 }
 
@@ -454,7 +338,7 @@ async fn instruction_pass(
     origin: &Origin,
     redis_url: Option<&str>,
     proxy_cpus: Option<&[usize]>,
-) -> Result<(), HarnessError> {
+) -> Result<(), RigError> {
     let dir = crate::instructions::pass_dir(&setup.run_dir);
     let config = launch::write_config(&ConfigSpec {
         base_config: &setup.demo_config,
@@ -490,9 +374,9 @@ fn finish(
     placement: Option<&Placement>,
     complete: bool,
     error: Option<&str>,
-) -> Result<(), HarnessError> {
+) -> Result<(), RigError> {
     let dir = &setup.run_dir;
-    let write = |name: &str, text: &Option<String>| -> Result<(), HarnessError> {
+    let write = |name: &str, text: &Option<String>| -> Result<(), RigError> {
         match text {
             Some(t) => rundir::write_atomic(&dir.join(name), t.as_bytes()),
             None => Ok(()),

@@ -9,7 +9,7 @@ use std::path::Path;
 use serde_json::{Map, Value};
 
 use super::resources::Tick;
-use super::HarnessError;
+use crate::rig::RigError;
 
 /// Columns the harness adds to `timeseries.csv`. CPU columns are milliseconds of CPU
 /// used during that second; the others are the value at the end of the second.
@@ -32,13 +32,16 @@ pub const SAMPLED_COLUMNS: [&str; 16] = [
     "host_cpu_pressure_ms",
 ];
 
-fn io_err(what: String) -> impl FnOnce(std::io::Error) -> HarnessError {
-    move |source| HarnessError::Io { what, source }
+fn io_err(what: String) -> impl FnOnce(std::io::Error) -> RigError {
+    move |source| RigError::Io {
+        what,
+        cause: source,
+    }
 }
 
 /// Writes `bytes` to `path` through a temporary file and a rename, so a reader never
 /// sees half a file (an interrupted run still leaves whole files).
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), HarnessError> {
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), RigError> {
     let tmp = path.with_extension("tmp-harness");
     std::fs::write(&tmp, bytes).map_err(io_err(format!("write {}", tmp.display())))?;
     std::fs::rename(&tmp, path).map_err(io_err(format!("rename to {}", path.display())))
@@ -57,7 +60,7 @@ pub fn read_run_json(path: &Path) -> Map<String, Value> {
 }
 
 /// Merges `additions` into `run.json` (added keys replace same-named ones).
-pub fn merge_run_json(path: &Path, additions: Map<String, Value>) -> Result<(), HarnessError> {
+pub fn merge_run_json(path: &Path, additions: Map<String, Value>) -> Result<(), RigError> {
     let mut doc = read_run_json(path);
     doc.extend(additions);
     let text = serde_json::to_vec_pretty(&Value::Object(doc))
@@ -110,12 +113,12 @@ pub fn sampled_cells(ticks: &[Tick], s: u64) -> [String; 16] {
 /// Joins the sampled columns onto `timeseries.csv`. Rows are matched by their first
 /// column (the second of the run); without a readable file, one is written with a
 /// `second` column and the sampled ones.
-pub fn merge_timeseries(path: &Path, ticks: &[Tick]) -> Result<(), HarnessError> {
+pub fn merge_timeseries(path: &Path, ticks: &[Tick]) -> Result<(), RigError> {
     let existing = std::fs::read(path).ok();
     let mut out = csv::Writer::from_writer(Vec::new());
-    let csv_err = |e: csv::Error| HarnessError::Io {
+    let csv_err = |e: csv::Error| RigError::Io {
         what: format!("timeseries {}", path.display()),
-        source: std::io::Error::other(e),
+        cause: std::io::Error::other(e),
     };
     let parsed = existing.and_then(|bytes| {
         let mut reader = csv::Reader::from_reader(bytes.as_slice());
@@ -168,7 +171,7 @@ mod tests {
     use super::*;
     use crate::harness::host::HostCpu;
     use crate::harness::resources::AllocGauges;
-    use crate::harness::sample::ProcSample;
+    use crate::rig::sample::ProcSample;
 
     fn ticks() -> Vec<Tick> {
         (0..=3)

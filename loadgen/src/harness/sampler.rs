@@ -11,10 +11,11 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use tokio::task::JoinHandle;
 
-use super::admin::{alloc_counters, alloc_gauges, AdminClient};
-use super::children::ChildGuard;
 use super::resources::{AllocCounters, SteadyWindow, Tick};
-use super::{host, sample, scrape, HarnessError};
+use super::{host, scrape};
+use crate::rig::admin::{alloc_counters, alloc_gauges, AdminClient};
+use crate::rig::children::ChildGuard;
+use crate::rig::{sample, RigError};
 
 /// What the run learnt, filled in as it goes.
 #[derive(Debug, Default)]
@@ -36,7 +37,7 @@ pub struct Record {
 }
 
 /// The CPU profile being taken (collapsed stacks).
-type ProfileTask = JoinHandle<Result<String, HarnessError>>;
+type ProfileTask = JoinHandle<Result<String, RigError>>;
 
 /// Settings of the sampling loop.
 #[derive(Debug, Clone)]
@@ -124,7 +125,7 @@ pub async fn sample_attack(
     settings: &SamplerSettings,
     hard_limit: Duration,
     record: &mut Record,
-) -> Result<std::process::ExitStatus, HarnessError> {
+) -> Result<std::process::ExitStatus, RigError> {
     let t0 = Instant::now();
     let loadgen_pid = attack.pid();
     let mut interval = tokio::time::interval(Duration::from_secs(1));
@@ -154,7 +155,7 @@ pub async fn sample_attack(
                 "attack still running after {} s: killed",
                 hard_limit.as_secs()
             ));
-            return Err(HarnessError::ChildFailed {
+            return Err(RigError::ChildFailed {
                 name: "loadgen attack".into(),
                 status: "a timeout (killed)".into(),
                 stderr: attack.stderr_tail(2000),

@@ -11,20 +11,20 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use crate::harness::HarnessError;
+use crate::rig::RigError;
 
 /// Longest a `callgrind_control` call may take (it waits for the process to answer).
 const CONTROL_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// `valgrind --version`, or an error saying how to get valgrind.
-pub fn version() -> Result<String, HarnessError> {
+pub fn version() -> Result<String, RigError> {
     for program in ["valgrind", "callgrind_control"] {
         let found = Command::new(program)
             .arg("--version")
             .output()
             .is_ok_and(|o| o.status.success());
         if !found {
-            return Err(HarnessError::MissingProgram {
+            return Err(RigError::MissingProgram {
                 program: program.into(),
                 hint: "the instruction pass needs valgrind (Debian package `valgrind`), or \
                        set `[harness] instructions = 0` in the profile"
@@ -35,9 +35,9 @@ pub fn version() -> Result<String, HarnessError> {
     let out = Command::new("valgrind")
         .arg("--version")
         .output()
-        .map_err(|source| HarnessError::Io {
+        .map_err(|source| RigError::Io {
             what: "run valgrind --version".into(),
-            source,
+            cause: source,
         })?;
     let version = String::from_utf8_lossy(&out.stdout).trim().to_owned();
     Ok(format!("callgrind ({version})"))
@@ -47,7 +47,7 @@ pub fn version() -> Result<String, HarnessError> {
 pub fn command(proxy: &Path, config: &Path, out_pattern: &Path, cpus: Option<&[usize]>) -> Command {
     let mut out_file = OsString::from("--callgrind-out-file=");
     out_file.push(out_pattern);
-    let mut cmd = crate::harness::pin::command("valgrind".as_ref(), cpus);
+    let mut cmd = crate::rig::pin::command("valgrind".as_ref(), cpus);
     cmd.arg("--tool=callgrind")
         .arg(out_file)
         // Only the totals are read: no per-line or per-instruction data to write.
@@ -59,21 +59,21 @@ pub fn command(proxy: &Path, config: &Path, out_pattern: &Path, cpus: Option<&[u
     cmd
 }
 
-async fn control(args: &[&str], pid: u32) -> Result<String, HarnessError> {
+async fn control(args: &[&str], pid: u32) -> Result<String, RigError> {
     let mut cmd = tokio::process::Command::new("callgrind_control");
     cmd.args(args).arg(pid.to_string()).kill_on_drop(true);
     let out = tokio::time::timeout(CONTROL_TIMEOUT, cmd.output())
         .await
-        .map_err(|_| HarnessError::Config {
+        .map_err(|_| RigError::Config {
             detail: format!(
                 "callgrind_control {} {pid} did not answer in {} s",
                 args.join(" "),
                 CONTROL_TIMEOUT.as_secs()
             ),
         })?
-        .map_err(|source| HarnessError::Io {
+        .map_err(|source| RigError::Io {
             what: "run callgrind_control".into(),
-            source,
+            cause: source,
         })?;
     let text = format!(
         "{}{}",
@@ -81,7 +81,7 @@ async fn control(args: &[&str], pid: u32) -> Result<String, HarnessError> {
         String::from_utf8_lossy(&out.stderr)
     );
     if !out.status.success() || !text.contains("OK") {
-        return Err(HarnessError::Config {
+        return Err(RigError::Config {
             detail: format!(
                 "callgrind_control {} {pid} failed ({}): {}",
                 args.join(" "),
@@ -94,12 +94,12 @@ async fn control(args: &[&str], pid: u32) -> Result<String, HarnessError> {
 }
 
 /// Zeroes the process's counters.
-pub async fn zero(pid: u32) -> Result<(), HarnessError> {
+pub async fn zero(pid: u32) -> Result<(), RigError> {
     control(&["--zero"], pid).await.map(|_| ())
 }
 
 /// Dumps the counters and returns the new dump file (in `dir`).
-pub async fn dump(pid: u32, dir: &Path) -> Result<PathBuf, HarnessError> {
+pub async fn dump(pid: u32, dir: &Path) -> Result<PathBuf, RigError> {
     let before = dumps_of(pid, dir);
     control(&["--dump"], pid).await?;
     // The dump is written by the process itself, right after it answers.
@@ -110,7 +110,7 @@ pub async fn dump(pid: u32, dir: &Path) -> Result<PathBuf, HarnessError> {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    Err(HarnessError::Config {
+    Err(RigError::Config {
         detail: format!(
             "callgrind dumped no file for pid {pid} in {}",
             dir.display()
@@ -137,12 +137,12 @@ fn dumps_of(pid: u32, dir: &Path) -> Vec<PathBuf> {
 }
 
 /// The instruction total of a dump (its `totals:` line, else its `summary:` line).
-pub fn totals(dump: &Path) -> Result<u64, HarnessError> {
-    let text = std::fs::read_to_string(dump).map_err(|source| HarnessError::Io {
+pub fn totals(dump: &Path) -> Result<u64, RigError> {
+    let text = std::fs::read_to_string(dump).map_err(|source| RigError::Io {
         what: format!("read {}", dump.display()),
-        source,
+        cause: source,
     })?;
-    parse_totals(&text).ok_or_else(|| HarnessError::Config {
+    parse_totals(&text).ok_or_else(|| RigError::Config {
         detail: format!("{} has no `totals:` line", dump.display()),
     })
 }

@@ -29,9 +29,9 @@ use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 
 use crate::corpus::{Addressing, Corpus};
-use crate::harness::HarnessError;
 use crate::mix::Mix;
 use crate::profile::Profile;
+use crate::rig::RigError;
 use crate::roster::Roster;
 
 /// Keep-alive connections the sequence takes turns on.
@@ -112,15 +112,15 @@ pub struct Plan {
     steps: Vec<Step>,
 }
 
-fn setup(detail: String) -> HarnessError {
-    HarnessError::Config {
+fn setup(detail: String) -> RigError {
+    RigError::Config {
         detail: format!("instruction pass: {detail}"),
     }
 }
 
 impl Plan {
     /// The first `len` requests of the sequence for the profile at `path`.
-    pub fn from_profile(path: &Path, len: u64) -> Result<Plan, HarnessError> {
+    pub fn from_profile(path: &Path, len: u64) -> Result<Plan, RigError> {
         let profile = Profile::load(path).map_err(|e| setup(e.to_string()))?;
         let mix = Mix::load(&profile.scenario_mix).map_err(|e| setup(e.to_string()))?;
         let mut corpus =
@@ -136,7 +136,7 @@ impl Plan {
         Plan::build(&corpus, &roster, len)
     }
 
-    fn build(corpus: &Corpus, roster: &Roster, len: u64) -> Result<Plan, HarnessError> {
+    fn build(corpus: &Corpus, roster: &Roster, len: u64) -> Result<Plan, RigError> {
         let mut steps = Vec::with_capacity(len as usize);
         for i in 0..len as usize {
             let kind = CYCLE[i % CYCLE.len()];
@@ -209,7 +209,7 @@ pub struct Sent {
 
 /// Sends `range` of the plan to the proxy at `proxy`, one request at a time, over
 /// [`CONNECTIONS`] keep-alive connections taking turns.
-pub async fn send(proxy: SocketAddr, plan: &Plan, range: Range<u64>) -> Result<Sent, HarnessError> {
+pub async fn send(proxy: SocketAddr, plan: &Plan, range: Range<u64>) -> Result<Sent, RigError> {
     let mut conns: Vec<Option<SendRequest<Empty<Bytes>>>> =
         (0..CONNECTIONS).map(|_| None).collect();
     let mut sent = Sent::default();

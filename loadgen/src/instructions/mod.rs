@@ -25,9 +25,9 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::harness::admin::{wait_ready, AdminClient};
-use crate::harness::children::ChildGuard;
-use crate::harness::HarnessError;
+use crate::rig::admin::{wait_ready, AdminClient};
+use crate::rig::children::ChildGuard;
+use crate::rig::RigError;
 
 /// Settings of the pass.
 #[derive(Debug, Clone)]
@@ -75,11 +75,11 @@ pub struct InstructionCount {
 }
 
 /// Runs the pass: start the proxy under callgrind, warm up, count, stop.
-pub async fn measure(spec: &PassSpec) -> Result<InstructionCount, HarnessError> {
+pub async fn measure(spec: &PassSpec) -> Result<InstructionCount, RigError> {
     let tool = callgrind::version()?;
-    std::fs::create_dir_all(&spec.dir).map_err(|source| HarnessError::Io {
+    std::fs::create_dir_all(&spec.dir).map_err(|source| RigError::Io {
         what: format!("create {}", spec.dir.display()),
-        source,
+        cause: source,
     })?;
     let plan = driver::Plan::from_profile(&spec.profile, spec.warmup + spec.requests)?;
     let out_pattern = spec.dir.join("callgrind.out.%p");
@@ -107,7 +107,7 @@ pub async fn measure(spec: &PassSpec) -> Result<InstructionCount, HarnessError> 
     let instructions = callgrind::totals(&dump)?;
     let unexpected = warm.unexpected + counted.unexpected;
     if unexpected > 0 {
-        return Err(HarnessError::Config {
+        return Err(RigError::Config {
             detail: format!(
                 "instruction pass: {unexpected} of {} requests got an unexpected answer \
                  (first: {}); the count would not describe the request path",

@@ -29,12 +29,12 @@ pub enum TlsError {
     #[error("TLS setup: {0}")]
     Rustls(#[from] rustls::Error),
     /// Writing the CA certificate failed.
-    #[error("writing the CA certificate to {path}: {source}")]
+    #[error("writing the CA certificate to {path}: {cause}")]
     Write {
         /// Where it was written.
         path: String,
         /// Why it failed.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
 }
 
@@ -79,7 +79,7 @@ impl TestCa {
     pub fn write_ca_pem(&self, path: &Path) -> Result<(), TlsError> {
         std::fs::write(path, self.ca_pem()).map_err(|source| TlsError::Write {
             path: path.display().to_string(),
-            source,
+            cause: source,
         })
     }
 

@@ -273,7 +273,7 @@ fn user_entry(url: &str) -> Result<Entry, String> {
 pub fn load(path: &Path) -> Result<Vec<Entry>, ParityError> {
     let text = std::fs::read_to_string(path).map_err(|source| ParityError::Io {
         what: format!("read corpus {}", path.display()),
-        source,
+        cause: source,
     })?;
     parse(&text, &path.display().to_string())
 }

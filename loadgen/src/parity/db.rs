@@ -42,7 +42,7 @@ impl Database {
     pub fn load(path: &Path) -> Result<Self, ParityError> {
         let text = std::fs::read_to_string(path).map_err(|source| ParityError::Io {
             what: format!("read categories {}", path.display()),
-            source,
+            cause: source,
         })?;
         Self::parse(&text, &path.display().to_string())
     }
@@ -140,7 +140,7 @@ impl GroupPolicy {
     pub fn load(path: &Path, group: &str) -> Result<Self, ParityError> {
         let text = std::fs::read_to_string(path).map_err(|source| ParityError::Io {
             what: format!("read policy {}", path.display()),
-            source,
+            cause: source,
         })?;
         Self::parse(&text, &path.display().to_string(), group)
     }

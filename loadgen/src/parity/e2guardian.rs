@@ -22,8 +22,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::harness::children::ChildGuard;
-use crate::harness::redis::find_program;
+use crate::rig::children::ChildGuard;
+use crate::rig::redis::find_program;
 
 use super::classify::{E2G_BLOCK_MARKER, E2G_NETERR_MARKER};
 use super::db::{suffixes, Database, GroupPolicy};
@@ -115,11 +115,11 @@ impl LowercasePath {
     pub fn for_dir(dir: &Path) -> Result<Self, ParityError> {
         std::fs::create_dir_all(dir).map_err(|source| ParityError::Io {
             what: format!("create {}", dir.display()),
-            source,
+            cause: source,
         })?;
         let abs = std::fs::canonicalize(dir).map_err(|source| ParityError::Io {
             what: format!("resolve {}", dir.display()),
-            source,
+            cause: source,
         })?;
         let text = abs.to_string_lossy();
         if text == text.to_lowercase() {
@@ -140,7 +140,7 @@ impl LowercasePath {
         let link = base.join(format!("loadgen-parity-{}-{nanos}", std::process::id()));
         std::os::unix::fs::symlink(&abs, &link).map_err(|source| ParityError::Io {
             what: format!("link {} to {}", link.display(), abs.display()),
-            source,
+            cause: source,
         })?;
         Ok(Self {
             path: link.clone(),
@@ -182,7 +182,12 @@ pub fn write_config(
     parent: SocketAddr,
     lists: &Lists,
 ) -> Result<E2gConfig, ParityError> {
-    let io = |what: String| move |source| ParityError::Io { what, source };
+    let io = |what: String| {
+        move |source| ParityError::Io {
+            what,
+            cause: source,
+        }
+    };
     let conf_template = template.join("e2guardian.conf");
     if !conf_template.is_file() {
         return Err(ParityError::Input(format!(
@@ -256,7 +261,7 @@ fn write_lists(list_dir: &Path, lists: &Lists) -> Result<(), ParityError> {
     let parity = list_dir.join("parity");
     std::fs::create_dir_all(&parity).map_err(|source| ParityError::Io {
         what: format!("create {}", parity.display()),
-        source,
+        cause: source,
     })?;
     let includes = |name: &str, per_category: &BTreeMap<String, Vec<String>>| {
         let mut index =
@@ -354,13 +359,18 @@ fn comment_out(text: &str, key: &str) -> String {
 fn write(path: &Path, text: &str) -> Result<(), ParityError> {
     std::fs::write(path, text).map_err(|source| ParityError::Io {
         what: format!("write {}", path.display()),
-        source,
+        cause: source,
     })
 }
 
 /// Copies a directory tree (files and directories; symbolic links are followed).
 fn copy_tree(from: &Path, to: &Path) -> Result<(), ParityError> {
-    let io = |what: String| move |source| ParityError::Io { what, source };
+    let io = |what: String| {
+        move |source| ParityError::Io {
+            what,
+            cause: source,
+        }
+    };
     std::fs::create_dir_all(to).map_err(io(format!("create {}", to.display())))?;
     let entries = std::fs::read_dir(from).map_err(io(format!("read {}", from.display())))?;
     for entry in entries {
@@ -378,7 +388,12 @@ fn copy_tree(from: &Path, to: &Path) -> Result<(), ParityError> {
 
 /// Rewrites `old` to `new` in every text file of the tree (configs, stories, lists).
 fn rewrite_paths(dir: &Path, old: &str, new: &str) -> Result<(), ParityError> {
-    let io = |what: String| move |source| ParityError::Io { what, source };
+    let io = |what: String| {
+        move |source| ParityError::Io {
+            what,
+            cause: source,
+        }
+    };
     for entry in std::fs::read_dir(dir).map_err(io(format!("read {}", dir.display())))? {
         let path = entry.map_err(io(format!("read {}", dir.display())))?.path();
         if path.is_dir() {

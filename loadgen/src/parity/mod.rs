@@ -43,7 +43,8 @@ use base64::Engine as _;
 use http::HeaderValue;
 
 use crate::harness::rundir::write_atomic;
-use crate::harness::HarnessError;
+use crate::judged::Judged;
+use crate::rig::RigError;
 
 use self::classify::classify;
 use self::corpus::{Class, Entry};
@@ -60,13 +61,12 @@ pub enum ParityError {
     #[error("{0}")]
     Input(String),
     /// A file operation failed.
-    #[error("{what}: {source}")]
+    #[error("{what}: {cause}")]
     Io {
         /// What was being done.
         what: String,
         /// The cause.
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// e2guardian is not installed.
     #[error("{}", e2guardian::INSTALL_HINT)]
@@ -76,7 +76,7 @@ pub enum ParityError {
     Reference(String),
     /// Starting or running a rig process failed.
     #[error(transparent)]
-    Harness(#[from] HarnessError),
+    Harness(#[from] RigError),
     /// Interrupted by SIGINT or SIGTERM (everything started was stopped).
     #[error("interrupted")]
     Interrupted,
@@ -155,35 +155,36 @@ pub struct ParityOutcome {
     pub out: PathBuf,
 }
 
-/// Runs the command; the exit code: 0 pass, 1 too many unexplained mismatches, 2 error.
-pub async fn run(args: ParityArgs) -> i32 {
-    let outcome = tokio::select! {
-        r = execute(&args) => r,
-        _ = crate::harness::run::shutdown_signal() => Err(ParityError::Interrupted),
-    };
-    match outcome {
-        Ok(o) => {
-            let s = &o.summary;
-            eprintln!(
-                "parity: {} entries, {} mismatches ({} unexplained, threshold {}), noise {}/{}; {}",
-                s.entries,
-                s.mismatches,
-                s.unexplained,
-                s.max_unexplained,
-                s.reference_unstable,
-                s.candidate_unstable,
-                o.out.join("parity.md").display()
-            );
-            if s.pass {
-                0
-            } else {
-                1
-            }
-        }
-        Err(e) => {
-            eprintln!("parity: {e:#}");
-            2
-        }
+/// Runs the command until done or until Ctrl-C/SIGTERM ([`ParityError::Interrupted`]).
+pub async fn run(args: &ParityArgs) -> Result<ParityOutcome, ParityError> {
+    tokio::select! {
+        r = execute(args) => r,
+        _ = crate::rig::signal::shutdown_signal() => Err(ParityError::Interrupted),
+    }
+}
+
+impl Judged for ParityOutcome {
+    fn held(&self) -> bool {
+        self.summary.pass
+    }
+
+    /// One line: the full report is `parity.md` in the output directory.
+    fn report(&self) -> String {
+        let s = &self.summary;
+        format!(
+            "parity: {} entries, {} mismatches ({} unexplained, threshold {}), noise {}/{}; {}",
+            s.entries,
+            s.mismatches,
+            s.unexplained,
+            s.max_unexplained,
+            s.reference_unstable,
+            s.candidate_unstable,
+            self.out.join("parity.md").display()
+        )
+    }
+
+    fn run_dir(&self) -> &Path {
+        &self.out
     }
 }
 
@@ -193,7 +194,7 @@ pub async fn execute(args: &ParityArgs) -> Result<ParityOutcome, ParityError> {
     let auth = basic_auth(&args.user)?;
     std::fs::create_dir_all(&args.out).map_err(|source| ParityError::Io {
         what: format!("create {}", args.out.display()),
-        source,
+        cause: source,
     })?;
     write_atomic(
         &args.out.join("corpus.tsv"),

@@ -22,11 +22,11 @@ use http::header::HeaderName;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
-use crate::harness::children::ChildGuard;
-use crate::harness::launch::{self, ConfigSpec};
-use crate::harness::redis::free_local_addr;
 use crate::harness::rundir::write_atomic;
 use crate::origin::{self, OriginState};
+use crate::rig::children::ChildGuard;
+use crate::rig::launch::{self, ConfigSpec};
+use crate::rig::redis::free_local_addr;
 
 use super::db::{Database, GroupPolicy};
 use super::e2guardian::{self, Lists, LowercasePath};
@@ -64,7 +64,7 @@ impl Rig {
     pub async fn start(args: &ParityArgs) -> Result<Rig, ParityError> {
         // Inputs first: nothing starts without e2guardian, or on a database or policy
         // that does not load.
-        if crate::harness::redis::find_program(&args.e2guardian_bin).is_none() {
+        if crate::rig::redis::find_program(&args.e2guardian_bin).is_none() {
             return Err(ParityError::MissingE2guardian);
         }
         let database = Database::load(&args.categories)?;
@@ -83,7 +83,7 @@ impl Rig {
         let base_config =
             std::fs::canonicalize(&args.proxy_config).map_err(|source| ParityError::Io {
                 what: format!("proxy config {}", args.proxy_config.display()),
-                source,
+                cause: source,
             })?;
 
         let listener =
@@ -91,11 +91,11 @@ impl Rig {
                 .await
                 .map_err(|source| ParityError::Io {
                     what: "bind the test origin".into(),
-                    source,
+                    cause: source,
                 })?;
         let origin_addr = listener.local_addr().map_err(|source| ParityError::Io {
             what: "test origin address".into(),
-            source,
+            cause: source,
         })?;
         let (origin_stop, stopped) = oneshot::channel::<()>();
         let state = OriginState::echoing(&[HeaderName::from_static("via")]);
@@ -117,7 +117,7 @@ impl Rig {
         let parent_dir = out.join("parent");
         std::fs::create_dir_all(&parent_dir).map_err(|source| ParityError::Io {
             what: format!("create {}", parent_dir.display()),
-            source,
+            cause: source,
         })?;
         let allow_all = parent_dir.join("allow-all-policy.toml");
         write_atomic(
@@ -127,7 +127,7 @@ impl Rig {
         // Absolute: the proxy reads relative paths relative to its config file.
         let allow_all = std::fs::canonicalize(&allow_all).map_err(|source| ParityError::Io {
             what: format!("resolve {}", allow_all.display()),
-            source,
+            cause: source,
         })?;
         let overrides: toml::Table = toml::from_str(&format!(
             "[server]\nvia_name = \"parity-parent\"\n[filter]\npolicy = {:?}\n",

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use super::children::ChildGuard;
-use super::{pin, HarnessError};
+use super::{pin, RigError};
 
 /// The Debian package that provides `redis-server`.
 pub const REDIS_PACKAGE: &str = "redis-server";
@@ -30,15 +30,14 @@ pub fn find_program(program: &Path) -> Option<PathBuf> {
 /// Binds port 0 on loopback and returns the address the kernel chose, releasing it for
 /// a child to bind. (The child binds it a moment later; nothing else on a test
 /// machine grabs a just-released ephemeral port in between.)
-pub fn free_local_addr() -> Result<SocketAddr, HarnessError> {
-    let listener =
-        std::net::TcpListener::bind("127.0.0.1:0").map_err(|source| HarnessError::Io {
-            what: "bind an ephemeral port".into(),
-            source,
-        })?;
-    listener.local_addr().map_err(|source| HarnessError::Io {
+pub fn free_local_addr() -> Result<SocketAddr, RigError> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(|source| RigError::Io {
+        what: "bind an ephemeral port".into(),
+        cause: source,
+    })?;
+    listener.local_addr().map_err(|source| RigError::Io {
         what: "read an ephemeral port".into(),
-        source,
+        cause: source,
     })
 }
 
@@ -65,8 +64,8 @@ pub fn start(
     cpus: Option<&[usize]>,
     log: PathBuf,
     timeout: Duration,
-) -> Result<RedisServer, HarnessError> {
-    let path = find_program(bin).ok_or_else(|| HarnessError::MissingProgram {
+) -> Result<RedisServer, RigError> {
+    let path = find_program(bin).ok_or_else(|| RigError::MissingProgram {
         program: bin.display().to_string(),
         hint: format!(
             "the profile uses the Redis store; install the Debian package `{REDIS_PACKAGE}` \
@@ -91,14 +90,14 @@ pub fn start(
             return Ok(RedisServer { child, addr });
         }
         if let Some(status) = child.try_exit_status() {
-            return Err(HarnessError::ChildFailed {
+            return Err(RigError::ChildFailed {
                 name: "redis-server".into(),
                 status: status.to_string(),
                 stderr: child.stderr_tail(2000),
             });
         }
         if Instant::now() >= deadline {
-            return Err(HarnessError::NotReady {
+            return Err(RigError::NotReady {
                 name: "redis-server".into(),
                 waited_s: timeout.as_secs(),
                 stderr: child.stderr_tail(2000),

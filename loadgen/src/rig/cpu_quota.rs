@@ -55,19 +55,19 @@ pub enum QuotaError {
         tried: String,
     },
     /// A cgroup file could not be read or written.
-    #[error("{path}: {source}")]
+    #[error("{path}: {cause}")]
     Io {
         /// The file.
         path: String,
         /// The error.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> QuotaError + '_ {
     move |source| QuotaError::Io {
         path: path.display().to_string(),
-        source,
+        cause: source,
     }
 }
 

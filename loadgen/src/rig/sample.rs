@@ -10,13 +10,12 @@ use std::path::Path;
 #[derive(Debug, thiserror::Error)]
 pub enum SampleError {
     /// The file could not be read (usually: the process has exited).
-    #[error("read {path}: {source}")]
+    #[error("read {path}: {cause}")]
     Read {
         /// The file.
         path: String,
         /// The cause.
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// The text did not have the expected shape.
     #[error("parse {what}: {detail}")]
@@ -168,17 +167,17 @@ pub fn clock_ticks_per_second() -> u64 {
         .unwrap_or(100)
 }
 
-pub(super) fn read(path: &str) -> Result<String, SampleError> {
+pub fn read(path: &str) -> Result<String, SampleError> {
     std::fs::read_to_string(path).map_err(|source| SampleError::Read {
         path: path.to_owned(),
-        source,
+        cause: source,
     })
 }
 
 fn count_dir(path: &str) -> Result<u64, SampleError> {
     let entries = std::fs::read_dir(Path::new(path)).map_err(|source| SampleError::Read {
         path: path.to_owned(),
-        source,
+        cause: source,
     })?;
     Ok(entries.count() as u64)
 }

@@ -13,7 +13,7 @@ use tokio::sync::oneshot;
 
 use crate::origin::RunningOrigin;
 
-use super::HarnessError;
+use super::error::RigError;
 
 /// A running test origin; stops when dropped.
 #[derive(Debug)]
@@ -30,7 +30,7 @@ type Started = Result<(SocketAddr, SocketAddr, PathBuf), String>;
 impl Origin {
     /// Starts the origin on ephemeral loopback ports, on `threads` worker threads of
     /// its own, and writes its CA certificate into `run_dir` for the load generator.
-    pub fn start(run_dir: &Path, threads: usize) -> Result<Self, HarnessError> {
+    pub fn start(run_dir: &Path, threads: usize) -> Result<Self, RigError> {
         let (started_tx, started_rx) = mpsc::channel::<Started>();
         let (stop, stopped) = oneshot::channel::<()>();
         let dir = run_dir.to_path_buf();
@@ -70,9 +70,9 @@ impl Origin {
                     let _ = running.stop().await;
                 });
             })
-            .map_err(|source| HarnessError::Io {
+            .map_err(|source| RigError::Io {
                 what: "start the origin thread".into(),
-                source,
+                cause: source,
             })?;
         let started = started_rx
             .recv()
@@ -88,7 +88,7 @@ impl Origin {
             }),
             Err(detail) => {
                 let _ = thread.join();
-                Err(HarnessError::Config {
+                Err(RigError::Config {
                     detail: format!("test origin: {detail}"),
                 })
             }

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use super::children::ChildGuard;
-use super::resources::{AllocCounters, AllocGauges};
-use super::HarnessError;
+use super::error::RigError;
+use crate::harness::resources::{AllocCounters, AllocGauges};
 
 /// Client for one proxy's admin listener.
 #[derive(Debug, Clone)]
@@ -22,12 +22,12 @@ pub struct AdminClient {
 
 impl AdminClient {
     /// A client for the admin listener at `addr`.
-    pub fn new(addr: SocketAddr) -> Result<Self, HarnessError> {
+    pub fn new(addr: SocketAddr) -> Result<Self, RigError> {
         let http = reqwest::Client::builder()
             .no_proxy()
             .connect_timeout(Duration::from_secs(2))
             .build()
-            .map_err(|e| HarnessError::Admin {
+            .map_err(|e| RigError::Admin {
                 what: "build the admin client".into(),
                 detail: e.to_string(),
             })?;
@@ -37,8 +37,8 @@ impl AdminClient {
         })
     }
 
-    async fn get(&self, path: &str, timeout: Duration) -> Result<String, HarnessError> {
-        let err = |detail: String| HarnessError::Admin {
+    async fn get(&self, path: &str, timeout: Duration) -> Result<String, RigError> {
+        let err = |detail: String| RigError::Admin {
             what: format!("GET {path}"),
             detail,
         };
@@ -63,21 +63,21 @@ impl AdminClient {
     }
 
     /// The Prometheus text of `/metrics`.
-    pub async fn metrics(&self) -> Result<String, HarnessError> {
+    pub async fn metrics(&self) -> Result<String, RigError> {
         self.get("/metrics", Duration::from_secs(2)).await
     }
 
     /// The JSON of `/debug/jemalloc`.
-    pub async fn jemalloc(&self) -> Result<Value, HarnessError> {
+    pub async fn jemalloc(&self) -> Result<Value, RigError> {
         let text = self.get("/debug/jemalloc", Duration::from_secs(2)).await?;
-        serde_json::from_str(&text).map_err(|e| HarnessError::Admin {
+        serde_json::from_str(&text).map_err(|e| RigError::Admin {
             what: "GET /debug/jemalloc".into(),
             detail: format!("not JSON: {e}"),
         })
     }
 
     /// A CPU profile of `seconds` in `format` (`folded` or `svg`).
-    pub async fn cpu_profile(&self, seconds: u64, format: &str) -> Result<String, HarnessError> {
+    pub async fn cpu_profile(&self, seconds: u64, format: &str) -> Result<String, RigError> {
         self.get(
             &format!("/debug/pprof/profile?seconds={seconds}&format={format}"),
             Duration::from_secs(seconds + 15),
@@ -128,21 +128,21 @@ pub async fn wait_ready(
     admin: &AdminClient,
     proxy: &mut ChildGuard,
     timeout: Duration,
-) -> Result<(), HarnessError> {
+) -> Result<(), RigError> {
     let deadline = Instant::now() + timeout;
     loop {
         if admin.ready().await {
             return Ok(());
         }
         if let Some(status) = proxy.try_exit_status() {
-            return Err(HarnessError::ChildFailed {
+            return Err(RigError::ChildFailed {
                 name: "filter-proxy".into(),
                 status: status.to_string(),
                 stderr: proxy.stderr_tail(4000),
             });
         }
         if Instant::now() >= deadline {
-            return Err(HarnessError::NotReady {
+            return Err(RigError::NotReady {
                 name: "filter-proxy".into(),
                 waited_s: timeout.as_secs(),
                 stderr: proxy.stderr_tail(4000),

@@ -12,7 +12,7 @@ use std::path::Path;
 
 use toml::{Table, Value};
 
-use super::HarnessError;
+use super::error::RigError;
 
 /// What a run changes in the demo config.
 #[derive(Debug, Clone)]
@@ -33,8 +33,8 @@ pub fn generate(
     base_text: &str,
     base_dir: &Path,
     spec: &ProxyConfigSpec,
-) -> Result<String, HarnessError> {
-    let mut doc: Table = toml::from_str(base_text).map_err(|e| HarnessError::Config {
+) -> Result<String, RigError> {
+    let mut doc: Table = toml::from_str(base_text).map_err(|e| RigError::Config {
         detail: format!("demo proxy config does not parse: {e}"),
     })?;
     absolutise_paths(&mut doc, base_dir);

@@ -16,7 +16,8 @@ use super::admin::{wait_ready, AdminClient};
 use super::children::ChildGuard;
 use super::config_gen::{self, ProxyConfigSpec};
 use super::redis::free_local_addr;
-use super::{pin, rundir, HarnessError};
+use super::{pin, RigError};
+use crate::harness::rundir;
 
 /// What the run's proxy config is made from.
 #[derive(Debug, Clone, Copy)]
@@ -59,14 +60,13 @@ pub fn merge_tables(base: &mut toml::Table, over: &toml::Table) {
 
 /// Generates the run's proxy config on two fresh loopback ports and writes it to
 /// `spec.dir/proxy.toml`.
-pub fn write_config(spec: &ConfigSpec<'_>) -> Result<ProxyConfig, HarnessError> {
+pub fn write_config(spec: &ConfigSpec<'_>) -> Result<ProxyConfig, RigError> {
     let listen = free_local_addr()?;
     let admin = free_local_addr()?;
-    let base_text =
-        std::fs::read_to_string(spec.base_config).map_err(|source| HarnessError::Io {
-            what: format!("read the proxy config {}", spec.base_config.display()),
-            source,
-        })?;
+    let base_text = std::fs::read_to_string(spec.base_config).map_err(|source| RigError::Io {
+        what: format!("read the proxy config {}", spec.base_config.display()),
+        cause: source,
+    })?;
     let base_dir = spec.base_config.parent().unwrap_or(Path::new("."));
     let mut text = config_gen::generate(
         &base_text,
@@ -79,15 +79,15 @@ pub fn write_config(spec: &ConfigSpec<'_>) -> Result<ProxyConfig, HarnessError> 
         },
     )?;
     if let Some(over) = spec.overrides.filter(|o| !o.is_empty()) {
-        let mut doc: toml::Table = toml::from_str(&text).map_err(|e| HarnessError::Config {
+        let mut doc: toml::Table = toml::from_str(&text).map_err(|e| RigError::Config {
             detail: format!("generated proxy config does not parse: {e}"),
         })?;
         merge_tables(&mut doc, over);
         text = toml::to_string_pretty(&doc).expect("a TOML table always serialises");
     }
-    std::fs::create_dir_all(spec.dir).map_err(|source| HarnessError::Io {
+    std::fs::create_dir_all(spec.dir).map_err(|source| RigError::Io {
         what: format!("create {}", spec.dir.display()),
-        source,
+        cause: source,
     })?;
     let path = spec.dir.join("proxy.toml");
     rundir::write_atomic(&path, text.as_bytes())?;
@@ -107,7 +107,7 @@ pub async fn start_proxy(
     cpus: Option<&[usize]>,
     log: PathBuf,
     ready_timeout: Duration,
-) -> Result<(ChildGuard, AdminClient), HarnessError> {
+) -> Result<(ChildGuard, AdminClient), RigError> {
     let mut cmd = pin::command(proxy_bin.as_os_str(), cpus);
     cmd.arg("--config").arg(&config.path);
     let mut proxy = ChildGuard::spawn("filter-proxy", cmd, Some(log))?;

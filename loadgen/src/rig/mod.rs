@@ -1,25 +1,55 @@
-//! The parts a fault or capacity run starts: the test origin (its own threads), an
-//! optional `redis-server`, and the `filter-proxy` binary with a generated config.
+//! The rig beneath every command: the parts a run starts and how they are stopped.
 //!
-//! Built from the harness's pieces (the proxy launch of [`crate::harness::launch`],
-//! child guards, redis start) so these runs measure the proxy the same way `loadgen
-//! run` does; what is added here is
-//! what faults need: settings merged over the config (short timeouts, a cache that
-//! does not hide Redis), and restarting Redis on the same port after killing it.
+//! `run`, `attack`'s harness, `faults`, `capacity`, the appliance run, the instruction pass
+//! and the parity rig all start a test origin, maybe a `redis-server`, and the
+//! `filter-proxy` binary on a config generated into a fresh run directory, and must stop
+//! every one of them on success, error, panic, Ctrl-C or SIGTERM. They do it here, the one
+//! way, so they measure a proxy configured and started alike and cannot drift apart.
+//!
+//! # Layout
+//! - this file: [`Rig`], the origin + Redis + proxy started together (and Redis killed and
+//!   restarted for fault runs).
+//! - [`children`]: child processes held by guards that kill them by pid when dropped.
+//! - [`signal`]: the shutdown signal (Ctrl-C and SIGTERM) every command selects on.
+//! - [`paths`]: the checkout, the proxy binary, the demo config, a fresh run directory.
+//! - [`launch`]: the run's proxy config written, the proxy started and waited for.
+//! - [`config_gen`]: the generated proxy config (fresh ports, the origin, Redis).
+//! - [`origin`]: the test origin on its own threads.
+//! - [`redis`]: `redis-server` started on a free port, pinged, found on the PATH.
+//! - [`admin`]: the proxy's admin port (readiness, metrics, jemalloc counters).
+//! - [`pin`]: CPU placement (`taskset`); [`cpu_quota`]: a cgroup CPU quota on the proxy.
+//! - [`sample`]: `/proc` readings of a process (CPU, RSS, fds, state).
+//! - [`error`]: the rig's error type.
+//!
+//! Nothing here imports a command module; the commands sit above and never reach into
+//! each other.
+
+pub mod admin;
+pub mod children;
+pub mod config_gen;
+pub mod cpu_quota;
+pub mod error;
+pub mod launch;
+pub mod origin;
+pub mod paths;
+pub mod pin;
+pub mod redis;
+pub mod sample;
+pub mod signal;
+
+pub use error::RigError;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use crate::attack::OriginAddrs;
-use crate::harness::admin::AdminClient;
-use crate::harness::children::ChildGuard;
-use crate::harness::launch::{self, ConfigSpec};
-use crate::harness::origin::Origin;
-use crate::harness::redis::{self, RedisServer};
-use crate::harness::HarnessError;
+use crate::attack::plan::OriginAddrs;
 
-pub use crate::harness::launch::merge_tables;
+use self::admin::AdminClient;
+use self::children::ChildGuard;
+use self::launch::ConfigSpec;
+use self::origin::Origin;
+use self::redis::RedisServer;
 
 /// What to start.
 #[derive(Debug, Clone)]
@@ -36,8 +66,15 @@ pub struct RigSpec {
     pub overrides: toml::Table,
     /// CPUs for the proxy (`None`: not pinned).
     pub proxy_cpus: Option<Vec<usize>>,
+    /// CPUs for the origin and Redis (`None`: not pinned).
+    pub loadgen_cpus: Option<Vec<usize>>,
     /// Origin worker threads.
     pub origin_threads: usize,
+    /// Seed Redis with the demo data (through `filter-proxy seed-redis`) before the
+    /// proxy starts.
+    pub seed_redis: bool,
+    /// Longest wait for the proxy's `/readyz`.
+    pub ready_timeout: Duration,
 }
 
 /// The running parts; every process dies when this is dropped.
@@ -61,24 +98,19 @@ pub struct Rig {
 }
 
 impl Rig {
-    /// Starts origin, redis (if asked) and the proxy, and waits for `/readyz`.
-    pub async fn start(spec: &RigSpec) -> Result<Rig, HarnessError> {
-        std::fs::create_dir_all(&spec.run_dir).map_err(|source| HarnessError::Io {
+    /// Starts origin, redis (if asked, seeded if asked) and the proxy, and waits for
+    /// `/readyz`. What started before a failure is stopped when the error returns.
+    pub async fn start(spec: &RigSpec) -> Result<Rig, RigError> {
+        std::fs::create_dir_all(&spec.run_dir).map_err(|source| RigError::Io {
             what: format!("create {}", spec.run_dir.display()),
-            source,
+            cause: source,
         })?;
-        if !spec.proxy_bin.is_file() {
-            return Err(HarnessError::MissingProgram {
-                program: spec.proxy_bin.display().to_string(),
-                hint: "build it first: cargo build --release -p filter-proxy (or pass --proxy-bin)"
-                    .into(),
-            });
-        }
+        let proxy_bin = paths::proxy_bin(Some(&spec.proxy_bin))?;
         let origin = Origin::start(&spec.run_dir, spec.origin_threads)?;
         let redis = match &spec.redis_bin {
             Some(bin) => Some(redis::start(
                 bin,
-                None,
+                spec.loadgen_cpus.as_deref(),
                 spec.run_dir.join("redis.log"),
                 Duration::from_secs(10),
             )?),
@@ -92,12 +124,15 @@ impl Rig {
             redis_url: redis_url.as_deref(),
             overrides: Some(&spec.overrides),
         })?;
+        if redis.is_some() && spec.seed_redis {
+            seed_redis(&proxy_bin, &config.path, &spec.run_dir).await?;
+        }
         let (proxy, admin) = launch::start_proxy(
-            &spec.proxy_bin,
+            &proxy_bin,
             &config,
             spec.proxy_cpus.as_deref(),
             spec.run_dir.join("proxy.log"),
-            Duration::from_secs(30),
+            spec.ready_timeout,
         )
         .await?;
         Ok(Rig {
@@ -111,6 +146,11 @@ impl Rig {
             redis_addr: None,
             run_dir: spec.run_dir.clone(),
         })
+    }
+
+    /// The Redis URL the proxy was configured with, while Redis runs.
+    pub fn redis_url(&self) -> Option<String> {
+        self.redis.as_ref().map(RedisServer::url)
     }
 
     /// Where the origin is, for the attack drivers.
@@ -141,14 +181,14 @@ impl Rig {
     }
 
     /// Starts Redis again on the port it had, so the proxy's reconnects find it.
-    pub async fn restart_redis(&mut self) -> Result<(), HarnessError> {
+    pub async fn restart_redis(&mut self) -> Result<(), RigError> {
         let (Some(bin), Some(addr)) = (&self.redis_bin, self.redis_addr) else {
             return Ok(());
         };
         if self.redis.is_some() {
             return Ok(());
         }
-        let path = redis::find_program(bin).ok_or_else(|| HarnessError::MissingProgram {
+        let path = redis::find_program(bin).ok_or_else(|| RigError::MissingProgram {
             program: bin.display().to_string(),
             hint: format!("install the Debian package `{}`", redis::REDIS_PACKAGE),
         })?;
@@ -160,7 +200,7 @@ impl Rig {
         let deadline = Instant::now() + Duration::from_secs(10);
         while !redis::ping(addr) {
             if child.try_exit_status().is_some() || Instant::now() >= deadline {
-                return Err(HarnessError::NotReady {
+                return Err(RigError::NotReady {
                     name: "redis-server (restart)".into(),
                     waited_s: 10,
                     stderr: child.stderr_tail(2000),
@@ -171,4 +211,21 @@ impl Rig {
         self.redis = Some(RedisServer { child, addr });
         Ok(())
     }
+}
+
+/// Seeds the Redis store with the demo data through the proxy binary.
+async fn seed_redis(
+    proxy_bin: &std::path::Path,
+    config: &std::path::Path,
+    run_dir: &std::path::Path,
+) -> Result<(), RigError> {
+    let mut cmd = std::process::Command::new(proxy_bin);
+    cmd.arg("seed-redis").arg("--config").arg(config);
+    children::run_to_end(
+        "filter-proxy seed-redis",
+        cmd,
+        run_dir.join("seed-redis.log"),
+        Duration::from_secs(120),
+    )
+    .await
 }

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::HarnessError;
+use super::error::RigError;
 
 /// A running child process, killed (SIGKILL) and reaped when dropped.
 #[derive(Debug)]
@@ -29,23 +29,23 @@ impl ChildGuard {
         name: &str,
         mut cmd: Command,
         stderr_path: Option<PathBuf>,
-    ) -> Result<Self, HarnessError> {
+    ) -> Result<Self, RigError> {
         cmd.stdin(Stdio::null());
         if let Some(path) = &stderr_path {
-            let file = std::fs::File::create(path).map_err(|e| HarnessError::Io {
+            let file = std::fs::File::create(path).map_err(|e| RigError::Io {
                 what: format!("create {}", path.display()),
-                source: e,
+                cause: e,
             })?;
-            let out = file.try_clone().map_err(|e| HarnessError::Io {
+            let out = file.try_clone().map_err(|e| RigError::Io {
                 what: format!("open {}", path.display()),
-                source: e,
+                cause: e,
             })?;
             cmd.stdout(out).stderr(file);
         }
-        let child = cmd.spawn().map_err(|e| HarnessError::Spawn {
+        let child = cmd.spawn().map_err(|e| RigError::Spawn {
             name: name.to_owned(),
             program: cmd.get_program().to_string_lossy().into_owned(),
-            source: e,
+            cause: e,
         })?;
         Ok(Self {
             name: name.to_owned(),
@@ -100,10 +100,12 @@ impl ChildGuard {
 
     /// Kills and reaps the child now.
     pub fn kill(mut self) {
-        self.kill_in_place();
+        self.stop();
     }
 
-    fn kill_in_place(&mut self) {
+    /// Kills and reaps the child now, keeping the guard (for a part held in a larger
+    /// struct); [`ChildGuard::pid`] must not be asked afterwards.
+    pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
             // An error means the child is already gone, which is what we want.
             let _ = child.kill();
@@ -114,7 +116,7 @@ impl ChildGuard {
 
 impl Drop for ChildGuard {
     fn drop(&mut self) {
-        self.kill_in_place();
+        self.stop();
     }
 }
 
@@ -126,6 +128,40 @@ pub fn pid_alive(pid: u32) -> bool {
             Ok('Z') | Ok('X')
         ),
         Err(_) => false,
+    }
+}
+
+/// Runs a child to its end (polling, so a Ctrl-C that drops the caller kills it at
+/// once), failing when it fails or outlives `limit`.
+pub async fn run_to_end(
+    name: &str,
+    cmd: Command,
+    log: PathBuf,
+    limit: Duration,
+) -> Result<(), RigError> {
+    let mut child = ChildGuard::spawn(name, cmd, Some(log))?;
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = child.try_exit_status() {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            return Err(RigError::ChildFailed {
+                name: name.into(),
+                status: format!("no exit after {} s (killed)", limit.as_secs()),
+                stderr: child.stderr_tail(4000),
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    if status.success() {
+        Ok(())
+    } else {
+        Err(RigError::ChildFailed {
+            name: name.into(),
+            status: status.to_string(),
+            stderr: child.stderr_tail(4000),
+        })
     }
 }
 
