@@ -3,6 +3,24 @@
 //!
 //! The binary (`loadgen`) is a thin command line over this library so tests
 //! and other crates can run an origin or an attack in-process.
+//!
+//! # Layout
+//! From the bottom up; a module imports only from modules above it in this list's
+//! layers, never from one that depends on it (`scripts/import-cycles.py` checks).
+//! - Data: [`units`] (durations, sizes), [`profile`], [`mix`], [`roster`], [`corpus`]
+//!   (data files -> typed values).
+//! - Recording: [`record`] (µs HDR histograms per class and per second), [`output`]
+//!   (the run directory an attack writes).
+//! - Traffic: [`origin`] (the test origin), [`scenarios`] (Goose scenarios),
+//!   [`schedule`] (the one open-loop schedule), [`get_loop`] (paced GETs over keep-alive
+//!   connections), [`openloop`] (the open-loop driver), [`attack`] (one attack, Goose or
+//!   open loop).
+//! - The rig: [`rig`] (child guards, the shutdown signal, paths, origin, Redis, config
+//!   generation, proxy launch, pinning, CPU quota, `/proc` samples).
+//! - Commands above the rig: [`harness`] (`loadgen run`), [`instructions`] (the
+//!   instruction pass), [`appliance`] (appliance runs), [`faults`], [`capacity`],
+//!   [`parity`]; [`judged`] (what a judged command returns); [`cli`] (the `origin` and
+//!   `attack` arguments).
 
 pub mod appliance;
 pub mod attack;

@@ -7,7 +7,7 @@
 //! load; each profile encodes what "survives" means for one such risk and fails the
 //! run by itself (exit 1) when the proxy does not.
 //!
-//! Modules: [`spec`] (the profile file), [`expect`] (what a fault expects), [`rig`]
+//! Modules: [`spec`] (the profile file), [`expect`] (what a fault expects), [`crate::rig`]
 //! (origin, redis, proxy), [`traffic`] (open-loop requests kept as events), [`inject`]
 //! (the injectors), [`slowloris`], [`watch`] (metrics and fds every 100 ms), [`verdict`],
 //! [`report`].

@@ -7,7 +7,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use crate::rig::RigError;
+use crate::rig::error::RigError;
 
 /// Renders collapsed stacks (`frame;frame;frame count` lines) as a flame graph SVG;
 /// an empty profile gives an SVG saying so rather than an empty file.

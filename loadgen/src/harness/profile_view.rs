@@ -16,7 +16,7 @@ use crate::profile::{PolicyStore, Profile};
 use crate::units::Written;
 
 use super::resources::SteadyWindow;
-use crate::rig::RigError;
+use crate::rig::error::RigError;
 
 /// The `[harness]` table of a profile, as written.
 #[derive(Debug, Default, Deserialize)]

@@ -14,18 +14,20 @@ use std::time::{Duration, SystemTime};
 use serde_json::{json, Map, Value};
 
 use crate::rig::children::{self, ChildGuard};
+use crate::rig::error::RigError;
 use crate::rig::launch::{self, ConfigSpec};
 use crate::rig::origin::Origin;
 use crate::rig::paths::{self, repo_dir_of};
 use crate::rig::pin::{self, Placement};
 use crate::rig::signal::shutdown_signal;
-use crate::rig::{Rig, RigError, RigSpec};
+use crate::rig::{Rig, RigSpec};
 
+use super::args::RunArgs;
 use super::profile_view::ProfileView;
 use super::provenance::{self, Provenance};
 use super::resources::{self, SteadyWindow};
 use super::sampler::{self, Record, SamplerSettings};
-use super::{flame, latency, rundir, summary, RunArgs};
+use super::{flame, latency, rundir, summary};
 
 /// What a finished (or interrupted) run produced.
 #[derive(Debug, Clone)]

@@ -9,7 +9,7 @@ use std::path::Path;
 use serde_json::{Map, Value};
 
 use super::resources::Tick;
-use crate::rig::RigError;
+use crate::rig::error::RigError;
 
 /// Columns the harness adds to `timeseries.csv`. CPU columns are milliseconds of CPU
 /// used during that second; the others are the value at the end of the second.

@@ -15,7 +15,7 @@ use std::fmt;
 use std::path::Path;
 use std::str::FromStr;
 
-use super::ParityError;
+use super::error::ParityError;
 
 /// First line of a corpus file, naming the format.
 pub const HEADER: &str = "# loadgen parity corpus v1: class\tmethod\ttarget\trule\tdetail";

@@ -10,7 +10,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use super::ParityError;
+use super::error::ParityError;
 
 /// One rule of the category database: `<domain>[/<path-prefix>] <category>`.
 #[derive(Debug, Clone, PartialEq, Eq)]

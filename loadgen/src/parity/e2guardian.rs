@@ -27,11 +27,9 @@ use crate::rig::redis::find_program;
 
 use super::classify::{E2G_BLOCK_MARKER, E2G_NETERR_MARKER};
 use super::db::{suffixes, Database, GroupPolicy};
-use super::ParityError;
+use super::error::ParityError;
 
-/// How to install the reference filter (named in the error when it is missing).
-pub const INSTALL_HINT: &str =
-    "e2guardian is not installed: run `apt-get install -y e2guardian` (or scripts/parity.sh, which installs it)";
+pub use super::error::INSTALL_HINT;
 
 /// Category name of the `always_deny` list.
 pub const DENY_LIST_CATEGORY: &str = "deny-list";

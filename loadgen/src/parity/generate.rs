@@ -12,7 +12,7 @@ use rand::{Rng, SeedableRng};
 
 use super::corpus::{Class, Entry, Method};
 use super::db::{Database, GroupPolicy, Rule};
-use super::ParityError;
+use super::error::ParityError;
 
 /// Loopback in every numeric spelling a URL parser might accept: all of them are
 /// 127.0.0.1 or ::1, so whichever way a filter reads them the traffic stays local.

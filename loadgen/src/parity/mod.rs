@@ -24,17 +24,21 @@
 //! - [`classify`]: reading a decision from an answer
 //! - [`report`]: comparison, `parity.md`, `parity.json`, `results.tsv`
 
+pub mod args;
 pub mod classify;
 pub mod corpus;
 pub mod db;
 pub mod e2guardian;
+pub mod error;
 pub mod generate;
 pub mod replay;
 pub mod report;
 pub mod rig;
 
+pub use args::ParityArgs;
+pub use error::ParityError;
+
 use std::collections::BTreeSet;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -44,107 +48,11 @@ use http::HeaderValue;
 
 use crate::harness::rundir::write_atomic;
 use crate::judged::Judged;
-use crate::rig::RigError;
 
 use self::classify::classify;
 use self::corpus::{Class, Entry};
 use self::replay::{replay, ReplayOptions};
 use self::report::{SideRuns, Summary};
-
-/// Errors of a parity run (all exit 2).
-#[derive(Debug, thiserror::Error)]
-pub enum ParityError {
-    /// A corpus file is malformed (every bad line listed).
-    #[error("corpus: {0}")]
-    Corpus(String),
-    /// Another input (database, policy, arguments) is unusable.
-    #[error("{0}")]
-    Input(String),
-    /// A file operation failed.
-    #[error("{what}: {cause}")]
-    Io {
-        /// What was being done.
-        what: String,
-        /// The cause.
-        cause: std::io::Error,
-    },
-    /// e2guardian is not installed.
-    #[error("{}", e2guardian::INSTALL_HINT)]
-    MissingE2guardian,
-    /// The reference filter failed to start.
-    #[error("reference: {0}")]
-    Reference(String),
-    /// Starting or running a rig process failed.
-    #[error(transparent)]
-    Harness(#[from] RigError),
-    /// Interrupted by SIGINT or SIGTERM (everything started was stopped).
-    #[error("interrupted")]
-    Interrupted,
-}
-
-/// Arguments of `loadgen parity`.
-#[derive(Debug, Clone, clap::Args)]
-pub struct ParityArgs {
-    /// The reference proxy (loopback). Without --reference/--candidate the tool starts
-    /// e2guardian and filter-proxy itself.
-    #[arg(long, requires = "candidate")]
-    pub reference: Option<SocketAddr>,
-    /// The candidate proxy (loopback).
-    #[arg(long, requires = "reference")]
-    pub candidate: Option<SocketAddr>,
-    /// A corpus file (`corpus.tsv` format) or a plain list of URLs, replayed after the
-    /// generated entries.
-    #[arg(long)]
-    pub corpus: Option<PathBuf>,
-    /// Generate this many entries from the category database.
-    #[arg(long, default_value_t = 0)]
-    pub generate: usize,
-    /// Seed of the generator.
-    #[arg(long, default_value_t = 1)]
-    pub seed: u64,
-    /// Output directory: corpus.tsv, results.tsv, parity.json, parity.md.
-    #[arg(long)]
-    pub out: PathBuf,
-    /// Category database the corpus and the reference's lists come from.
-    #[arg(long, default_value = "scenarios/demo/categories.txt")]
-    pub categories: PathBuf,
-    /// Policy file of the group.
-    #[arg(long, default_value = "scenarios/demo/policy.toml")]
-    pub policy: PathBuf,
-    /// The group replayed as (the reference is configured for it).
-    #[arg(long, default_value = "students")]
-    pub group: String,
-    /// `user:password` sent as Basic proxy credentials to both sides (a user of the group).
-    #[arg(long, default_value = "student0001:pw-student0001")]
-    pub user: String,
-    /// Cause classes whose mismatches are known differences (comma-separated).
-    #[arg(long, value_delimiter = ',')]
-    pub known: Vec<Class>,
-    /// Most unexplained mismatches before the command fails.
-    #[arg(long, default_value_t = 0)]
-    pub max_unexplained: usize,
-    /// Requests in flight per side.
-    #[arg(long, default_value_t = 32)]
-    pub concurrency: usize,
-    /// Deadline of one request (`10s`).
-    #[arg(long, default_value = "10s", value_parser = crate::units::parse_duration)]
-    pub request_timeout: Duration,
-    /// Deadline of one pass through one side (`10m`).
-    #[arg(long, default_value = "10m", value_parser = crate::units::parse_duration)]
-    pub pass_timeout: Duration,
-    /// The `filter-proxy` binary (rig); default: beside this binary.
-    #[arg(long)]
-    pub proxy_bin: Option<PathBuf>,
-    /// The candidate's base config (rig).
-    #[arg(long, default_value = "scenarios/demo/proxy.toml")]
-    pub proxy_config: PathBuf,
-    /// The e2guardian program (rig).
-    #[arg(long, default_value = "e2guardian")]
-    pub e2guardian_bin: PathBuf,
-    /// e2guardian's packaged configuration, copied as the template (rig).
-    #[arg(long, default_value = "/etc/e2guardian")]
-    pub e2guardian_template: PathBuf,
-}
 
 /// What a parity run produced.
 #[derive(Debug, Clone)]

@@ -28,9 +28,10 @@ use crate::rig::children::ChildGuard;
 use crate::rig::launch::{self, ConfigSpec};
 use crate::rig::redis::free_local_addr;
 
+use super::args::ParityArgs;
 use super::db::{Database, GroupPolicy};
 use super::e2guardian::{self, Lists, LowercasePath};
-use super::{ParityArgs, ParityError};
+use super::error::ParityError;
 
 /// How long a rig process may take to start listening.
 const READY_TIMEOUT: Duration = Duration::from_secs(30);

@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
+use super::sample::{new_histogram, record_clamped, Class, Outcome, Sample};
 use super::timeseries::{Row, Timeseries};
-use super::{new_histogram, record_clamped, Class, Outcome, Sample};
 
 /// Statistics of one class over the measured part of the run.
 #[derive(Debug, Clone)]

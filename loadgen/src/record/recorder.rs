@@ -7,7 +7,7 @@
 use std::sync::mpsc::Sender;
 use std::time::{Duration, Instant};
 
-use super::Sample;
+use super::sample::Sample;
 
 /// Samples per batch.
 const BATCH: usize = 256;

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
-use super::{new_histogram, record_clamped, Class, Outcome, Sample};
+use super::sample::{new_histogram, record_clamped, Class, Outcome, Sample};
 
 /// Seconds kept open behind the newest sample.
 const WINDOW_S: u64 = 10;

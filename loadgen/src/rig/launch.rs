@@ -15,8 +15,9 @@ use std::time::Duration;
 use super::admin::{wait_ready, AdminClient};
 use super::children::ChildGuard;
 use super::config_gen::{self, ProxyConfigSpec};
+use super::error::RigError;
+use super::pin;
 use super::redis::free_local_addr;
-use super::{pin, RigError};
 use crate::harness::rundir;
 
 /// What the run's proxy config is made from.

@@ -10,7 +10,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use super::children::ChildGuard;
-use super::{pin, RigError};
+use super::error::RigError;
+use super::pin;
 
 /// The Debian package that provides `redis-server`.
 pub const REDIS_PACKAGE: &str = "redis-server";

@@ -4,9 +4,9 @@
 use goose::prelude::*;
 use http::header;
 
+use super::context::RunContext;
 use super::exchange::{fetch, finish, BodyCheck, Via};
 use super::user::{pace, state};
-use super::RunContext;
 use crate::record::Class;
 
 /// One page load.

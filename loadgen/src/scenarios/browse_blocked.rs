@@ -5,9 +5,9 @@ use goose::prelude::*;
 use http::header;
 use rand::Rng;
 
+use super::context::RunContext;
 use super::exchange::{fetch, finish, BodyCheck, Via};
 use super::user::{pace, state};
-use super::RunContext;
 use crate::record::{Class, Outcome};
 
 /// One blocked page load.

@@ -7,9 +7,9 @@ use goose::prelude::*;
 use http::{header, Method};
 use rand::Rng;
 
+use super::context::RunContext;
 use super::exchange::{fetch, finish, BodyCheck, Done, Via};
 use super::user::{pace, state};
-use super::RunContext;
 use crate::record::{Class, Outcome};
 
 /// Share of CORS exchanges aimed at blocked hosts (proxied runs only).

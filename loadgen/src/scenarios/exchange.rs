@@ -11,8 +11,8 @@ use goose::metrics::GooseRequestMetric;
 use goose::prelude::*;
 use http::HeaderMap;
 
+use super::context::RunContext;
 use super::user::state;
-use super::RunContext;
 use crate::origin::body::payload_byte;
 use crate::record::{Class, Outcome, Sample};
 

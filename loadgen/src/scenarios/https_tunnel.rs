@@ -3,9 +3,9 @@
 
 use goose::prelude::*;
 
+use super::context::RunContext;
 use super::exchange::{fetch, finish, BodyCheck, Via};
 use super::user::{pace, state};
-use super::RunContext;
 use crate::record::Class;
 
 /// One HTTPS page load.

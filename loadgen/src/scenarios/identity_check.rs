@@ -6,9 +6,9 @@
 use goose::prelude::*;
 use rand::Rng;
 
+use super::context::RunContext;
 use super::exchange::{fetch, finish, BodyCheck, Done, Via};
 use super::user::{pace, state};
-use super::RunContext;
 use crate::record::{Class, Outcome};
 use crate::roster::Identity;
 

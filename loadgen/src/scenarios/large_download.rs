@@ -4,9 +4,9 @@
 use goose::prelude::*;
 use rand::Rng;
 
+use super::context::RunContext;
 use super::exchange::{fetch, finish, BodyCheck, Via};
 use super::user::{pace, state};
-use super::RunContext;
 use crate::record::Class;
 
 /// One download.

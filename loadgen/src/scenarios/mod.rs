@@ -8,6 +8,7 @@
 
 pub mod browse_allowed;
 pub mod browse_blocked;
+pub mod context;
 pub mod cors_xhr;
 pub mod exchange;
 pub mod https_tunnel;
@@ -15,62 +16,15 @@ pub mod identity_check;
 pub mod large_download;
 mod user;
 
-use std::net::SocketAddr;
-use std::sync::atomic::AtomicUsize;
-use std::sync::mpsc::Sender;
 use std::sync::Arc;
 use std::time::Duration;
 
 use goose::prelude::*;
 
-use crate::corpus::Corpus;
 use crate::mix::Mix;
-use crate::record::{RunClock, Sample};
-use crate::roster::Roster;
 
+pub use context::{Route, RunContext};
 pub use user::UserState;
-
-/// How the users reach the origin.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Route {
-    /// Through the forward proxy at this address.
-    Proxy(SocketAddr),
-    /// Straight to the origin (no filtering, no identity): measures the load
-    /// generator and origin alone; scenarios that need the proxy are skipped.
-    Direct,
-}
-
-/// Everything the scenarios share during a run (read-only but for counters).
-#[derive(Debug)]
-pub struct RunContext {
-    /// How requests travel.
-    pub route: Route,
-    /// URLs.
-    pub corpus: Corpus,
-    /// Identities.
-    pub roster: Roster,
-    /// Origin CA (PEM) the clients trust.
-    pub ca_pem: Vec<u8>,
-    /// Per-request timeout.
-    pub request_timeout: Duration,
-    /// Origin of the page making cross-origin requests.
-    pub cors_origin: http::HeaderValue,
-    /// Time between two transactions of one user when paced to a target rate.
-    pub pace_interval: Option<Duration>,
-    /// The run's time origin.
-    pub clock: RunClock,
-    /// Where user recorders send samples.
-    pub samples: Sender<Vec<Sample>>,
-    /// Next roster position to hand out.
-    pub next_identity: AtomicUsize,
-}
-
-impl RunContext {
-    /// Whether requests go through the proxy.
-    pub fn proxied(&self) -> bool {
-        matches!(self.route, Route::Proxy(_))
-    }
-}
 
 /// Wraps `$f(&ctx, user)` into a Goose transaction holding the shared context.
 macro_rules! with_ctx {

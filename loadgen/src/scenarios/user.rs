@@ -8,7 +8,7 @@ use goose::prelude::*;
 use rand::rngs::SmallRng;
 use rand::SeedableRng;
 
-use super::{Route, RunContext};
+use super::context::{Route, RunContext};
 use crate::record::UserRecorder;
 use crate::roster::Identity;
 
