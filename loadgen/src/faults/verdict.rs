@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use super::expect::Expect;
 use super::slowloris::{SlowOutcome, SlowReport};
 use super::spec::{FailMode, Fault};
 use super::traffic::Event;
@@ -153,117 +154,225 @@ pub fn judge(
     others: &[(u64, u64)],
     horizon_us: u64,
 ) -> FaultResult {
-    let start_us = fault.start.as_micros() as u64;
-    let end_us = fault.end().as_micros() as u64;
-    let e = &fault.expect;
-    let budget = e.max_error_rate_outside.unwrap_or(DEFAULT_ERROR_BUDGET);
-    let mut inside = Tally::default();
-    let mut outside = Tally::default();
-    let mut waits = Vec::new();
-    for ev in events {
-        if ev.start_us < end_us && ev.end_us() >= start_us {
-            inside.add(ev);
-            waits.push(ev.latency_us);
-        } else if !others
-            .iter()
-            .any(|(s, x)| ev.end_us() >= *s && ev.start_us < *x)
-        {
-            outside.add(ev);
-        }
-    }
-    waits.sort_unstable();
-    let worst = waits.last().copied();
-    let p99 = percentile(&waits, 0.99);
-    let recovery = recovery_us(events, end_us, horizon_us, budget);
-    let at_or_before = |t_ms: u64| ticks.iter().rev().find(|t| t.t_ms <= t_ms);
-    let t_start = fault.start.as_millis() as u64;
-    let t_end = fault.end().as_millis() as u64;
-    let horizon_ms = horizon_us / 1000;
-    let after: Vec<&Tick> = ticks
-        .iter()
-        .filter(|t| t.t_ms >= t_end && t.t_ms < horizon_ms)
-        .collect();
-    let breaker_closed_after = match after.iter().rposition(|t| t.breaker != Some(0.0)) {
-        None if !after.is_empty() => Some(0.0),
-        Some(i) if i + 1 < after.len() => Some((after[i + 1].t_ms - t_end) as f64 / 1000.0),
-        _ => None,
-    };
-    let fds_before = at_or_before(t_start).and_then(|t| t.fds);
-    let fds_after_min = after.iter().filter_map(|t| t.fds).min();
-    let slow_report = (!slow.is_empty()).then(|| SlowReport::of(slow));
-
+    let w = Observed::of(fault, events, ticks, slow, others, horizon_us);
     let mut checks = Vec::new();
-    let mut check = |name, expected: String, observed: String, held| {
-        checks.push(Check {
-            name,
-            expected,
-            observed,
-            held,
-        })
-    };
-    let fmt_ms =
-        |v: Option<u64>| v.map_or("no requests".to_owned(), |us| format!("{:.1} ms", ms(us)));
+    latency_checks(&fault.expect, &w, &mut checks);
+    answer_checks(&fault.expect, &w, &mut checks);
+    store_checks(&fault.expect, &w, &mut checks);
+    resource_checks(&fault.expect, &w, &mut checks);
+    let held = checks.iter().all(|c| c.held);
+    FaultResult {
+        fault: fault.clone(),
+        window_start_s: fault.start.as_secs_f64(),
+        window_end_s: fault.end().as_secs_f64(),
+        inside: w.inside,
+        outside: w.outside,
+        worst_wait_ms: w.worst.map(ms),
+        p99_inside_ms: w.p99.map(ms),
+        recovery_s: w.recovery.map(|r| r as f64 / 1e6),
+        breaker_closed_after_s: w.breaker_closed_after,
+        slow_clients: w.slow_report,
+        fds_before: w.fds_before,
+        fds_after_min: w.fds_after_min,
+        checks,
+        held,
+    }
+}
+
+/// What the traffic and the watcher saw around one fault, before any expectation is
+/// checked against it.
+struct Observed<'a> {
+    events: &'a [Event],
+    ticks: &'a [Tick],
+    /// The fault window, µs and ms from the start of the traffic.
+    start_us: u64,
+    end_us: u64,
+    t_start_ms: u64,
+    horizon_ms: u64,
+    /// Requests overlapping the window, and those outside every fault's window.
+    inside: Tally,
+    outside: Tally,
+    worst: Option<u64>,
+    p99: Option<u64>,
+    recovery: Option<u64>,
+    /// Watcher ticks from the end of the window to the horizon.
+    after: Vec<&'a Tick>,
+    breaker_closed_after: Option<f64>,
+    fds_before: Option<u64>,
+    fds_after_min: Option<u64>,
+    slow_report: Option<SlowReport>,
+}
+
+impl<'a> Observed<'a> {
+    fn of(
+        fault: &Fault,
+        events: &'a [Event],
+        ticks: &'a [Tick],
+        slow: &[SlowOutcome],
+        others: &[(u64, u64)],
+        horizon_us: u64,
+    ) -> Self {
+        let start_us = fault.start.as_micros() as u64;
+        let end_us = fault.end().as_micros() as u64;
+        let budget = fault
+            .expect
+            .max_error_rate_outside
+            .unwrap_or(DEFAULT_ERROR_BUDGET);
+        let mut inside = Tally::default();
+        let mut outside = Tally::default();
+        let mut waits = Vec::new();
+        for ev in events {
+            if ev.start_us < end_us && ev.end_us() >= start_us {
+                inside.add(ev);
+                waits.push(ev.latency_us);
+            } else if !others
+                .iter()
+                .any(|(s, x)| ev.end_us() >= *s && ev.start_us < *x)
+            {
+                outside.add(ev);
+            }
+        }
+        waits.sort_unstable();
+        let t_start_ms = fault.start.as_millis() as u64;
+        let t_end = fault.end().as_millis() as u64;
+        let horizon_ms = horizon_us / 1000;
+        let after: Vec<&Tick> = ticks
+            .iter()
+            .filter(|t| t.t_ms >= t_end && t.t_ms < horizon_ms)
+            .collect();
+        let breaker_closed_after = match after.iter().rposition(|t| t.breaker != Some(0.0)) {
+            None if !after.is_empty() => Some(0.0),
+            Some(i) if i + 1 < after.len() => Some((after[i + 1].t_ms - t_end) as f64 / 1000.0),
+            _ => None,
+        };
+        let fds_after_min = after.iter().filter_map(|t| t.fds).min();
+        let mut observed = Observed {
+            events,
+            ticks,
+            start_us,
+            end_us,
+            t_start_ms,
+            horizon_ms,
+            inside,
+            outside,
+            worst: waits.last().copied(),
+            p99: percentile(&waits, 0.99),
+            recovery: recovery_us(events, end_us, horizon_us, budget),
+            after,
+            breaker_closed_after,
+            fds_before: None,
+            fds_after_min,
+            slow_report: (!slow.is_empty()).then(|| SlowReport::of(slow)),
+        };
+        observed.fds_before = observed.at_or_before(t_start_ms).and_then(|t| t.fds);
+        observed
+    }
+
+    /// The last watcher tick at or before `t_ms`.
+    fn at_or_before(&self, t_ms: u64) -> Option<&'a Tick> {
+        self.ticks.iter().rev().find(|t| t.t_ms <= t_ms)
+    }
+
+    /// Whether a request overlapped the fault window.
+    fn overlaps(&self, ev: &Event) -> bool {
+        ev.start_us < self.end_us && ev.end_us() >= self.start_us
+    }
+}
+
+fn push(
+    checks: &mut Vec<Check>,
+    name: &'static str,
+    expected: String,
+    observed: String,
+    held: bool,
+) {
+    checks.push(Check {
+        name,
+        expected,
+        observed,
+        held,
+    });
+}
+
+fn fmt_ms(v: Option<u64>) -> String {
+    v.map_or("no requests".to_owned(), |us| format!("{:.1} ms", ms(us)))
+}
+
+/// Waits inside the window, recovery after it, errors outside every window.
+fn latency_checks(e: &Expect, w: &Observed<'_>, checks: &mut Vec<Check>) {
     if let Some(max) = e.max_wait {
         let bound = max.as_micros() as u64;
-        check(
+        push(
+            checks,
             "max_wait",
             format!("<= {} ms", max.as_millis()),
-            fmt_ms(worst),
-            worst.is_some_and(|w| w <= bound),
+            fmt_ms(w.worst),
+            w.worst.is_some_and(|v| v <= bound),
         );
     }
     if let Some(max) = e.max_unavailable_wait {
-        let worst_503 = events
+        let worst_503 = w
+            .events
             .iter()
-            .filter(|ev| ev.status == 503 && ev.start_us < end_us && ev.end_us() >= start_us)
+            .filter(|ev| ev.status == 503 && w.overlaps(ev))
             .map(|ev| ev.latency_us)
             .max();
-        check(
+        push(
+            checks,
             "max_unavailable_wait",
             format!("every 503 within {} ms", max.as_millis()),
             worst_503.map_or("no 503".to_owned(), |us| {
                 format!("slowest {:.1} ms", ms(us))
             }),
-            worst_503.is_some_and(|w| w <= max.as_micros() as u64),
+            worst_503.is_some_and(|v| v <= max.as_micros() as u64),
         );
     }
     if let Some(max) = e.max_p99 {
         let bound = max.as_micros() as u64;
-        check(
+        push(
+            checks,
             "max_p99",
             format!("<= {} ms", max.as_millis()),
-            fmt_ms(p99),
-            p99.is_some_and(|w| w <= bound),
+            fmt_ms(w.p99),
+            w.p99.is_some_and(|v| v <= bound),
         );
     }
     if let Some(max) = e.max_recovery {
-        check(
+        push(
+            checks,
             "max_recovery",
             format!("<= {:.2} s", max.as_secs_f64()),
-            recovery.map_or("never recovered".into(), |r| {
+            w.recovery.map_or("never recovered".into(), |r| {
                 format!("{:.2} s", r as f64 / 1e6)
             }),
-            recovery.is_some_and(|r| r <= max.as_micros() as u64),
+            w.recovery.is_some_and(|r| r <= max.as_micros() as u64),
         );
     }
     if let Some(max) = e.max_error_rate_outside {
-        check(
+        push(
+            checks,
             "max_error_rate_outside",
             format!("<= {:.2} %", max * 100.0),
             format!(
                 "{:.2} % of {}",
-                outside.error_rate() * 100.0,
-                outside.requests
+                w.outside.error_rate() * 100.0,
+                w.outside.requests
             ),
-            outside.requests > 0 && outside.error_rate() <= max,
+            w.outside.requests > 0 && w.outside.error_rate() <= max,
         );
     }
+}
+
+/// The statuses and headers the proxy answered with.
+fn answer_checks(e: &Expect, w: &Observed<'_>, checks: &mut Vec<Check>) {
     if let Some(status) = e.window_status {
-        let n = events
+        let n = w
+            .events
             .iter()
-            .filter(|ev| ev.start_us >= start_us && ev.start_us < end_us && ev.status == status)
+            .filter(|ev| ev.start_us >= w.start_us && ev.start_us < w.end_us && ev.status == status)
             .count();
-        check(
+        push(
+            checks,
             "window_status",
             format!("some {status} in the window"),
             format!("{n}"),
@@ -271,26 +380,33 @@ pub fn judge(
         );
     }
     if let Some(true) = e.retry_after {
-        let (with, total) = events
+        let (with, total) = w
+            .events
             .iter()
             .filter(|ev| ev.status == 503)
-            .fold((0, 0), |(w, t), ev| (w + u64::from(ev.retry_after), t + 1));
-        check(
+            .fold((0, 0), |(a, t), ev| (a + u64::from(ev.retry_after), t + 1));
+        push(
+            checks,
             "retry_after",
             "every 503 has Retry-After".into(),
             format!("{with} of {total}"),
             with == total,
         );
     }
+}
+
+/// The policy store's fail mode and its circuit breaker, from the watcher's scrapes.
+fn store_checks(e: &Expect, w: &Observed<'_>, checks: &mut Vec<Check>) {
     if let Some(mode) = e.store_fail_mode {
         let read = |t: &Tick| match mode {
             FailMode::Open => t.unavailable_open,
             FailMode::Closed => t.unavailable_closed,
         };
-        let before = at_or_before(t_start).and_then(read).unwrap_or(0.0);
-        let later = after.iter().filter_map(|t| read(t)).next_back();
+        let before = w.at_or_before(w.t_start_ms).and_then(read).unwrap_or(0.0);
+        let later = w.after.iter().filter_map(|t| read(t)).next_back();
         let grew = later.map(|l| l - before);
-        check(
+        push(
+            checks,
             "store_fail_mode",
             format!("requests decided fail-{} counted", mode.label()),
             grew.map_or("not scraped".into(), |g| format!("{g:.0}")),
@@ -298,23 +414,31 @@ pub fn judge(
         );
     }
     if let Some(true) = e.breaker_recovers {
-        let opened = ticks
+        let opened = w
+            .ticks
             .iter()
-            .any(|t| t.t_ms >= t_start && t.t_ms < horizon_ms && t.breaker == Some(1.0));
-        check(
+            .any(|t| t.t_ms >= w.t_start_ms && t.t_ms < w.horizon_ms && t.breaker == Some(1.0));
+        push(
+            checks,
             "breaker_recovers",
             "opens in the window, closed again after".into(),
             format!(
                 "opened: {opened}, closed after: {}",
-                breaker_closed_after.map_or("never".into(), |s| format!("{s:.2} s"))
+                w.breaker_closed_after
+                    .map_or("never".into(), |s| format!("{s:.2} s"))
             ),
-            opened && breaker_closed_after.is_some(),
+            opened && w.breaker_closed_after.is_some(),
         );
     }
+}
+
+/// Slow clients cut, and file descriptors back to where they were.
+fn resource_checks(e: &Expect, w: &Observed<'_>, checks: &mut Vec<Check>) {
     if let Some(max) = e.slow_cut_within {
-        let r = slow_report.clone().unwrap_or_default();
+        let r = w.slow_report.clone().unwrap_or_default();
         let bound = max.as_millis() as u64;
-        check(
+        push(
+            checks,
             "slow_cut_within",
             format!("all cut within {} ms", bound),
             format!(
@@ -327,37 +451,21 @@ pub fn judge(
         );
     }
     if let Some(slack) = e.fd_slack {
-        let held = match (fds_before, fds_after_min) {
+        let held = match (w.fds_before, w.fds_after_min) {
             (Some(b), Some(a)) => a <= b + slack,
             _ => false,
         };
-        check(
+        push(
+            checks,
             "fd_slack",
             format!("back within {slack} of the baseline"),
             format!(
                 "before {}, lowest after {}",
-                fds_before.map_or("-".into(), |v| v.to_string()),
-                fds_after_min.map_or("-".into(), |v| v.to_string())
+                w.fds_before.map_or("-".into(), |v| v.to_string()),
+                w.fds_after_min.map_or("-".into(), |v| v.to_string())
             ),
             held,
         );
-    }
-    let held = checks.iter().all(|c| c.held);
-    FaultResult {
-        fault: fault.clone(),
-        window_start_s: fault.start.as_secs_f64(),
-        window_end_s: fault.end().as_secs_f64(),
-        inside,
-        outside,
-        worst_wait_ms: worst.map(ms),
-        p99_inside_ms: p99.map(ms),
-        recovery_s: recovery.map(|r| r as f64 / 1e6),
-        breaker_closed_after_s: breaker_closed_after,
-        slow_clients: slow_report,
-        fds_before,
-        fds_after_min,
-        checks,
-        held,
     }
 }
 
