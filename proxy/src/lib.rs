@@ -22,6 +22,7 @@ pub mod admin;
 pub mod appliance;
 pub mod body;
 pub mod config;
+pub mod error;
 pub mod filter;
 pub mod forward;
 pub mod identity;

@@ -10,12 +10,12 @@ use http::{Method, Request, Response, Uri};
 
 use crate::access_log::{AccessLog, Entry};
 use crate::body::ProxyBody;
+use crate::error::ProxyError;
 use crate::filter::CategoryId;
 use crate::identity::Identity;
 use crate::metrics::DecisionLabel;
 use crate::policy::{BlockReason, Decision};
 use crate::reload::Snapshot;
-use crate::respond::ProxyError;
 
 /// Facts about one request for its access-log line.
 #[derive(Debug)]

@@ -13,10 +13,11 @@ use tokio::net::TcpStream;
 
 use crate::access_log::Pending;
 use crate::body::ProxyBody;
+use crate::error::ProxyError;
 use crate::metrics::DecisionLabel;
 use crate::policy::{Decision, Policy};
 use crate::reload::Snapshot;
-use crate::respond::{self, ProxyError, RequestKind};
+use crate::respond;
 use crate::server::state::{ClientCtx, Shared};
 use crate::tunnel::TunnelOutcome;
 use crate::{tunnel, upstream};
@@ -92,9 +93,7 @@ pub(super) async fn handle(
         facts.decision(&snapshot, &decision);
     }
     if let Decision::Block(reason) = decision {
-        let (category, rule) = respond::describe_block(&snapshot.db, &reason);
-        let kind = RequestKind::of(req.method(), req.headers());
-        let resp = respond::blocked(kind, req.headers(), &host, category, rule);
+        let resp = respond::block(&snapshot.db, &reason, req.method(), req.headers(), &host);
         return Ok((DecisionLabel::Blocked, resp));
     }
 

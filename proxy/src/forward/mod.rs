@@ -17,12 +17,13 @@ use http::{Method, Request, Response, Uri};
 use hyper::body::Incoming;
 
 use crate::body::ProxyBody;
+use crate::error::ProxyError;
 use crate::filter::CategoryDb;
 use crate::identity::{Identity, IdentitySource};
 use crate::metrics::DecisionLabel;
 use crate::policy::{Decision, Policy};
 use crate::reload::Snapshot;
-use crate::respond::{self, ProxyError, RequestKind};
+use crate::respond;
 use crate::server::framing;
 use crate::server::state::{ApplianceInfo, ClientCtx, Shared};
 use crate::store::Verdict;
@@ -157,9 +158,13 @@ async fn route(
         facts.decision(&snapshot, &decision);
     }
     if let Decision::Block(reason) = decision {
-        let (category, rule) = respond::describe_block(&snapshot.db, &reason);
-        let kind = RequestKind::of(req.method(), req.headers());
-        let resp = respond::blocked(kind, req.headers(), &target.host, category, rule);
+        let resp = respond::block(
+            &snapshot.db,
+            &reason,
+            req.method(),
+            req.headers(),
+            &target.host,
+        );
         return Ok((DecisionLabel::Blocked, resp));
     }
 

@@ -17,7 +17,7 @@ use std::net::IpAddr;
 
 use http::uri::Authority;
 
-use crate::respond::ProxyError;
+use crate::error::ProxyError;
 
 /// A request's target after canonicalisation.
 #[derive(Debug, Clone, PartialEq, Eq)]
