@@ -20,11 +20,16 @@
 pub mod access_log;
 pub mod admin;
 pub mod appliance;
+pub(crate) mod audit;
 pub mod body;
 pub mod config;
+pub mod demo;
+pub mod duration;
 pub mod error;
 pub mod filter;
 pub mod forward;
+pub mod framing;
+pub mod headers;
 pub mod identity;
 pub mod metrics;
 pub mod policy;
@@ -35,6 +40,8 @@ pub mod respond;
 pub mod server;
 #[cfg(feature = "gate-selftest")]
 pub mod slowdown;
+pub(crate) mod state;
 pub mod store;
+pub(crate) mod target;
 pub mod tunnel;
 pub mod upstream;

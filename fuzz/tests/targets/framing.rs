@@ -10,7 +10,7 @@
 //! guard never answers "no" where the oracle says "yes" (a miss is a smuggling hole), and
 //! its answers do not depend on how the stream was split into reads.
 
-use filter_proxy::server::framing::{has_content_length_too, window, RecordingIo};
+use filter_proxy::framing::{has_content_length_too, window, RecordingIo};
 use futures_util::FutureExt;
 use tokio::io::AsyncReadExt;
 

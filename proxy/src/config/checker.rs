@@ -10,7 +10,8 @@ use std::time::Duration;
 use http::HeaderName;
 
 use super::raw::RawConfig;
-use super::{parse_duration, Problem};
+use super::Problem;
+use crate::duration::parse_duration;
 
 /// Collects problems while reading one config text.
 pub(super) struct Checker<'a> {

@@ -6,9 +6,10 @@
 //! a complete list. The category database, policy and user table named by the config are
 //! loaded here too, so a config that validates is one the proxy can start with.
 
+pub mod admin;
 mod checker;
-mod duration;
 pub mod raw;
+mod tunnel;
 mod validate;
 
 use std::collections::HashMap;
@@ -24,9 +25,9 @@ use crate::identity::{IdentityConfig, IdentityResolver};
 use crate::proxy_protocol::CloudSideConfig;
 use crate::reload::Snapshot;
 use crate::store::StoreSettings;
-use crate::tunnel::TunnelSettings;
 
-pub use duration::parse_duration;
+pub use crate::duration::parse_duration;
+pub use tunnel::{NonTlsPolicy, TunnelSettings};
 
 /// A validated configuration, with its data files loaded.
 #[derive(Debug, Clone)]
@@ -54,7 +55,7 @@ pub struct Config {
     /// `[proxy_protocol]`: signed PROXY v2 headers from on-premise appliances (absent: off).
     pub proxy_protocol: Option<CloudSideConfig>,
     /// `[admin]`: the token `POST /reload` and the `/debug/` routes need.
-    pub admin: crate::admin::auth::AdminSettings,
+    pub admin: admin::AdminSettings,
     /// Notified to reload the category database and policy from their files (the binary
     /// wires SIGHUP to it; admin `POST /reload` does the same).
     pub reload_trigger: Arc<tokio::sync::Notify>,

@@ -10,6 +10,7 @@ use http::HeaderName;
 
 use super::checker::Checker;
 use super::raw::{RawAccessLog, RawConfig, RawServer, RawUpstream};
+use super::tunnel::{NonTlsPolicy, TunnelSettings};
 use super::{
     Config, ConfigError, FilterSettings, ForwardSettings, LogFormat, LogSettings, Problem,
     ResolveOverrides, ServerSettings, UpstreamSettings,
@@ -17,7 +18,6 @@ use super::{
 use crate::access_log::{AccessLogFormat, AccessLogSettings};
 use crate::identity::{IdentityConfig, IdentityResolver};
 use crate::reload::{Snapshot, SnapshotError};
-use crate::tunnel::{NonTlsPolicy, TunnelSettings};
 
 /// The smallest head buffer hyper accepts.
 const MIN_HEADER_BYTES: usize = 8192;
@@ -108,7 +108,7 @@ pub(super) fn validate(text: &str, base: &Path, origin: String) -> Result<Config
             for (key, message) in problems {
                 c.problem("admin", Some(key), message);
             }
-            crate::admin::auth::AdminSettings::default()
+            super::admin::AdminSettings::default()
         });
     let filter = FilterSettings {
         categories: base.join(filter.categories.as_deref().unwrap_or("categories.txt")),

@@ -1,8 +1,7 @@
 //! The running state shared by every connection: validated config, the current policy
 //! snapshot, the identity resolver, the upstream pool and the metrics. Built once by
-//! [`super::serve`]; everything a request needs is precomputed here.
+//! [`crate::server::serve`]; everything a request needs is precomputed here.
 
-use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -10,18 +9,30 @@ use http::{HeaderName, HeaderValue};
 use hyper::server::conn::http1;
 use hyper_util::rt::TokioTimer;
 
+use tokio::sync::watch;
+
 use crate::access_log::AccessLog;
 use crate::config::Config;
-use crate::forward::headers::{ClientValues, RequestRewrite};
+use crate::headers::RequestRewrite;
 use crate::identity::IdentityResolver;
 use crate::metrics::Metrics;
 use crate::pool::{Pool, PoolSettings};
-use crate::proxy_protocol::ProxiedIdentity;
 use crate::reload::Reloader;
 use crate::store::{FailMode, PolicyStore};
 
-use super::framing::SharedWindow;
-use super::tunnel_slot::TunnelSlot;
+/// Why [`crate::server::serve`] failed: a listener, or the running state it builds first.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// A listener could not be inspected or used.
+    #[error("listener: {0}")]
+    Listener(#[from] std::io::Error),
+    /// The configured policy store could not be set up.
+    #[error("policy store: {0}")]
+    Store(#[from] crate::store::StoreError),
+    /// The access log could not be opened.
+    #[error("access log: {0}")]
+    AccessLog(std::io::Error),
+}
 
 /// State shared by all connections of one running proxy.
 #[derive(Debug)]
@@ -48,7 +59,7 @@ pub(crate) struct Shared {
 impl Shared {
     /// Builds the running state; fails when the configured store cannot be set up or the
     /// access log cannot be opened.
-    pub fn new(config: Config) -> Result<Arc<Self>, super::ServeError> {
+    pub fn new(config: Config) -> Result<Arc<Self>, ServeError> {
         let store = PolicyStore::from_settings(&config.store)?;
         let mut access_log = Ok(AccessLog::disabled());
         let metrics = Arc::new(Metrics::with_extra(|registry| {
@@ -57,7 +68,7 @@ impl Shared {
                 access_log = AccessLog::start(settings, registry);
             }
         }));
-        let access_log = access_log.map_err(super::ServeError::AccessLog)?;
+        let access_log = access_log.map_err(ServeError::AccessLog)?;
         metrics.policy_version.set(config.snapshot.version as i64);
         let pool = Pool::new(
             PoolSettings {
@@ -136,49 +147,13 @@ impl Shared {
     }
 }
 
-/// A verified PROXY v2 header's identity, converted once per connection.
-#[derive(Debug)]
-pub(crate) struct ApplianceInfo {
-    /// The user the appliance authenticated.
-    pub user: Option<Arc<str>>,
-    /// The group the appliance authenticated.
-    pub group: Option<Arc<str>>,
-    /// Intercepted transparently: the stream carries origin-form HTTP (or TLS) for
-    /// `destination`, not proxy requests.
-    pub transparent: bool,
-    /// The client's original destination.
-    pub destination: SocketAddr,
-}
-
-impl From<ProxiedIdentity> for ApplianceInfo {
-    fn from(p: ProxiedIdentity) -> Self {
-        ApplianceInfo {
-            user: p.user.map(Arc::from),
-            group: p.group.map(Arc::from),
-            transparent: p.transparent,
-            destination: p.destination,
-        }
-    }
-}
-
 fn header_name(name: &str) -> HeaderName {
     HeaderName::from_bytes(name.to_ascii_lowercase().as_bytes())
         .expect("identity header names are validated with the config")
 }
 
-/// Per-connection context handed to every request of that connection.
-#[derive(Debug)]
-pub(crate) struct ClientCtx {
-    /// The TCP peer (an appliance, when a PROXY header was accepted).
-    pub peer: SocketAddr,
-    /// The client's address: the PROXY header's source, else the peer's.
-    pub client_ip: IpAddr,
-    /// What a verified appliance said about this connection, if one did.
-    pub appliance: Option<ApplianceInfo>,
-    /// Recent bytes read, for the framing check (None when `strict_framing` is off).
-    pub window: Option<SharedWindow>,
-    /// Where a CONNECT request parks its tunnel until hyper releases the socket.
-    pub tunnel: TunnelSlot,
-    /// Forwarded header values fixed for this connection (built once, cloned per request).
-    pub values: ClientValues,
+/// Completes once `flag` is (or becomes) true, or its sender is gone: how the accept
+/// loop and the admin listener learn that shutdown has started.
+pub(crate) async fn until_set(flag: &mut watch::Receiver<bool>) {
+    let _ = flag.wait_for(|set| *set).await;
 }

@@ -11,9 +11,10 @@ use std::time::Duration;
 use http::HeaderMap;
 use tokio::net::TcpStream;
 
-use super::state::{ClientCtx, Shared};
-use crate::forward;
 use crate::metrics::UpstreamErrorKind;
+use crate::state::{self, ClientCtx, Shared};
+
+use super::guard::run_tunnel;
 
 /// The first byte of a TLS handshake record.
 const TLS_HANDSHAKE: u8 = 0x16;
@@ -35,7 +36,7 @@ pub(crate) async fn tls(
     destination: SocketAddr,
 ) {
     let snapshot = shared.reloader.current();
-    let policy = match forward::resolve(shared, &snapshot, &HeaderMap::new(), ctx).await {
+    let policy = match state::resolve(shared, &snapshot, &HeaderMap::new(), ctx).await {
         Ok((_, policy)) => policy,
         Err(e) => {
             tracing::debug!(peer = %ctx.peer, error = %e, "transparent TLS refused");
@@ -61,5 +62,5 @@ pub(crate) async fn tls(
         }
     };
     let target = destination.to_string();
-    forward::connect::run_tunnel(shared, stream, upstream, &policy, &snapshot, &target, None).await;
+    run_tunnel(shared, stream, upstream, &policy, &snapshot, &target, None).await;
 }

@@ -1,5 +1,9 @@
 //! Duration strings in the config: an integer followed by `ms`, `s`, `m` or `h`.
 //! Parsed once at load so the hot path only ever sees [`Duration`]s.
+//!
+//! A helper of its own, below every config section: the main config ([`crate::config`])
+//! and sections owned by other modules (the store's `[store]`) parse durations alike
+//! without importing each other.
 
 use std::time::Duration;
 

@@ -6,6 +6,9 @@
 //! and reproducible byte for byte (a test checks the committed files against it).
 //! Every generated domain ends in a reserved TLD (`.example`, `.test`, RFC 2606), so no
 //! demo rule can ever name a real site.
+//!
+//! A module of its own rather than part of [`crate::filter`]: the data set spans the
+//! category database, the policies and the users, and its tests load all three.
 
 use std::collections::HashSet;
 use std::fmt::Write as _;

@@ -4,6 +4,10 @@
 //! been written and the connection future has finished. Rather than spawning a detached
 //! task, the handler parks the tunnel future here and the connection's own task runs it
 //! next, so a tunnel stays counted as a client connection (limit, drain, shutdown).
+//!
+//! The slot is part of the connection context ([`super::ClientCtx`] holds one), so it
+//! lives with that context rather than under [`crate::tunnel`]: the tunnel path parks
+//! into it and the server runs what was parked, and neither needs the other for that.
 
 use std::fmt;
 use std::future::Future;
