@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use http::HeaderName;
 
+use super::problem::Problem;
 use super::raw::RawConfig;
-use super::Problem;
 use crate::duration::parse_duration;
 
 /// Collects problems while reading one config text.

@@ -9,12 +9,13 @@ use std::time::Duration;
 use http::HeaderName;
 
 use super::checker::Checker;
+use super::problem::{ConfigError, Problem};
 use super::raw::{RawAccessLog, RawConfig, RawServer, RawUpstream};
-use super::tunnel::{NonTlsPolicy, TunnelSettings};
-use super::{
-    Config, ConfigError, FilterSettings, ForwardSettings, LogFormat, LogSettings, Problem,
-    ResolveOverrides, ServerSettings, UpstreamSettings,
+use super::settings::{
+    Config, FilterSettings, ForwardSettings, LogFormat, LogSettings, ResolveOverrides,
+    ServerSettings, UpstreamSettings,
 };
+use super::tunnel::{NonTlsPolicy, TunnelSettings};
 use crate::access_log::{AccessLogFormat, AccessLogSettings};
 use crate::identity::{IdentityConfig, IdentityResolver};
 use crate::reload::{Snapshot, SnapshotError};

@@ -134,7 +134,7 @@ async fn accept_inner(
     if header.command == Command::Local {
         return Ok(None);
     }
-    verify(&header, cfg, super::unix_now()).map(Some)
+    verify(&header, cfg, sign::unix_now()).map(Some)
 }
 
 /// Checks a parsed `PROXY` header against the key and clock; public for the fuzz-style

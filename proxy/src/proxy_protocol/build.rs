@@ -49,7 +49,7 @@ pub fn normalize_pair(source: SocketAddr, destination: SocketAddr) -> (SocketAdd
 
 /// Builds a PROXY v2 `PROXY` header for a TCP connection with our signed identity TLVs.
 ///
-/// `timestamp` is seconds since the Unix epoch (pass [`super::unix_now`]).
+/// `timestamp` is seconds since the Unix epoch (pass [`super::sign::unix_now`]).
 pub fn build_header(
     source: SocketAddr,
     destination: SocketAddr,

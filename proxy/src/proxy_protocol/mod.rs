@@ -26,12 +26,5 @@ pub mod tlv;
 pub use accept::{accept, AcceptError, ProxiedIdentity};
 pub use build::build_header;
 pub use config::{CloudSideConfig, ConfigIssue, HmacKey, ProxyProtocolConfig};
+pub use sign::unix_now;
 pub use tlv::{IdentityTlvs, Subtype, DEFAULT_TLV_TYPE};
-
-/// Seconds since the Unix epoch, as carried in the timestamp TLV.
-pub fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}

@@ -76,6 +76,14 @@ pub fn verify(key: &HmacKey, signed: &Signed<'_>, tag: &[u8; HMAC_LEN]) -> bool 
     mac(key, signed).verify_slice(tag).is_ok()
 }
 
+/// Seconds since the Unix epoch, as carried in the timestamp TLV.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
