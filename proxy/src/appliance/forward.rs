@@ -18,7 +18,7 @@ use tokio::net::TcpStream;
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::Instant;
 
-use super::Shared;
+use super::shared::Shared;
 use crate::proxy_protocol::build::HeaderIdentity;
 use crate::proxy_protocol::{build_header, unix_now};
 

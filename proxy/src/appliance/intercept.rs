@@ -17,7 +17,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
 use super::config::{ListenerMode, ListenerSettings};
-use super::{forward, Shared};
+use super::forward;
+use super::shared::Shared;
 
 /// Converts the kernel's IPv4 socket address (network byte order fields).
 pub fn from_sockaddr_in(sa: &nix::libc::sockaddr_in) -> SocketAddr {
@@ -75,7 +76,7 @@ pub(crate) async fn serve_listener(
     let mode = settings.mode;
     loop {
         let accepted = tokio::select! {
-            _ = crate::appliance::stopped(&mut shutdown) => return,
+            _ = crate::appliance::stop::stopped(&mut shutdown) => return,
             r = listener.accept() => r,
         };
         let (stream, peer) = match accepted {

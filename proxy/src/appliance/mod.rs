@@ -22,7 +22,9 @@ pub mod forward;
 pub mod intercept;
 pub mod metrics;
 pub mod radius;
+mod shared;
 pub mod static_map;
+mod stop;
 
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
@@ -32,12 +34,12 @@ use std::sync::Arc;
 
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::{watch, Semaphore};
-use tokio::time::Instant;
 
 pub use config::{ApplianceConfig, ConfigError};
 use metrics::ApplianceMetrics;
 use radius::table::UserGroup;
 use radius::{RadiusListener, SessionTable};
+use shared::Shared;
 
 /// Why the appliance could not start.
 #[derive(Debug, thiserror::Error)]
@@ -101,32 +103,6 @@ impl Bound {
             radius,
             admin,
         })
-    }
-}
-
-/// State shared by every task of one appliance.
-#[derive(Debug)]
-pub(crate) struct Shared {
-    cfg: ApplianceConfig,
-    table: Arc<SessionTable>,
-    metrics: Arc<ApplianceMetrics>,
-    limit: Arc<Semaphore>,
-    radius_running: AtomicBool,
-}
-
-impl Shared {
-    /// RADIUS first (live sessions), then the static map; counts the result.
-    fn resolve(&self, ip: IpAddr) -> Option<UserGroup> {
-        if let Some(hit) = self.table.lookup(ip, Instant::now()) {
-            self.metrics.identity("radius");
-            return Some(hit);
-        }
-        if let Some(hit) = self.cfg.static_map.lookup(ip) {
-            self.metrics.identity("static");
-            return Some(hit);
-        }
-        self.metrics.identity("miss");
-        None
     }
 }
 
@@ -228,11 +204,6 @@ impl Appliance {
         .await;
         Ok(())
     }
-}
-
-/// Resolves once the shutdown flag turns true (or its sender is gone).
-pub(crate) async fn stopped(rx: &mut watch::Receiver<bool>) {
-    let _ = rx.wait_for(|stop| *stop).await;
 }
 
 /// Runs an appliance for `cfg` on `bound` until `shutdown`.

@@ -35,39 +35,17 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::Deserialize;
-
 use super::radius::{RadiusClient, RadiusSettings};
 use super::static_map::{StaticEntry, StaticMap};
 use crate::proxy_protocol::config::{check_tlv_type, load_key};
 use crate::proxy_protocol::{ConfigIssue, HmacKey};
 
 pub use raw::{
-    RawAdmin, RawApplianceConfig, RawForward, RawListener, RawRadius, RawRadiusClient, RawSigning,
-    RawStaticEntry, RawUpstream,
+    ListenerMode, RawAdmin, RawApplianceConfig, RawForward, RawListener, RawRadius,
+    RawRadiusClient, RawSigning, RawStaticEntry, RawUpstream,
 };
 
 pub use crate::proxy_protocol::config::ConfigIssues;
-
-/// How a listener learns where the client meant to go.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ListenerMode {
-    /// Connections redirected by the host firewall; destination from `SO_ORIGINAL_DST`.
-    Transparent,
-    /// Clients configured to use this port; destination is this listener.
-    Explicit,
-}
-
-impl ListenerMode {
-    /// Metric label.
-    pub fn label(self) -> &'static str {
-        match self {
-            Self::Transparent => "transparent",
-            Self::Explicit => "explicit",
-        }
-    }
-}
 
 /// Upper bound of `forward.max_connections` (far above what one host can hold open;
 /// keeps the drain's permit count within `u32`).

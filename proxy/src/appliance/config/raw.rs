@@ -7,9 +7,28 @@ use std::path::PathBuf;
 use ipnet::IpNet;
 use serde::Deserialize;
 
-use super::ListenerMode;
 use crate::appliance::radius::GroupAttribute;
 use crate::proxy_protocol::config::default_tlv_type;
+
+/// How a listener learns where the client meant to go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ListenerMode {
+    /// Connections redirected by the host firewall; destination from `SO_ORIGINAL_DST`.
+    Transparent,
+    /// Clients configured to use this port; destination is this listener.
+    Explicit,
+}
+
+impl ListenerMode {
+    /// Metric label.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Transparent => "transparent",
+            Self::Explicit => "explicit",
+        }
+    }
+}
 
 /// Raw config file.
 #[derive(Debug, Clone, Deserialize)]

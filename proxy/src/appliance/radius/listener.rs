@@ -232,7 +232,7 @@ impl RadiusListener {
         sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
-                _ = crate::appliance::stopped(&mut shutdown) => return,
+                _ = crate::appliance::stop::stopped(&mut shutdown) => return,
                 _ = sweep.tick() => {
                     self.table.sweep(Instant::now());
                     self.metrics.radius_sessions.set(self.table.len() as i64);
