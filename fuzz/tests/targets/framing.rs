@@ -1,5 +1,5 @@
 //! Target `framing`: the request-smuggling guard. The proxy follows each client stream's
-//! message boundaries (`server::framing`, fed by the recording socket wrapper) so that a
+//! message boundaries (`framing`, fed by the recording socket wrapper) so that a
 //! request carrying both `Content-Length` and `Transfer-Encoding` is refused although
 //! hyper hides the length.
 //!

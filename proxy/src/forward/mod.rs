@@ -1,7 +1,7 @@
 //! One client request, from head to response head: framing check, routing (absolute-form
 //! forward, CONNECT handed to [`crate::tunnel`], or refusal), identity and policy through
-//! [`crate::state::resolve`], the block response or the header rewrite, and the upstream
-//! exchange through the pool ([`send`]). Every failure becomes a [`ProxyError`] and is
+//! `state::resolve`, the block response or the header rewrite, and the upstream
+//! exchange through the pool (`send`). Every failure becomes a [`ProxyError`] and is
 //! turned into a response in [`crate::respond`]; metrics and the access-log line are
 //! recorded here for both paths.
 

@@ -18,7 +18,7 @@
 //! both run their tunnel through `guard`, which judges the SNI against the client's policy
 //! and counts and logs the tunnel; `run` peeks the ClientHello (`hello`) and splices
 //! (`splice`). The settings are the config's `[tunnel]` section; the slot a CONNECT parks
-//! its tunnel in belongs to the connection context ([`crate::state`]).
+//! its tunnel in belongs to the connection context (`state`).
 
 pub(crate) mod connect;
 pub(crate) mod guard;
