@@ -19,7 +19,8 @@
 //! - [`metrics`]: Prometheus metrics with pre-resolved label sets (and the label enums).
 //! - [`access_log`]: one structured line per request and tunnel, written off the hot path.
 //! - [`error`]: every way a request fails ([`error::ProxyError`]) and whose fault it was.
-//! - [`proxy_protocol`]: PROXY protocol v2 with HMAC-signed identity TLVs (both sides).
+//! - [`proxy_protocol`]: PROXY protocol v2 with HMAC-signed identity TLVs (both sides); the
+//!   `proxy-protocol` crate, re-exported.
 //! - [`config`]: the config file, raw -> validated (all problems collected, with key and
 //!   line); owns the `[tunnel]` and `[admin]` section types.
 //! - [`pool`] and [`upstream`]: pooled keep-alive connections to origins; resolve + connect.
@@ -65,7 +66,6 @@ pub mod identity;
 pub mod metrics;
 pub mod policy;
 pub mod pool;
-pub mod proxy_protocol;
 pub mod reload;
 pub mod respond;
 pub mod server;
@@ -76,3 +76,7 @@ pub mod store;
 pub(crate) mod target;
 pub mod tunnel;
 pub mod upstream;
+
+/// PROXY protocol v2 with signed identity, its own crate (`proxy-protocol`) since both the
+/// cloud proxy and the appliance use it; re-exported so both reach it by one path.
+pub use proxy_protocol;

@@ -112,7 +112,8 @@ fn default_header_timeout() -> u64 {
 fn default_true() -> bool {
     true
 }
-pub(crate) fn default_tlv_type() -> u8 {
+/// The TLV type when none is configured (serde default; the appliance's config uses it too).
+pub fn default_tlv_type() -> u8 {
     DEFAULT_TLV_TYPE
 }
 
@@ -186,8 +187,8 @@ impl ProxyProtocolConfig {
     }
 }
 
-/// Checks that `tlv_type` lies in the custom range.
-pub(crate) fn check_tlv_type(tlv_type: u8, prefix: &str, issues: &mut Vec<ConfigIssue>) {
+/// Checks that `tlv_type` lies in the custom range (for both sides' configs).
+pub fn check_tlv_type(tlv_type: u8, prefix: &str, issues: &mut Vec<ConfigIssue>) {
     if !CUSTOM_RANGE.contains(&tlv_type) {
         issues.push(ConfigIssue::new(
             format!("{prefix}.tlv_type"),
@@ -196,8 +197,9 @@ pub(crate) fn check_tlv_type(tlv_type: u8, prefix: &str, issues: &mut Vec<Config
     }
 }
 
-/// Loads the shared key from exactly one of `hmac_key` / `hmac_key_file`, recording issues.
-pub(crate) fn load_key(
+/// Loads the shared key from exactly one of `hmac_key` / `hmac_key_file`, recording issues
+/// (for both sides' configs).
+pub fn load_key(
     inline: Option<&str>,
     file: Option<&Path>,
     base_dir: &Path,

@@ -4,8 +4,8 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use filter_proxy::proxy_protocol::build::{build_local_header, HeaderIdentity};
-use filter_proxy::proxy_protocol::{
+use proxy_protocol::build::{build_local_header, HeaderIdentity};
+use proxy_protocol::{
     accept, build_header, unix_now, AcceptError, CloudSideConfig, HmacKey, ProxiedIdentity,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -266,7 +266,7 @@ async fn random_garbage_after_signature_never_panics() {
         h.extend_from_slice(&(body_len as u16).to_be_bytes());
         h.extend((0..body_len).map(|_| next() as u8));
         if let Ok(parsed) = ppp::v2::Header::try_from(h.as_slice()) {
-            let r = filter_proxy::proxy_protocol::accept::verify(&parsed, &c, unix_now());
+            let r = proxy_protocol::accept::verify(&parsed, &c, unix_now());
             assert!(r.is_err(), "random bytes must never verify");
         }
         refused += 1;
