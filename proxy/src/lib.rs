@@ -1,5 +1,4 @@
-//! `filter_proxy`: the web-filtering forward proxy that the suite measures, and the
-//! on-premise appliance that the same binary runs as `filter-proxy appliance`.
+//! `filter_proxy`: the web-filtering forward proxy that the suite measures.
 //!
 //! # Layout
 //! Listed from the bottom up: a module imports only from modules listed above it (and no
@@ -43,15 +42,14 @@
 //! - [`server`]: accept loop, connection limit, PROXY v2 ingress, per-connection hyper
 //!   setup, graceful drain.
 //!
-//! Beside it:
-//! - [`appliance`]: the on-premise appliance (RADIUS accounting, interception, signed
-//!   forwarding); uses only [`proxy_protocol`], and nothing else here uses it.
+//! The on-premise appliance is the `appliance` crate: the binary runs it as
+//! `filter-proxy appliance`, it uses only [`proxy_protocol`], and nothing in this crate
+//! uses it.
 //!
 //! See `ARCHITECTURE.md` for the flow of a request.
 
 pub mod access_log;
 pub mod admin;
-pub mod appliance;
 pub(crate) mod audit;
 pub mod body;
 pub mod config;

@@ -1,6 +1,7 @@
 //! The request path runs one way: no source file of the library imports from a file that
 //! (directly or through others) imports it, and no top-level module (`forward`, `tunnel`,
-//! `state`, ...) imports from one that depends on it.
+//! `state`, ...) imports from one that depends on it. The crates split off from this one
+//! (`appliance`, `proxy-protocol`) are held to the same.
 //!
 //! The check reads `proxy/src` as text: every `use` tree and every path written in code
 //! (`crate::a::b`, `super::x`, `self::y`, or a path starting with a child module of the
@@ -14,8 +15,12 @@ use std::path::{Path, PathBuf};
 
 type Module = Vec<String>;
 
-/// Every library source file, keyed by its module path (`[]` is `lib.rs`).
-fn source_files() -> BTreeMap<Module, PathBuf> {
+/// The library sources checked: this crate's and those of the crates split off from it.
+const CRATES: [&str; 3] = ["src", "../appliance/src", "../proxy-protocol/src"];
+
+/// Every library source file under `dir` (relative to this crate), keyed by its module
+/// path (`[]` is `lib.rs`).
+fn source_files(dir: &str) -> BTreeMap<Module, PathBuf> {
     fn walk(dir: &Path, root: &Path, out: &mut BTreeMap<Module, PathBuf>) {
         let entries = std::fs::read_dir(dir).expect("proxy/src is readable");
         for entry in entries {
@@ -43,7 +48,7 @@ fn source_files() -> BTreeMap<Module, PathBuf> {
             out.insert(module, path);
         }
     }
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
     let mut files = BTreeMap::new();
     walk(&root, &root, &mut files);
     files
@@ -346,38 +351,41 @@ fn describe(circle: &BTreeSet<Module>, edges: &BTreeMap<Module, BTreeSet<Module>
 
 #[test]
 fn no_file_imports_from_a_file_that_imports_it() {
-    let files = source_files();
-    assert!(files.len() > 50, "found only {} source files", files.len());
-    let edges = file_edges(&files);
-    let found = circles(&edges);
-    let text: Vec<String> = found.iter().map(|c| describe(c, &edges)).collect();
-    assert!(
-        found.is_empty(),
-        "import circles between files:\n{}",
-        text.join("\n\n")
-    );
+    for dir in CRATES {
+        let files = source_files(dir);
+        assert!(files.len() > 5, "{dir}: found only {} files", files.len());
+        let edges = file_edges(&files);
+        let found = circles(&edges);
+        let text: Vec<String> = found.iter().map(|c| describe(c, &edges)).collect();
+        assert!(
+            found.is_empty(),
+            "{dir}: import circles between files:\n{}",
+            text.join("\n\n")
+        );
+    }
 }
 
 #[test]
 fn no_top_level_module_imports_from_one_that_depends_on_it() {
-    let files = source_files();
-    let mut edges: BTreeMap<Module, BTreeSet<Module>> = BTreeMap::new();
-    for (from, targets) in file_edges(&files) {
-        let Some(top) = from.first() else { continue };
-        let entry = edges.entry(vec![top.clone()]).or_default();
-        for target in targets {
-            if let Some(to) = target.first().filter(|t| *t != top) {
-                entry.insert(vec![to.clone()]);
+    for dir in CRATES {
+        let mut edges: BTreeMap<Module, BTreeSet<Module>> = BTreeMap::new();
+        for (from, targets) in file_edges(&source_files(dir)) {
+            let Some(top) = from.first() else { continue };
+            let entry = edges.entry(vec![top.clone()]).or_default();
+            for target in targets {
+                if let Some(to) = target.first().filter(|t| *t != top) {
+                    entry.insert(vec![to.clone()]);
+                }
             }
         }
+        let found = circles(&edges);
+        let text: Vec<String> = found.iter().map(|c| describe(c, &edges)).collect();
+        assert!(
+            found.is_empty(),
+            "{dir}: circles between top-level modules:\n{}",
+            text.join("\n\n")
+        );
     }
-    let found = circles(&edges);
-    let text: Vec<String> = found.iter().map(|c| describe(c, &edges)).collect();
-    assert!(
-        found.is_empty(),
-        "circles between top-level modules:\n{}",
-        text.join("\n\n")
-    );
 }
 
 #[test]

@@ -37,15 +37,15 @@ use std::time::Duration;
 
 use super::radius::{RadiusClient, RadiusSettings};
 use super::static_map::{StaticEntry, StaticMap};
-use crate::proxy_protocol::config::{check_tlv_type, load_key};
-use crate::proxy_protocol::{ConfigIssue, HmacKey};
+use proxy_protocol::config::{check_tlv_type, load_key};
+use proxy_protocol::{ConfigIssue, HmacKey};
 
 pub use raw::{
     ListenerMode, RawAdmin, RawApplianceConfig, RawForward, RawListener, RawRadius,
     RawRadiusClient, RawSigning, RawStaticEntry, RawUpstream,
 };
 
-pub use crate::proxy_protocol::config::ConfigIssues;
+pub use proxy_protocol::config::ConfigIssues;
 
 /// Upper bound of `forward.max_connections` (far above what one host can hold open;
 /// keeps the drain's permit count within `u32`).

@@ -19,7 +19,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
 use super::shared::Shared;
-use crate::proxy_protocol::build::build_local_header;
+use proxy_protocol::build::build_local_header;
 
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -91,7 +91,7 @@ pub(crate) async fn serve(
 ) {
     loop {
         let accepted = tokio::select! {
-            _ = crate::appliance::stop::stopped(&mut shutdown) => return,
+            _ = crate::stop::stopped(&mut shutdown) => return,
             r = listener.accept() => r,
         };
         let stream = match accepted {

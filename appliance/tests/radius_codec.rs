@@ -6,11 +6,9 @@ mod appliance_common;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use appliance::radius::codec::{encode_accounting_request, verify_accounting_response, Packet};
+use appliance::radius::record::AccountingRecord;
 use appliance_common::{eventually, start, Running, SECRET};
-use filter_proxy::appliance::radius::codec::{
-    encode_accounting_request, verify_accounting_response, Packet,
-};
-use filter_proxy::appliance::radius::record::AccountingRecord;
 use tokio::net::UdpSocket;
 
 const DEADLINE: Duration = Duration::from_secs(10);

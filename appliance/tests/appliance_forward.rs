@@ -8,9 +8,9 @@ mod appliance_common;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use appliance::radius::codec::encode_accounting_request;
 use appliance_common::{cloud, eventually, start, Cloud, SECRET};
-use filter_proxy::appliance::radius::codec::encode_accounting_request;
-use filter_proxy::proxy_protocol::ProxiedIdentity;
+use proxy_protocol::ProxiedIdentity;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 

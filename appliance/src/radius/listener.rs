@@ -17,7 +17,7 @@ use tokio::time::Instant;
 use super::codec::{Packet, ACCOUNTING_REQUEST, MAX_PACKET_LEN};
 use super::record::{AccountingRecord, StatusType};
 use super::table::SessionTable;
-use crate::appliance::metrics::ApplianceMetrics;
+use crate::metrics::ApplianceMetrics;
 
 /// A NAS allowed to send accounting, and its shared secret.
 #[derive(Clone)]
@@ -232,7 +232,7 @@ impl RadiusListener {
         sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
-                _ = crate::appliance::stop::stopped(&mut shutdown) => return,
+                _ = crate::stop::stopped(&mut shutdown) => return,
                 _ = sweep.tick() => {
                     self.table.sweep(Instant::now());
                     self.metrics.radius_sessions.set(self.table.len() as i64);

@@ -19,8 +19,8 @@ use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::Instant;
 
 use super::shared::Shared;
-use crate::proxy_protocol::build::HeaderIdentity;
-use crate::proxy_protocol::{build_header, unix_now};
+use proxy_protocol::build::HeaderIdentity;
+use proxy_protocol::{build_header, unix_now};
 
 /// How a splice ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -6,9 +6,9 @@ mod appliance_common;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
+use appliance::radius::record::StatusType;
+use appliance::radius::{AccountingClient, AccountingEvent};
 use appliance_common::{eventually, start, SECRET};
-use filter_proxy::appliance::radius::record::StatusType;
-use filter_proxy::appliance::radius::{AccountingClient, AccountingEvent};
 
 const USERS: u32 = 2000;
 

@@ -76,7 +76,7 @@ pub(crate) async fn serve_listener(
     let mode = settings.mode;
     loop {
         let accepted = tokio::select! {
-            _ = crate::appliance::stop::stopped(&mut shutdown) => return,
+            _ = crate::stop::stopped(&mut shutdown) => return,
             r = listener.accept() => r,
         };
         let (stream, peer) = match accepted {

@@ -9,9 +9,9 @@ use std::path::Path;
 use std::process::Output;
 use std::time::Duration;
 
-use filter_proxy::appliance::config::RawApplianceConfig;
-use filter_proxy::appliance::{Appliance, Bound};
-use filter_proxy::proxy_protocol::{accept, CloudSideConfig, HmacKey, ProxiedIdentity};
+use appliance::config::RawApplianceConfig;
+use appliance::{Appliance, Bound};
+use proxy_protocol::{accept, CloudSideConfig, HmacKey, ProxiedIdentity};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};

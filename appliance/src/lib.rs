@@ -5,6 +5,11 @@
 //! accounting, a static map), and forwards every connection to the cloud filter with a
 //! signed PROXY protocol v2 header carrying the original addresses and the user.
 //!
+//! A crate of its own: it imports only the PROXY v2 crate (the header and the config
+//! helpers both sides share), the cloud proxy's crate does not import it, and the
+//! `filter-proxy` binary runs it as its `appliance` subcommand, so one image ships both
+//! roles.
+//!
 //! # Layout
 //! - [`config`]: file -> validated [`ApplianceConfig`].
 //! - [`radius`]: accounting codec, listener and the IP -> user [`radius::SessionTable`].
@@ -12,6 +17,8 @@
 //! - [`intercept`]: listeners, `SO_ORIGINAL_DST`, the connection cap.
 //! - [`forward`]: PROXY header, then the bidirectional splice.
 //! - [`admin`]: healthz, readyz, metrics ([`metrics`]).
+//! - `shared`: the state every task shares (config, session table, metrics, the cap).
+//! - `stop`: how every task learns that shutdown has started.
 //!
 //! [`run`] takes already bound sockets (tests bind port 0, the binary binds from config
 //! with [`Bound::bind`]) and a shutdown future.

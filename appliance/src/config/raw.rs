@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use ipnet::IpNet;
 use serde::Deserialize;
 
-use crate::appliance::radius::GroupAttribute;
-use crate::proxy_protocol::config::default_tlv_type;
+use crate::radius::GroupAttribute;
+use proxy_protocol::config::default_tlv_type;
 
 /// How a listener learns where the client meant to go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
