@@ -44,7 +44,8 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use criterion::{criterion_group, criterion_main, Criterion};
-use filter_proxy::filter::{demo, CategoryDb};
+use filter_proxy::demo;
+use filter_proxy::filter::CategoryDb;
 use filter_proxy::identity::{parse_users, IdentityConfig, IdentityResolver};
 use filter_proxy::policy::PolicySet;
 use filter_proxy::store::seed::{seed_redis, SeedData};

@@ -7,7 +7,7 @@
 use std::path::PathBuf;
 
 use anyhow::Context as _;
-use filter_proxy::filter::demo;
+use filter_proxy::demo;
 
 fn main() -> anyhow::Result<()> {
     let dir = std::env::args_os().nth(1).map_or_else(

@@ -146,7 +146,7 @@ fn run_appliance(path: &std::path::Path) -> anyhow::Result<()> {
         .context("starting the runtime")?;
     runtime.block_on(async {
         let shutdown = termination()?;
-        filter_proxy::appliance::run_from_file(path, shutdown)
+        appliance::run_from_file(path, shutdown)
             .await
             .context("running the appliance")
     })

@@ -14,7 +14,32 @@ use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
 use crate::identity::IdentitySource;
-use crate::tunnel::TunnelOutcome;
+
+/// How a tunnel ended, for the `outcome` label of the tunnel counters; the tunnel module
+/// maps its outcome to one, so metrics need not know tunnels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TunnelEnd {
+    /// Both directions finished.
+    Closed = 0,
+    /// Cut because the SNI named a blocked host.
+    SniBlocked = 1,
+    /// Cut because the stream was not (readable) TLS.
+    NotTls = 2,
+    /// Idle timeout.
+    Idle = 3,
+    /// An I/O error on either side.
+    Error = 4,
+}
+
+/// Why a guarded admin request was refused, for the `reason` label of `admin_refused`
+/// (returned by [`crate::admin::auth::check`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdminRefusal {
+    /// No `Authorization: Bearer` header.
+    Missing = 0,
+    /// A bearer token that is not the configured one.
+    Invalid = 1,
+}
 
 /// How a request ended, for the `decision` label.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -365,16 +390,9 @@ impl Metrics {
         self.identity[i].inc();
     }
 
-    /// Counts a finished tunnel.
-    pub fn tunnel_closed(&self, outcome: &TunnelOutcome) {
-        let (i, up, down) = match *outcome {
-            TunnelOutcome::Closed { up, down } => (0, up, down),
-            TunnelOutcome::SniBlocked { .. } => (1, 0, 0),
-            TunnelOutcome::NotTls => (2, 0, 0),
-            TunnelOutcome::Idle { up, down } => (3, up, down),
-            TunnelOutcome::Error { up, down, .. } => (4, up, down),
-        };
-        self.tunnel_outcomes[i].inc();
+    /// Counts a finished tunnel and the bytes it carried each way.
+    pub fn tunnel_closed(&self, end: TunnelEnd, up: u64, down: u64) {
+        self.tunnel_outcomes[end as usize].inc();
         self.tunnel_bytes_up.inc_by(up);
         self.tunnel_bytes_down.inc_by(down);
     }
@@ -394,7 +412,7 @@ impl Metrics {
     }
 
     /// Counts an admin request refused at the token check.
-    pub fn admin_refused(&self, why: crate::admin::auth::Refusal) {
+    pub fn admin_refused(&self, why: AdminRefusal) {
         self.admin_refused[why as usize].inc();
     }
 

@@ -28,8 +28,8 @@ use tokio::net::TcpStream;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
+use crate::error::ProxyError;
 use crate::metrics::PoolMetrics;
-use crate::respond::ProxyError;
 
 /// Pool limits (from `[upstream]`).
 #[derive(Debug, Clone)]

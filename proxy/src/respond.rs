@@ -1,6 +1,7 @@
-//! Every response the proxy generates itself, in one place: error -> status code (and
-//! whose fault it was), and block responses shaped for the kind of request that was
-//! blocked (page navigation, XHR/fetch, CORS preflight).
+//! Every response the proxy generates itself, in one place: a [`ProxyError`] -> status
+//! code, body and headers, and block responses shaped for the kind of request that was
+//! blocked (page navigation, XHR/fetch, CORS preflight). Plain HTTP and CONNECT both
+//! answer a block through [`block`].
 
 use http::header::{
     ACCEPT, ACCESS_CONTROL_ALLOW_CREDENTIALS, ACCESS_CONTROL_ALLOW_HEADERS,
@@ -11,67 +12,9 @@ use http::header::{
 use http::{HeaderMap, HeaderValue, Method, Response, StatusCode};
 
 use crate::body::ProxyBody;
+use crate::error::ProxyError;
 use crate::filter::CategoryDb;
-use crate::metrics::{ClientErrorKind, UpstreamErrorKind};
 use crate::policy::BlockReason;
-
-/// Whose fault a failed request was; logged, and used to pick the metric.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Fault {
-    /// The client sent something the proxy refuses.
-    Downstream,
-    /// The origin (or the path to it) failed.
-    Upstream,
-    /// The proxy itself (capacity, bug).
-    Ours,
-}
-
-/// Every way a request can fail inside the proxy.
-#[derive(Debug, thiserror::Error)]
-pub enum ProxyError {
-    /// Malformed or unsupported request.
-    #[error("bad request: {0}")]
-    BadRequest(&'static str),
-    /// Ambiguous message framing (request smuggling risk); the connection is closed.
-    #[error("ambiguous framing: {0}")]
-    Framing(&'static str),
-    /// An origin-form request: the client talked to the proxy as if it were the origin.
-    #[error("origin-form request to the proxy")]
-    OriginForm,
-    /// The request already passed through this proxy (its `Via` names us): a forwarding loop.
-    #[error("forwarding loop: the request already passed through this proxy")]
-    Loop,
-    /// Upstream name resolution failed.
-    #[error("cannot resolve {host}: {detail}")]
-    Resolve {
-        /// The host.
-        host: String,
-        /// Resolver message.
-        detail: String,
-    },
-    /// Upstream TCP connect failed.
-    #[error("cannot connect upstream: {0}")]
-    Connect(std::io::Error),
-    /// Upstream TCP connect timed out.
-    #[error("upstream connect timed out")]
-    ConnectTimeout,
-    /// The origin sent no response head in time.
-    #[error("upstream response timed out")]
-    ResponseTimeout,
-    /// The origin broke the exchange.
-    #[error("upstream failed: {0}")]
-    Protocol(hyper::Error),
-    /// The client's request body broke off or was malformed (bad chunked encoding, a
-    /// body shorter than its length) while it was being forwarded: the client's fault.
-    #[error("request body: {0}")]
-    ClientBody(hyper::Error),
-    /// No upstream connection became free within the acquire timeout.
-    #[error("upstream connection pool exhausted")]
-    PoolExhausted,
-    /// The policy store cannot answer and fails closed: nothing is forwarded unfiltered.
-    #[error("filtering is temporarily unavailable; try again shortly")]
-    FilteringUnavailable,
-}
 
 impl ProxyError {
     /// The status code sent to the client.
@@ -89,53 +32,6 @@ impl ProxyError {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             ProxyError::Loop => StatusCode::LOOP_DETECTED,
-        }
-    }
-
-    /// Whose fault it was.
-    pub fn fault(&self) -> Fault {
-        match self {
-            ProxyError::BadRequest(_)
-            | ProxyError::Framing(_)
-            | ProxyError::OriginForm
-            | ProxyError::ClientBody(_)
-            | ProxyError::Loop => Fault::Downstream,
-            ProxyError::PoolExhausted | ProxyError::FilteringUnavailable => Fault::Ours,
-            _ => Fault::Upstream,
-        }
-    }
-
-    /// The upstream error kind for metrics, when the origin side failed.
-    pub fn upstream_kind(&self) -> Option<UpstreamErrorKind> {
-        Some(match self {
-            ProxyError::Resolve { .. } => UpstreamErrorKind::Resolve,
-            ProxyError::Connect(_) => UpstreamErrorKind::Connect,
-            ProxyError::ConnectTimeout => UpstreamErrorKind::ConnectTimeout,
-            ProxyError::ResponseTimeout => UpstreamErrorKind::ResponseTimeout,
-            ProxyError::Protocol(_) => UpstreamErrorKind::Protocol,
-            ProxyError::PoolExhausted => UpstreamErrorKind::PoolExhausted,
-            _ => return None,
-        })
-    }
-
-    /// The client error kind for metrics, when the client was at fault.
-    pub fn client_kind(&self) -> Option<ClientErrorKind> {
-        Some(match self {
-            ProxyError::BadRequest(_) => ClientErrorKind::BadRequest,
-            ProxyError::Framing(_) => ClientErrorKind::Framing,
-            ProxyError::OriginForm => ClientErrorKind::OriginForm,
-            ProxyError::Loop => ClientErrorKind::Loop,
-            ProxyError::ClientBody(_) => ClientErrorKind::Body,
-            _ => return None,
-        })
-    }
-
-    /// A short stable name of this error's kind, for logs.
-    pub fn label(&self) -> &'static str {
-        match (self.client_kind(), self.upstream_kind()) {
-            (Some(kind), _) => kind.label(),
-            (_, Some(kind)) => kind.label(),
-            _ => "filtering_unavailable",
         }
     }
 
@@ -215,6 +111,25 @@ fn contains_ignore_case(haystack: &[u8], needle: &[u8]) -> bool {
     haystack
         .windows(needle.len())
         .any(|w| w.eq_ignore_ascii_case(needle))
+}
+
+/// The 403 for a request its policy blocks (plain HTTP and CONNECT alike): the category
+/// and rule that blocked it, shaped by the kind of request.
+pub fn block(
+    db: &CategoryDb,
+    reason: &BlockReason,
+    method: &Method,
+    headers: &HeaderMap,
+    host: &str,
+) -> Response<ProxyBody> {
+    let (category, rule) = describe_block(db, reason);
+    blocked(
+        RequestKind::of(method, headers),
+        headers,
+        host,
+        category,
+        rule,
+    )
 }
 
 /// The category name and rule text of a block, for pages and logs.
@@ -303,6 +218,7 @@ fn html_escape(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::Fault;
 
     #[test]
     fn classifies_requests() {

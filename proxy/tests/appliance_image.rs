@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use filter_proxy::appliance::ApplianceConfig;
+use appliance::ApplianceConfig;
 use filter_proxy::proxy_protocol::ProxyProtocolConfig;
 
 fn repo() -> PathBuf {

@@ -1,5 +1,5 @@
 //! Target `framing`: the request-smuggling guard. The proxy follows each client stream's
-//! message boundaries (`server::framing`, fed by the recording socket wrapper) so that a
+//! message boundaries (`framing`, fed by the recording socket wrapper) so that a
 //! request carrying both `Content-Length` and `Transfer-Encoding` is refused although
 //! hyper hides the length.
 //!
@@ -10,7 +10,7 @@
 //! guard never answers "no" where the oracle says "yes" (a miss is a smuggling hole), and
 //! its answers do not depend on how the stream was split into reads.
 
-use filter_proxy::server::framing::{has_content_length_too, window, RecordingIo};
+use filter_proxy::framing::{has_content_length_too, window, RecordingIo};
 use futures_util::FutureExt;
 use tokio::io::AsyncReadExt;
 

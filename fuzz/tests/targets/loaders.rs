@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use filter_proxy::appliance::config::RawApplianceConfig;
+use appliance::config::RawApplianceConfig;
 use filter_proxy::config::Config;
 use loadgen::profile::Profile;
 

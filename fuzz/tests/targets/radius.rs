@@ -6,7 +6,7 @@
 //! encoded by either side decodes to the same attributes and verifies under its secret;
 //! the two encoders agree byte for byte; the appliance's response verifies on both sides.
 
-use filter_proxy::appliance::radius::codec::{
+use appliance::radius::codec::{
     encode_accounting_request, verify_accounting_response, Packet, MAX_PACKET_LEN,
 };
 use loadgen::appliance::radius::{encode_request, verify_response};

@@ -12,7 +12,8 @@ use std::time::UNIX_EPOCH;
 
 use http::Method;
 
-use super::{AccessLogSettings, Entry};
+use super::entry::Entry;
+use super::settings::AccessLogSettings;
 use crate::metrics::DecisionLabel;
 
 /// Formats lines; remembers the date part of the last second it formatted.

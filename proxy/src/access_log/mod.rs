@@ -13,92 +13,26 @@
 //! accepts concatenated in one body.
 
 use std::io::Write;
-use std::net::IpAddr;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
-use http::{Method, Uri};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::registry::Registry;
 
-use crate::metrics::DecisionLabel;
 use line::LineWriter;
 
+mod entry;
 mod line;
+mod settings;
+
+pub use entry::Entry;
+pub use settings::{AccessLogFormat, AccessLogSettings};
 
 /// How often the writer drains the channel.
 const TICK: Duration = Duration::from_millis(50);
-
-/// The line format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AccessLogFormat {
-    /// One JSON object per line.
-    Json,
-    /// One Splunk HEC event envelope per line.
-    SplunkHec,
-}
-
-/// `[access_log]` settings, validated.
-#[derive(Debug, Clone)]
-pub struct AccessLogSettings {
-    /// Where lines go: a file (appended to), or standard output when None.
-    pub path: Option<PathBuf>,
-    /// The line format.
-    pub format: AccessLogFormat,
-    /// Entries held for the writer; beyond it lines are dropped and counted.
-    pub buffer: usize,
-    /// HEC `host` (default: the machine's host name).
-    pub host: String,
-    /// HEC `source`.
-    pub source: String,
-    /// HEC `sourcetype`.
-    pub sourcetype: String,
-    /// HEC `index`, when set.
-    pub index: Option<String>,
-}
-
-/// What a line records. Built on the request path from values the request already has.
-#[derive(Debug)]
-pub struct Entry {
-    /// When the request (or tunnel) started.
-    pub start: SystemTime,
-    /// The client's address (the PROXY header's source behind an appliance).
-    pub client: IpAddr,
-    /// The authenticated user, when known.
-    pub user: Option<Arc<str>>,
-    /// The group whose policy applied, when resolved.
-    pub group: Option<Arc<str>>,
-    /// The request method (`CONNECT` for tunnels).
-    pub method: Method,
-    /// The target as requested (absolute-form URL, or `host:port` for CONNECT).
-    pub uri: Uri,
-    /// The category of the target, when the database knows it.
-    pub category: Option<Arc<str>>,
-    /// The rule or list entry that blocked the request.
-    pub rule: Option<String>,
-    /// Allowed, blocked or error.
-    pub decision: DecisionLabel,
-    /// The status sent to the client.
-    pub status: u16,
-    /// Request body bytes from the client (its `Content-Length`; None when chunked);
-    /// for tunnels, bytes client to origin.
-    pub bytes_in: Option<u64>,
-    /// Response body bytes to the client; for tunnels, bytes origin to client.
-    pub bytes_out: u64,
-    /// Time to the response head (for tunnels, to the 200).
-    pub head: Duration,
-    /// Time until the response body (or tunnel) ended.
-    pub total: Duration,
-    /// The TLS SNI a tunnel carried.
-    pub sni: Option<String>,
-    /// Why the request failed (an error's kind), for errors.
-    pub error: Option<&'static str>,
-}
 
 /// The running access log (or a disabled one, whose `send` does nothing).
 #[derive(Debug)]
@@ -294,7 +228,12 @@ impl Writer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::PathBuf;
     use std::time::UNIX_EPOCH;
+
+    use http::Method;
+
+    use crate::metrics::DecisionLabel;
 
     fn entry() -> Entry {
         Entry {

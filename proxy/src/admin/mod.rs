@@ -25,7 +25,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::server::state::Shared;
+use crate::state::{until_set, Shared};
 
 /// Serves admin requests until `stop` turns true.
 pub(crate) async fn serve(
@@ -38,7 +38,7 @@ pub(crate) async fn serve(
         .header_read_timeout(std::time::Duration::from_secs(10));
     loop {
         let (stream, _) = tokio::select! {
-            _ = crate::server::until_set(&mut stop) => return,
+            _ = until_set(&mut stop) => return,
             accepted = listener.accept() => match accepted {
                 Ok(a) => a,
                 Err(e) => {

@@ -9,8 +9,9 @@ use std::time::Duration;
 
 use http::HeaderName;
 
+use super::problem::Problem;
 use super::raw::RawConfig;
-use super::{parse_duration, Problem};
+use crate::duration::parse_duration;
 
 /// Collects problems while reading one config text.
 pub(super) struct Checker<'a> {

@@ -59,7 +59,7 @@ pub struct RawTunnel {
     pub hello_timeout: Option<String>,
     pub hello_max_bytes: Option<usize>,
     pub idle_timeout: Option<String>,
-    pub non_tls: Option<crate::tunnel::NonTlsPolicy>,
+    pub non_tls: Option<super::tunnel::NonTlsPolicy>,
 }
 
 /// `[access_log]`: one structured line per request (see `crate::access_log`).
@@ -107,5 +107,5 @@ pub struct RawConfig {
     pub store: crate::store::StoreConfig,
     pub proxy_protocol: Option<crate::proxy_protocol::ProxyProtocolConfig>,
     #[serde(default)]
-    pub admin: crate::admin::auth::RawAdmin,
+    pub admin: super::admin::RawAdmin,
 }

@@ -9,15 +9,16 @@ use std::time::Duration;
 use http::HeaderName;
 
 use super::checker::Checker;
+use super::problem::{ConfigError, Problem};
 use super::raw::{RawAccessLog, RawConfig, RawServer, RawUpstream};
-use super::{
-    Config, ConfigError, FilterSettings, ForwardSettings, LogFormat, LogSettings, Problem,
-    ResolveOverrides, ServerSettings, UpstreamSettings,
+use super::settings::{
+    Config, FilterSettings, ForwardSettings, LogFormat, LogSettings, ResolveOverrides,
+    ServerSettings, UpstreamSettings,
 };
+use super::tunnel::{NonTlsPolicy, TunnelSettings};
 use crate::access_log::{AccessLogFormat, AccessLogSettings};
 use crate::identity::{IdentityConfig, IdentityResolver};
 use crate::reload::{Snapshot, SnapshotError};
-use crate::tunnel::{NonTlsPolicy, TunnelSettings};
 
 /// The smallest head buffer hyper accepts.
 const MIN_HEADER_BYTES: usize = 8192;
@@ -108,7 +109,7 @@ pub(super) fn validate(text: &str, base: &Path, origin: String) -> Result<Config
             for (key, message) in problems {
                 c.problem("admin", Some(key), message);
             }
-            crate::admin::auth::AdminSettings::default()
+            super::admin::AdminSettings::default()
         });
     let filter = FilterSettings {
         categories: base.join(filter.categories.as_deref().unwrap_or("categories.txt")),

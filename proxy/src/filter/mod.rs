@@ -14,7 +14,6 @@
 //! case-folded: [`path`] says why), and rule prefixes are normalised the same way when
 //! loaded.
 
-pub mod demo;
 pub mod domain;
 pub mod path;
 

@@ -1,14 +1,12 @@
 //! One client request, from head to response head: framing check, routing (absolute-form
-//! forward, CONNECT, or refusal), identity, policy decision, header rewrite, and the
-//! upstream exchange through the pool. Every failure becomes a [`ProxyError`] and is
-//! turned into a response in [`crate::respond`].
+//! forward, CONNECT handed to [`crate::tunnel`], or refusal), identity and policy through
+//! `state::resolve`, the block response or the header rewrite, and the upstream
+//! exchange through the pool (`send`). Every failure becomes a [`ProxyError`] and is
+//! turned into a response in [`crate::respond`]; metrics and the access-log line are
+//! recorded here for both paths.
 
-pub(crate) mod audit;
-pub(crate) mod connect;
-pub mod headers;
-pub(crate) mod target;
+mod send;
 
-use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -16,17 +14,15 @@ use http::uri::Authority;
 use http::{Method, Request, Response, Uri};
 use hyper::body::Incoming;
 
+use crate::audit::{self, Facts};
 use crate::body::ProxyBody;
-use crate::filter::CategoryDb;
-use crate::identity::{Identity, IdentitySource};
+use crate::error::ProxyError;
 use crate::metrics::DecisionLabel;
-use crate::policy::{Decision, Policy};
-use crate::reload::Snapshot;
-use crate::respond::{self, ProxyError, RequestKind};
-use crate::server::framing;
-use crate::server::state::{ApplianceInfo, ClientCtx, Shared};
-use crate::store::Verdict;
-use crate::upstream;
+use crate::policy::Decision;
+use crate::state::{self, ClientCtx, Shared};
+use crate::{framing, headers, respond, target, tunnel};
+
+use send::send;
 
 /// Handles one request; never fails (errors become responses).
 pub(crate) async fn handle(
@@ -81,26 +77,11 @@ pub(crate) async fn handle(
     resp
 }
 
-/// The policy's decision for a canonical target (an IP-address host goes by the
-/// group's `ip_literals` rule) and the path as sent.
-pub(crate) fn decide(
-    policy: &Policy,
-    db: &CategoryDb,
-    host: &str,
-    ip: Option<IpAddr>,
-    path: &str,
-) -> Decision {
-    match ip {
-        Some(ip) => policy.decide_ip(db, ip, host, path),
-        None => policy.decide(db, host, path),
-    }
-}
-
 async fn route(
     shared: &Arc<Shared>,
     client: &Arc<ClientCtx>,
     req: Request<Incoming>,
-    facts: Option<&mut audit::Facts>,
+    facts: Option<&mut Facts>,
 ) -> Result<(DecisionLabel, Response<ProxyBody>), ProxyError> {
     if let Some(window) = &client.window {
         if framing::has_content_length_too(window, &req) {
@@ -123,7 +104,7 @@ async fn route(
         return Err(ProxyError::Loop);
     }
     if req.method() == Method::CONNECT {
-        return connect::handle(shared, client, req, facts).await;
+        return tunnel::connect::handle(shared, client, req, facts).await;
     }
     let uri = req.uri().clone();
     let transparent = client.appliance.as_ref().is_some_and(|a| a.transparent);
@@ -150,16 +131,20 @@ async fn route(
     let target = target::parse(&authority, Some(80))?;
 
     let snapshot = shared.reloader.current();
-    let (identity, policy) = resolve(shared, &snapshot, req.headers(), client).await?;
-    let decision = decide(&policy, &snapshot.db, &target.host, target.ip, uri.path());
+    let (identity, policy) = state::resolve(shared, &snapshot, req.headers(), client).await?;
+    let decision = policy.decide_target(&snapshot.db, &target.host, target.ip, uri.path());
     if let Some(facts) = facts {
         facts.identity(&identity);
         facts.decision(&snapshot, &decision);
     }
     if let Decision::Block(reason) = decision {
-        let (category, rule) = respond::describe_block(&snapshot.db, &reason);
-        let kind = RequestKind::of(req.method(), req.headers());
-        let resp = respond::blocked(kind, req.headers(), &target.host, category, rule);
+        let resp = respond::block(
+            &snapshot.db,
+            &reason,
+            req.method(),
+            req.headers(),
+            &target.host,
+        );
         return Ok((DecisionLabel::Blocked, resp));
     }
 
@@ -179,117 +164,10 @@ async fn route(
     Ok((DecisionLabel::Allowed, resp))
 }
 
-/// Who sent the request and the policy that applies, from the store (one call per
-/// request); a fail-closed store that cannot answer refuses the request.
-pub(crate) async fn resolve(
-    shared: &Shared,
-    snapshot: &Snapshot,
-    headers: &http::HeaderMap,
-    client: &ClientCtx,
-) -> Result<(Identity, Arc<Policy>), ProxyError> {
-    if let Some(identity) = client
-        .appliance
-        .as_ref()
-        .and_then(|a| appliance_identity(shared, a))
-    {
-        shared.metrics.identity(identity.source);
-        let policy = snapshot.policies.for_group(&identity.group).clone();
-        return Ok((identity, policy));
-    }
-    let resolution = shared
-        .store
-        .resolve(
-            &shared.resolver,
-            headers,
-            client.client_ip,
-            &snapshot.policies,
-            &snapshot.db,
-        )
-        .await;
-    shared.metrics.identity(resolution.identity.source);
-    match resolution.verdict {
-        Verdict::Decide(policy) | Verdict::FailOpen(policy) => Ok((resolution.identity, policy)),
-        Verdict::FailClosed => Err(ProxyError::FilteringUnavailable),
-    }
-}
-
-/// The identity a verified appliance header vouches for: its group, or the group of its
-/// user in the user table (the default group for an unknown user). None when the header
-/// named nobody, so the usual sources (client IP = the header's source) apply.
-fn appliance_identity(shared: &Shared, appliance: &ApplianceInfo) -> Option<Identity> {
-    let group = match (&appliance.group, &appliance.user) {
-        (Some(group), _) => group.clone(),
-        (None, Some(user)) => shared
-            .resolver
-            .user_group(user)
-            .cloned()
-            .unwrap_or_else(|| shared.resolver.unknown().group),
-        (None, None) => return None,
-    };
-    Some(Identity {
-        user: appliance.user.clone(),
-        group,
-        source: IdentitySource::TrustedHeader,
-    })
-}
-
 /// The origin-form target (`/path?query`) of an absolute-form URI.
 fn origin_form(uri: &Uri) -> Uri {
     match uri.path_and_query() {
         Some(pq) if !pq.as_str().is_empty() => Uri::from(pq.clone()),
         _ => Uri::from_static("/"),
-    }
-}
-
-/// Whose fault a failed exchange was: a broken request body (hyper reports the client
-/// connection's error as the "user body" error of the upstream exchange) is the
-/// client's; anything else is the origin's.
-fn upstream_or_client(e: hyper::Error) -> ProxyError {
-    let from_client_body = e.is_user()
-        && std::error::Error::source(&e)
-            .is_some_and(|s| s.downcast_ref::<hyper::Error>().is_some());
-    if from_client_body {
-        ProxyError::ClientBody(e)
-    } else {
-        ProxyError::Protocol(e)
-    }
-}
-
-/// Sends `req` over a pooled connection; a request that never left because a reused
-/// connection turned out dead is retried once on a fresh one.
-async fn send(
-    shared: &Shared,
-    host: &str,
-    port: u16,
-    mut req: Request<Incoming>,
-) -> Result<Response<ProxyBody>, ProxyError> {
-    let up = &shared.config.upstream;
-    let mut retried = false;
-    loop {
-        let mut lease = shared
-            .pool
-            .acquire(host, port, || {
-                upstream::connect(host, port, &up.resolve, up.connect_timeout)
-            })
-            .await?;
-        let exchange = lease.sender().try_send_request(req);
-        match tokio::time::timeout(up.response_header_timeout, exchange).await {
-            Err(_) => return Err(ProxyError::ResponseTimeout),
-            Ok(Ok(resp)) => {
-                let (mut parts, body) = resp.into_parts();
-                headers::strip_hop_by_hop(&mut parts.headers);
-                parts.headers.append(http::header::VIA, shared.via.clone());
-                let body = ProxyBody::upstream(body, lease, None);
-                return Ok(Response::from_parts(parts, body));
-            }
-            Ok(Err(mut e)) => match e.take_message() {
-                Some(unsent) if lease.was_reused() && !retried => {
-                    shared.metrics.pool.stale.inc();
-                    retried = true;
-                    req = unsent;
-                }
-                _ => return Err(upstream_or_client(e.into_error())),
-            },
-        }
     }
 }

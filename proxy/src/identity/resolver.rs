@@ -16,9 +16,11 @@ use http::header::{HeaderName, PROXY_AUTHORIZATION};
 use http::HeaderMap;
 use ipnet::IpNet;
 
-use super::{
-    load_users, Identity, IdentityConfig, IdentityError, IdentitySource, IpMap, UserRecord,
-};
+use super::config::IdentityConfig;
+use super::error::IdentityError;
+use super::ip_map::IpMap;
+use super::resolved::{Identity, IdentitySource};
+use super::users::{load_users, UserRecord};
 use crate::filter::domain::FastBuildHasher;
 use crate::policy::DEFAULT_GROUP;
 

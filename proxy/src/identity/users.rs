@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 use std::path::Path;
 
-use super::IdentityError;
+use super::error::IdentityError;
 
 /// One row of the user table.
 #[derive(Debug, Clone, PartialEq, Eq)]

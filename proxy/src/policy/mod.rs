@@ -192,6 +192,22 @@ impl Policy {
             .is_some_and(|word| word & (1 << (id % 64)) != 0)
     }
 
+    /// Decides for a canonical target: an IP-address host (`ip` set, `host` its canonical
+    /// text) goes by the group's `ip_literals` rule, a name as [`Self::decide`]; `path` as
+    /// sent. What plain HTTP, CONNECT and a tunnel's SNI are all judged by.
+    pub fn decide_target(
+        &self,
+        db: &CategoryDb,
+        host: &str,
+        ip: Option<IpAddr>,
+        path: &str,
+    ) -> Decision {
+        match ip {
+            Some(ip) => self.decide_ip(db, ip, host, path),
+            None => self.decide(db, host, path),
+        }
+    }
+
     /// Decides for a host given as an IP address (`text` is its canonical form, as the
     /// lists would hold it): blocked unless the group allows addresses, then decided like
     /// a name.

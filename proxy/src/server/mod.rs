@@ -6,11 +6,6 @@
 //! connection is asked to finish its in-flight request and close, and whatever is still
 //! running after `server.shutdown_grace` is aborted.
 
-pub mod framing;
-pub(crate) mod state;
-pub(crate) mod transparent;
-pub(crate) mod tunnel_slot;
-
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -26,22 +21,12 @@ use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
 use crate::config::Config;
-use crate::forward::headers::ClientValues;
-use state::{ApplianceInfo, ClientCtx, Shared};
+use crate::framing;
+use crate::headers::ClientValues;
+use crate::state::{until_set, ApplianceInfo, ClientCtx, Shared};
+use crate::tunnel::transparent;
 
-/// Why [`serve`] failed.
-#[derive(Debug, thiserror::Error)]
-pub enum ServeError {
-    /// A listener could not be inspected or used.
-    #[error("listener: {0}")]
-    Listener(#[from] std::io::Error),
-    /// The configured policy store could not be set up.
-    #[error("policy store: {0}")]
-    Store(#[from] crate::store::StoreError),
-    /// The access log could not be opened.
-    #[error("access log: {0}")]
-    AccessLog(std::io::Error),
-}
+pub use crate::state::ServeError;
 
 /// The reply to a client beyond `server.max_connections`, written without reading.
 const REFUSAL: &[u8] =
@@ -225,11 +210,6 @@ async fn connection(
     if let Some(tunnel) = ctx.tunnel.take() {
         tunnel.await;
     }
-}
-
-/// Completes once `flag` is (or becomes) true, or its sender is gone.
-pub(crate) async fn until_set(flag: &mut watch::Receiver<bool>) {
-    let _ = flag.wait_for(|set| *set).await;
 }
 
 /// Counts a client connection as active for as long as it lives (also when aborted).

@@ -19,7 +19,7 @@ use std::time::Duration;
 use futures_util::future::{BoxFuture, FutureExt, Shared};
 use tokio::time::Instant;
 
-use super::StoreError;
+use super::error::StoreError;
 
 /// A fetch result: `Ok(None)` is "not found" (negatively cached).
 pub type Fetched<V> = Result<Option<V>, StoreError>;

@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::config::parse_duration;
+use crate::duration::parse_duration;
 
 /// Which store answers identity and policy lookups.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]

@@ -7,7 +7,7 @@ use std::net::IpAddr;
 
 use http::HeaderMap;
 
-use super::{Resolution, Verdict};
+use super::verdict::{Resolution, Verdict};
 use crate::identity::IdentityResolver;
 use crate::policy::PolicySet;
 

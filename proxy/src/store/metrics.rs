@@ -11,7 +11,7 @@ use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
 use super::breaker::BreakerState;
-use super::FailMode;
+use super::config::FailMode;
 
 /// How a store lookup was answered, for `store_lookups_total{result}`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

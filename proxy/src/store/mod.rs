@@ -18,14 +18,15 @@
 pub mod breaker;
 pub mod cache;
 pub mod config;
+mod error;
 pub mod keys;
 pub mod memory;
 pub mod metrics;
 pub mod redis;
 pub mod seed;
+mod verdict;
 
 use std::net::IpAddr;
-use std::sync::Arc;
 
 use http::HeaderMap;
 use prometheus_client::registry::Registry;
@@ -33,60 +34,13 @@ use prometheus_client::registry::Registry;
 use self::redis::RedisStore;
 use crate::filter::CategoryDb;
 use crate::identity::{Identity, IdentityResolver, IdentitySource};
-use crate::policy::{Policy, PolicySet};
+use crate::policy::PolicySet;
 use breaker::BreakerState;
 pub use config::{Backend, FailMode, RedisConfig, RedisSettings, StoreConfig, StoreSettings};
+pub use error::StoreError;
 use memory::MemoryStore;
 pub use metrics::{LookupResult, StoreMetrics};
-
-/// Why the store could not answer. Cloneable: one in-flight fetch answers many waiters.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum StoreError {
-    /// Redis did not answer within the per-call timeout.
-    #[error("redis did not answer within the timeout")]
-    Timeout,
-    /// The circuit breaker is open: Redis was not asked.
-    #[error("redis circuit breaker is open")]
-    BreakerOpen,
-    /// Redis refused the connection or answered with an error.
-    #[error("redis: {0}")]
-    Redis(String),
-    /// A value in Redis is malformed (e.g. a policy naming an unknown category).
-    #[error("bad data in redis: {0}")]
-    BadData(String),
-}
-
-/// What the request path does next.
-#[derive(Debug, Clone)]
-pub enum Verdict {
-    /// Decide with this policy.
-    Decide(Arc<Policy>),
-    /// The store could not answer and the fail mode is `open`: decide with the `default`
-    /// group's policy.
-    FailOpen(Arc<Policy>),
-    /// The store could not answer and the fail mode is `closed`: answer with the
-    /// "filtering unavailable" block page.
-    FailClosed,
-}
-
-impl Verdict {
-    /// The policy to decide with, unless the request must be blocked.
-    pub fn policy(&self) -> Option<&Arc<Policy>> {
-        match self {
-            Verdict::Decide(policy) | Verdict::FailOpen(policy) => Some(policy),
-            Verdict::FailClosed => None,
-        }
-    }
-}
-
-/// The identity of a request and what to do with it.
-#[derive(Debug, Clone)]
-pub struct Resolution {
-    /// Who sent the request (the unknown identity when the store failed).
-    pub identity: Identity,
-    /// The policy to decide with, or the fail-closed block.
-    pub verdict: Verdict,
-}
+pub use verdict::{Resolution, Verdict};
 
 #[derive(Debug)]
 enum Inner {

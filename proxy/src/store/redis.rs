@@ -16,8 +16,9 @@ use tokio::time::Instant;
 use super::breaker::{Breaker, BreakerState};
 use super::cache::{Fetched, Source, TtlCache};
 use super::config::RedisSettings;
+use super::error::StoreError;
+use super::keys;
 use super::metrics::{LookupResult, StoreMetrics};
-use super::{keys, StoreError};
 use crate::filter::CategoryDb;
 use crate::policy::{Policy, PolicySpec};
 

@@ -9,7 +9,8 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
 
-use super::{keys, StoreError};
+use super::error::StoreError;
+use super::keys;
 use crate::identity::{load_users, IdentityError, UserRecord};
 use crate::policy::{PolicyError, PolicySet, PolicySpec};
 

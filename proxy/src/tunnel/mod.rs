@@ -12,153 +12,22 @@
 //! TLS but whose ClientHello cannot be read (malformed, larger than `hello_max_bytes`,
 //! cut short, or too slow) are always closed: otherwise padding a hello past the limit
 //! would bypass the SNI check.
+//!
+//! Where each piece lives: `connect` answers a CONNECT request (decision, upstream
+//! connect, `200`, parking the tunnel); `transparent` takes TLS an appliance intercepted;
+//! both run their tunnel through `guard`, which judges the SNI against the client's policy
+//! and counts and logs the tunnel; `run` peeks the ClientHello (`hello`) and splices
+//! (`splice`). The settings are the config's `[tunnel]` section; the slot a CONNECT parks
+//! its tunnel in belongs to the connection context (`state`).
 
+pub(crate) mod connect;
+pub(crate) mod guard;
 mod hello;
+mod run;
 mod splice;
+pub(crate) mod transparent;
 
-use std::time::Duration;
-
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
-use tokio::time::Instant;
-
+pub use crate::config::{NonTlsPolicy, TunnelSettings};
 pub use hello::{inspect, Hello};
+pub use run::{run, TunnelOutcome};
 pub use splice::{splice, SpliceEnd, SpliceResult, BUFFER_SIZE};
-
-/// What to do when the client's first bytes are not a TLS ClientHello.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum NonTlsPolicy {
-    /// Forward other protocols (and clients that send nothing first) unchanged.
-    Allow,
-    /// Close tunnels that do not open with a TLS ClientHello.
-    Close,
-}
-
-/// Tunnel settings (from the proxy config's `[tunnel]` table).
-#[derive(Debug, Clone)]
-pub struct TunnelSettings {
-    /// How long to wait for the ClientHello.
-    pub hello_timeout: Duration,
-    /// Most bytes read while looking for a complete ClientHello.
-    pub hello_max_bytes: usize,
-    /// Close the tunnel after this long with no bytes either way.
-    pub idle_timeout: Duration,
-    /// What to do with streams that are not TLS.
-    pub non_tls: NonTlsPolicy,
-}
-
-/// How a tunnel ended; the caller counts it in metrics.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TunnelOutcome {
-    /// Both directions finished; bytes client->upstream and upstream->client.
-    Closed { up: u64, down: u64 },
-    /// The SNI named a blocked host (domain fronting); the tunnel was cut before any byte went upstream.
-    SniBlocked { sni: String },
-    /// Cut before any byte went upstream: not TLS and the policy is `Close`, or a
-    /// TLS-looking stream whose ClientHello could not be read within the bounds.
-    NotTls,
-    /// Idle timeout.
-    Idle { up: u64, down: u64 },
-    /// An I/O error on either side.
-    Error {
-        kind: std::io::ErrorKind,
-        up: u64,
-        down: u64,
-    },
-}
-
-impl TunnelOutcome {
-    /// Bytes client to upstream and upstream to client.
-    pub fn bytes(&self) -> (u64, u64) {
-        match *self {
-            TunnelOutcome::Closed { up, down }
-            | TunnelOutcome::Idle { up, down }
-            | TunnelOutcome::Error { up, down, .. } => (up, down),
-            TunnelOutcome::SniBlocked { .. } | TunnelOutcome::NotTls => (0, 0),
-        }
-    }
-}
-
-/// What the peek phase saw.
-enum Peeked {
-    /// A complete ClientHello.
-    Hello { sni: Option<String> },
-    /// Not TLS, or nothing at all before EOF or the hello timeout.
-    Other,
-    /// TLS-looking but unreadable: malformed, too large, cut short or too slow.
-    BadTls,
-}
-
-/// Runs a tunnel between an upgraded client connection and a connected upstream.
-/// `sni_blocked` answers whether the SNI host is blocked for this client; it gets the
-/// host lowercased and without a trailing dot.
-pub async fn run<C, U, F>(
-    mut client: C,
-    mut upstream: U,
-    settings: &TunnelSettings,
-    sni_blocked: F,
-) -> TunnelOutcome
-where
-    C: AsyncRead + AsyncWrite + Unpin,
-    U: AsyncRead + AsyncWrite + Unpin,
-    F: Fn(&str) -> bool,
-{
-    let mut peeked = Vec::new();
-    let verdict = match peek_hello(&mut client, &mut peeked, settings).await {
-        Ok(verdict) => verdict,
-        Err(e) => {
-            return TunnelOutcome::Error {
-                kind: e.kind(),
-                up: 0,
-                down: 0,
-            }
-        }
-    };
-    match verdict {
-        Peeked::Hello { sni: Some(sni) } if sni_blocked(&sni) => {
-            return TunnelOutcome::SniBlocked { sni };
-        }
-        Peeked::Hello { .. } => {}
-        Peeked::Other if settings.non_tls == NonTlsPolicy::Allow => {}
-        Peeked::Other | Peeked::BadTls => return TunnelOutcome::NotTls,
-    }
-    let result = splice(&mut client, &mut upstream, peeked, settings.idle_timeout).await;
-    let (up, down) = (result.up, result.down);
-    match result.end {
-        SpliceEnd::Done => TunnelOutcome::Closed { up, down },
-        SpliceEnd::Idle => TunnelOutcome::Idle { up, down },
-        SpliceEnd::Error(kind) => TunnelOutcome::Error { kind, up, down },
-    }
-}
-
-/// Reads from the client into `buf` until it holds a whole ClientHello or is judged not
-/// to, within `hello_max_bytes` and `hello_timeout`.
-async fn peek_hello<C>(
-    client: &mut C,
-    buf: &mut Vec<u8>,
-    settings: &TunnelSettings,
-) -> std::io::Result<Peeked>
-where
-    C: AsyncRead + Unpin,
-{
-    let deadline = Instant::now() + settings.hello_timeout;
-    let max = settings.hello_max_bytes;
-    buf.reserve(max.min(BUFFER_SIZE));
-    loop {
-        match inspect(buf) {
-            Hello::Complete { sni } => return Ok(Peeked::Hello { sni }),
-            Hello::NotTls => return Ok(Peeked::Other),
-            Hello::Malformed => return Ok(Peeked::BadTls),
-            Hello::NeedMore if buf.len() >= max => return Ok(Peeked::BadTls),
-            Hello::NeedMore => {}
-        }
-        let room = (max - buf.len()) as u64;
-        let mut limited = (&mut *client).take(room);
-        match tokio::time::timeout_at(deadline, limited.read_buf(buf)).await {
-            Ok(Ok(0)) | Err(_) if buf.is_empty() => return Ok(Peeked::Other),
-            Ok(Ok(0)) | Err(_) => return Ok(Peeked::BadTls),
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => return Err(e),
-        }
-    }
-}

@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio::net::TcpStream;
 
 use crate::config::ResolveOverrides;
-use crate::respond::ProxyError;
+use crate::error::ProxyError;
 
 /// Resolves and connects to `host:port` (host lowercase) within `timeout`.
 pub async fn connect(
