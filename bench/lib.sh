@@ -4,6 +4,8 @@
 
 BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO_DIR="$(cd "$BENCH_DIR/.." && pwd)"
+# The command as run (a sourced file sees its caller's arguments), for host_note.
+BENCH_INVOCATION="bench/$(basename "$0")$(printf ' %q' "$@")"
 CHILD_PIDS=()
 WORK_DIR=""
 
@@ -204,7 +206,15 @@ expect_status() {
   [[ "$got" == "$3" ]] || die "via 127.0.0.1:$1, http://$2/ answered $got, expected $3"
 }
 
-# host_note: one line about the machine and how busy it was (for results files).
+# host_note: where a results file's figures came from: the commit measured (marked when the
+# tree had uncommitted changes), the machine and how busy it was, and the command that
+# reproduces them (every committed figure names all three).
 host_note() {
+  local commit dirty=""
+  commit=$(git -C "$REPO_DIR" rev-parse --short HEAD 2>/dev/null || echo unknown)
+  if [[ -n "$(git -C "$REPO_DIR" status --porcelain --untracked-files=no 2>/dev/null)" ]]; then
+    dirty=" with uncommitted changes"
+  fi
+  echo "Commit: $commit$dirty. Reproduce: \`${BENCH_INVOCATION% }\`."
   echo "Host: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'), kernel $(uname -r); load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)."
 }

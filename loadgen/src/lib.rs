@@ -13,8 +13,8 @@
 //!   (the run directory an attack writes).
 //! - Traffic: [`origin`] (the test origin), [`scenarios`] (Goose scenarios),
 //!   [`schedule`] (the one open-loop schedule), [`get_loop`] (paced GETs over keep-alive
-//!   connections), [`openloop`] (the open-loop driver), [`attack`] (one attack, Goose or
-//!   open loop).
+//!   connections), [`attack`] (one attack: Goose, or the open-loop driver in
+//!   `attack/open_loop.rs`).
 //! - The rig: [`rig`] (child guards, the shutdown signal, paths, origin, Redis, config
 //!   generation, proxy launch, pinning, CPU quota, `/proc` samples).
 //! - Commands above the rig: [`harness`] (`loadgen run`), [`instructions`] (the
@@ -33,7 +33,6 @@ pub mod harness;
 pub mod instructions;
 pub mod judged;
 pub mod mix;
-pub mod openloop;
 pub mod origin;
 pub mod output;
 pub mod parity;

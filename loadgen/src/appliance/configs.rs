@@ -11,7 +11,7 @@ use toml::{Table, Value};
 use crate::rig::config_gen::{self, ProxyConfigSpec};
 use crate::rig::RigError;
 
-use super::settings::ApplianceSettings;
+use crate::profile::appliance::ApplianceSettings;
 
 /// The proxy config: `base_text` (the demo config, relative to `base_dir`) with the run's
 /// addresses, and `[proxy_protocol]` trusting 127.0.0.1 (the appliance) with `key_file`.

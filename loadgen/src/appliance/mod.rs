@@ -15,14 +15,13 @@
 //! (non-zero exit, reasons in `run.json` and on stderr) when any request failed or any
 //! answer through the appliance carried the wrong user or none.
 //!
-//! Modules: [`settings`] (the profile's `[appliance]` table), [`users`] (names, groups,
+//! Modules: [`crate::profile::appliance`] (the profile's `[appliance]` table), [`users`] (names, groups,
 //! addresses), [`configs`] (proxy and appliance configs), [`radius`], [`traffic`],
 //! [`results`].
 
 pub mod configs;
 pub mod radius;
 pub mod results;
-pub mod settings;
 pub mod traffic;
 pub mod users;
 
@@ -43,6 +42,7 @@ use crate::harness::{rundir, RunArgs, RunOutcome};
 use crate::mix::Mix;
 use crate::origin::{self, OriginState};
 use crate::output::{self, RunFacts};
+use crate::profile::appliance::ApplianceSettings;
 use crate::profile::Profile;
 use crate::record::aggregate::Aggregator;
 use crate::rig::admin::{alloc_counters, wait_ready, AdminClient};
@@ -191,7 +191,7 @@ pub async fn run(args: RunArgs) -> Result<RunOutcome, RigError> {
 struct Ctx {
     repo_dir: PathBuf,
     profile: Profile,
-    settings: settings::ApplianceSettings,
+    settings: ApplianceSettings,
     rate: f64,
     run_dir: PathBuf,
     proxy_bin: PathBuf,

@@ -9,8 +9,10 @@
 //! # Layout
 //! - this file: the entry point ([`attack`]), the origin in use, and the Goose driver.
 //! - [`plan`]: what an attack is asked to do and what it returns (options, report, errors),
-//!   shared with the open-loop driver (`crate::openloop`), which this file calls.
+//!   shared with the drivers.
+//! - [`open_loop`]: the open-loop driver, which this file calls.
 
+pub mod open_loop;
 pub mod plan;
 
 pub use plan::{AttackError, AttackOptions, AttackReport, Driver, OriginAddrs};
@@ -66,7 +68,7 @@ pub async fn attack(opts: &AttackOptions) -> Result<AttackReport, AttackError> {
     let origin = origin_in_use(opts).await?;
     let result = match opts.driver {
         Driver::Goose => run_goose(opts, &profile, &origin.addrs).await,
-        Driver::OpenLoop => crate::openloop::attack(opts, &profile, &origin.addrs).await,
+        Driver::OpenLoop => open_loop::attack(opts, &profile, &origin.addrs).await,
     };
     if let Some(own) = origin.own {
         own.stop().await?;

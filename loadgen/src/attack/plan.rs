@@ -1,6 +1,6 @@
 //! What an attack is asked to do and what it returns: the options, the report, the
 //! errors. Its own file so the drivers (Goose in `attack/mod.rs`, the open-loop driver in
-//! `crate::openloop`) share them without importing each other.
+//! `attack/open_loop.rs`) share them without importing each other.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -16,6 +16,7 @@ use crate::origin::OriginError;
 use crate::output::OutputError;
 use crate::profile::ProfileError;
 use crate::record::Summary;
+pub use crate::rig::origin::OriginAddrs;
 use crate::roster::RosterError;
 
 /// Errors of an attack.
@@ -63,17 +64,6 @@ pub enum Driver {
     Goose,
     /// The lean open-loop driver (allowed browsing at a fixed rate).
     OpenLoop,
-}
-
-/// Where the origin is, when not started in-process.
-#[derive(Debug, Clone)]
-pub struct OriginAddrs {
-    /// Plain HTTP (also answers TLS).
-    pub http: SocketAddr,
-    /// HTTPS listener (defaults to `http`, which sniffs TLS).
-    pub https: Option<SocketAddr>,
-    /// The origin's CA certificate (PEM file).
-    pub ca: PathBuf,
 }
 
 /// Options of one attack.

@@ -7,6 +7,7 @@
 
 use super::host::HostCpu;
 use super::scrape::ProxyGauges;
+pub use crate::rig::admin::{AllocCounters, AllocGauges};
 use crate::rig::sample::ProcSample;
 
 /// One per-second sample of the run.
@@ -24,17 +25,6 @@ pub struct Tick {
     pub alloc: Option<AllocGauges>,
     /// Machine-wide CPU counters, when `/proc/stat` could be read.
     pub host: Option<HostCpu>,
-}
-
-/// The allocator's memory gauges, read once a second: a soak run plots them beside RSS
-/// because RSS alone cannot tell a heap leak (resident grows) from memory the allocator
-/// keeps for reuse (retained grows, RSS follows only when it is touched again).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct AllocGauges {
-    /// Bytes in physically resident pages the allocator maps (`stats.resident`).
-    pub resident: u64,
-    /// Bytes of virtual memory kept for reuse, not returned to the OS (`stats.retained`).
-    pub retained: u64,
 }
 
 /// The part of the run the statistics describe (after warm-up, before ramp-down).
@@ -80,19 +70,6 @@ pub fn split_window(
         end_s: split + profile_s,
     };
     (measure, Some(profile))
-}
-
-/// Cumulative allocator counters read from the proxy's `/debug/jemalloc`, with the
-/// proxy's request counter read at the same moment (so the per-request ratio divides
-/// two deltas over exactly the same interval).
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
-pub struct AllocCounters {
-    /// Allocations so far.
-    pub nmalloc: Option<f64>,
-    /// Bytes allocated so far.
-    pub bytes_allocated: Option<f64>,
-    /// Requests the proxy had completed when the counters were read.
-    pub requests: Option<f64>,
 }
 
 /// The `resources` object of `run.json`.

@@ -11,7 +11,6 @@ use serde_json::Value;
 
 use super::children::ChildGuard;
 use super::error::RigError;
-use crate::harness::resources::{AllocCounters, AllocGauges};
 
 /// Client for one proxy's admin listener.
 #[derive(Debug, Clone)]
@@ -150,6 +149,30 @@ pub async fn wait_ready(
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// The allocator's memory gauges, read once a second: a soak run plots them beside RSS
+/// because RSS alone cannot tell a heap leak (resident grows) from memory the allocator
+/// keeps for reuse (retained grows, RSS follows only when it is touched again).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct AllocGauges {
+    /// Bytes in physically resident pages the allocator maps (`stats.resident`).
+    pub resident: u64,
+    /// Bytes of virtual memory kept for reuse, not returned to the OS (`stats.retained`).
+    pub retained: u64,
+}
+
+/// Cumulative allocator counters read from the proxy's `/debug/jemalloc`, with the
+/// proxy's request counter read at the same moment (so the per-request ratio divides
+/// two deltas over exactly the same interval).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct AllocCounters {
+    /// Allocations so far.
+    pub nmalloc: Option<f64>,
+    /// Bytes allocated so far.
+    pub bytes_allocated: Option<f64>,
+    /// Requests the proxy had completed when the counters were read.
+    pub requests: Option<f64>,
 }
 
 #[cfg(test)]

@@ -43,12 +43,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use crate::attack::plan::OriginAddrs;
-
 use self::admin::AdminClient;
 use self::children::ChildGuard;
 use self::launch::ConfigSpec;
-use self::origin::Origin;
+use self::origin::{Origin, OriginAddrs};
 use self::redis::RedisServer;
 
 /// What to start.

@@ -123,3 +123,13 @@ impl Drop for Origin {
         }
     }
 }
+/// Where the origin is, when not started in-process.
+#[derive(Debug, Clone)]
+pub struct OriginAddrs {
+    /// Plain HTTP (also answers TLS).
+    pub http: SocketAddr,
+    /// HTTPS listener (defaults to `http`, which sniffs TLS).
+    pub https: Option<SocketAddr>,
+    /// The origin's CA certificate (PEM file).
+    pub ca: PathBuf,
+}

@@ -17,7 +17,7 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use crate::attack::plan::{AttackError, AttackOptions, AttackReport, OriginAddrs};
+use super::plan::{AttackError, AttackOptions, AttackReport, OriginAddrs};
 use crate::corpus::{Addressing, Corpus};
 use crate::get_loop::{self, Answer, Ending, GetTarget, Gets, Sink};
 use crate::mix::Mix;

@@ -6,6 +6,8 @@
 //! profile. Loading is strict: serde refuses unknown keys, then a validation
 //! step collects every problem, each naming its key, before anything runs.
 
+pub mod appliance;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -69,7 +71,7 @@ struct RawProfile {
     harness: Option<toml::Table>,
     /// An appliance run (RADIUS stream, appliance hop); see [`crate::appliance`].
     #[serde(default)]
-    appliance: Option<crate::appliance::settings::RawAppliance>,
+    appliance: Option<appliance::RawAppliance>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -144,7 +146,7 @@ pub struct Profile {
     pub harness: toml::Table,
     /// The appliance run's settings, when the profile measures the appliance hop.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub appliance: Option<crate::appliance::settings::ApplianceSettings>,
+    pub appliance: Option<appliance::ApplianceSettings>,
 }
 
 impl Profile {
