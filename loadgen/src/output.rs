@@ -7,13 +7,14 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
+use rundir::hdr::{self, HdrError};
+use rundir::time::rfc3339;
 use serde_json::{json, Value};
 
 use crate::mix::Mix;
 use crate::profile::Profile;
-use crate::record::hdrfile::{self, HdrFileError};
 use crate::record::timeseries::write_csv;
 use crate::record::{ClassSummary, Outcome, Percentiles, Summary};
 
@@ -56,7 +57,7 @@ pub enum OutputError {
     Csv(#[from] csv::Error),
     /// A histogram could not be written.
     #[error(transparent)]
-    Hdr(#[from] HdrFileError),
+    Hdr(#[from] HdrError),
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> OutputError + '_ {
@@ -109,12 +110,12 @@ pub fn write_run_dir(
     for c in summary.classes.iter().filter(|c| c.requests > 0) {
         let name = c.class.as_str();
         let rel = |d: &str| format!("{d}/{name}.hdr");
-        hdrfile::write(&dir.join(rel(files::HIST_DIR)), &c.ttlb)?;
+        hdr::write(&dir.join(rel(files::HIST_DIR)), &c.ttlb)?;
         hist.insert(name, rel(files::HIST_DIR));
-        hdrfile::write(&dir.join(rel(files::TTFB_DIR)), &c.ttfb)?;
+        hdr::write(&dir.join(rel(files::TTFB_DIR)), &c.ttfb)?;
         ttfb.insert(name, rel(files::TTFB_DIR));
         if let Some(h) = &c.corrected {
-            hdrfile::write(&dir.join(rel(files::CORRECTED_DIR)), h)?;
+            hdr::write(&dir.join(rel(files::CORRECTED_DIR)), h)?;
             corrected.insert(name, rel(files::CORRECTED_DIR));
         }
     }
@@ -215,43 +216,7 @@ fn class_json(c: &ClassSummary, measured_s: f64) -> Value {
     })
 }
 
-/// A UTC time as RFC 3339 (`2026-11-28T11:05:00Z`).
-pub fn rfc3339(t: SystemTime) -> String {
-    let secs = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()) as i64;
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
 /// Where the Goose reports of a run go.
 pub fn goose_report_paths(dir: &Path) -> Vec<PathBuf> {
     vec![dir.join(files::GOOSE_HTML), dir.join(files::GOOSE_JSON)]
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rfc3339_dates() {
-        assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00Z");
-        let t = UNIX_EPOCH + Duration::from_secs(1_795_863_900);
-        assert_eq!(rfc3339(t), "2026-11-28T11:05:00Z");
-        let leap = UNIX_EPOCH + Duration::from_secs(951_782_400);
-        assert_eq!(rfc3339(leap), "2000-02-29T00:00:00Z");
-    }
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use loadgen::attack::{attack, AttackOptions, Driver};
 use loadgen::origin::RunningOrigin;
-use loadgen::record::{hdrfile, Class};
+use loadgen::record::Class;
 use util::{start_yes_man, write_run_files, Proxy, ONE_ATTACK};
 
 const ALL_SIX: &str = "browse_allowed = 1\nbrowse_blocked = 1\nhttps_tunnel = 1\ncors_xhr = 1\nidentity_check = 1\nlarge_download = 1";
@@ -101,7 +101,7 @@ async fn straight_at_the_origin_the_proxy_only_scenarios_are_skipped() {
     assert_eq!(doc["totals"]["offered_rps"], 200.0);
     check_schema(doc);
     // Files: histograms round-trip and agree with run.json, the timeseries and Goose's report exist.
-    let h = hdrfile::read(&out.join("hist/allowed.hdr")).unwrap();
+    let h = rundir::hdr::read(&out.join("hist/allowed.hdr")).unwrap();
     assert_eq!(
         h.len(),
         doc["classes"]["allowed"]["count"].as_u64().unwrap()

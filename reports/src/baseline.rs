@@ -7,12 +7,11 @@
 //! numbers came from.
 
 use crate::error::Result;
-use crate::flame::Frame;
-use crate::hist;
 use crate::metrics::MetricSet;
 use crate::rundir::read_versioned_json;
 use crate::runjson::{ClassStats, Provenance};
 use hdrhistogram::Histogram;
+use rundir::folded::Frame;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -77,11 +76,11 @@ impl Baseline {
         self.histograms
             .iter()
             .map(|(class, text)| {
-                hist::from_base64(text)
+                rundir::hdr::from_base64(text)
                     .map(|h| (class.clone(), h))
-                    .map_err(|detail| crate::ReportError::Malformed {
+                    .map_err(|e| crate::ReportError::Malformed {
                         path: path.to_owned(),
-                        detail: format!("histograms.{class}: {detail}"),
+                        detail: format!("histograms.{class}: {e}"),
                     })
             })
             .collect()

@@ -8,7 +8,6 @@
 use crate::atomic::write_atomic;
 use crate::baseline::Baseline;
 use crate::error::{ReportError, Result};
-use crate::flame;
 use crate::gate::{self, GateReport};
 use crate::metrics;
 use crate::plots::spectrum;
@@ -118,7 +117,7 @@ pub fn diff(opts: &DiffOptions) -> Result<GateReport> {
     doc.heading(1, "CPU: differential flame graph");
     match (baseline.folded_stacks(&opts.baseline)?, &run.folded) {
         (Some(before), Some(after)) => {
-            let svg = flame::differential_svg(
+            let svg = rundir::flame::differential_svg(
                 &before,
                 after,
                 "Baseline vs current: red got hotter, blue cooler",

@@ -15,7 +15,6 @@ pub mod callgrind;
 pub mod diff;
 pub mod error;
 pub mod fixtures;
-pub mod flame;
 pub mod gate;
 pub mod hist;
 pub mod machine;
@@ -31,7 +30,6 @@ pub mod runjson;
 pub mod soak;
 pub mod spike;
 pub mod stats;
-pub mod timefmt;
 pub mod timeseries;
 
 pub use error::{ReportError, Result};

@@ -5,7 +5,6 @@
 //! a confusing "missing field" error.
 
 use crate::error::{ReportError, Result};
-use crate::hist;
 use crate::runjson::{RunJson, RUN_SCHEMA_VERSION};
 use crate::timeseries::Timeseries;
 use hdrhistogram::Histogram;
@@ -174,9 +173,9 @@ fn read_histograms(dir: &Path) -> Result<BTreeMap<String, Histogram<u64>>> {
             path: path.clone(),
             source,
         })?;
-        let histogram = hist::decode(&bytes).map_err(|detail| ReportError::Malformed {
+        let histogram = rundir::hdr::decode(&bytes).map_err(|e| ReportError::Malformed {
             path: path.clone(),
-            detail,
+            detail: e.to_string(),
         })?;
         if !histogram.is_empty() {
             out.insert(class.to_owned(), histogram);
@@ -193,7 +192,7 @@ mod tests {
     fn histogram(value: u64) -> Vec<u8> {
         let mut h = Histogram::<u64>::new_with_bounds(1, 1_000_000, 3).unwrap();
         h.record(value).unwrap();
-        hist::encode(&h)
+        rundir::hdr::encode(&h)
     }
 
     #[test]

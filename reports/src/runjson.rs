@@ -17,11 +17,6 @@ use std::collections::BTreeMap;
 /// The `run.json` schema version this build reads.
 pub const RUN_SCHEMA_VERSION: u32 = 1;
 
-/// The request classes the load generator records, in display order.
-pub const CLASSES: [&str; 6] = [
-    "allowed", "blocked", "tunnel", "cors", "identity", "download",
-];
-
 /// The instruction pass of a run (`run.json` `instructions`).
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 pub struct Instructions {

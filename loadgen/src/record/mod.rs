@@ -8,7 +8,6 @@
 //! channel to one [`Aggregator`] thread.
 
 pub mod aggregate;
-pub mod hdrfile;
 pub mod recorder;
 pub mod timeseries;
 

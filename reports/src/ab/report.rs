@@ -14,7 +14,6 @@ use crate::baseline::Baseline;
 use crate::callgrind;
 use crate::diff::{row, verdict_word, DIFF_FLAMEGRAPH};
 use crate::error::Result;
-use crate::flame;
 use crate::gate::GateReport;
 use crate::plots::spectrum;
 use crate::render::doc::{Block, Doc};
@@ -354,7 +353,7 @@ fn flame_graph(doc: &mut Doc, dir: &Path, inputs: &Inputs<'_>) -> Result<()> {
     );
     match (folded(inputs.control), folded(inputs.candidate)) {
         (Some(before), Some(after)) => {
-            let svg = flame::differential_svg(
+            let svg = rundir::flame::differential_svg(
                 &before,
                 &after,
                 "Control vs candidate, same session: red got hotter, blue cooler",
@@ -364,7 +363,7 @@ fn flame_graph(doc: &mut Doc, dir: &Path, inputs: &Inputs<'_>) -> Result<()> {
                 text: "Differential flame graph (red: hotter in the candidate)".into(),
                 href: DIFF_FLAMEGRAPH.into(),
             });
-            let top = flame::top_frames(&after, 8, false);
+            let top = rundir::folded::top_frames(&after, 8, rundir::folded::Rank::SelfTime);
             if !top.is_empty() {
                 doc.para(format!(
                     "Candidate's hottest frames by self time: {}.",

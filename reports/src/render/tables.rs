@@ -1,11 +1,12 @@
 //! Tables shared by the run report, the baseline document and the diff: per-class latency,
 //! resources, and top CPU frames. Anything not recorded prints as "not measured".
 
-use crate::flame::Frame;
 use crate::metrics::{Metric, MetricKey, MetricSet};
 use crate::rules::fmt_num;
-use crate::runjson::{ClassStats, Percentiles, CLASSES};
+use crate::runjson::{ClassStats, Percentiles};
 use hdrhistogram::Histogram;
+use rundir::columns::CLASSES;
+use rundir::folded::Frame;
 use std::collections::BTreeMap;
 
 /// The text printed for a metric that was not recorded.

@@ -1,0 +1,18 @@
+//! The run directory as a contract: what `loadgen` writes and `perf-report` reads.
+//!
+//! Both sides used to keep their own copy of each piece (the RFC 3339 formatter, the
+//! timeseries column names, HDR file handling, a folded-stack parser each), and the copies
+//! drifted. Each piece now has one owner here, and both crates go through it.
+//!
+//! # Layout
+//! - [`time`]: UTC time stamps as the run directory spells them (RFC 3339, second precision).
+//! - [`columns`]: the request classes and the columns of `timeseries.csv`.
+//! - [`hdr`]: HDR histograms (V2) in files, in bytes and as base64 for JSON documents.
+//! - [`folded`]: the one parser of collapsed CPU stacks and the frame rankings built on it.
+//! - [`flame`]: flame graphs (plain and differential) drawn from collapsed stacks.
+
+pub mod columns;
+pub mod flame;
+pub mod folded;
+pub mod hdr;
+pub mod time;
