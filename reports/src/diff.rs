@@ -6,7 +6,6 @@
 //! baseline of another profile) is an error, never a verdict.
 
 use crate::atomic::write_atomic;
-use crate::baseline::Baseline;
 use crate::error::{ReportError, Result};
 use crate::gate::{self, GateReport};
 use crate::metrics;
@@ -16,6 +15,7 @@ use crate::render::run::{figure, write_doc};
 use crate::render::tables::ordered_classes;
 use crate::rules::{fmt_num, Evaluation, Gates, Method, Verdict};
 use crate::rundir::RunDir;
+use rundir::baseline::Baseline;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
@@ -59,7 +59,7 @@ pub struct VerdictDoc {
 
 /// Runs the comparison and writes its outputs; returns the gate report.
 pub fn diff(opts: &DiffOptions) -> Result<GateReport> {
-    let baseline = Baseline::read(&opts.baseline)?;
+    let baseline = crate::baseline::read(&opts.baseline)?;
     let run = RunDir::load(&opts.run_dir)?;
     if baseline.profile != run.profile() {
         return Err(ReportError::ProfileMismatch {
@@ -85,7 +85,7 @@ pub fn diff(opts: &DiffOptions) -> Result<GateReport> {
     let current = metrics::extract(&run);
     let report = gate::evaluate(&gates, &rules, &baseline.metrics, &current);
     let out_dir = opts.out_dir.clone().unwrap_or_else(|| opts.run_dir.clone());
-    let base_hists = baseline.decoded_histograms(&opts.baseline)?;
+    let base_hists = crate::baseline::histograms(&baseline, &opts.baseline)?;
     let mut doc = document(&baseline, &run, &report)?;
     doc.heading(1, "Latency spectra: baseline (faint) and current");
     for (i, class) in ordered_classes(base_hists.keys().chain(run.histograms.keys()))
@@ -115,7 +115,10 @@ pub fn diff(opts: &DiffOptions) -> Result<GateReport> {
         ));
     }
     doc.heading(1, "CPU: differential flame graph");
-    match (baseline.folded_stacks(&opts.baseline)?, &run.folded) {
+    match (
+        crate::baseline::folded_stacks(&baseline, &opts.baseline)?,
+        &run.folded,
+    ) {
         (Some(before), Some(after)) => {
             let svg = rundir::flame::differential_svg(
                 &before,

@@ -6,10 +6,10 @@
 //! `hist/<class>.hdr` (V2) and `cpu.folded`. Values are drawn from a seeded generator, so a
 //! fixture is the same on every machine.
 
-use crate::runjson::RUN_SCHEMA_VERSION;
 use crate::stats::SplitMix64;
 use hdrhistogram::Histogram;
 use rundir::columns::{self, CLASSES, SAMPLED_COLUMNS};
+use rundir::run::RUN_SCHEMA_VERSION;
 use serde_json::{json, Value};
 use std::fmt::Write as _;
 use std::io;

@@ -5,8 +5,9 @@
 //! [`pool_trials`]. Per-class rules with `.*` expand to every class either side measured,
 //! and an exact `.class` rule takes precedence over the wildcard.
 
-use crate::metrics::{MetricKey, MetricSet};
+use crate::metrics::MetricKey;
 use crate::rules::{Evaluation, Gates, Rule, Verdict};
+use rundir::baseline::MetricSet;
 use serde::Serialize;
 use std::collections::BTreeSet;
 

@@ -8,7 +8,6 @@
 //! or rollback.
 
 pub mod ab;
-pub mod appliance;
 pub mod atomic;
 pub mod baseline;
 pub mod callgrind;
@@ -26,7 +25,6 @@ pub mod render;
 pub mod rollout;
 pub mod rules;
 pub mod rundir;
-pub mod runjson;
 pub mod soak;
 pub mod spike;
 pub mod stats;

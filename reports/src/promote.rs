@@ -7,12 +7,12 @@
 //! forces it and records why; the reasons overridden are written into the baseline.
 
 use crate::atomic::write_all_atomic;
-use crate::baseline::{Baseline, BASELINE_SCHEMA_VERSION};
 use crate::error::{ReportError, Result};
 use crate::metrics;
 use crate::render::baseline_doc;
 use crate::rules::Gates;
 use crate::rundir::RunDir;
+use rundir::baseline::{Baseline, BASELINE_SCHEMA_VERSION};
 use rundir::folded::{top_frames, Rank};
 use std::path::{Path, PathBuf};
 

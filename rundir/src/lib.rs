@@ -11,8 +11,10 @@
 //! - [`folded`]: the one parser of collapsed CPU stacks and the frame rankings built on it.
 //! - [`flame`]: flame graphs (plain and differential) drawn from collapsed stacks.
 
+pub mod baseline;
 pub mod columns;
 pub mod flame;
 pub mod folded;
 pub mod hdr;
+pub mod run;
 pub mod time;

@@ -18,12 +18,11 @@ pub mod report;
 pub mod schedule;
 pub mod trial;
 
-use crate::baseline::Baseline;
 use crate::error::{ReportError, Result};
 use crate::gate::{self, GateReport};
-use crate::metrics::MetricSet;
 use crate::rules::{Gates, Verdict};
 use build::{BuildDirs, Compiler, ControlBuild};
+use rundir::baseline::MetricSet;
 use schedule::Arm;
 use std::path::{Path, PathBuf};
 use trial::{ArmSpec, Measured, TrialRunner};
@@ -116,7 +115,7 @@ pub fn run_gate(
         .unwrap_or(gates.session(&opts.profile).pairs)
         .max(1) as usize;
     let baseline = match &opts.baseline {
-        Some(path) if path.is_file() => Some((Baseline::read(path)?, path.clone())),
+        Some(path) if path.is_file() => Some((crate::baseline::read(path)?, path.clone())),
         _ => None,
     };
     if let Some((b, path)) = &baseline {

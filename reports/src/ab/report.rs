@@ -10,7 +10,6 @@
 use super::trial::Measured;
 use super::{GateOutcome, Mode};
 use crate::atomic::write_atomic;
-use crate::baseline::Baseline;
 use crate::callgrind;
 use crate::diff::{row, verdict_word, DIFF_FLAMEGRAPH};
 use crate::error::Result;
@@ -21,6 +20,7 @@ use crate::render::run::{figure, write_doc};
 use crate::render::tables::ordered_classes;
 use crate::rules::{fmt_num, Evaluation, Kind, Method};
 use crate::stats;
+use rundir::baseline::Baseline;
 use serde::Serialize;
 use std::path::Path;
 

@@ -10,8 +10,9 @@ mod config;
 
 pub use config::{Gates, Session, DEFAULT_PAIRS, GATES_SCHEMA_VERSION};
 
-use crate::metrics::{Metric, MetricValue};
+use crate::metrics::Metric;
 use crate::stats::{self, Bootstrap, RatioCi};
+use rundir::baseline::MetricValue;
 use serde::{Deserialize, Serialize};
 
 /// Which way is better.

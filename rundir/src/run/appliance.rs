@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-use crate::runjson::{AddedLatency, Percentiles};
+use super::{AddedLatency, Percentiles};
 
 /// The `appliance` object of `run.json`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
