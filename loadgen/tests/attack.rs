@@ -41,6 +41,23 @@ fn check_schema(run_json: &serde_json::Value) {
         errors.is_empty(),
         "run.json does not match its schema: {errors:#?}"
     );
+    // What the load generator writes is what the reports read: migrated to the current
+    // layout, it matches the typed contract's schema too.
+    let migrated = rundir::run::migrate::to_current(run_json.clone()).unwrap();
+    let contract_path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../rundir/schemas/run.schema.json");
+    let contract: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(contract_path).unwrap()).unwrap();
+    let validator = jsonschema::validator_for(&contract).unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(&migrated)
+        .map(|e| format!("{e} at {}", e.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "run.json breaks the rundir contract: {errors:#?}"
+    );
+    rundir::run::RunJson::from_json(run_json.clone()).expect("the reports can read run.json");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

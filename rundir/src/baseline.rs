@@ -15,6 +15,7 @@ use crate::hdr::{self, Base64Error};
 use crate::run::migrate::{check_version, DocError};
 use crate::run::{ClassStats, Provenance};
 use hdrhistogram::Histogram;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -22,7 +23,7 @@ use std::collections::BTreeMap;
 pub const BASELINE_SCHEMA_VERSION: u32 = 1;
 
 /// A promoted baseline.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Baseline {
     /// Document schema version.
     pub schema_version: u32,
@@ -90,7 +91,7 @@ impl Baseline {
 }
 
 /// A measured metric: whole-run value and per-second samples.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct MetricValue {
     /// The whole-run value, when measured.
     #[serde(default)]

@@ -9,6 +9,7 @@
 //! nothing about where the time went. Flame graphs ([`crate::flame`]) are drawn from the
 //! raw lines and keep the thread as the root, one tower per thread, as pprof draws them.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashSet};
 
@@ -40,7 +41,7 @@ pub fn parse(folded: &str) -> impl Iterator<Item = Stack<'_>> {
 }
 
 /// One function's share of the samples.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Frame {
     /// Function name as it appears in the stacks.
     pub name: String,

@@ -17,4 +17,5 @@ pub mod flame;
 pub mod folded;
 pub mod hdr;
 pub mod run;
+pub mod schema;
 pub mod time;

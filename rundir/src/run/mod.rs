@@ -7,6 +7,7 @@
 //! are ignored, so the writers can add fields without breaking the reports; everything
 //! the harness adds is optional, and a missing figure is "not measured", never zero.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -17,7 +18,7 @@ pub use appliance::ApplianceResults;
 pub use migrate::{DocError, RUN_SCHEMA_VERSION};
 
 /// The instruction pass of a run (`run.json` `instructions`).
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, JsonSchema)]
 pub struct Instructions {
     /// The counting tool and its version.
     pub tool: String,
@@ -30,7 +31,7 @@ pub struct Instructions {
 }
 
 /// A run's summary document.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 pub struct RunJson {
     /// Schema version; checked before the rest is read.
     pub schema_version: u32,
@@ -84,7 +85,7 @@ pub struct RunJson {
 
 /// One stage of the test plan on the run's clock (planned seconds since the attack
 /// started).
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, JsonSchema)]
 pub struct StageSpan {
     /// Stage name from the profile.
     pub name: String,
@@ -171,7 +172,7 @@ pub fn parse_seconds(text: &str) -> Option<f64> {
 }
 
 /// The load profile a run used.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 pub struct ProfileInfo {
     /// Profile name (`ci`, `peak`, `soak`, ...).
     pub name: String,
@@ -181,7 +182,7 @@ pub struct ProfileInfo {
 }
 
 /// Statistics of one request class.
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, JsonSchema)]
 pub struct ClassStats {
     /// Requests issued.
     #[serde(default)]
@@ -207,7 +208,7 @@ pub struct ClassStats {
 }
 
 /// Latency percentiles in microseconds.
-#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, JsonSchema)]
 pub struct Percentiles {
     /// Values recorded, when the writer says (zero: the percentiles mean nothing).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -233,7 +234,7 @@ pub struct Percentiles {
 }
 
 /// Whole-run totals.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
 pub struct Totals {
     /// Requests issued.
     #[serde(default)]
@@ -250,7 +251,7 @@ pub struct Totals {
 }
 
 /// Build and machine provenance.
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, JsonSchema)]
 pub struct Provenance {
     /// Git commit of the proxy under test.
     #[serde(default)]
@@ -288,7 +289,7 @@ impl Provenance {
 }
 
 /// Proxy resource use, per request where it says so.
-#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, JsonSchema)]
 pub struct Resources {
     /// Proxy CPU time (user + system) per request, µs.
     #[serde(default)]
@@ -314,7 +315,7 @@ pub struct Resources {
 }
 
 /// Latency the proxy adds.
-#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, JsonSchema)]
 pub struct AddedLatency {
     /// Median added latency, µs.
     #[serde(default)]
@@ -325,7 +326,7 @@ pub struct AddedLatency {
 }
 
 /// The steady-state window of a run, in seconds since its start.
-#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, JsonSchema)]
 pub struct SteadyWindow {
     /// First second of the window (inclusive).
     pub start: f64,
