@@ -16,11 +16,8 @@ use crate::render::tables::ordered_classes;
 use crate::rules::{fmt_num, Evaluation, Gates, Method, Verdict};
 use crate::rundir::RunDir;
 use rundir::baseline::Baseline;
-use serde::Serialize;
+use rundir::verdict::{DiffVerdict, VERDICT_SCHEMA_VERSION};
 use std::path::{Path, PathBuf};
-
-/// `verdict.json` schema version.
-pub const VERDICT_SCHEMA_VERSION: u32 = 1;
 
 /// File name of the differential flame graph.
 pub const DIFF_FLAMEGRAPH: &str = "diff-flamegraph.svg";
@@ -36,25 +33,6 @@ pub struct DiffOptions {
     pub gates: Option<PathBuf>,
     /// Where to write the outputs; None: the run directory.
     pub out_dir: Option<PathBuf>,
-}
-
-/// The machine-readable verdict.
-#[derive(Debug, Clone, Serialize)]
-pub struct VerdictDoc {
-    /// Schema version.
-    pub schema_version: u32,
-    /// Profile compared.
-    pub profile: String,
-    /// Baseline file name.
-    pub baseline: String,
-    /// When the baseline was promoted.
-    pub baseline_promoted_at: String,
-    /// Reasons to read the verdict with care (different machines, saturated load
-    /// generator, dirty work tree, forced baseline).
-    pub warnings: Vec<String>,
-    /// Overall verdict and every evaluation.
-    #[serde(flatten)]
-    pub report: GateReport,
 }
 
 /// Runs the comparison and writes its outputs; returns the gate report.
@@ -136,7 +114,7 @@ pub fn diff(opts: &DiffOptions) -> Result<GateReport> {
         }
     }
     write_doc(&doc, &out_dir, "diff")?;
-    let verdict = VerdictDoc {
+    let verdict = DiffVerdict {
         schema_version: VERDICT_SCHEMA_VERSION,
         profile: baseline.profile.clone(),
         baseline: opts
@@ -208,7 +186,7 @@ pub fn row(e: &Evaluation) -> Vec<String> {
         ),
         e.p_value
             .map_or_else(|| "-".to_owned(), |p| format!("{p:.3}")),
-        format!("{}{method}", e.describe_rule()),
+        format!("{}{method}", crate::rules::describe_evaluation(e)),
         format!(
             "{}{}: {}",
             verdict_word(e.verdict),

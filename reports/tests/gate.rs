@@ -132,6 +132,12 @@ fn a_slower_candidate_is_rolled_back_with_evidence() {
         serde_json::from_slice(&std::fs::read(opts.out_dir.join("verdict.json")).unwrap()).unwrap();
     assert_eq!(verdict["verdict"], "ROLLBACK");
     assert_eq!(verdict["mode"], "interleaved");
+    let typed = rundir::verdict::SessionVerdict::from_json(verdict.clone()).unwrap();
+    assert_eq!(
+        serde_json::to_value(&typed).unwrap(),
+        verdict,
+        "verdict.json round-trips"
+    );
 }
 
 #[test]

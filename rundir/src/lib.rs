@@ -1,10 +1,17 @@
 //! The run directory as a contract: what `loadgen` writes and `perf-report` reads.
 //!
 //! Both sides used to keep their own copy of each piece (the RFC 3339 formatter, the
-//! timeseries column names, HDR file handling, a folded-stack parser each), and the copies
-//! drifted. Each piece now has one owner here, and both crates go through it.
+//! timeseries column names, HDR file handling, a folded-stack parser each) and read
+//! `run.json` through a tolerant view that papered over writers that disagreed. Each piece
+//! now has one owner here, and both crates go through it.
 //!
 //! # Layout
+//! - [`run`]: the typed `run.json` and [`run::migrate`], which brings older documents to the
+//!   current layout (the reports read through it; no reader-side normalising).
+//! - [`baseline`]: the baseline document (`baselines/NAME.json`).
+//! - [`verdict`]: the verdict documents of `perf-report diff` and of a gate session.
+//! - [`schema`]: the JSON Schemas of those documents, generated from the types and committed
+//!   under `rundir/schemas/`.
 //! - [`time`]: UTC time stamps as the run directory spells them (RFC 3339, second precision).
 //! - [`columns`]: the request classes and the columns of `timeseries.csv`.
 //! - [`hdr`]: HDR histograms (V2) in files, in bytes and as base64 for JSON documents.
@@ -19,3 +26,4 @@ pub mod hdr;
 pub mod run;
 pub mod schema;
 pub mod time;
+pub mod verdict;

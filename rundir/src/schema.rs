@@ -10,6 +10,7 @@ use schemars::JsonSchema;
 
 use crate::baseline::Baseline;
 use crate::run::RunJson;
+use crate::verdict::{DiffVerdict, SessionVerdict};
 
 /// One committed schema: its file name under `rundir/schemas/` and its text.
 pub struct Schema {
@@ -25,6 +26,8 @@ pub fn all() -> Vec<Schema> {
     vec![
         generate::<RunJson>("run.schema.json"),
         generate::<Baseline>("baseline.schema.json"),
+        generate::<DiffVerdict>("verdict.schema.json"),
+        generate::<SessionVerdict>("gate-verdict.schema.json"),
     ]
 }
 

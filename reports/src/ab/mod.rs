@@ -54,23 +54,7 @@ pub struct GateOptions {
     pub candidate_env: Vec<(String, String)>,
 }
 
-/// Which comparison decided the session.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case", tag = "mode")]
-pub enum Mode {
-    /// Candidate vs control measured today, pair by pair.
-    Interleaved {
-        /// The control's commit (or "given" for a binary passed in).
-        control_commit: String,
-        /// Whether the control binary came from the cache.
-        reused: bool,
-    },
-    /// Candidate vs the committed document only: the weaker check.
-    DocumentOnly {
-        /// Why there was no control today.
-        reason: String,
-    },
-}
+pub use rundir::verdict::Mode;
 
 /// The session's result.
 #[derive(Debug)]

@@ -21,11 +21,8 @@ use crate::render::tables::ordered_classes;
 use crate::rules::{fmt_num, Evaluation, Kind, Method};
 use crate::stats;
 use rundir::baseline::Baseline;
-use serde::Serialize;
+use rundir::verdict::{SessionVerdict, GATE_VERDICT_SCHEMA_VERSION};
 use std::path::Path;
-
-/// `verdict.json` schema version of a gate session.
-pub const GATE_VERDICT_SCHEMA_VERSION: u32 = 1;
 
 /// What the report is about besides the outcome.
 pub struct Inputs<'a> {
@@ -37,19 +34,6 @@ pub struct Inputs<'a> {
     pub control: &'a [Measured],
     /// Candidate trials in run order.
     pub candidate: &'a [Measured],
-}
-
-#[derive(Serialize)]
-struct VerdictJson<'a> {
-    schema_version: u32,
-    profile: &'a str,
-    verdict: &'static str,
-    #[serde(flatten)]
-    mode: &'a Mode,
-    trials: usize,
-    warnings: &'a [String],
-    today: Option<&'a GateReport>,
-    document: Option<&'a GateReport>,
 }
 
 /// Writes the report files into the session directory.
@@ -117,15 +101,15 @@ pub fn write(outcome: &GateOutcome, inputs: &Inputs<'_>) -> Result<()> {
             .collect(),
     ));
     write_doc(&doc, dir, "gate")?;
-    let json = VerdictJson {
+    let json = SessionVerdict {
         schema_version: GATE_VERDICT_SCHEMA_VERSION,
-        profile: inputs.profile,
-        verdict: verdict_word(outcome.verdict),
-        mode: &outcome.mode,
+        profile: inputs.profile.to_owned(),
+        verdict: verdict_word(outcome.verdict).to_owned(),
+        mode: outcome.mode.clone(),
         trials: inputs.control.len() + inputs.candidate.len(),
-        warnings: &outcome.warnings,
-        today: outcome.today.as_ref(),
-        document: outcome.document.as_ref(),
+        warnings: outcome.warnings.clone(),
+        today: outcome.today.clone(),
+        document: outcome.document.clone(),
     };
     let bytes = serde_json::to_vec_pretty(&json).expect("a verdict serialises: plain data");
     write_atomic(&dir.join("verdict.json"), &bytes)

@@ -58,7 +58,7 @@ pub fn document(b: &Baseline, run: &RunDir, gates: Option<&Gates>) -> Doc {
                 .map(|e| {
                     vec![
                         e.metric.clone(),
-                        e.describe_rule(),
+                        crate::rules::describe_evaluation(e),
                         opt(e.current),
                         verdict_word(e.verdict).to_owned(),
                         if e.enforce { "yes" } else { "reported only" }.to_owned(),
