@@ -15,7 +15,7 @@ use serde_json::{json, Map, Value};
 
 use crate::harness::scrape;
 use crate::harness::HarnessError;
-use crate::record::aggregate::Percentiles;
+use rundir::run::written::RecordedPercentiles as Percentiles;
 
 use super::radius::RadiusCounts;
 use super::traffic::{Route, TrafficTally};

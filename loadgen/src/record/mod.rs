@@ -14,7 +14,7 @@ pub mod timeseries;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
-pub use aggregate::{Aggregator, ClassSummary, Percentiles, Summary};
+pub use aggregate::{Aggregator, ClassSummary, Summary};
 pub use recorder::{RunClock, UserRecorder};
 
 /// Lowest recordable latency, µs.

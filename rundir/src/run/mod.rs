@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 
 pub mod appliance;
 pub mod migrate;
+pub mod written;
 
 pub use appliance::ApplianceResults;
 pub use migrate::{DocError, RUN_SCHEMA_VERSION};
