@@ -138,6 +138,15 @@ fn a_slower_candidate_is_rolled_back_with_evidence() {
         verdict,
         "verdict.json round-trips"
     );
+    // The calibration document reads the same file through the same type.
+    let label = format!("slow={}", opts.out_dir.display());
+    let session = reports::ab::calibration::Labelled::parse(&label).unwrap();
+    let result = reports::ab::calibration::read_session(&session).unwrap();
+    assert_eq!(result.verdict, "ROLLBACK");
+    assert!(
+        result.compared_flag && !result.flagged.is_empty(),
+        "{result:?}"
+    );
 }
 
 #[test]
