@@ -4,7 +4,7 @@
 //! `run.json` is the contract with the report generator and the release gate:
 //! it is built as the typed `rundir::run::written::AttackRun` (the version is
 //! `rundir::run::RUN_SCHEMA_VERSION`), and the file as written is described by
-//! `loadgen/schema/run.schema.json`.
+//! `rundir/schemas/run-written.schema.json`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

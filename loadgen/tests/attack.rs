@@ -29,7 +29,8 @@ fn options(profile: &Path, out: &Path, proxy: Option<std::net::SocketAddr>) -> A
 }
 
 fn check_schema(run_json: &serde_json::Value) {
-    let schema_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("schema/run.schema.json");
+    let schema_path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../rundir/schemas/run-written.schema.json");
     let schema: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(schema_path).unwrap()).unwrap();
     let validator = jsonschema::validator_for(&schema).unwrap();

@@ -4,7 +4,7 @@
 //! key by key. The reports read the same file through [`RunJson`](super::RunJson) after
 //! [`migrate`](super::migrate): the written form keeps the load generator's own
 //! percentile record (integers, `p99_9`, `mean`), which the migration renames to the
-//! reading layout. `loadgen/schema/run.schema.json` describes the file as written,
+//! reading layout. `rundir/schemas/run-written.schema.json` (written by hand) describes the file as written,
 //! harness keys included; `rundir/schemas/run.schema.json` the layout the reports read.
 
 use std::collections::BTreeMap;
