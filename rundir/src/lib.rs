@@ -6,8 +6,9 @@
 //! now has one owner here, and both crates go through it.
 //!
 //! # Layout
-//! - [`run`]: the typed `run.json` and [`run::migrate`], which brings older documents to the
-//!   current layout (the reports read through it; no reader-side normalising).
+//! - [`run`]: the typed `run.json`: [`run::written`] as the attack writes it,
+//!   [`run::RunJson`] as the reports read it, and [`run::migrate`] between them, which
+//!   brings every version 1 shape to the reading layout (no reader-side normalising).
 //! - [`baseline`]: the baseline document (`baselines/NAME.json`).
 //! - [`verdict`]: the verdict documents of `perf-report diff` and of a gate session.
 //! - [`schema`]: the JSON Schemas of those documents, generated from the types and committed

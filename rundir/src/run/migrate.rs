@@ -2,7 +2,8 @@
 //!
 //! # Versions
 //! - **1** (current). Written by `loadgen attack` and completed by the harness and the
-//!   appliance runs. Version 1 documents come in the shapes of several writers; the
+//!   appliance runs. Version 1 documents come in the shapes of several writers (today's
+//!   harness still writes `commit`, `dirty` and `fds_end`, and the attack `p99_9`); the
 //!   migration below folds every one of them into the layout of the types, so the types
 //!   themselves carry no aliases or alternative forms:
 //!   - `profile`: a bare name becomes `{ "name": ..., "settings": null }`;
