@@ -1,24 +1,27 @@
 //! The run directory an attack writes: `run.json`, `timeseries.csv`, one HDR
 //! histogram (V2) per class under `hist/`, and Goose's own report.
 //!
-//! `run.json` is the contract with the report generator and the release gate,
-//! so its shape is versioned (`schema_version`) and described by
-//! `loadgen/schema/run.schema.json`.
+//! `run.json` is the contract with the report generator and the release gate:
+//! it is built as the typed `rundir::run::written::AttackRun` (the version is
+//! `rundir::run::RUN_SCHEMA_VERSION`), and the file as written is described by
+//! `rundir/schemas/run-written.schema.json`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
+use rundir::hdr::{self, HdrError};
+use rundir::run::written::{
+    AttackRun, CoordinatedOmission, Files, RecordedPercentiles, Samples, WrittenClass,
+};
+use rundir::run::{ProfileInfo, Totals, RUN_SCHEMA_VERSION};
+use rundir::time::rfc3339;
 use serde_json::{json, Value};
 
 use crate::mix::Mix;
 use crate::profile::Profile;
-use crate::record::hdrfile::{self, HdrFileError};
 use crate::record::timeseries::write_csv;
-use crate::record::{ClassSummary, Outcome, Percentiles, Summary};
-
-/// Version of the `run.json` layout.
-pub const SCHEMA_VERSION: u32 = 1;
+use crate::record::{ClassSummary, Outcome, Summary};
 
 /// File names inside a run directory.
 pub mod files {
@@ -56,7 +59,7 @@ pub enum OutputError {
     Csv(#[from] csv::Error),
     /// A histogram could not be written.
     #[error(transparent)]
-    Hdr(#[from] HdrFileError),
+    Hdr(#[from] HdrError),
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> OutputError + '_ {
@@ -109,13 +112,13 @@ pub fn write_run_dir(
     for c in summary.classes.iter().filter(|c| c.requests > 0) {
         let name = c.class.as_str();
         let rel = |d: &str| format!("{d}/{name}.hdr");
-        hdrfile::write(&dir.join(rel(files::HIST_DIR)), &c.ttlb)?;
-        hist.insert(name, rel(files::HIST_DIR));
-        hdrfile::write(&dir.join(rel(files::TTFB_DIR)), &c.ttfb)?;
-        ttfb.insert(name, rel(files::TTFB_DIR));
+        hdr::write(&dir.join(rel(files::HIST_DIR)), &c.ttlb)?;
+        hist.insert(name.to_owned(), rel(files::HIST_DIR));
+        hdr::write(&dir.join(rel(files::TTFB_DIR)), &c.ttfb)?;
+        ttfb.insert(name.to_owned(), rel(files::TTFB_DIR));
         if let Some(h) = &c.corrected {
-            hdrfile::write(&dir.join(rel(files::CORRECTED_DIR)), h)?;
-            corrected.insert(name, rel(files::CORRECTED_DIR));
+            hdr::write(&dir.join(rel(files::CORRECTED_DIR)), h)?;
+            corrected.insert(name.to_owned(), rel(files::CORRECTED_DIR));
         }
     }
     let ts = dir.join(files::TIMESERIES);
@@ -128,18 +131,18 @@ pub fn write_run_dir(
     // and stop (Goose spawning and reaping users) do not dilute the rate.
     let last_s = (summary.last_done_us as f64 / 1e6).min(facts.elapsed.as_secs_f64());
     let measured_s = (last_s - facts.profile.warmup.as_secs_f64()).max(0.001);
-    let mut classes = serde_json::Map::new();
-    let mut errors_by_kind: BTreeMap<&str, u64> = BTreeMap::new();
+    let mut classes = BTreeMap::new();
+    let mut errors_by_kind: BTreeMap<String, u64> = BTreeMap::new();
     for c in &summary.classes {
         for (o, n) in Outcome::ALL.iter().zip(c.outcomes) {
             if *o != Outcome::Ok && n > 0 {
-                *errors_by_kind.entry(o.as_str()).or_insert(0) += n;
+                *errors_by_kind.entry(o.as_str().to_owned()).or_insert(0) += n;
             }
         }
-        classes.insert(c.class.as_str().to_string(), class_json(c, measured_s));
+        classes.insert(c.class.as_str().to_owned(), class_doc(c, measured_s));
     }
     let requests = summary.total_requests();
-    let goose_reports: Vec<&str> = [files::GOOSE_HTML, files::GOOSE_JSON]
+    let goose_report: Vec<&str> = [files::GOOSE_HTML, files::GOOSE_JSON]
         .into_iter()
         .filter(|f| dir.join(f).is_file())
         .collect();
@@ -152,106 +155,83 @@ pub fn write_run_dir(
             settings["scenario_mix"] = json!(rel.display().to_string());
         }
     }
-    let doc = json!({
-        "schema_version": SCHEMA_VERSION,
-        "tool": "loadgen",
-        "driver": facts.driver,
-        "complete": facts.complete,
-        "started_at": rfc3339(facts.started),
-        "ended_at": rfc3339(facts.ended),
-        "route": if facts.proxy.is_some() { "proxy" } else { "direct" },
-        "proxy": facts.proxy,
-        "origin": facts.origin,
-        "profile": { "name": facts.profile.name, "settings": settings },
-        "scenario_mix": facts.mix,
-        "elapsed_s": facts.elapsed.as_secs_f64(),
-        "warmup_s": facts.profile.warmup.as_secs_f64(),
-        "measured_s": measured_s,
-        "totals": {
-            "requests": requests,
-            "failures": summary.total_errors(),
-            "rps": requests as f64 / measured_s,
-            "offered_rps": facts.offered_rps,
+    let run = AttackRun {
+        schema_version: RUN_SCHEMA_VERSION,
+        tool: "loadgen",
+        driver: facts.driver,
+        complete: facts.complete,
+        started_at: rfc3339(facts.started),
+        ended_at: rfc3339(facts.ended),
+        route: if facts.proxy.is_some() {
+            "proxy"
+        } else {
+            "direct"
         },
-        "classes": classes,
-        "errors_by_kind": errors_by_kind,
-        "coordinated_omission": {
-            "corrected": facts.offered_rps.is_some(),
-            "target_rps": facts.offered_rps,
+        proxy: facts.proxy.clone(),
+        origin: facts.origin.clone(),
+        profile: ProfileInfo {
+            name: facts.profile.name.clone(),
+            settings,
         },
-        "samples": { "warmup": summary.warmup_samples, "late": summary.late_samples },
-        "files": {
-            "timeseries": files::TIMESERIES,
-            "histograms": hist,
-            "ttfb_histograms": ttfb,
-            "corrected_histograms": corrected,
-            "goose_report": goose_reports,
+        scenario_mix: json!(facts.mix),
+        elapsed_s: facts.elapsed.as_secs_f64(),
+        warmup_s: facts.profile.warmup.as_secs_f64(),
+        measured_s,
+        totals: Totals {
+            requests,
+            failures: summary.total_errors(),
+            rps: Some(requests as f64 / measured_s),
+            offered_rps: facts.offered_rps,
         },
-        "extra": facts.extra,
-    });
+        classes,
+        errors_by_kind,
+        coordinated_omission: CoordinatedOmission {
+            corrected: facts.offered_rps.is_some(),
+            target_rps: facts.offered_rps,
+        },
+        samples: Samples {
+            warmup: summary.warmup_samples,
+            late: summary.late_samples,
+        },
+        files: Files {
+            timeseries: files::TIMESERIES,
+            histograms: hist,
+            ttfb_histograms: ttfb,
+            corrected_histograms: corrected,
+            goose_report,
+        },
+        extra: facts.extra.clone(),
+    };
+    // Through a JSON value, whose keys are sorted: the file reads the same as before the
+    // document was typed.
+    let doc = serde_json::to_value(&run).expect("the run document is plain data");
     let path = dir.join(files::RUN_JSON);
     let text = serde_json::to_string_pretty(&doc).expect("a JSON value always serialises");
     std::fs::write(&path, text).map_err(io_err(&path))?;
     Ok(doc)
 }
 
-fn class_json(c: &ClassSummary, measured_s: f64) -> Value {
-    let errors: BTreeMap<&str, u64> = Outcome::ALL
+fn class_doc(c: &ClassSummary, measured_s: f64) -> WrittenClass {
+    let errors: BTreeMap<String, u64> = Outcome::ALL
         .iter()
         .zip(c.outcomes)
         .filter(|(o, n)| **o != Outcome::Ok && *n > 0)
-        .map(|(o, n)| (o.as_str(), n))
+        .map(|(o, n)| (o.as_str().to_owned(), n))
         .collect();
-    let ttlb = Percentiles::of(&c.ttlb);
-    json!({
-        "count": c.requests,
-        "failures": c.errors,
-        "errors": errors,
-        "rps": c.requests as f64 / measured_s,
-        "latency_us": ttlb,
-        "ttfb_us": Percentiles::of(&c.ttfb),
-        "ttlb_us": ttlb,
-        "corrected_us": c.corrected.as_ref().map(Percentiles::of),
-    })
-}
-
-/// A UTC time as RFC 3339 (`2026-11-28T11:05:00Z`).
-pub fn rfc3339(t: SystemTime) -> String {
-    let secs = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()) as i64;
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    let ttlb = RecordedPercentiles::of(&c.ttlb);
+    WrittenClass {
+        count: c.requests,
+        failures: c.errors,
+        errors,
+        rps: c.requests as f64 / measured_s,
+        latency_us: ttlb,
+        ttfb_us: RecordedPercentiles::of(&c.ttfb),
+        ttlb_us: ttlb,
+        corrected_us: c.corrected.as_ref().map(RecordedPercentiles::of),
+    }
 }
 
 /// Where the Goose reports of a run go.
 pub fn goose_report_paths(dir: &Path) -> Vec<PathBuf> {
     vec![dir.join(files::GOOSE_HTML), dir.join(files::GOOSE_JSON)]
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rfc3339_dates() {
-        assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00Z");
-        let t = UNIX_EPOCH + Duration::from_secs(1_795_863_900);
-        assert_eq!(rfc3339(t), "2026-11-28T11:05:00Z");
-        let leap = UNIX_EPOCH + Duration::from_secs(951_782_400);
-        assert_eq!(rfc3339(leap), "2000-02-29T00:00:00Z");
-    }
 }

@@ -86,7 +86,8 @@ fn a_short_run_carries_every_identity_and_renders_the_section() {
     let doc = run_json(&out);
     assert_eq!(doc["complete"], true);
     let schema: Value = serde_json::from_str(
-        &std::fs::read_to_string(repo_root().join("loadgen/schema/run.schema.json")).unwrap(),
+        &std::fs::read_to_string(repo_root().join("rundir/schemas/run-written.schema.json"))
+            .unwrap(),
     )
     .unwrap();
     let validator = jsonschema::validator_for(&schema).expect("the schema compiles");

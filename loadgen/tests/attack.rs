@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use loadgen::attack::{attack, AttackOptions, Driver};
 use loadgen::origin::RunningOrigin;
-use loadgen::record::{hdrfile, Class};
+use loadgen::record::Class;
 use util::{start_yes_man, write_run_files, Proxy, ONE_ATTACK};
 
 const ALL_SIX: &str = "browse_allowed = 1\nbrowse_blocked = 1\nhttps_tunnel = 1\ncors_xhr = 1\nidentity_check = 1\nlarge_download = 1";
@@ -29,7 +29,8 @@ fn options(profile: &Path, out: &Path, proxy: Option<std::net::SocketAddr>) -> A
 }
 
 fn check_schema(run_json: &serde_json::Value) {
-    let schema_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("schema/run.schema.json");
+    let schema_path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../rundir/schemas/run-written.schema.json");
     let schema: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(schema_path).unwrap()).unwrap();
     let validator = jsonschema::validator_for(&schema).unwrap();
@@ -41,6 +42,23 @@ fn check_schema(run_json: &serde_json::Value) {
         errors.is_empty(),
         "run.json does not match its schema: {errors:#?}"
     );
+    // What the load generator writes is what the reports read: migrated to the current
+    // layout, it matches the typed contract's schema too.
+    let migrated = rundir::run::migrate::to_current(run_json.clone()).unwrap();
+    let contract_path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../rundir/schemas/run.schema.json");
+    let contract: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(contract_path).unwrap()).unwrap();
+    let validator = jsonschema::validator_for(&contract).unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(&migrated)
+        .map(|e| format!("{e} at {}", e.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "run.json breaks the rundir contract: {errors:#?}"
+    );
+    rundir::run::RunJson::from_json(run_json.clone()).expect("the reports can read run.json");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -101,7 +119,7 @@ async fn straight_at_the_origin_the_proxy_only_scenarios_are_skipped() {
     assert_eq!(doc["totals"]["offered_rps"], 200.0);
     check_schema(doc);
     // Files: histograms round-trip and agree with run.json, the timeseries and Goose's report exist.
-    let h = hdrfile::read(&out.join("hist/allowed.hdr")).unwrap();
+    let h = rundir::hdr::read(&out.join("hist/allowed.hdr")).unwrap();
     assert_eq!(
         h.len(),
         doc["classes"]["allowed"]["count"].as_u64().unwrap()

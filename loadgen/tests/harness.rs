@@ -140,7 +140,8 @@ fn start_and_wait_for_children(mut cmd: Command, expected: &[&str]) -> (Harness,
 
 /// Validates `run` against the committed run.json schema.
 fn check_schema(run: &Value) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("schema/run.schema.json");
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../rundir/schemas/run-written.schema.json");
     let schema: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     let validator = jsonschema::validator_for(&schema).expect("the schema compiles");
     let errors: Vec<String> = validator

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use loadgen::record::timeseries::write_csv;
-use loadgen::record::{hdrfile, Aggregator, Class, Outcome, RunClock, Sample, UserRecorder};
+use loadgen::record::{Aggregator, Class, Outcome, RunClock, Sample, UserRecorder};
 
 fn sample(class: Class, outcome: Outcome, done_us: u64, ttlb_us: u64) -> Sample {
     Sample {
@@ -98,11 +98,11 @@ fn histogram_files_round_trip_in_the_v2_encoding() {
     loadgen::record::record_clamped(&mut h, 90_000_000);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("allowed.ttlb.hdr");
-    hdrfile::write(&path, &h).unwrap();
-    let back = hdrfile::read(&path).unwrap();
+    rundir::hdr::write(&path, &h).unwrap();
+    let back = rundir::hdr::read(&path).unwrap();
     assert_eq!(back, h);
     assert_eq!(back.len(), 8);
     assert_eq!(back.max(), h.max());
     std::fs::write(&path, b"not a histogram").unwrap();
-    assert!(hdrfile::read(&path).is_err());
+    assert!(rundir::hdr::read(&path).is_err());
 }

@@ -6,9 +6,7 @@
 //! baseline of another profile) is an error, never a verdict.
 
 use crate::atomic::write_atomic;
-use crate::baseline::Baseline;
 use crate::error::{ReportError, Result};
-use crate::flame;
 use crate::gate::{self, GateReport};
 use crate::metrics;
 use crate::plots::spectrum;
@@ -17,11 +15,9 @@ use crate::render::run::{figure, write_doc};
 use crate::render::tables::ordered_classes;
 use crate::rules::{fmt_num, Evaluation, Gates, Method, Verdict};
 use crate::rundir::RunDir;
-use serde::Serialize;
+use rundir::baseline::Baseline;
+use rundir::verdict::{DiffVerdict, VERDICT_SCHEMA_VERSION};
 use std::path::{Path, PathBuf};
-
-/// `verdict.json` schema version.
-pub const VERDICT_SCHEMA_VERSION: u32 = 1;
 
 /// File name of the differential flame graph.
 pub const DIFF_FLAMEGRAPH: &str = "diff-flamegraph.svg";
@@ -39,28 +35,9 @@ pub struct DiffOptions {
     pub out_dir: Option<PathBuf>,
 }
 
-/// The machine-readable verdict.
-#[derive(Debug, Clone, Serialize)]
-pub struct VerdictDoc {
-    /// Schema version.
-    pub schema_version: u32,
-    /// Profile compared.
-    pub profile: String,
-    /// Baseline file name.
-    pub baseline: String,
-    /// When the baseline was promoted.
-    pub baseline_promoted_at: String,
-    /// Reasons to read the verdict with care (different machines, saturated load
-    /// generator, dirty work tree, forced baseline).
-    pub warnings: Vec<String>,
-    /// Overall verdict and every evaluation.
-    #[serde(flatten)]
-    pub report: GateReport,
-}
-
 /// Runs the comparison and writes its outputs; returns the gate report.
 pub fn diff(opts: &DiffOptions) -> Result<GateReport> {
-    let baseline = Baseline::read(&opts.baseline)?;
+    let baseline = crate::baseline::read(&opts.baseline)?;
     let run = RunDir::load(&opts.run_dir)?;
     if baseline.profile != run.profile() {
         return Err(ReportError::ProfileMismatch {
@@ -86,7 +63,7 @@ pub fn diff(opts: &DiffOptions) -> Result<GateReport> {
     let current = metrics::extract(&run);
     let report = gate::evaluate(&gates, &rules, &baseline.metrics, &current);
     let out_dir = opts.out_dir.clone().unwrap_or_else(|| opts.run_dir.clone());
-    let base_hists = baseline.decoded_histograms(&opts.baseline)?;
+    let base_hists = crate::baseline::histograms(&baseline, &opts.baseline)?;
     let mut doc = document(&baseline, &run, &report)?;
     doc.heading(1, "Latency spectra: baseline (faint) and current");
     for (i, class) in ordered_classes(base_hists.keys().chain(run.histograms.keys()))
@@ -116,9 +93,12 @@ pub fn diff(opts: &DiffOptions) -> Result<GateReport> {
         ));
     }
     doc.heading(1, "CPU: differential flame graph");
-    match (baseline.folded_stacks(&opts.baseline)?, &run.folded) {
+    match (
+        crate::baseline::folded_stacks(&baseline, &opts.baseline)?,
+        &run.folded,
+    ) {
         (Some(before), Some(after)) => {
-            let svg = flame::differential_svg(
+            let svg = rundir::flame::differential_svg(
                 &before,
                 after,
                 "Baseline vs current: red got hotter, blue cooler",
@@ -134,7 +114,7 @@ pub fn diff(opts: &DiffOptions) -> Result<GateReport> {
         }
     }
     write_doc(&doc, &out_dir, "diff")?;
-    let verdict = VerdictDoc {
+    let verdict = DiffVerdict {
         schema_version: VERDICT_SCHEMA_VERSION,
         profile: baseline.profile.clone(),
         baseline: opts
@@ -206,7 +186,7 @@ pub fn row(e: &Evaluation) -> Vec<String> {
         ),
         e.p_value
             .map_or_else(|| "-".to_owned(), |p| format!("{p:.3}")),
-        format!("{}{method}", e.describe_rule()),
+        format!("{}{method}", crate::rules::describe_evaluation(e)),
         format!(
             "{}{}: {}",
             verdict_word(e.verdict),

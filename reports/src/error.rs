@@ -112,3 +112,12 @@ impl ReportError {
 
 /// Shorthand for results of this crate.
 pub type Result<T, E = ReportError> = std::result::Result<T, E>;
+
+impl From<rundir::flame::FlameError> for ReportError {
+    fn from(e: rundir::flame::FlameError) -> Self {
+        ReportError::Draw {
+            what: e.what.to_owned(),
+            detail: e.source.to_string(),
+        }
+    }
+}

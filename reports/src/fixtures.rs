@@ -6,10 +6,10 @@
 //! `hist/<class>.hdr` (V2) and `cpu.folded`. Values are drawn from a seeded generator, so a
 //! fixture is the same on every machine.
 
-use crate::hist;
-use crate::runjson::{CLASSES, RUN_SCHEMA_VERSION};
 use crate::stats::SplitMix64;
 use hdrhistogram::Histogram;
+use rundir::columns::{self, CLASSES, SAMPLED_COLUMNS};
+use rundir::run::RUN_SCHEMA_VERSION;
 use serde_json::{json, Value};
 use std::fmt::Write as _;
 use std::io;
@@ -93,7 +93,7 @@ impl Fixture {
             let histogram = self.histogram(&mut rng, base);
             std::fs::write(
                 dir.join("hist").join(format!("{class}.hdr")),
-                hist::encode(&histogram),
+                rundir::hdr::encode(&histogram),
             )?;
             let pct = |h: &Histogram<u64>| {
                 json!({
@@ -175,30 +175,20 @@ impl Fixture {
     }
 
     fn timeseries(&self, rng: &mut SplitMix64) -> String {
-        let mut header = vec![
-            "second".to_owned(),
-            "requests".to_owned(),
-            "errors".to_owned(),
-        ];
+        let mut header: Vec<String> = [columns::SECOND, columns::REQUESTS, columns::ERRORS]
+            .map(str::to_owned)
+            .into();
         for class in CLASSES {
-            header.push(format!("{class}_p50_us"));
-            header.push(format!("{class}_p99_us"));
+            header.push(columns::class_column(class, "p50_us"));
+            header.push(columns::class_column(class, "p99_us"));
         }
-        let harness_cols = [
-            "proxy_cpu_user_ms",
-            "proxy_cpu_sys_ms",
-            "proxy_rss_bytes",
-            "proxy_threads",
-            "proxy_fds",
-            "proxy_client_connections",
-            "pool_in_use",
-            "pool_waiters",
-            "host_busy_ms",
-            "host_cpu_pressure_ms",
-            "host_steal_ms",
-        ];
+        // The harness's columns this fixture models, in the harness's order.
+        let sampled: Vec<&str> = SAMPLED_COLUMNS
+            .into_iter()
+            .filter(|c| Self::sampled_cell(c, 0, 0.0).is_some())
+            .collect();
         if self.harness {
-            header.extend(harness_cols.iter().map(|c| (*c).to_owned()));
+            header.extend(sampled.iter().map(|c| (*c).to_owned()));
         }
         let mut out = header.join(",") + "\n";
         for s in 0..self.seconds {
@@ -211,20 +201,37 @@ impl Fixture {
             }
             if self.harness {
                 let cpu_ms = noisy(self.cpu_us_per_request) * requests / 1000.0;
-                row.push(format!("{:.3}", cpu_ms * 0.7));
-                row.push(format!("{:.3}", cpu_ms * 0.3));
-                row.push(format!("{:.0}", 40.0 * 1024.0 * 1024.0 + s as f64 * 1024.0));
-                row.extend(["6", "118", "50", "12", "0"].map(str::to_owned));
-                // The machine: deterministic (the random stream stays as it was), with
-                // every seventh second from the fourth on contended.
-                row.push(format!("{:.3}", cpu_ms + 600.0));
-                row.push(format!("{}", 100 * (s % 7)));
-                row.push("0".to_owned());
+                row.extend(
+                    sampled
+                        .iter()
+                        .filter_map(|c| Self::sampled_cell(c, s, cpu_ms)),
+                );
             }
             out += &row.join(",");
             out.push('\n');
         }
         out
+    }
+
+    /// The value of a harness column in second `s` with `cpu_ms` of proxy CPU; `None` for
+    /// the columns the fixture leaves out.
+    fn sampled_cell(column: &str, s: usize, cpu_ms: f64) -> Option<String> {
+        Some(match column {
+            "proxy_cpu_user_ms" => format!("{:.3}", cpu_ms * 0.7),
+            "proxy_cpu_sys_ms" => format!("{:.3}", cpu_ms * 0.3),
+            "proxy_rss_bytes" => format!("{:.0}", 40.0 * 1024.0 * 1024.0 + s as f64 * 1024.0),
+            "proxy_threads" => "6".to_owned(),
+            "proxy_fds" => "118".to_owned(),
+            "proxy_client_connections" => "50".to_owned(),
+            "pool_in_use" => "12".to_owned(),
+            "pool_waiters" => "0".to_owned(),
+            // The machine: deterministic (the random stream stays as it was), with every
+            // seventh second from the fourth on contended.
+            "host_busy_ms" => format!("{:.3}", cpu_ms + 600.0),
+            "host_cpu_pressure_ms" => format!("{}", 100 * (s % 7)),
+            "host_steal_ms" => "0".to_owned(),
+            _ => return None,
+        })
     }
 
     fn folded(&self) -> String {
@@ -236,9 +243,10 @@ impl Fixture {
             ("main;tokio::runtime::worker::run;tunnel::splice", 100.0),
             ("main;tokio::runtime::worker::run;tokio::runtime::park", 80.0),
         ];
+        // As the proxy writes them: the thread's name first (see `rundir::folded`).
         let mut out = String::new();
         for (stack, weight) in stacks {
-            let _ = writeln!(out, "{stack} {:.0}", weight.max(1.0));
+            let _ = writeln!(out, "filter-proxy;{stack} {:.0}", weight.max(1.0));
         }
         out
     }

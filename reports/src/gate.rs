@@ -5,31 +5,11 @@
 //! [`pool_trials`]. Per-class rules with `.*` expand to every class either side measured,
 //! and an exact `.class` rule takes precedence over the wildcard.
 
-use crate::metrics::{MetricKey, MetricSet};
+use crate::metrics::MetricKey;
 use crate::rules::{Evaluation, Gates, Rule, Verdict};
-use serde::Serialize;
+use rundir::baseline::MetricSet;
+pub use rundir::verdict::GateReport;
 use std::collections::BTreeSet;
-
-/// The gate's overall outcome.
-#[derive(Debug, Clone, Serialize)]
-pub struct GateReport {
-    /// The worst enforced verdict, with "missing" mapped to the configured severity.
-    pub verdict: Verdict,
-    /// Every evaluated rule, enforced or not.
-    pub evaluations: Vec<Evaluation>,
-}
-
-impl GateReport {
-    /// Process exit code: 0 pass, 1 rollback, 3 hotfix (0 when hotfixes are accepted).
-    pub fn exit_code(&self, hotfix_ok: bool) -> i32 {
-        match self.verdict {
-            Verdict::Pass => 0,
-            Verdict::Hotfix if hotfix_ok => 0,
-            Verdict::Hotfix => 3,
-            Verdict::Rollback | Verdict::Missing => 1,
-        }
-    }
-}
 
 /// Evaluates `rules` on a control (baseline) and a candidate (current) metric set.
 pub fn evaluate(

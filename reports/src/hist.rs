@@ -1,38 +1,7 @@
-//! HDR histogram helpers: V2 (de)serialisation, base64 for baseline documents, and the
-//! percentile spectrum that the plots and tables draw from.
+//! The percentile spectrum that the plots and tables draw from an HDR histogram (the
+//! histogram files and their base64 form are `rundir::hdr`).
 
-use base64::Engine;
-use hdrhistogram::serialization::{Deserializer, Serializer, V2Serializer};
 use hdrhistogram::Histogram;
-
-/// Decodes a V2 (or V2 deflate) serialised histogram.
-pub fn decode(bytes: &[u8]) -> Result<Histogram<u64>, String> {
-    Deserializer::new()
-        .deserialize(&mut &bytes[..])
-        .map_err(|e| format!("not an HDR histogram: {e:?}"))
-}
-
-/// Encodes a histogram in the uncompressed V2 format.
-pub fn encode(histogram: &Histogram<u64>) -> Vec<u8> {
-    let mut out = Vec::new();
-    V2Serializer::new()
-        .serialize(histogram, &mut out)
-        .expect("serialising into a Vec cannot fail for a u64 histogram");
-    out
-}
-
-/// Encodes a histogram as base64 of its V2 form (for JSON documents).
-pub fn to_base64(histogram: &Histogram<u64>) -> String {
-    base64::engine::general_purpose::STANDARD.encode(encode(histogram))
-}
-
-/// Decodes base64 of a V2 histogram.
-pub fn from_base64(text: &str) -> Result<Histogram<u64>, String> {
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(text)
-        .map_err(|e| format!("bad base64: {e}"))?;
-    decode(&bytes)
-}
 
 /// The percentiles drawn on a spectrum plot, from 0 to 99.99.
 pub const SPECTRUM_QUANTILES: [f64; 15] = [

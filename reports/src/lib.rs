@@ -8,14 +8,12 @@
 //! or rollback.
 
 pub mod ab;
-pub mod appliance;
 pub mod atomic;
 pub mod baseline;
 pub mod callgrind;
 pub mod diff;
 pub mod error;
 pub mod fixtures;
-pub mod flame;
 pub mod gate;
 pub mod hist;
 pub mod machine;
@@ -27,11 +25,9 @@ pub mod render;
 pub mod rollout;
 pub mod rules;
 pub mod rundir;
-pub mod runjson;
 pub mod soak;
 pub mod spike;
 pub mod stats;
-pub mod timefmt;
 pub mod timeseries;
 
 pub use error::{ReportError, Result};

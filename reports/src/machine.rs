@@ -6,8 +6,8 @@
 //! [`summarise`] lines up the slowest seconds of a run with the machine's state in them,
 //! so a reviewer can tell "the proxy was slow" from "nothing ran for a second".
 
-use crate::runjson::SteadyWindow;
 use crate::timeseries::Timeseries;
+use rundir::run::SteadyWindow;
 
 /// CPU pressure at or above this share of a second marks the second as contended.
 pub const CONTENDED_PRESSURE_MS: f64 = 500.0;

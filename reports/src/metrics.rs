@@ -7,10 +7,8 @@
 //! interleaved trials) are compared the same way.
 
 use crate::rundir::RunDir;
-use crate::stats;
 use crate::{soak, spike};
-use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use rundir::baseline::{MetricSet, MetricValue};
 use std::fmt;
 
 /// Every metric the gate knows, per class where it says so.
@@ -156,27 +154,6 @@ impl fmt::Display for MetricKey {
     }
 }
 
-/// A measured metric: whole-run value and per-second samples.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct MetricValue {
-    /// The whole-run value, when measured.
-    #[serde(default)]
-    pub point: Option<f64>,
-    /// Per-second values over the steady window (may be empty).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub samples: Vec<f64>,
-}
-
-impl MetricValue {
-    /// The value to show: the point, else the median of the samples.
-    pub fn value(&self) -> Option<f64> {
-        self.point.or_else(|| stats::median(&self.samples))
-    }
-}
-
-/// Measured metrics by key (`MetricKey` rendered as text, e.g. `p99_us.allowed`).
-pub type MetricSet = BTreeMap<String, MetricValue>;
-
 /// Measures every metric a run recorded; unmeasured metrics are absent from the set.
 pub fn extract(run: &RunDir) -> MetricSet {
     let mut set = MetricSet::new();
@@ -318,7 +295,7 @@ fn extract_appliance(run: &RunDir, set: &mut MetricSet) {
         (Metric::IdentityMismatches, id.map(|i| i.mismatched as f64)),
         (
             Metric::IdentityMissingRate,
-            id.and_then(crate::appliance::IdentityCounts::missing_rate),
+            id.and_then(rundir::run::appliance::IdentityCounts::missing_rate),
         ),
     ] {
         if let Some(point) = point.filter(|p| p.is_finite()) {

@@ -7,14 +7,13 @@
 //! forces it and records why; the reasons overridden are written into the baseline.
 
 use crate::atomic::write_all_atomic;
-use crate::baseline::{Baseline, BASELINE_SCHEMA_VERSION};
 use crate::error::{ReportError, Result};
-use crate::flame::top_frames;
-use crate::hist;
 use crate::metrics;
 use crate::render::baseline_doc;
 use crate::rules::Gates;
 use crate::rundir::RunDir;
+use rundir::baseline::{Baseline, BASELINE_SCHEMA_VERSION};
+use rundir::folded::{top_frames, Rank};
 use std::path::{Path, PathBuf};
 
 /// What to promote and where.
@@ -118,7 +117,7 @@ pub fn promote(opts: &PromoteOptions) -> Result<Promoted> {
         schema_version: BASELINE_SCHEMA_VERSION,
         profile: r.profile.name.clone(),
         profile_settings: r.profile.settings.clone(),
-        promoted_at: crate::timefmt::now_rfc3339(),
+        promoted_at: rundir::time::now_rfc3339(),
         run_started_at: r.started_at.clone(),
         run_ended_at: r.ended_at.clone(),
         note: opts.note.clone(),
@@ -131,13 +130,13 @@ pub fn promote(opts: &PromoteOptions) -> Result<Promoted> {
         histograms: run
             .histograms
             .iter()
-            .map(|(c, h)| (c.clone(), hist::to_base64(h)))
+            .map(|(c, h)| (c.clone(), rundir::hdr::to_base64(h)))
             .collect(),
         folded: run.folded.as_ref().map(|_| folded_name.clone()),
         top_frames: run
             .folded
             .as_deref()
-            .map(|f| top_frames(f, 15, false))
+            .map(|f| top_frames(f, 15, Rank::SelfTime))
             .unwrap_or_default(),
     };
     let doc = baseline_doc::document(&baseline, &run, gates.as_ref());

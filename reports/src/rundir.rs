@@ -5,10 +5,9 @@
 //! a confusing "missing field" error.
 
 use crate::error::{ReportError, Result};
-use crate::hist;
-use crate::runjson::{RunJson, RUN_SCHEMA_VERSION};
 use crate::timeseries::Timeseries;
 use hdrhistogram::Histogram;
+use rundir::run::{DocError, RunJson};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -96,25 +95,11 @@ pub fn read_to_string(path: &Path) -> Result<String> {
     })
 }
 
-/// Reads the `schema_version` of a JSON document and refuses anything but `expected`.
-pub fn check_schema_version(path: &Path, doc: &serde_json::Value, expected: u32) -> Result<()> {
-    match doc
-        .get("schema_version")
-        .and_then(serde_json::Value::as_u64)
-    {
-        Some(v) if v == u64::from(expected) => Ok(()),
-        found => Err(ReportError::SchemaMismatch {
-            path: path.to_owned(),
-            found: found.map_or_else(|| "missing".to_owned(), |v| v.to_string()),
-            expected,
-        }),
-    }
-}
-
-/// Reads and parses a JSON document after checking its schema version.
-pub fn read_versioned_json<T: serde::de::DeserializeOwned>(
+/// Reads a versioned JSON document with `parse` (a `from_json` of `rundir`, which checks
+/// the schema version and migrates older ones), naming the file on error.
+pub fn read_document<T>(
     path: &Path,
-    expected: u32,
+    parse: fn(serde_json::Value) -> std::result::Result<T, DocError>,
 ) -> Result<T> {
     let text = read_to_string(path)?;
     let malformed = |e: serde_json::Error| ReportError::Malformed {
@@ -122,15 +107,19 @@ pub fn read_versioned_json<T: serde::de::DeserializeOwned>(
         detail: e.to_string(),
     };
     let value: serde_json::Value = serde_json::from_str(&text).map_err(malformed)?;
-    check_schema_version(path, &value, expected)?;
-    serde_json::from_value(value).map_err(malformed)
+    parse(value).map_err(|e| match e {
+        DocError::Version { found, expected } => ReportError::SchemaMismatch {
+            path: path.to_owned(),
+            found: found.map_or_else(|| "missing".to_owned(), |v| v.to_string()),
+            expected,
+        },
+        DocError::Shape(e) => malformed(e),
+    })
 }
 
 /// Reads `run.json`.
 pub fn read_run_json(path: &Path) -> Result<RunJson> {
-    let mut run: RunJson = read_versioned_json(path, RUN_SCHEMA_VERSION)?;
-    run.normalize();
-    Ok(run)
+    read_document(path, RunJson::from_json)
 }
 
 fn read_histograms(dir: &Path) -> Result<BTreeMap<String, Histogram<u64>>> {
@@ -174,9 +163,9 @@ fn read_histograms(dir: &Path) -> Result<BTreeMap<String, Histogram<u64>>> {
             path: path.clone(),
             source,
         })?;
-        let histogram = hist::decode(&bytes).map_err(|detail| ReportError::Malformed {
+        let histogram = rundir::hdr::decode(&bytes).map_err(|e| ReportError::Malformed {
             path: path.clone(),
-            detail,
+            detail: e.to_string(),
         })?;
         if !histogram.is_empty() {
             out.insert(class.to_owned(), histogram);
@@ -193,7 +182,7 @@ mod tests {
     fn histogram(value: u64) -> Vec<u8> {
         let mut h = Histogram::<u64>::new_with_bounds(1, 1_000_000, 3).unwrap();
         h.record(value).unwrap();
-        hist::encode(&h)
+        rundir::hdr::encode(&h)
     }
 
     #[test]

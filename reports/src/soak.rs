@@ -16,9 +16,9 @@
 
 use crate::regression::{trend, Trend};
 use crate::rundir::RunDir;
-use crate::runjson::SteadyWindow;
 use crate::stats::median;
 use crate::timeseries::Timeseries;
+use rundir::run::SteadyWindow;
 
 /// Bytes in a megabyte (decimal, as the slopes are stated).
 pub const MB: f64 = 1e6;

@@ -20,9 +20,9 @@
 //!   recovered (the gate then sees a long recovery, never a pass by default).
 
 use crate::rundir::RunDir;
-use crate::runjson::StageSpan;
 use crate::stats::median;
 use crate::timeseries::Timeseries;
+use rundir::run::StageSpan;
 
 /// Seconds in the centred window whose median p99 decides a recovery (odd).
 pub const RECOVERY_WINDOW: usize = 5;
@@ -219,7 +219,7 @@ pub fn summarise(run: &RunDir) -> Option<Spike> {
         .settings
         .get("warmup")
         .and_then(|w| w.as_str())
-        .and_then(crate::runjson::parse_seconds)
+        .and_then(rundir::run::parse_seconds)
         .unwrap_or(0.0);
     let phases = phases(&run.run.stages(), warmup)?;
     let mut classes: Vec<String> = run.run.classes.keys().cloned().collect();

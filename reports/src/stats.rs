@@ -7,6 +7,8 @@
 //! self-contained SplitMix64 generator with a fixed seed so a verdict is reproducible
 //! bit-for-bit on every machine and every version of this crate.
 
+use rundir::verdict::RatioCi;
+
 /// A small, fast, seedable generator (SplitMix64). Not cryptographic; reproducible.
 #[derive(Debug, Clone)]
 pub struct SplitMix64(u64);
@@ -71,24 +73,6 @@ pub fn quantile_sorted(sorted: &[f64], q: f64) -> Option<f64> {
     let hi = pos.ceil() as usize;
     let frac = pos - lo as f64;
     Some(sorted[lo] + (sorted[hi] - sorted[lo]) * frac)
-}
-
-/// A bootstrap confidence interval of `median(current) / median(baseline)`.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct RatioCi {
-    /// The observed ratio of medians.
-    pub ratio: f64,
-    /// Lower bound of the interval.
-    pub low: f64,
-    /// Upper bound of the interval.
-    pub high: f64,
-}
-
-impl RatioCi {
-    /// Whether the interval excludes 1.0, i.e. the medians differ significantly.
-    pub fn excludes_one(&self) -> bool {
-        self.low > 1.0 || self.high < 1.0
-    }
 }
 
 /// Bootstrap settings; the defaults are what the gate uses.

@@ -8,7 +8,7 @@
 //! flagged `warmup` are outside the steady window when the run names none.
 
 use crate::error::{ReportError, Result};
-use crate::runjson::SteadyWindow;
+use rundir::run::SteadyWindow;
 use std::collections::BTreeMap;
 use std::path::Path;
 

@@ -54,8 +54,27 @@ fn perf_report(args: &[&str], run: &Path, baseline: &Path) -> Output {
         .unwrap()
 }
 
+/// The run's `verdict.json`, checked against its type and its committed schema.
 fn verdict(run: &Path) -> serde_json::Value {
-    serde_json::from_slice(&std::fs::read(run.join("verdict.json")).unwrap()).unwrap()
+    let doc: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run.join("verdict.json")).unwrap()).unwrap();
+    let typed = rundir::verdict::DiffVerdict::from_json(doc.clone()).unwrap();
+    assert_eq!(
+        serde_json::to_value(&typed).unwrap(),
+        doc,
+        "verdict.json round-trips"
+    );
+    let schema_path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../rundir/schemas/verdict.schema.json");
+    let schema: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(schema_path).unwrap()).unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let problems: Vec<String> = validator.iter_errors(&doc).map(|e| e.to_string()).collect();
+    assert!(
+        problems.is_empty(),
+        "verdict.json breaks its schema: {problems:#?}"
+    );
+    doc
 }
 
 fn metric_verdict(v: &serde_json::Value, metric: &str) -> String {

@@ -132,6 +132,21 @@ fn a_slower_candidate_is_rolled_back_with_evidence() {
         serde_json::from_slice(&std::fs::read(opts.out_dir.join("verdict.json")).unwrap()).unwrap();
     assert_eq!(verdict["verdict"], "ROLLBACK");
     assert_eq!(verdict["mode"], "interleaved");
+    let typed = rundir::verdict::SessionVerdict::from_json(verdict.clone()).unwrap();
+    assert_eq!(
+        serde_json::to_value(&typed).unwrap(),
+        verdict,
+        "verdict.json round-trips"
+    );
+    // The calibration document reads the same file through the same type.
+    let label = format!("slow={}", opts.out_dir.display());
+    let session = reports::ab::calibration::Labelled::parse(&label).unwrap();
+    let result = reports::ab::calibration::read_session(&session).unwrap();
+    assert_eq!(result.verdict, "ROLLBACK");
+    assert!(
+        result.compared_flag && !result.flagged.is_empty(),
+        "{result:?}"
+    );
 }
 
 #[test]

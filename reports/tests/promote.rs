@@ -4,7 +4,6 @@
 mod common;
 
 use common::{committed_gates, run_dir};
-use reports::baseline::Baseline;
 use reports::fixtures::Fixture;
 use reports::promote::{promote, PromoteOptions};
 use reports::ReportError;
@@ -43,12 +42,12 @@ fn promotes_a_fit_run() {
         vec!["ci.folded", "ci.json", "ci.md"],
         "no temp files left behind"
     );
-    let b = Baseline::read(&done.json).unwrap();
+    let b = reports::baseline::read(&done.json).unwrap();
     assert_eq!(b.profile, "ci");
     assert!(!b.forced);
     assert_eq!(b.folded.as_deref(), Some("ci.folded"));
     assert_eq!(b.histograms.len(), 6);
-    let hists = b.decoded_histograms(&done.json).unwrap();
+    let hists = reports::baseline::histograms(&b, &done.json).unwrap();
     assert!(hists["allowed"].len() > 1000);
     let cpu = &b.metrics["proxy_cpu_us_per_request"];
     assert_eq!(cpu.point, Some(120.0));
@@ -141,7 +140,7 @@ fn refuses_unfit_runs_unless_forced_with_a_note() {
             ..opts(&run, &out)
         };
         let done = promote(&forced).unwrap();
-        let b = Baseline::read(&done.json).unwrap();
+        let b = reports::baseline::read(&done.json).unwrap();
         assert!(
             b.forced && b.overridden.iter().any(|r| r.contains(reason)),
             "{name}"
@@ -201,7 +200,7 @@ fn a_failed_promotion_keeps_the_previous_baseline_whole() {
         names(&blocked)
     );
     assert_eq!(std::fs::read(out.join("ci.json")).unwrap(), before);
-    Baseline::read(&out.join("ci.json")).unwrap();
+    reports::baseline::read(&out.join("ci.json")).unwrap();
 }
 
 #[test]

@@ -18,7 +18,7 @@ fn renders_report_plots_and_summary() {
     let spectrum = std::fs::read_to_string(dir.join("plots/spectrum.svg")).unwrap();
     let svg = parse_xml(&spectrum);
     assert_eq!(svg.elements[0], "svg");
-    for class in reports::runjson::CLASSES {
+    for class in rundir::columns::CLASSES {
         assert!(svg.has_text(class), "spectrum legend lacks {class}");
     }
     assert!(

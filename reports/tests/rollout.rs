@@ -9,7 +9,6 @@
 //! outside tools installed from Debian and PyPI, and keeping them in one script keeps
 //! `make test` to the Rust toolchain and its listed packages. These tests stay pure Rust.
 
-use reports::baseline::Baseline;
 use reports::rollout::alarm_model::{evaluate, ratio_datapoints, AlarmState, Second};
 use reports::rollout::alarms::{Alarm, Severity, Signal};
 use reports::rollout::inputs::Inputs;
@@ -30,7 +29,7 @@ fn committed() -> Generated {
 fn with_gates(text: &str) -> Generated {
     let src = Sources::in_repo(&root());
     let gates = Gates::parse(text).expect("edited gates parse");
-    let baseline = Baseline::read(&src.baseline).unwrap();
+    let baseline = reports::baseline::read(&src.baseline).unwrap();
     let inputs = Inputs::load(&src.inputs).unwrap();
     rollout::generate_from(&gates, &baseline, &src.baseline, inputs).unwrap()
 }
@@ -143,7 +142,7 @@ fn the_refresh_rolls_back_on_exactly_the_rollback_alarms_it_defines() {
 #[test]
 fn the_scaling_target_is_measured_capacity_times_headroom() {
     let g = committed();
-    let baseline = Baseline::read(&Sources::in_repo(&root()).baseline).unwrap();
+    let baseline = reports::baseline::read(&Sources::in_repo(&root()).baseline).unwrap();
     let cpu = baseline.metrics["proxy_cpu_us_per_request"]
         .value()
         .unwrap();
@@ -310,7 +309,7 @@ fn the_rollback_alarms_stay_quiet_through_the_clean_peak_run() {
     // The committed peak baseline: its per-second throughput, and no failure in any class
     // (so no failure in any second).
     let src = Sources::in_repo(&root());
-    let baseline = Baseline::read(&src.baseline).unwrap();
+    let baseline = reports::baseline::read(&src.baseline).unwrap();
     let failures: u64 = baseline.classes.values().map(|c| c.failures).sum();
     assert_eq!(failures, 0, "the peak baseline is a clean run");
     let rps = &baseline.metrics["throughput_rps"].samples;
@@ -348,7 +347,7 @@ fn gates_without_the_rules_the_rollout_needs_are_refused_by_name() {
     );
     let src = Sources::in_repo(&root());
     let gates = Gates::parse(&without).unwrap();
-    let baseline = Baseline::read(&src.baseline).unwrap();
+    let baseline = reports::baseline::read(&src.baseline).unwrap();
     let inputs = Inputs::load(&src.inputs).unwrap();
     let err = rollout::generate_from(&gates, &baseline, &src.baseline, inputs).unwrap_err();
     assert!(err.to_string().contains("failure_rate.*"), "{err}");

@@ -2,9 +2,9 @@
 //! metrics, significance, validation of the rules file, and the gate's reduction.
 
 use reports::gate::{evaluate, pool_trials};
-use reports::metrics::{MetricSet, MetricValue};
 use reports::rules::{Comparison, Direction, Gates, Kind, Method, Rule, Verdict};
 use reports::stats::SplitMix64;
+use rundir::baseline::{MetricSet, MetricValue};
 
 fn rule(direction: Direction, kind: Kind, hotfix: f64, rollback: f64) -> Rule {
     Rule {

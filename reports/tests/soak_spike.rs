@@ -7,9 +7,10 @@ mod common;
 use common::{committed_gates, parse_xml, run_dir};
 use reports::fixtures::Fixture;
 use reports::gate;
-use reports::metrics::{extract, MetricSet};
+use reports::metrics::extract;
 use reports::rules::{Gates, Verdict};
 use reports::rundir::RunDir;
+use rundir::baseline::MetricSet;
 
 /// Replaces (or adds) `column` of the run's `timeseries.csv` with `f(second)`.
 fn set_column(dir: &std::path::Path, column: &str, f: impl Fn(f64) -> f64) {

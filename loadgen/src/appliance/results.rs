@@ -14,9 +14,8 @@ use serde::Serialize;
 use serde_json::{json, Map, Value};
 
 use crate::harness::scrape;
-use crate::record::aggregate::Percentiles;
-use crate::record::hdrfile;
-use crate::rig::RigError;
+use crate::rig::error::RigError;
+use rundir::run::written::RecordedPercentiles as Percentiles;
 
 use super::radius::RadiusCounts;
 use super::traffic::{Route, TrafficTally};
@@ -216,8 +215,11 @@ pub fn traffic_keys(
     warmup_s: f64,
 ) -> Result<Map<String, Value>, RigError> {
     let io = |what: String| {
-        move |e: hdrfile::HdrFileError| RigError::Config {
-            detail: format!("{what}: {e}"),
+        move |e: rundir::hdr::HdrError| RigError::Config {
+            detail: match std::error::Error::source(&e) {
+                Some(cause) => format!("{what}: {e}: {cause}"),
+                None => format!("{what}: {e}"),
+            },
         }
     };
     std::fs::create_dir_all(dir.join("appliance/direct")).map_err(|source| RigError::Io {
@@ -231,7 +233,7 @@ pub fn traffic_keys(
             let name = class.label();
             if !t.latency.is_empty() {
                 let p = dir.join(format!("appliance/direct/{name}.hdr"));
-                hdrfile::write(&p, &t.latency).map_err(io(p.display().to_string()))?;
+                rundir::hdr::write(&p, &t.latency).map_err(io(p.display().to_string()))?;
             }
             direct_classes.insert(name.into(), class_json(t, measured_s));
         }
@@ -241,7 +243,7 @@ pub fn traffic_keys(
     for (name, h) in [("through", &through), ("direct", &direct)] {
         if !h.is_empty() {
             let p = dir.join(format!("appliance/{name}.hdr"));
-            hdrfile::write(&p, h).map_err(io(p.display().to_string()))?;
+            rundir::hdr::write(&p, h).map_err(io(p.display().to_string()))?;
         }
     }
     let (n_app, f_app) = tally.route_counts(Route::Appliance);

@@ -1,85 +1,49 @@
-//! The flame graph of a run, rendered here from the collapsed stacks the proxy
-//! returned.
+//! The flame graph of a run and the frame shares `run.json` lists, from the collapsed
+//! stacks the proxy returned (parsed and drawn by `rundir::folded` and `rundir::flame`;
+//! this module only shapes them for the run directory).
 //!
 //! Rendering locally (rather than asking the proxy for a second profile in SVG) means
 //! the proxy is profiled once, for a short time: the folded stacks and the flame graph
 //! describe the same samples, and the profiler's own cost touches less of the run.
 
-use std::collections::{HashMap, HashSet};
+use rundir::folded::{self, Frame, Rank};
 
 use crate::rig::error::RigError;
 
-/// Renders collapsed stacks (`frame;frame;frame count` lines) as a flame graph SVG;
-/// an empty profile gives an SVG saying so rather than an empty file.
+/// Renders collapsed stacks as a flame graph SVG; an empty profile gives an SVG saying
+/// so rather than an empty file.
 pub fn render_svg(folded: &str, title: &str) -> Result<Vec<u8>, RigError> {
-    let mut options = inferno::flamegraph::Options::default();
-    options.title = title.to_owned();
-    let mut svg = Vec::new();
-    if folded.trim().is_empty() {
-        svg.extend_from_slice(
-            b"<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"600\" height=\"40\">\
-              <text x=\"10\" y=\"25\">no CPU samples: the proxy was idle</text></svg>\n",
-        );
-        return Ok(svg);
-    }
-    inferno::flamegraph::from_lines(&mut options, folded.lines(), &mut svg).map_err(|e| {
-        RigError::Io {
-            what: "render the flame graph".into(),
-            cause: e,
-        }
-    })?;
-    Ok(svg)
-}
-
-/// Parses collapsed-stack lines into `(frames without the thread name, count)`.
-fn stacks(folded: &str) -> impl Iterator<Item = (Vec<&str>, u64)> {
-    folded.lines().filter_map(|line| {
-        let (stack, count) = line.rsplit_once(' ')?;
-        let count = count.trim().parse::<u64>().ok()?;
-        Some((stack.split(';').skip(1).collect(), count))
+    rundir::flame::run_flamegraph_svg(folded, title).map_err(|e| RigError::Io {
+        what: "render the flame graph".into(),
+        cause: e.source,
     })
 }
 
-/// Sorts `(frame, samples)` by samples into `(frame, share of total)`, largest first.
-fn ranked(counts: HashMap<&str, u64>, total: u64, n: usize) -> Vec<(String, f64)> {
-    let mut frames: Vec<(String, f64)> = counts
-        .into_iter()
-        .map(|(f, c)| (f.to_owned(), c as f64 / total.max(1) as f64))
-        .collect();
-    frames.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-    frames.truncate(n);
+/// `(frame, share of all samples)`, as `run.json` lists them.
+fn shares(frames: Vec<Frame>, share: fn(&Frame) -> f64) -> Vec<(String, f64)> {
     frames
+        .into_iter()
+        .map(|f| {
+            let s = share(&f);
+            (f.name, s)
+        })
+        .collect()
 }
 
 /// Where the CPU time itself went: the innermost frame of each sample, as a share of
 /// all samples, largest first.
 pub fn top_self_frames(folded: &str, n: usize) -> Vec<(String, f64)> {
-    let mut total = 0;
-    let mut counts: HashMap<&str, u64> = HashMap::new();
-    for (frames, count) in stacks(folded) {
-        total += count;
-        if let Some(leaf) = frames.last() {
-            *counts.entry(leaf).or_default() += count;
-        }
-    }
-    ranked(counts, total, n)
+    shares(folded::top_frames(folded, n, Rank::SelfTime), |f| {
+        f.self_fraction
+    })
 }
 
 /// Which frames containing `needle` (e.g. the proxy's crate name) the CPU time was spent
 /// under, callees included, as a share of all samples, largest first.
 pub fn top_inclusive_frames(folded: &str, needle: &str, n: usize) -> Vec<(String, f64)> {
-    let mut total = 0;
-    let mut counts: HashMap<&str, u64> = HashMap::new();
-    for (frames, count) in stacks(folded) {
-        total += count;
-        let mut seen = HashSet::new();
-        for frame in frames.into_iter().filter(|f| f.contains(needle)) {
-            if seen.insert(frame) {
-                *counts.entry(frame).or_default() += count;
-            }
-        }
-    }
-    ranked(counts, total, n)
+    shares(folded::frames_containing(folded, needle, n), |f| {
+        f.total_fraction
+    })
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::record::hdrfile;
+use rundir::hdr;
 
 /// `proxy_added_latency_us` of `run.json`.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -37,8 +37,8 @@ pub fn basis_histogram(run_dir: &Path) -> Option<PathBuf> {
 /// `None` when there was no direct pass or either side lacks the histogram.
 pub fn proxy_added(proxied_dir: &Path, direct_dir: &Path) -> Option<AddedLatency> {
     let rel = basis_histogram(direct_dir)?;
-    let d = hdrfile::read(&direct_dir.join(&rel)).ok()?;
-    let p = hdrfile::read(&proxied_dir.join(&rel)).ok()?;
+    let d = hdr::read(&direct_dir.join(&rel)).ok()?;
+    let p = hdr::read(&proxied_dir.join(&rel)).ok()?;
     if d.is_empty() || p.is_empty() {
         return None;
     }
@@ -62,7 +62,7 @@ mod tests {
         for v in values {
             h.record(v).unwrap();
         }
-        hdrfile::write(&path, &h).unwrap();
+        hdr::write(&path, &h).unwrap();
     }
 
     #[test]

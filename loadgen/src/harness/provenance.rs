@@ -79,15 +79,8 @@ pub fn cpu_model(cpuinfo: &str) -> Option<String> {
     })
 }
 
-/// Formats a time as RFC 3339 in UTC with second precision, e.g. `2026-11-28T11:09:57Z`.
-pub fn rfc3339(t: SystemTime) -> String {
-    crate::output::rfc3339(t)
-}
-
-/// A compact UTC timestamp for directory names, e.g. `20261128T110957Z`.
-pub fn compact_timestamp(t: SystemTime) -> String {
-    rfc3339(t).replace(['-', ':'], "")
-}
+/// Time stamps as the run directory spells them (one owner: `rundir::time`).
+pub use rundir::time::{compact_timestamp, rfc3339};
 
 /// Whether tracked files differ from HEAD; `None` without git.
 fn git_dirty(repo_dir: &Path) -> Option<bool> {
@@ -112,16 +105,6 @@ fn run_text(cmd: &mut Command) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::{Duration, UNIX_EPOCH};
-
-    #[test]
-    fn formats_utc_times() {
-        assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00Z");
-        let t = UNIX_EPOCH + Duration::from_secs(1_709_164_800 + 3661); // 2024-02-29
-        assert_eq!(rfc3339(t), "2024-02-29T01:01:01Z");
-        assert_eq!(compact_timestamp(t), "20240229T010101Z");
-    }
-
     #[test]
     fn build_profile_from_the_binary_path() {
         assert_eq!(

@@ -11,26 +11,8 @@ use serde_json::{Map, Value};
 use super::resources::Tick;
 use crate::rig::error::RigError;
 
-/// Columns the harness adds to `timeseries.csv`. CPU columns are milliseconds of CPU
-/// used during that second; the others are the value at the end of the second.
-pub const SAMPLED_COLUMNS: [&str; 16] = [
-    "proxy_cpu_user_ms",
-    "proxy_cpu_sys_ms",
-    "proxy_rss_bytes",
-    "proxy_threads",
-    "proxy_fds",
-    "proxy_client_connections",
-    "pool_in_use",
-    "pool_waiters",
-    "pool_exhausted_total",
-    "loadgen_cpu_ms",
-    "jemalloc_resident_bytes",
-    "jemalloc_retained_bytes",
-    "host_busy_ms",
-    "host_iowait_ms",
-    "host_steal_ms",
-    "host_cpu_pressure_ms",
-];
+/// Columns the harness adds to `timeseries.csv` (named in `rundir::columns`).
+pub use rundir::columns::SAMPLED_COLUMNS;
 
 fn io_err(what: String) -> impl FnOnce(std::io::Error) -> RigError {
     move |source| RigError::Io {

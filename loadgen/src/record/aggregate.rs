@@ -13,7 +13,6 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
-use serde::Serialize;
 
 use super::sample::{new_histogram, record_clamped, Class, Outcome, Sample};
 use super::timeseries::{Row, Timeseries};
@@ -63,55 +62,6 @@ impl ClassSummary {
         record_clamped(&mut self.ttlb, s.ttlb_us);
         if let Some(c) = s.corrected_us {
             record_clamped(self.corrected.get_or_insert_with(new_histogram), c);
-        }
-    }
-}
-
-/// Percentiles of one histogram, µs.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct Percentiles {
-    /// Values recorded.
-    pub count: u64,
-    /// Smallest.
-    pub min: u64,
-    /// Median.
-    pub p50: u64,
-    /// 90th percentile.
-    pub p90: u64,
-    /// 99th percentile.
-    pub p99: u64,
-    /// 99.9th percentile.
-    pub p99_9: u64,
-    /// Largest.
-    pub max: u64,
-    /// Mean.
-    pub mean: f64,
-}
-
-impl Percentiles {
-    /// Reads the percentiles of `h` (all zero when empty).
-    pub fn of(h: &Histogram<u64>) -> Self {
-        if h.is_empty() {
-            return Percentiles {
-                count: 0,
-                min: 0,
-                p50: 0,
-                p90: 0,
-                p99: 0,
-                p99_9: 0,
-                max: 0,
-                mean: 0.0,
-            };
-        }
-        Percentiles {
-            count: h.len(),
-            min: h.min(),
-            p50: h.value_at_quantile(0.5),
-            p90: h.value_at_quantile(0.9),
-            p99: h.value_at_quantile(0.99),
-            p99_9: h.value_at_quantile(0.999),
-            max: h.max(),
-            mean: h.mean(),
         }
     }
 }

@@ -8,12 +8,11 @@
 //! channel to one [`Aggregator`] thread.
 
 pub mod aggregate;
-pub mod hdrfile;
 pub mod recorder;
 pub mod sample;
 pub mod timeseries;
 
-pub use aggregate::{Aggregator, ClassSummary, Percentiles, Summary};
+pub use aggregate::{Aggregator, ClassSummary, Summary};
 pub use recorder::{RunClock, UserRecorder};
 pub use sample::{
     new_histogram, record_clamped, Class, Outcome, Sample, HIGHEST_US, LOWEST_US, SIGFIG,

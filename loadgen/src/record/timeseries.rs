@@ -144,13 +144,7 @@ impl Timeseries {
 /// with no request in a second has empty percentile cells (not measured, not 0).
 pub fn write_csv<W: std::io::Write>(rows: &[Row], out: W) -> Result<(), csv::Error> {
     let mut w = csv::Writer::from_writer(out);
-    let mut header = vec!["second".to_string(), "warmup".to_string()];
-    header.extend(["requests".to_string(), "errors".to_string()]);
-    for c in Class::ALL {
-        for col in ["requests", "errors", "p50_us", "p99_us"] {
-            header.push(format!("{}_{col}", c.as_str()));
-        }
-    }
+    let header = rundir::columns::load_generator_header(Class::ALL.map(Class::as_str));
     w.write_record(&header)?;
     for row in rows {
         let requests: u64 = row.classes.iter().map(|c| c.requests).sum();

@@ -6,8 +6,9 @@
 //! 10% regression" are claims about this machine, and they go stale; regenerating them
 //! from real sessions keeps the thresholds in `gates.toml` honest.
 
-use crate::error::{ReportError, Result};
+use crate::error::Result;
 use crate::rules::fmt_num;
+use rundir::verdict::{Kind, SessionVerdict, Verdict};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -51,58 +52,54 @@ pub struct SessionResult {
     pub effects: BTreeMap<String, Vec<f64>>,
 }
 
-fn read_verdict(dir: &Path) -> Result<Value> {
-    let path = dir.join("verdict.json");
-    let text = crate::rundir::read_to_string(&path)?;
-    serde_json::from_str(&text).map_err(|e| ReportError::Malformed {
-        path: path.clone(),
-        detail: e.to_string(),
-    })
+fn read_verdict(dir: &Path) -> Result<SessionVerdict> {
+    crate::rundir::read_document(&dir.join("verdict.json"), SessionVerdict::from_json)
+}
+
+/// The name a value of the verdict's vocabulary has in `verdict.json` (`relative`, `pass`).
+fn word<T: serde::Serialize>(value: T) -> String {
+    match serde_json::to_value(value) {
+        Ok(Value::String(s)) => s,
+        _ => "?".to_owned(),
+    }
 }
 
 /// The control value of `metric` in a session (today's comparison), for scripts that
 /// size a slowdown from the measured cost.
 pub fn control_value(dir: &Path, metric: &str) -> Result<Option<f64>> {
     let doc = read_verdict(dir)?;
-    Ok(doc["today"]["evaluations"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|e| e["metric"].as_str() == Some(metric))
-        .and_then(|e| e["baseline"].as_f64()))
+    Ok(doc
+        .today
+        .iter()
+        .flat_map(|r| &r.evaluations)
+        .find(|e| e.metric == metric)
+        .and_then(|e| e.baseline))
 }
 
 /// Reads one session's `verdict.json`.
 pub fn read_session(s: &Labelled) -> Result<SessionResult> {
     let doc = read_verdict(&s.dir)?;
-    let report = doc.get("today").filter(|v| !v.is_null());
-    let evaluations = report
-        .and_then(|r| r.get("evaluations"))
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
     let mut flagged = Vec::new();
     let mut compared_flag = false;
     let mut effects = BTreeMap::new();
-    for e in &evaluations {
-        let metric = e["metric"].as_str().unwrap_or("?").to_owned();
-        let verdict = e["verdict"].as_str().unwrap_or("?");
-        if e["enforce"].as_bool() == Some(true) && verdict != "pass" {
-            compared_flag |= e["kind"].as_str() != Some("absolute");
+    for e in doc.today.iter().flat_map(|r| &r.evaluations) {
+        let kind = word(e.kind);
+        if e.enforce && e.verdict != Verdict::Pass {
+            compared_flag |= e.kind != Kind::Absolute;
             flagged.push(format!(
-                "{metric} ({}): {verdict}: {}",
-                e["kind"].as_str().unwrap_or("?"),
-                e["reason"].as_str().unwrap_or("")
+                "{} ({kind}): {}: {}",
+                e.metric,
+                word(e.verdict),
+                e.reason
             ));
         }
-        if let Some(list) = e["pair_effects"].as_array() {
-            let key = format!("{metric} ({})", e["kind"].as_str().unwrap_or("?"));
-            effects.insert(key, list.iter().filter_map(Value::as_f64).collect());
+        if !e.pair_effects.is_empty() {
+            effects.insert(format!("{} ({kind})", e.metric), e.pair_effects.clone());
         }
     }
     Ok(SessionResult {
         label: s.label.clone(),
-        verdict: doc["verdict"].as_str().unwrap_or("MISSING").to_owned(),
+        verdict: doc.verdict,
         flagged,
         compared_flag,
         effects,

@@ -17,9 +17,10 @@
 //! for failure rates, so a failure in any trial counts).
 
 use crate::gate::{self, GateReport};
-use crate::metrics::{Metric, MetricSet, MetricValue};
+use crate::metrics::Metric;
 use crate::rules::{relative_change, Evaluation, Gates, Kind, Method, Rule, Verdict};
 use crate::stats;
+use rundir::baseline::{MetricSet, MetricValue};
 
 /// Fewest pairs that can show a consistent change.
 pub const MIN_PAIRS: usize = 2;

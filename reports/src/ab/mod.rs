@@ -18,12 +18,11 @@ pub mod report;
 pub mod schedule;
 pub mod trial;
 
-use crate::baseline::Baseline;
 use crate::error::{ReportError, Result};
 use crate::gate::{self, GateReport};
-use crate::metrics::MetricSet;
 use crate::rules::{Gates, Verdict};
 use build::{BuildDirs, Compiler, ControlBuild};
+use rundir::baseline::MetricSet;
 use schedule::Arm;
 use std::path::{Path, PathBuf};
 use trial::{ArmSpec, Measured, TrialRunner};
@@ -55,23 +54,7 @@ pub struct GateOptions {
     pub candidate_env: Vec<(String, String)>,
 }
 
-/// Which comparison decided the session.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case", tag = "mode")]
-pub enum Mode {
-    /// Candidate vs control measured today, pair by pair.
-    Interleaved {
-        /// The control's commit (or "given" for a binary passed in).
-        control_commit: String,
-        /// Whether the control binary came from the cache.
-        reused: bool,
-    },
-    /// Candidate vs the committed document only: the weaker check.
-    DocumentOnly {
-        /// Why there was no control today.
-        reason: String,
-    },
-}
+pub use rundir::verdict::Mode;
 
 /// The session's result.
 #[derive(Debug)]
@@ -116,7 +99,7 @@ pub fn run_gate(
         .unwrap_or(gates.session(&opts.profile).pairs)
         .max(1) as usize;
     let baseline = match &opts.baseline {
-        Some(path) if path.is_file() => Some((Baseline::read(path)?, path.clone())),
+        Some(path) if path.is_file() => Some((crate::baseline::read(path)?, path.clone())),
         _ => None,
     };
     if let Some((b, path)) = &baseline {

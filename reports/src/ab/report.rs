@@ -10,11 +10,9 @@
 use super::trial::Measured;
 use super::{GateOutcome, Mode};
 use crate::atomic::write_atomic;
-use crate::baseline::Baseline;
 use crate::callgrind;
 use crate::diff::{row, verdict_word, DIFF_FLAMEGRAPH};
 use crate::error::Result;
-use crate::flame;
 use crate::gate::GateReport;
 use crate::plots::spectrum;
 use crate::render::doc::{Block, Doc};
@@ -22,11 +20,9 @@ use crate::render::run::{figure, write_doc};
 use crate::render::tables::ordered_classes;
 use crate::rules::{fmt_num, Evaluation, Kind, Method};
 use crate::stats;
-use serde::Serialize;
+use rundir::baseline::Baseline;
+use rundir::verdict::{SessionVerdict, GATE_VERDICT_SCHEMA_VERSION};
 use std::path::Path;
-
-/// `verdict.json` schema version of a gate session.
-pub const GATE_VERDICT_SCHEMA_VERSION: u32 = 1;
 
 /// What the report is about besides the outcome.
 pub struct Inputs<'a> {
@@ -38,19 +34,6 @@ pub struct Inputs<'a> {
     pub control: &'a [Measured],
     /// Candidate trials in run order.
     pub candidate: &'a [Measured],
-}
-
-#[derive(Serialize)]
-struct VerdictJson<'a> {
-    schema_version: u32,
-    profile: &'a str,
-    verdict: &'static str,
-    #[serde(flatten)]
-    mode: &'a Mode,
-    trials: usize,
-    warnings: &'a [String],
-    today: Option<&'a GateReport>,
-    document: Option<&'a GateReport>,
 }
 
 /// Writes the report files into the session directory.
@@ -118,15 +101,15 @@ pub fn write(outcome: &GateOutcome, inputs: &Inputs<'_>) -> Result<()> {
             .collect(),
     ));
     write_doc(&doc, dir, "gate")?;
-    let json = VerdictJson {
+    let json = SessionVerdict {
         schema_version: GATE_VERDICT_SCHEMA_VERSION,
-        profile: inputs.profile,
-        verdict: verdict_word(outcome.verdict),
-        mode: &outcome.mode,
+        profile: inputs.profile.to_owned(),
+        verdict: verdict_word(outcome.verdict).to_owned(),
+        mode: outcome.mode.clone(),
         trials: inputs.control.len() + inputs.candidate.len(),
-        warnings: &outcome.warnings,
-        today: outcome.today.as_ref(),
-        document: outcome.document.as_ref(),
+        warnings: outcome.warnings.clone(),
+        today: outcome.today.clone(),
+        document: outcome.document.clone(),
     };
     let bytes = serde_json::to_vec_pretty(&json).expect("a verdict serialises: plain data");
     write_atomic(&dir.join("verdict.json"), &bytes)
@@ -354,7 +337,7 @@ fn flame_graph(doc: &mut Doc, dir: &Path, inputs: &Inputs<'_>) -> Result<()> {
     );
     match (folded(inputs.control), folded(inputs.candidate)) {
         (Some(before), Some(after)) => {
-            let svg = flame::differential_svg(
+            let svg = rundir::flame::differential_svg(
                 &before,
                 &after,
                 "Control vs candidate, same session: red got hotter, blue cooler",
@@ -364,7 +347,7 @@ fn flame_graph(doc: &mut Doc, dir: &Path, inputs: &Inputs<'_>) -> Result<()> {
                 text: "Differential flame graph (red: hotter in the candidate)".into(),
                 href: DIFF_FLAMEGRAPH.into(),
             });
-            let top = flame::top_frames(&after, 8, false);
+            let top = rundir::folded::top_frames(&after, 8, rundir::folded::Rank::SelfTime);
             if !top.is_empty() {
                 doc.para(format!(
                     "Candidate's hottest frames by self time: {}.",

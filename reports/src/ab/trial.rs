@@ -6,8 +6,9 @@
 //! proxy per trial and excludes its warm-up from the measured window, so each trial has
 //! its own warm-up. The trait lets tests drive the session without real loads.
 
-use crate::metrics::{self, MetricSet};
+use crate::metrics;
 use crate::rundir::RunDir;
+use rundir::baseline::MetricSet;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};

@@ -4,8 +4,8 @@
 
 use super::{line_chart, Chart, Series};
 use crate::error::Result;
-use crate::runjson::Percentiles;
 use hdrhistogram::Histogram;
+use rundir::run::Percentiles;
 
 /// `(quantile, µs)` pairs of a class: from its histogram (full spectrum) or, without one,
 /// from the recorded percentiles. None when neither was recorded.

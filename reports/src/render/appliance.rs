@@ -6,7 +6,7 @@ use super::doc::Doc;
 use super::tables::{opt, NOT_MEASURED};
 use crate::rules::fmt_num;
 use crate::rundir::RunDir;
-use crate::runjson::Percentiles;
+use rundir::run::Percentiles;
 
 fn pct(p: Option<Percentiles>, f: fn(&Percentiles) -> Option<f64>) -> String {
     opt(p.as_ref().and_then(f))

@@ -4,11 +4,11 @@
 
 use super::doc::{Block, Doc};
 use super::tables::{class_rows, frame_rows, global_metric_rows, opt, CLASS_HEADER, FRAME_HEADER};
-use crate::baseline::Baseline;
 use crate::diff::verdict_word;
 use crate::gate;
 use crate::rules::{Gates, Kind, Rule};
 use crate::rundir::RunDir;
+use rundir::baseline::Baseline;
 
 /// Builds the baseline document.
 pub fn document(b: &Baseline, run: &RunDir, gates: Option<&Gates>) -> Doc {
@@ -58,7 +58,7 @@ pub fn document(b: &Baseline, run: &RunDir, gates: Option<&Gates>) -> Doc {
                 .map(|e| {
                     vec![
                         e.metric.clone(),
-                        e.describe_rule(),
+                        crate::rules::describe_evaluation(e),
                         opt(e.current),
                         verdict_word(e.verdict).to_owned(),
                         if e.enforce { "yes" } else { "reported only" }.to_owned(),

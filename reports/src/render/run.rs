@@ -7,10 +7,10 @@ use super::tables::{
 };
 use crate::atomic::write_atomic;
 use crate::error::Result;
-use crate::flame::top_frames;
 use crate::metrics;
 use crate::plots::{spectrum, timeline};
 use crate::rundir::{files, RunDir};
+use rundir::folded::{self, top_frames, Rank};
 use std::path::PathBuf;
 
 /// Frames listed in top-frame tables.
@@ -189,10 +189,10 @@ pub fn report(run: &RunDir) -> Result<Doc> {
             doc.heading(2, "Top frames by self time");
             doc.table(
                 &FRAME_HEADER,
-                frame_rows(&top_frames(folded, TOP_FRAMES, false)),
+                frame_rows(&top_frames(folded, TOP_FRAMES, Rank::SelfTime)),
             );
             doc.heading(2, "Top frames by total time");
-            let left_out = crate::flame::scaffolding(folded);
+            let left_out = folded::scaffolding(folded);
             if !left_out.is_empty() {
                 let names: Vec<String> = left_out
                     .iter()
@@ -207,14 +207,14 @@ pub fn report(run: &RunDir) -> Result<Doc> {
                 doc.para(format!(
                     "Left out: {} frame(s) that at least {:.0}% of samples pass through with almost no time of their own ({}{}).",
                     left_out.len(),
-                    crate::flame::SCAFFOLDING_TOTAL * 100.0,
+                    folded::SCAFFOLDING_TOTAL * 100.0,
                     names.join(", "),
                     if left_out.len() > 3 { ", ..." } else { "" }
                 ));
             }
             doc.table(
                 &FRAME_HEADER,
-                frame_rows(&top_frames(folded, TOP_FRAMES, true)),
+                frame_rows(&top_frames(folded, TOP_FRAMES, Rank::TotalTime)),
             );
         }
     }

@@ -1,11 +1,13 @@
 //! Tables shared by the run report, the baseline document and the diff: per-class latency,
 //! resources, and top CPU frames. Anything not recorded prints as "not measured".
 
-use crate::flame::Frame;
-use crate::metrics::{Metric, MetricKey, MetricSet};
+use crate::metrics::{Metric, MetricKey};
 use crate::rules::fmt_num;
-use crate::runjson::{ClassStats, Percentiles, CLASSES};
 use hdrhistogram::Histogram;
+use rundir::baseline::MetricSet;
+use rundir::columns::CLASSES;
+use rundir::folded::Frame;
+use rundir::run::{ClassStats, Percentiles};
 use std::collections::BTreeMap;
 
 /// The text printed for a metric that was not recorded.

@@ -28,9 +28,9 @@ pub mod prometheus;
 pub mod promtests;
 pub mod timing;
 
-use crate::baseline::Baseline;
 use crate::error::Result;
 use crate::rules::Gates;
+use rundir::baseline::Baseline;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -83,7 +83,7 @@ fn pretty<T: serde::Serialize>(v: &T) -> String {
 /// Generates the tree from the sources on disk.
 pub fn generate(src: &Sources) -> Result<Generated> {
     let gates = Gates::load(&src.gates)?;
-    let baseline = Baseline::read(&src.baseline)?;
+    let baseline = crate::baseline::read(&src.baseline)?;
     let inputs = inputs::Inputs::load(&src.inputs)?;
     generate_from(&gates, &baseline, &src.baseline, inputs)
 }

@@ -5,10 +5,10 @@
 
 use super::inputs::Inputs;
 use super::timing::{note, Timing};
-use crate::baseline::Baseline;
 use crate::error::{ReportError, Result};
 use crate::metrics::Metric;
 use crate::rules::{fmt_num, Gates, Kind, Rule};
+use rundir::baseline::Baseline;
 use std::path::Path;
 
 /// The profile whose rules are the production SLOs ("the peak profile enforces the SLOs").

@@ -10,64 +10,10 @@ mod config;
 
 pub use config::{Gates, Session, DEFAULT_PAIRS, GATES_SCHEMA_VERSION};
 
-use crate::metrics::{Metric, MetricValue};
-use crate::stats::{self, Bootstrap, RatioCi};
-use serde::{Deserialize, Serialize};
-
-/// Which way is better.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Direction {
-    /// Smaller values are better (latency, CPU, memory, failures).
-    Lower,
-    /// Larger values are better (throughput, achieved rate).
-    Higher,
-}
-
-/// What the thresholds are measured against.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Kind {
-    /// Thresholds are fractions of change from the baseline (0.10 = 10% worse).
-    Relative,
-    /// Thresholds are values in the metric's own unit (an SLO).
-    Absolute,
-    /// Thresholds are differences from the baseline in the metric's own unit (+0.5 =
-    /// half an allocation per request more): for nearly deterministic counts, where a
-    /// small absolute change is meaningful whatever the relative size.
-    Delta,
-}
-
-/// The outcome of one rule.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Verdict {
-    /// Within the hotfix threshold (or within noise).
-    Pass,
-    /// Beyond the hotfix threshold: may ship only as a hotfix.
-    Hotfix,
-    /// Beyond the rollback threshold: must not ship.
-    Rollback,
-    /// The metric was not measured on one side: not a pass.
-    Missing,
-}
-
-/// How a rule compared the two sides.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Method {
-    /// Medians of per-second samples, bootstrap CI for significance.
-    BootstrapMedians,
-    /// Whole-run values only (too few samples for a distribution).
-    Point,
-    /// Current value against an absolute threshold.
-    Absolute,
-    /// Interleaved A/B trials: median of the per-pair effects, every pair agreeing in
-    /// direction, and (with per-second samples) a pooled bootstrap CI excluding 1.
-    PairedTrials,
-    /// Nothing to compare.
-    None,
-}
+use crate::metrics::Metric;
+use crate::stats::{self, Bootstrap};
+use rundir::baseline::MetricValue;
+pub use rundir::verdict::{Direction, Evaluation, Kind, Method, RatioCi, Verdict};
 
 /// A validated rule.
 #[derive(Debug, Clone, PartialEq)]
@@ -106,45 +52,6 @@ impl Default for Comparison {
             bootstrap: Bootstrap::default(),
         }
     }
-}
-
-/// The evaluation of one rule on one metric.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Evaluation {
-    /// The metric key, e.g. `p99_us.allowed`.
-    pub metric: String,
-    /// Which way is better.
-    pub direction: Direction,
-    /// Relative or absolute.
-    pub kind: Kind,
-    /// Hotfix threshold.
-    pub hotfix: f64,
-    /// Rollback threshold.
-    pub rollback: f64,
-    /// Whether the verdict counts.
-    pub enforce: bool,
-    /// The baseline value compared (median of samples for the bootstrap method).
-    pub baseline: Option<f64>,
-    /// The current value compared.
-    pub current: Option<f64>,
-    /// Relative change `current / baseline - 1`, when both exist.
-    pub change: Option<f64>,
-    /// How the two sides were compared.
-    pub method: Method,
-    /// Bootstrap CI of the ratio of medians.
-    pub ci: Option<RatioCi>,
-    /// Mann-Whitney two-sided p-value (reported alongside the CI).
-    pub p_value: Option<f64>,
-    /// Whether the change is statistically significant (None: not tested).
-    pub significant: Option<bool>,
-    /// Per-pair effects of an interleaved A/B session (relative change or delta, in the
-    /// rule's unit), in trial order; empty for other methods.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub pair_effects: Vec<f64>,
-    /// The verdict.
-    pub verdict: Verdict,
-    /// One line explaining the verdict.
-    pub reason: String,
 }
 
 impl Rule {
@@ -321,11 +228,9 @@ impl Rule {
     }
 }
 
-impl Evaluation {
-    /// The rule that produced this evaluation, in words.
-    pub fn describe_rule(&self) -> String {
-        describe(self.direction, self.kind, self.hotfix, self.rollback)
-    }
+/// The rule that produced an evaluation, in words.
+pub fn describe_evaluation(e: &Evaluation) -> String {
+    describe(e.direction, e.kind, e.hotfix, e.rollback)
 }
 
 /// Thresholds in words, e.g. "lower is better; hotfix if +10.0% or worse, ...".

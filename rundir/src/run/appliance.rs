@@ -3,13 +3,14 @@
 //! RADIUS stream and the appliance's counters. Every field is optional so runs of other
 //! profiles, and older appliance runs, still load.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-use crate::runjson::{AddedLatency, Percentiles};
+use super::{AddedLatency, Percentiles};
 
 /// The `appliance` object of `run.json`.
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, JsonSchema)]
 pub struct ApplianceResults {
     /// Through the appliance minus straight to the proxy, same run (µs).
     #[serde(default)]
@@ -41,7 +42,7 @@ pub struct ApplianceResults {
 }
 
 /// PROXY v2 headers at the proxy.
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, JsonSchema)]
 pub struct HeaderCounts {
     /// Headers that verified.
     #[serde(default)]
@@ -52,7 +53,7 @@ pub struct HeaderCounts {
 }
 
 /// Requests and failures per route.
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, JsonSchema)]
 pub struct RouteCounts {
     /// Requests through the appliance.
     #[serde(default)]
@@ -69,7 +70,7 @@ pub struct RouteCounts {
 }
 
 /// Identity correctness through the appliance.
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, JsonSchema)]
 pub struct IdentityCounts {
     /// Answers from the origin that were checked.
     #[serde(default)]
@@ -96,7 +97,7 @@ impl IdentityCounts {
 }
 
 /// The RADIUS stream's packets.
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, JsonSchema)]
 pub struct RadiusCounts {
     /// Users with traffic (each registered).
     #[serde(default)]
@@ -116,7 +117,7 @@ pub struct RadiusCounts {
 }
 
 /// The appliance's counters.
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, JsonSchema)]
 pub struct ApplianceCounters {
     /// Connections accepted.
     #[serde(default)]
@@ -136,7 +137,7 @@ pub struct ApplianceCounters {
 }
 
 /// The run's verdict on its own checks.
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, JsonSchema)]
 pub struct Verdict {
     /// All checks held.
     #[serde(default)]

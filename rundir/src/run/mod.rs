@@ -1,29 +1,25 @@
-//! Our own typed view of a run's `run.json`.
+//! The typed `run.json`: what a run directory's summary document holds, as the reports
+//! read it and as baselines store parts of it.
 //!
-//! The load generator and the harness write `run.json`; this crate reads only the fields it
-//! uses and tolerates any others, so the writers can add fields without breaking reports.
-//! Everything the harness adds is optional: a missing figure is "not measured", which the
-//! reports print as such and the gate treats as an explicit state, never as zero.
-//!
-//! Where the writers' shapes differ from the documented contract, the reader accepts both
-//! and [`RunJson::normalize`] folds them into one form: `classes` as an object or as an
-//! array of objects with a `class` key; a class's `requests`/`errors` counts and
-//! `outcomes`; `ttfb`/`ttlb` percentile objects; provenance `commit`/`dirty`; a steady
-//! window in `start_s`/`end_s`; rates under `harness`.
+//! Reading is two steps: [`migrate`] brings a document of any supported `schema_version`
+//! (and any of the shapes older writers gave version 1) to the current layout, then serde
+//! reads it into [`RunJson`] with no further interpretation. Fields the types do not name
+//! are ignored, so the writers can add fields without breaking the reports; everything
+//! the harness adds is optional, and a missing figure is "not measured", never zero.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-/// The `run.json` schema version this build reads.
-pub const RUN_SCHEMA_VERSION: u32 = 1;
+pub mod appliance;
+pub mod migrate;
+pub mod written;
 
-/// The request classes the load generator records, in display order.
-pub const CLASSES: [&str; 6] = [
-    "allowed", "blocked", "tunnel", "cors", "identity", "download",
-];
+pub use appliance::ApplianceResults;
+pub use migrate::{DocError, RUN_SCHEMA_VERSION};
 
 /// The instruction pass of a run (`run.json` `instructions`).
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, JsonSchema)]
 pub struct Instructions {
     /// The counting tool and its version.
     pub tool: String,
@@ -36,7 +32,7 @@ pub struct Instructions {
 }
 
 /// A run's summary document.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 pub struct RunJson {
     /// Schema version; checked before the rest is read.
     pub schema_version: u32,
@@ -52,7 +48,7 @@ pub struct RunJson {
     #[serde(default)]
     pub ended_at: Option<String>,
     /// Per request class statistics, keyed by class name.
-    #[serde(default, deserialize_with = "classes_map_or_list")]
+    #[serde(default)]
     pub classes: BTreeMap<String, ClassStats>,
     /// Whole-run totals.
     #[serde(default)]
@@ -75,12 +71,6 @@ pub struct RunJson {
     /// `proxy` when the traffic went through the proxy, `direct` when straight to the origin.
     #[serde(default)]
     pub route: Option<String>,
-    /// Achieved rate at the top level, as the load generator may write it.
-    #[serde(default)]
-    pub throughput_rps: Option<f64>,
-    /// Harness details (achieved and target rate).
-    #[serde(default)]
-    pub harness: Option<HarnessInfo>,
     /// The proxy's instructions per request of a fixed sequence, counted under callgrind
     /// after the load (harness, when the profile asks for it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -91,12 +81,12 @@ pub struct RunJson {
     pub stage_spans: Option<Vec<StageSpan>>,
     /// Appliance results: added latency, identity, RADIUS (appliance runs only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub appliance: Option<crate::appliance::ApplianceResults>,
+    pub appliance: Option<ApplianceResults>,
 }
 
 /// One stage of the test plan on the run's clock (planned seconds since the attack
 /// started).
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, JsonSchema)]
 pub struct StageSpan {
     /// Stage name from the profile.
     pub name: String,
@@ -109,46 +99,11 @@ pub struct StageSpan {
     pub end_s: f64,
 }
 
-/// The harness's own section of `run.json` (only the rates are read).
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
-pub struct HarnessInfo {
-    /// Rate the proxy achieved in the steady window.
-    #[serde(default)]
-    pub proxy_achieved_rps: Option<f64>,
-    /// Rate the profile offered, if it drives one.
-    #[serde(default)]
-    pub target_rps: Option<f64>,
-}
-
 impl RunJson {
-    /// Folds alternative shapes into the documented one: totals from the classes or the
-    /// harness section when absent, run times from the provenance.
-    pub fn normalize(&mut self) {
-        let harness = self.harness.clone().unwrap_or_default();
-        let from_classes = !self.classes.is_empty();
-        let totals = self.totals.get_or_insert_with(Totals::default);
-        if totals.requests == 0 && from_classes {
-            totals.requests = self.classes.values().map(|c| c.count).sum();
-        }
-        if totals.failures == 0 {
-            totals.failures = self.classes.values().map(|c| c.failures).sum();
-        }
-        if totals.rps.is_none() {
-            totals.rps = self
-                .throughput_rps
-                .or(harness.proxy_achieved_rps)
-                .or_else(|| {
-                    let sum: f64 = self.classes.values().filter_map(|c| c.rps).sum();
-                    (sum > 0.0).then_some(sum)
-                });
-        }
-        if totals.offered_rps.is_none() {
-            totals.offered_rps = harness.target_rps;
-        }
-        if let Some(p) = &self.provenance {
-            self.started_at = self.started_at.take().or_else(|| p.started_at.clone());
-            self.ended_at = self.ended_at.take().or_else(|| p.ended_at.clone());
-        }
+    /// Reads a `run.json` document of any supported version (see [`migrate`]).
+    pub fn from_json(doc: serde_json::Value) -> Result<Self, DocError> {
+        let doc = migrate::to_current(doc)?;
+        serde_json::from_value(doc).map_err(DocError::Shape)
     }
 }
 
@@ -217,40 +172,8 @@ pub fn parse_seconds(text: &str) -> Option<f64> {
     Some(total)
 }
 
-fn classes_map_or_list<'de, D: serde::Deserializer<'de>>(
-    d: D,
-) -> Result<BTreeMap<String, ClassStats>, D::Error> {
-    use serde::de::Error;
-    match serde_json::Value::deserialize(d)? {
-        serde_json::Value::Null => Ok(BTreeMap::new()),
-        serde_json::Value::Object(map) => map
-            .into_iter()
-            .map(|(k, v)| {
-                serde_json::from_value(v)
-                    .map(|c| (k, c))
-                    .map_err(D::Error::custom)
-            })
-            .collect(),
-        serde_json::Value::Array(list) => list
-            .into_iter()
-            .map(|v| {
-                let name = v
-                    .get("class")
-                    .and_then(serde_json::Value::as_str)
-                    .ok_or_else(|| D::Error::custom("classes[]: an entry has no \"class\" name"))?
-                    .to_owned();
-                serde_json::from_value(v)
-                    .map(|c| (name, c))
-                    .map_err(D::Error::custom)
-            })
-            .collect(),
-        _ => Err(D::Error::custom("classes: expected an object or an array")),
-    }
-}
-
 /// The load profile a run used.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(from = "RawProfile")]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 pub struct ProfileInfo {
     /// Profile name (`ci`, `peak`, `soak`, ...).
     pub name: String,
@@ -259,127 +182,34 @@ pub struct ProfileInfo {
     pub settings: serde_json::Value,
 }
 
-/// A profile as written: its name alone, or the name with settings.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum RawProfile {
-    Name(String),
-    Full {
-        name: String,
-        #[serde(default)]
-        settings: serde_json::Value,
-    },
-}
-
-impl From<RawProfile> for ProfileInfo {
-    fn from(r: RawProfile) -> Self {
-        match r {
-            RawProfile::Name(name) => Self {
-                name,
-                settings: serde_json::Value::Null,
-            },
-            RawProfile::Full { name, settings } => Self { name, settings },
-        }
-    }
-}
-
 /// Statistics of one request class.
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
-#[serde(from = "RawClassStats")]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, JsonSchema)]
 pub struct ClassStats {
     /// Requests issued.
+    #[serde(default)]
     pub count: u64,
     /// Unexpected outcomes (a blocked page where one is expected is not a failure).
+    #[serde(default)]
     pub failures: u64,
-    /// Failures by kind (timeout, transport, status, ...).
+    /// Failures by kind (timeout, transport, status, ...); kinds with none are left out.
+    #[serde(default)]
     pub errors: BTreeMap<String, u64>,
     /// Achieved throughput in requests per second.
+    #[serde(default)]
     pub rps: Option<f64>,
-    /// Whole-request latency percentiles (µs).
+    /// Whole-request latency percentiles (µs): time to last byte where recorded.
+    #[serde(default)]
     pub latency_us: Option<Percentiles>,
     /// Time to first byte percentiles (µs).
+    #[serde(default)]
     pub ttfb_us: Option<Percentiles>,
     /// Time to last byte percentiles (µs).
+    #[serde(default)]
     pub ttlb_us: Option<Percentiles>,
 }
 
-/// The outcome names of the load generator, in the order of its `outcomes` array.
-const OUTCOMES: [&str; 6] = ["ok", "status", "body", "headers", "transport", "timeout"];
-
-/// A class as written: either the documented form or the load generator's.
-#[derive(Deserialize)]
-struct RawClassStats {
-    #[serde(default, alias = "requests")]
-    count: u64,
-    #[serde(default)]
-    failures: Option<u64>,
-    /// A map by kind (documented) or a count (load generator).
-    #[serde(default)]
-    errors: Option<serde_json::Value>,
-    /// Counts by outcome: an object, or an array in [`OUTCOMES`] order.
-    #[serde(default)]
-    outcomes: Option<serde_json::Value>,
-    #[serde(default, alias = "throughput_rps")]
-    rps: Option<f64>,
-    #[serde(default)]
-    latency_us: Option<Percentiles>,
-    #[serde(default, alias = "ttfb")]
-    ttfb_us: Option<Percentiles>,
-    #[serde(default, alias = "ttlb")]
-    ttlb_us: Option<Percentiles>,
-}
-
-fn counts(v: &serde_json::Value) -> BTreeMap<String, u64> {
-    match v {
-        serde_json::Value::Object(m) => m
-            .iter()
-            .filter_map(|(k, v)| Some((k.clone(), v.as_u64()?)))
-            .collect(),
-        serde_json::Value::Array(a) => OUTCOMES
-            .iter()
-            .zip(a)
-            .filter_map(|(k, v)| Some(((*k).to_owned(), v.as_u64()?)))
-            .collect(),
-        _ => BTreeMap::new(),
-    }
-}
-
-/// Percentiles of an empty histogram are zeros, not measurements.
-fn recorded(p: Option<Percentiles>) -> Option<Percentiles> {
-    p.filter(|p| p.count != Some(0))
-}
-
-impl From<RawClassStats> for ClassStats {
-    fn from(r: RawClassStats) -> Self {
-        let (latency_us, ttfb_us, ttlb_us) = (
-            recorded(r.latency_us),
-            recorded(r.ttfb_us),
-            recorded(r.ttlb_us),
-        );
-        let mut errors = r.errors.as_ref().map(counts).unwrap_or_default();
-        if errors.is_empty() {
-            errors = r.outcomes.as_ref().map(counts).unwrap_or_default();
-        }
-        errors.remove("ok");
-        errors.retain(|_, n| *n > 0);
-        let failures = r
-            .failures
-            .or_else(|| r.errors.as_ref().and_then(serde_json::Value::as_u64))
-            .unwrap_or_else(|| errors.values().sum());
-        Self {
-            count: r.count,
-            failures,
-            errors,
-            rps: r.rps,
-            latency_us: latency_us.or(ttlb_us).or(ttfb_us),
-            ttfb_us,
-            ttlb_us,
-        }
-    }
-}
-
 /// Latency percentiles in microseconds.
-#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, JsonSchema)]
 pub struct Percentiles {
     /// Values recorded, when the writer says (zero: the percentiles mean nothing).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -397,7 +227,7 @@ pub struct Percentiles {
     #[serde(default)]
     pub p99: Option<f64>,
     /// 99.9th percentile.
-    #[serde(default, alias = "p99_9", alias = "p99.9")]
+    #[serde(default)]
     pub p999: Option<f64>,
     /// Maximum.
     #[serde(default)]
@@ -405,7 +235,7 @@ pub struct Percentiles {
 }
 
 /// Whole-run totals.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
 pub struct Totals {
     /// Requests issued.
     #[serde(default)]
@@ -417,18 +247,18 @@ pub struct Totals {
     #[serde(default)]
     pub rps: Option<f64>,
     /// Offered request rate, when the profile drives a target rate.
-    #[serde(default, alias = "target_rps")]
+    #[serde(default)]
     pub offered_rps: Option<f64>,
 }
 
 /// Build and machine provenance.
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, JsonSchema)]
 pub struct Provenance {
     /// Git commit of the proxy under test.
-    #[serde(default, alias = "commit")]
+    #[serde(default)]
     pub git_commit: Option<String>,
     /// Whether the work tree had uncommitted changes.
-    #[serde(default, alias = "dirty")]
+    #[serde(default)]
     pub git_dirty: Option<bool>,
     /// `rustc --version`.
     #[serde(default)]
@@ -445,12 +275,6 @@ pub struct Provenance {
     /// Kernel release.
     #[serde(default)]
     pub kernel: Option<String>,
-    /// Run start, when the harness records it here.
-    #[serde(default, skip_serializing)]
-    pub started_at: Option<String>,
-    /// Run end, when the harness records it here.
-    #[serde(default, skip_serializing)]
-    pub ended_at: Option<String>,
 }
 
 impl Provenance {
@@ -466,7 +290,7 @@ impl Provenance {
 }
 
 /// Proxy resource use, per request where it says so.
-#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, JsonSchema)]
 pub struct Resources {
     /// Proxy CPU time (user + system) per request, µs.
     #[serde(default)]
@@ -484,7 +308,7 @@ pub struct Resources {
     #[serde(default)]
     pub rss_slope_bytes_per_s: Option<f64>,
     /// Open file descriptors (at the end of the run).
-    #[serde(default, alias = "fds_end")]
+    #[serde(default)]
     pub fds: Option<f64>,
     /// Open file descriptors at the start of the steady window.
     #[serde(default)]
@@ -492,7 +316,7 @@ pub struct Resources {
 }
 
 /// Latency the proxy adds.
-#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, JsonSchema)]
 pub struct AddedLatency {
     /// Median added latency, µs.
     #[serde(default)]
@@ -503,13 +327,11 @@ pub struct AddedLatency {
 }
 
 /// The steady-state window of a run, in seconds since its start.
-#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, JsonSchema)]
 pub struct SteadyWindow {
     /// First second of the window (inclusive).
-    #[serde(alias = "start_s")]
     pub start: f64,
     /// Last second of the window (inclusive).
-    #[serde(alias = "end_s")]
     pub end: f64,
 }
 
@@ -526,8 +348,7 @@ mod tests {
             "totals": {"requests": 10, "failures": 1, "rps": 2.0, "target_rps": 3.0},
             "steady_window": {"start": 1, "end": 9}, "unknown": [1, 2]
         });
-        let mut run: RunJson = serde_json::from_value(doc).unwrap();
-        run.normalize();
+        let run = RunJson::from_json(doc).unwrap();
         let c = &run.classes["allowed"];
         assert_eq!((c.count, c.failures, c.errors["timeout"]), (10, 1, 1));
         assert_eq!(c.latency_us.unwrap().p999, Some(30.0));
@@ -588,8 +409,7 @@ mod tests {
             "steady_window": {"start_s": 5.0, "end_s": 25.0},
             "harness": {"target_rps": 20.0, "proxy_achieved_rps": 12.0, "notes": []}
         });
-        let mut run: RunJson = serde_json::from_value(doc).unwrap();
-        run.normalize();
+        let run = RunJson::from_json(doc).unwrap();
         assert_eq!(run.profile.name, "peak");
         let b = &run.classes["blocked"];
         assert_eq!((b.count, b.failures), (50, 2));
