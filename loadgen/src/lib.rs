@@ -6,7 +6,8 @@
 //!
 //! # Layout
 //! From the bottom up; a module imports only from modules above it in this list's
-//! layers, never from one that depends on it (`scripts/import-cycles.py` checks).
+//! layers, never from one that depends on it (`proxy/tests/module_graph.rs` checks every
+//! crate of the workspace).
 //! - Data: [`units`] (durations, sizes), [`profile`], [`mix`], [`roster`], [`corpus`]
 //!   (data files -> typed values).
 //! - Recording: [`record`] (µs HDR histograms per class and per second), [`output`]

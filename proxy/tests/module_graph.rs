@@ -1,9 +1,11 @@
 //! The request path runs one way: no source file of the library imports from a file that
 //! (directly or through others) imports it, and no top-level module (`forward`, `tunnel`,
-//! `state`, ...) imports from one that depends on it. The crates split off from this one
-//! (`appliance`, `proxy-protocol`) are held to the same.
+//! `state`, ...) imports from one that depends on it. Every library of the workspace is held
+//! to the same (the crates split off from this one, `appliance` and `proxy-protocol`, and
+//! `loadgen`, `reports`, `rundir`, `fuzz`): one check for all, kept here beside the crate
+//! it was written for.
 //!
-//! The check reads `proxy/src` as text: every `use` tree and every path written in code
+//! The check reads each crate's `src/` as text: every `use` tree and every path written in code
 //! (`crate::a::b`, `super::x`, `self::y`, or a path starting with a child module of the
 //! file) is resolved to the file that defines the module it names. Comments are skipped;
 //! `mod x;` declarations are not dependencies; in an inline module (`mod tests { ... }`),
@@ -15,8 +17,16 @@ use std::path::{Path, PathBuf};
 
 type Module = Vec<String>;
 
-/// The library sources checked: this crate's and those of the crates split off from it.
-const CRATES: [&str; 3] = ["src", "../appliance/src", "../proxy-protocol/src"];
+/// The library sources checked: every crate of the workspace (paths from this crate).
+const CRATES: [&str; 7] = [
+    "src",
+    "../appliance/src",
+    "../proxy-protocol/src",
+    "../loadgen/src",
+    "../reports/src",
+    "../rundir/src",
+    "../fuzz/src",
+];
 
 /// Every library source file under `dir` (relative to this crate), keyed by its module
 /// path (`[]` is `lib.rs`).
@@ -353,7 +363,8 @@ fn describe(circle: &BTreeSet<Module>, edges: &BTreeMap<Module, BTreeSet<Module>
 fn no_file_imports_from_a_file_that_imports_it() {
     for dir in CRATES {
         let files = source_files(dir);
-        assert!(files.len() > 5, "{dir}: found only {} files", files.len());
+        // A wrong path would find nothing and pass: every crate has a lib.rs and more.
+        assert!(files.len() >= 2, "{dir}: found only {} files", files.len());
         let edges = file_edges(&files);
         let found = circles(&edges);
         let text: Vec<String> = found.iter().map(|c| describe(c, &edges)).collect();

@@ -10,10 +10,12 @@ use crate::error::{ReportError, Result};
 use crate::gate::{self, GateReport};
 use crate::metrics;
 use crate::plots::spectrum;
+use crate::render::doc::figure;
 use crate::render::doc::{Block, Doc};
-use crate::render::run::{figure, write_doc};
+use crate::render::run::write_doc;
 use crate::render::tables::ordered_classes;
-use crate::rules::{fmt_num, Evaluation, Gates, Method, Verdict};
+pub use crate::render::tables::verdict_word;
+use crate::rules::{fmt_num, Evaluation, Gates, Method};
 use crate::rundir::RunDir;
 use rundir::baseline::Baseline;
 use rundir::verdict::{DiffVerdict, VERDICT_SCHEMA_VERSION};
@@ -229,14 +231,4 @@ pub fn warnings(baseline: &Baseline, run: &RunDir) -> Vec<String> {
         ));
     }
     out
-}
-
-/// The verdict in words.
-pub fn verdict_word(v: Verdict) -> &'static str {
-    match v {
-        Verdict::Pass => "PASS",
-        Verdict::Hotfix => "HOTFIX",
-        Verdict::Rollback => "ROLLBACK",
-        Verdict::Missing => "MISSING",
-    }
 }

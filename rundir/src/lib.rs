@@ -6,6 +6,7 @@
 //! now has one owner here, and both crates go through it.
 //!
 //! # Layout
+//! - [`atomic`]: atomic file writes (temp file, sync, rename), for both sides.
 //! - [`run`]: the typed `run.json`: [`run::written`] as the attack writes it,
 //!   [`run::RunJson`] as the reports read it, and [`run::migrate`] between them, which
 //!   brings every version 1 shape to the reading layout (no reader-side normalising).
@@ -19,6 +20,7 @@
 //! - [`folded`]: the one parser of collapsed CPU stacks and the frame rankings built on it.
 //! - [`flame`]: flame graphs (plain and differential) drawn from collapsed stacks.
 
+pub mod atomic;
 pub mod baseline;
 pub mod columns;
 pub mod flame;

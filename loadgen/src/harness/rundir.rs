@@ -14,20 +14,8 @@ use crate::rig::error::RigError;
 /// Columns the harness adds to `timeseries.csv` (named in `rundir::columns`).
 pub use rundir::columns::SAMPLED_COLUMNS;
 
-fn io_err(what: String) -> impl FnOnce(std::io::Error) -> RigError {
-    move |source| RigError::Io {
-        what,
-        cause: source,
-    }
-}
-
-/// Writes `bytes` to `path` through a temporary file and a rename, so a reader never
-/// sees half a file (an interrupted run still leaves whole files).
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), RigError> {
-    let tmp = path.with_extension("tmp-harness");
-    std::fs::write(&tmp, bytes).map_err(io_err(format!("write {}", tmp.display())))?;
-    std::fs::rename(&tmp, path).map_err(io_err(format!("rename to {}", path.display())))
-}
+/// Whole files only, also from an interrupted run: the rig's atomic write.
+pub use crate::rig::files::write_atomic;
 
 /// Reads `run.json` as a JSON object (an empty object when absent or not an object).
 pub fn read_run_json(path: &Path) -> Map<String, Value> {

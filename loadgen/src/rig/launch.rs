@@ -16,9 +16,9 @@ use super::admin::{wait_ready, AdminClient};
 use super::children::ChildGuard;
 use super::config_gen::{self, ProxyConfigSpec};
 use super::error::RigError;
+use super::files;
 use super::pin;
 use super::redis::free_local_addr;
-use crate::harness::rundir;
 
 /// What the run's proxy config is made from.
 #[derive(Debug, Clone, Copy)]
@@ -91,7 +91,7 @@ pub fn write_config(spec: &ConfigSpec<'_>) -> Result<ProxyConfig, RigError> {
         cause: source,
     })?;
     let path = spec.dir.join("proxy.toml");
-    rundir::write_atomic(&path, text.as_bytes())?;
+    files::write_atomic(&path, text.as_bytes())?;
     Ok(ProxyConfig {
         path,
         listen,

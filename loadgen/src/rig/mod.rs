@@ -12,6 +12,7 @@
 //! - [`children`]: child processes held by guards that kill them by pid when dropped.
 //! - [`signal`]: the shutdown signal (Ctrl-C and SIGTERM) every command selects on.
 //! - [`paths`]: the checkout, the proxy binary, the demo config, a fresh run directory.
+//! - [`files`]: atomic writes of what the rig generates.
 //! - [`launch`]: the run's proxy config written, the proxy started and waited for.
 //! - [`config_gen`]: the generated proxy config (fresh ports, the origin, Redis).
 //! - [`origin`]: the test origin on its own threads.
@@ -29,6 +30,7 @@ pub mod children;
 pub mod config_gen;
 pub mod cpu_quota;
 pub mod error;
+pub mod files;
 pub mod launch;
 pub mod origin;
 pub mod paths;

@@ -14,6 +14,7 @@
 pub mod build;
 pub mod calibration;
 pub mod decide;
+pub mod outcome;
 pub mod report;
 pub mod schedule;
 pub mod trial;
@@ -54,25 +55,8 @@ pub struct GateOptions {
     pub candidate_env: Vec<(String, String)>,
 }
 
+pub use outcome::GateOutcome;
 pub use rundir::verdict::Mode;
-
-/// The session's result.
-#[derive(Debug)]
-pub struct GateOutcome {
-    /// The enforced verdict: today's comparison, or the document's in fallback.
-    pub verdict: Verdict,
-    /// How the verdict was reached.
-    pub mode: Mode,
-    /// Candidate vs control today (interleaved mode).
-    pub today: Option<GateReport>,
-    /// Candidate vs the committed document (when there is one).
-    pub document: Option<GateReport>,
-    /// The session directory.
-    pub out_dir: PathBuf,
-    /// Reasons to read the verdict with care (saturated load generator in a trial, a
-    /// baseline measured from uncommitted changes).
-    pub warnings: Vec<String>,
-}
 
 impl GateOutcome {
     /// The enforcing report.

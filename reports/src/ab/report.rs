@@ -7,20 +7,22 @@
 //! differential flame graph. Both comparisons are shown: candidate vs control today (the
 //! enforced one) and candidate vs the committed document (what release reviews cite).
 
+use super::outcome::GateOutcome;
 use super::trial::Measured;
-use super::{GateOutcome, Mode};
 use crate::atomic::write_atomic;
 use crate::callgrind;
 use crate::diff::{row, verdict_word, DIFF_FLAMEGRAPH};
 use crate::error::Result;
 use crate::gate::GateReport;
 use crate::plots::spectrum;
+use crate::render::doc::figure;
 use crate::render::doc::{Block, Doc};
-use crate::render::run::{figure, write_doc};
+use crate::render::run::write_doc;
 use crate::render::tables::ordered_classes;
 use crate::rules::{fmt_num, Evaluation, Kind, Method};
 use crate::stats;
 use rundir::baseline::Baseline;
+use rundir::verdict::Mode;
 use rundir::verdict::{SessionVerdict, GATE_VERDICT_SCHEMA_VERSION};
 use std::path::Path;
 

@@ -3,8 +3,8 @@
 //! pass / hotfix / rollback criteria with their rationale.
 
 use super::doc::{Block, Doc};
+use super::tables::verdict_word;
 use super::tables::{class_rows, frame_rows, global_metric_rows, opt, CLASS_HEADER, FRAME_HEADER};
-use crate::diff::verdict_word;
 use crate::gate;
 use crate::rules::{Gates, Kind, Rule};
 use crate::rundir::RunDir;

@@ -235,6 +235,15 @@ fn md_cell(text: &str) -> String {
     text.replace('|', "\\|").replace('\n', " ")
 }
 
+/// A figure block whose SVG goes to `plots/<name>.svg`.
+pub fn figure(title: &str, name: &str, svg: String) -> Block {
+    Block::Figure {
+        title: title.to_owned(),
+        file: format!("plots/{name}.svg"),
+        svg,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,7 +1,7 @@
 //! The run report: `report.md`, `report.html`, `plots/*.svg` and `summary.csv` in the run
 //! directory.
 
-use super::doc::{Block, Doc};
+use super::doc::{figure, Block, Doc};
 use super::tables::{
     self, class_rows, frame_rows, global_metric_rows, ordered_classes, CLASS_HEADER, FRAME_HEADER,
 };
@@ -219,15 +219,6 @@ pub fn report(run: &RunDir) -> Result<Doc> {
         }
     }
     Ok(doc)
-}
-
-/// A figure block whose SVG goes to `plots/<name>.svg`.
-pub fn figure(title: &str, name: &str, svg: String) -> Block {
-    Block::Figure {
-        title: title.to_owned(),
-        file: format!("plots/{name}.svg"),
-        svg,
-    }
 }
 
 /// Writes a document as `<stem>.md` and `<stem>.html` plus its figures, under `dir`.

@@ -1,8 +1,8 @@
 //! The soak section of a run report: memory, fds and threads over the steady window with
 //! their trends, latency drift and the error budget (figures from [`crate::soak`]).
 
+use super::doc::figure;
 use super::doc::Doc;
-use super::run::figure;
 use super::tables::NOT_MEASURED;
 use crate::error::Result;
 use crate::metrics::Metric;

@@ -1,8 +1,8 @@
 //! The spike section of a run report: errors and latency before, during and after the
 //! surge, and the recovery time (figures and definitions in [`crate::spike`]).
 
+use super::doc::figure;
 use super::doc::Doc;
-use super::run::figure;
 use super::tables::NOT_MEASURED;
 use crate::error::Result;
 use crate::plots::{line_chart, seconds_label, Chart, Series};

@@ -8,6 +8,7 @@ use rundir::baseline::MetricSet;
 use rundir::columns::CLASSES;
 use rundir::folded::Frame;
 use rundir::run::{ClassStats, Percentiles};
+use rundir::verdict::Verdict;
 use std::collections::BTreeMap;
 
 /// The text printed for a metric that was not recorded.
@@ -132,4 +133,13 @@ pub fn frame_rows(frames: &[Frame]) -> Vec<Vec<String>> {
             ]
         })
         .collect()
+}
+/// The verdict in words.
+pub fn verdict_word(v: Verdict) -> &'static str {
+    match v {
+        Verdict::Pass => "PASS",
+        Verdict::Hotfix => "HOTFIX",
+        Verdict::Rollback => "ROLLBACK",
+        Verdict::Missing => "MISSING",
+    }
 }

@@ -9,8 +9,11 @@
 //! Prometheus histograms, so latency is alerted on by Prometheus (burn-rate rules), not
 //! by CloudWatch.
 
-use super::cloudformation::ASG_NAME;
 use super::plan::Plan;
+
+/// The Auto Scaling group's name, fixed so the agent's config can name it before the group
+/// exists (a reference would be circular).
+pub const ASG_NAME: &str = "${AWS::StackName}-proxy";
 use serde_json::json;
 
 /// The agent's `procstat` metric for resident memory.

@@ -9,11 +9,7 @@ use super::alarm_model::{Evaluation, TreatMissing};
 use super::plan::{Band, Plan};
 use crate::rules::fmt_num;
 
-/// `DatapointsToAlarm` of the rollback alarms: two breaching periods, so one bad minute
-/// (a deploy blip, a client burst) does not roll a release back.
-pub const ROLLBACK_DATAPOINTS: u32 = 2;
-/// `EvaluationPeriods` of the rollback alarms.
-pub const ROLLBACK_EVALUATION: u32 = 3;
+pub use super::timing::{ROLLBACK_DATAPOINTS, ROLLBACK_EVALUATION};
 /// Hotfix alarms look at a longer window: a ticket is for what persists.
 const HOTFIX_PERIOD_FACTOR: u32 = 5;
 const HOTFIX_DATAPOINTS: u32 = 3;

@@ -11,9 +11,7 @@ use super::alarms::{Alarm, Severity, Signal};
 use super::plan::Plan;
 use serde_json::{json, Value};
 
-/// The Auto Scaling group's name, fixed so the agent's config can name it before the group
-/// exists (a reference would be circular).
-pub const ASG_NAME: &str = "${AWS::StackName}-proxy";
+pub use super::agent::ASG_NAME;
 const REQUESTS: &str = "filter_proxy_requests_total";
 
 fn metric(

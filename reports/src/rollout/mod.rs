@@ -21,6 +21,7 @@ pub mod alarm_model;
 pub mod alarms;
 pub mod cloudformation;
 pub mod dashboard;
+pub mod decision;
 pub mod decisions;
 pub mod inputs;
 pub mod plan;

@@ -3,6 +3,7 @@
 //! figure or rule it came from ([`Decision`]), so `DECISIONS.md` cannot fall behind the
 //! templates: both are rendered from this one plan.
 
+pub use super::decision::Decision;
 use super::inputs::Inputs;
 use super::timing::{note, Timing};
 use crate::error::{ReportError, Result};
@@ -15,17 +16,6 @@ use std::path::Path;
 pub const SLO_PROFILE: &str = "peak";
 /// The profile whose rules bound memory growth.
 pub const SOAK_PROFILE: &str = "soak";
-
-/// One configuration decision: what, its value, and where the value came from.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Decision {
-    /// The parameter, as it appears in the generated files.
-    pub parameter: String,
-    /// Its value.
-    pub value: String,
-    /// The baseline figure, rule or reasoning it came from.
-    pub source: String,
-}
 
 /// A hotfix / rollback pair taken from one gate rule.
 #[derive(Debug, Clone, PartialEq)]

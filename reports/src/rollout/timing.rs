@@ -2,8 +2,15 @@
 //! start-to-ready time, the proxy's shutdown grace and how fast the rollback alarms can
 //! fire. Each value is recorded with its reasoning.
 
+use super::decision::Decision;
 use super::inputs::Inputs;
-use super::plan::Decision;
+
+/// `DatapointsToAlarm` of the rollback alarms: two breaching periods, so one bad minute
+/// (a deploy blip, a client burst) does not roll a release back.
+pub const ROLLBACK_DATAPOINTS: u32 = 2;
+/// `EvaluationPeriods` of the rollback alarms.
+pub const ROLLBACK_EVALUATION: u32 = 3;
+
 use crate::rules::fmt_num;
 
 /// Health checks and warm-up.
@@ -125,8 +132,7 @@ pub fn derive(inputs: &Inputs, out: &mut Vec<Decision>) -> Timing {
             m.scrape_interval_s
         ),
     );
-    let detection_s =
-        m.alarm_period_s * (super::alarms::ROLLBACK_DATAPOINTS + 1) + m.scrape_interval_s;
+    let detection_s = m.alarm_period_s * (ROLLBACK_DATAPOINTS + 1) + m.scrape_interval_s;
     let checkpoint_delay_s = ceil_minute(f64::from(warmup_s + detection_s));
     note(
         out,
@@ -136,8 +142,7 @@ pub fn derive(inputs: &Inputs, out: &mut Vec<Decision>) -> Timing {
             "warm-up ({warmup_s} s) + the slowest a rollback alarm fires after a breach \
                  starts ({detection_s} s: {} breaching periods of {} s, one partial period, \
                  one scrape), rounded up to a minute",
-            super::alarms::ROLLBACK_DATAPOINTS,
-            m.alarm_period_s
+            ROLLBACK_DATAPOINTS, m.alarm_period_s
         ),
     );
     let bake_time_s = ceil_minute(f64::from(detection_s));

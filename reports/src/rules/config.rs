@@ -2,9 +2,10 @@
 //! validation pass that collects every problem, each naming its key, so a typo cannot
 //! silently disable a gate.
 
-use super::{Comparison, Direction, Kind, Rule, Verdict};
+use super::rule::{Comparison, Rule};
 use crate::error::{ReportError, Result};
 use crate::metrics::Metric;
+use rundir::verdict::{Direction, Kind, Verdict};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::Path;

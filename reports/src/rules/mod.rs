@@ -7,52 +7,14 @@
 //! names its key, so a typo in a threshold cannot silently disable a gate.
 
 mod config;
+mod rule;
 
 pub use config::{Gates, Session, DEFAULT_PAIRS, GATES_SCHEMA_VERSION};
+pub use rule::{Comparison, Rule};
 
-use crate::metrics::Metric;
-use crate::stats::{self, Bootstrap};
+use crate::stats;
 use rundir::baseline::MetricValue;
 pub use rundir::verdict::{Direction, Evaluation, Kind, Method, RatioCi, Verdict};
-
-/// A validated rule.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Rule {
-    /// Which metric.
-    pub metric: Metric,
-    /// `Some(class)`, or None for every class (`.*`) or for a global metric.
-    pub class: Option<String>,
-    /// Which way is better.
-    pub direction: Direction,
-    /// Relative or absolute thresholds.
-    pub kind: Kind,
-    /// Hotfix threshold.
-    pub hotfix: f64,
-    /// Rollback threshold.
-    pub rollback: f64,
-    /// False: evaluated and reported, never fails the gate.
-    pub enforce: bool,
-    /// Rationale, printed in the baseline document.
-    pub why: String,
-}
-
-/// Settings of the statistical comparison.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Comparison {
-    /// Below this many per-second samples on either side, whole-run values are compared.
-    pub min_samples: usize,
-    /// Bootstrap settings.
-    pub bootstrap: Bootstrap,
-}
-
-impl Default for Comparison {
-    fn default() -> Self {
-        Self {
-            min_samples: 8,
-            bootstrap: Bootstrap::default(),
-        }
-    }
-}
 
 impl Rule {
     /// The rule in words, for documents.

@@ -7,7 +7,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-use super::{AddedLatency, Percentiles};
+use super::latency::{AddedLatency, Percentiles};
 
 /// The `appliance` object of `run.json`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, JsonSchema)]

@@ -12,10 +12,12 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 pub mod appliance;
+pub mod latency;
 pub mod migrate;
 pub mod written;
 
 pub use appliance::ApplianceResults;
+pub use latency::{AddedLatency, Percentiles};
 pub use migrate::{DocError, RUN_SCHEMA_VERSION};
 
 /// The instruction pass of a run (`run.json` `instructions`).
@@ -208,32 +210,6 @@ pub struct ClassStats {
     pub ttlb_us: Option<Percentiles>,
 }
 
-/// Latency percentiles in microseconds.
-#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, JsonSchema)]
-pub struct Percentiles {
-    /// Values recorded, when the writer says (zero: the percentiles mean nothing).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub count: Option<u64>,
-    /// Minimum.
-    #[serde(default)]
-    pub min: Option<f64>,
-    /// Median.
-    #[serde(default)]
-    pub p50: Option<f64>,
-    /// 90th percentile.
-    #[serde(default)]
-    pub p90: Option<f64>,
-    /// 99th percentile.
-    #[serde(default)]
-    pub p99: Option<f64>,
-    /// 99.9th percentile.
-    #[serde(default)]
-    pub p999: Option<f64>,
-    /// Maximum.
-    #[serde(default)]
-    pub max: Option<f64>,
-}
-
 /// Whole-run totals.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
 pub struct Totals {
@@ -313,17 +289,6 @@ pub struct Resources {
     /// Open file descriptors at the start of the steady window.
     #[serde(default)]
     pub fds_start: Option<f64>,
-}
-
-/// Latency the proxy adds.
-#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, JsonSchema)]
-pub struct AddedLatency {
-    /// Median added latency, µs.
-    #[serde(default)]
-    pub p50: Option<f64>,
-    /// 99th percentile added latency, µs.
-    #[serde(default)]
-    pub p99: Option<f64>,
 }
 
 /// The steady-state window of a run, in seconds since its start.

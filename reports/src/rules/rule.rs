@@ -1,0 +1,46 @@
+//! A validated rule and the settings of its comparison: the types the config parser builds
+//! and the evaluation in `rules/mod.rs` reads.
+
+use rundir::verdict::{Direction, Kind};
+
+use crate::metrics::Metric;
+use crate::stats::Bootstrap;
+
+/// A validated rule.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rule {
+    /// Which metric.
+    pub metric: Metric,
+    /// `Some(class)`, or None for every class (`.*`) or for a global metric.
+    pub class: Option<String>,
+    /// Which way is better.
+    pub direction: Direction,
+    /// Relative or absolute thresholds.
+    pub kind: Kind,
+    /// Hotfix threshold.
+    pub hotfix: f64,
+    /// Rollback threshold.
+    pub rollback: f64,
+    /// False: evaluated and reported, never fails the gate.
+    pub enforce: bool,
+    /// Rationale, printed in the baseline document.
+    pub why: String,
+}
+
+/// Settings of the statistical comparison.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Comparison {
+    /// Below this many per-second samples on either side, whole-run values are compared.
+    pub min_samples: usize,
+    /// Bootstrap settings.
+    pub bootstrap: Bootstrap,
+}
+
+impl Default for Comparison {
+    fn default() -> Self {
+        Self {
+            min_samples: 8,
+            bootstrap: Bootstrap::default(),
+        }
+    }
+}
