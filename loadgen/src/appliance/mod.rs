@@ -266,7 +266,6 @@ fn peak_rss(pid: u32) -> Option<u64> {
 }
 
 async fn orchestrate(ctx: &Ctx) -> Result<Measured, RigError> {
-    let dir = &ctx.run_dir;
     let mix = Mix::load(&ctx.profile.scenario_mix).map_err(config_err)?;
     let corpus = Corpus::build(&mix, Addressing::Proxy).map_err(config_err)?;
     if !traffic::usable(&mix, &corpus) {
@@ -276,7 +275,33 @@ async fn orchestrate(ctx: &Ctx) -> Result<Measured, RigError> {
     }
     let users = users::make(ctx.profile.users, 0, "lg");
     let churn = users::make(ctx.settings.churn_users, ctx.profile.users, "churn");
+    let mut parts = start_parts(ctx).await?;
+    let stream = register(ctx, &parts, &users, &churn).await?;
+    let driven = drive(ctx, &mut parts, &mix, corpus, &users, &churn, stream).await?;
+    measured(ctx, &mix, &parts, &driven, &users, &churn)
+}
 
+/// Everything an appliance run starts: the in-process origin (stopped when this is
+/// dropped), the proxy and the appliance (killed by their guards).
+struct Parts {
+    proxy: ChildGuard,
+    proxy_admin: AdminClient,
+    appliance: ChildGuard,
+    appliance_admin: AdminClient,
+    addrs: configs::ApplianceAddrs,
+    /// The proxy's client-facing address.
+    listen: SocketAddr,
+    origin_addr: SocketAddr,
+    /// The request header naming the user the proxy identified.
+    user_header: String,
+    origin_task: tokio::task::JoinHandle<()>,
+    origin_guard: OnDrop,
+}
+
+/// Writes the keys and configs, starts the echoing origin, the proxy and the appliance,
+/// and waits until both answer `/readyz`.
+async fn start_parts(ctx: &Ctx) -> Result<Parts, RigError> {
+    let dir = &ctx.run_dir;
     // Keys: the proxy's, and the appliance's (a different one when the profile says so).
     let key = random_key();
     let proxy_key = dir.join("proxy.key");
@@ -335,9 +360,9 @@ async fn orchestrate(ctx: &Ctx) -> Result<Measured, RigError> {
             let _ = origin_stopped.await;
         },
     ));
-    let _origin_guard = OnDrop(Some(origin_stop));
+    let origin_guard = OnDrop(Some(origin_stop));
 
-    let (mut proxy, proxy_admin) = launch::start_proxy(
+    let (proxy, proxy_admin) = launch::start_proxy(
         &ctx.proxy_bin,
         &ProxyConfig {
             path: proxy_config,
@@ -370,10 +395,30 @@ async fn orchestrate(ctx: &Ctx) -> Result<Measured, RigError> {
     let appliance_admin = AdminClient::new(addrs.admin)?;
     wait_ready(&appliance_admin, &mut appliance, ctx.ready_timeout).await?;
 
-    // Register everyone before the first request.
-    let all_users: Vec<users::SimUser> = users.iter().chain(&churn).cloned().collect();
+    Ok(Parts {
+        proxy,
+        proxy_admin,
+        appliance,
+        appliance_admin,
+        addrs,
+        listen,
+        origin_addr,
+        user_header,
+        origin_task,
+        origin_guard,
+    })
+}
+
+/// Registers every user (traffic and churn) over RADIUS before the first request.
+async fn register(
+    ctx: &Ctx,
+    parts: &Parts,
+    users: &[users::SimUser],
+    churn: &[users::SimUser],
+) -> Result<radius::RadiusStream, RigError> {
+    let all_users: Vec<users::SimUser> = users.iter().chain(churn).cloned().collect();
     let mut stream = radius::RadiusStream::connect(
-        addrs.radius,
+        parts.addrs.radius,
         &ctx.settings.secret,
         ctx.settings.radius_rate,
         all_users.len(),
@@ -385,7 +430,7 @@ async fn orchestrate(ctx: &Ctx) -> Result<Measured, RigError> {
     })?;
     let register_wait = Duration::from_secs(10);
     let t0 = Instant::now();
-    stream.start_all(&users, register_wait).await;
+    stream.start_all(users, register_wait).await;
     if !ctx.quiet {
         let c = stream.counts();
         eprintln!(
@@ -396,16 +441,46 @@ async fn orchestrate(ctx: &Ctx) -> Result<Measured, RigError> {
         );
     }
 
+    Ok(stream)
+}
+
+/// What the traffic and the RADIUS stream produced, with the counters at the edges of the
+/// measured window.
+struct Driven {
+    tally: traffic::TrafficTally,
+    cpu_start: (Edge, Instant),
+    cpu_end: (Edge, Instant),
+    traffic_started: SystemTime,
+    traffic_ended: SystemTime,
+    radius_counts: radius::RadiusCounts,
+    proxy_metrics: String,
+    appliance_metrics: String,
+    peak_rss_bytes: Option<u64>,
+}
+
+/// Sends the traffic while Interim-Updates flow, reads the counters at the edges of the
+/// measured window, then stops the stream and the origin and checks both children lived.
+async fn drive(
+    ctx: &Ctx,
+    parts: &mut Parts,
+    mix: &Mix,
+    corpus: Corpus,
+    users: &[users::SimUser],
+    churn: &[users::SimUser],
+    mut stream: radius::RadiusStream,
+) -> Result<Driven, RigError> {
+    let dir = &ctx.run_dir;
+    let all_users: Vec<users::SimUser> = users.iter().chain(churn).cloned().collect();
     let ticks = sample::clock_ticks_per_second();
     let plan = traffic::TrafficPlan {
-        appliance: addrs.listen,
-        proxy: listen,
+        appliance: parts.addrs.listen,
+        proxy: parts.listen,
         rate: ctx.rate,
         duration: ctx.profile.duration,
         warmup: ctx.profile.warmup,
         timeout: mix.request_timeout.min(Duration::from_secs(10)),
         max_in_flight: 512,
-        user_header: user_header.clone(),
+        user_header: parts.user_header.clone(),
     };
     let (stop_tx, stop_rx) = watch::channel(false);
     let interval = ctx.settings.interim_interval;
@@ -416,19 +491,20 @@ async fn orchestrate(ctx: &Ctx) -> Result<Measured, RigError> {
             .await;
         stream
     };
-    let (proxy_pid, appliance_pid) = (proxy.pid(), appliance.pid());
+    let (proxy_pid, appliance_pid) = (parts.proxy.pid(), parts.appliance.pid());
+    let proxy_admin = &parts.proxy_admin;
     let cpu_window = async {
         tokio::time::sleep(ctx.profile.warmup).await;
         (
-            edge(&proxy_admin, proxy_pid, appliance_pid, ticks).await,
+            edge(proxy_admin, proxy_pid, appliance_pid, ticks).await,
             Instant::now(),
         )
     };
     let traffic_run = async {
-        let t = traffic::run(&plan, &mix, corpus, &users).await;
+        let t = traffic::run(&plan, mix, corpus, users).await;
         let _ = stop_tx.send(true);
         let end = (
-            edge(&proxy_admin, proxy_pid, appliance_pid, ticks).await,
+            edge(proxy_admin, proxy_pid, appliance_pid, ticks).await,
             Instant::now(),
         );
         (t, end)
@@ -445,14 +521,14 @@ async fn orchestrate(ctx: &Ctx) -> Result<Measured, RigError> {
     let traffic_started = SystemTime::now();
     let ((tally, cpu_end), mut stream, cpu_start) = tokio::join!(traffic_run, updates, cpu_window);
     let traffic_ended = SystemTime::now();
-    stream.stop_all(&users, Duration::from_secs(5)).await;
+    stream.stop_all(users, Duration::from_secs(5)).await;
     let radius_counts = stream.finish(Duration::from_secs(2)).await;
 
-    let appliance_metrics = appliance_admin.metrics().await.unwrap_or_default();
-    let proxy_metrics = proxy_admin.metrics().await.unwrap_or_default();
+    let appliance_metrics = parts.appliance_admin.metrics().await.unwrap_or_default();
+    let proxy_metrics = parts.proxy_admin.metrics().await.unwrap_or_default();
     write(&dir.join("appliance-metrics-end.txt"), &appliance_metrics)?;
     write(&dir.join("metrics-end.txt"), &proxy_metrics)?;
-    for child in [&mut proxy, &mut appliance] {
+    for child in [&mut parts.proxy, &mut parts.appliance] {
         if let Some(status) = child.try_exit_status() {
             return Err(RigError::ChildFailed {
                 name: child.name().to_owned(),
@@ -462,23 +538,39 @@ async fn orchestrate(ctx: &Ctx) -> Result<Measured, RigError> {
         }
     }
     let peak_rss_bytes = peak_rss(proxy_pid);
-    drop(_origin_guard);
-    let _ = origin_task.await;
+    parts.origin_guard.fire();
+    let _ = (&mut parts.origin_task).await;
 
-    // The requests through the appliance, written the way every attack writes its run.
+    Ok(Driven {
+        tally,
+        cpu_start,
+        cpu_end,
+        traffic_started,
+        traffic_ended,
+        radius_counts,
+        proxy_metrics,
+        appliance_metrics,
+        peak_rss_bytes,
+    })
+}
+
+/// Writes the attack's view of the run (the requests through the appliance, as every
+/// attack writes its run directory).
+fn write_attack_view(ctx: &Ctx, mix: &Mix, parts: &Parts, driven: &Driven) -> Result<(), RigError> {
+    let dir = &ctx.run_dir;
     let (aggregator, samples) = Aggregator::spawn(ctx.profile.warmup);
-    let _ = samples.send(tally.through_samples.clone());
+    let _ = samples.send(driven.tally.through_samples.clone());
     drop(samples);
     let summary = aggregator.finish(Duration::from_secs(10));
     let facts = RunFacts {
         driver: "open-loop",
         profile: &ctx.profile,
-        mix: Some(&mix),
-        proxy: Some(addrs.listen.to_string()),
-        origin: origin_addr.to_string(),
-        started: traffic_started,
-        ended: traffic_ended,
-        elapsed: Duration::from_secs_f64(tally.elapsed_s),
+        mix: Some(mix),
+        proxy: Some(parts.addrs.listen.to_string()),
+        origin: parts.origin_addr.to_string(),
+        started: driven.traffic_started,
+        ended: driven.traffic_ended,
+        elapsed: Duration::from_secs_f64(driven.tally.elapsed_s),
         complete: true,
         offered_rps: Some(ctx.rate / 2.0),
         extra: BTreeMap::from([(
@@ -487,17 +579,13 @@ async fn orchestrate(ctx: &Ctx) -> Result<Measured, RigError> {
         )]),
     };
     output::write_run_dir(dir, &facts, &summary).map_err(config_err)?;
-    let warmup_s = ctx.profile.warmup.as_secs_f64();
-    let mut keys = results::traffic_keys(dir, &tally, ctx.rate, warmup_s)?;
-    let measured_requests: u64 = tally
-        .classes
-        .values()
-        .map(|c| c.latency.len() + c.failures)
-        .sum();
-    let per_request = |start: Option<u64>, end: Option<u64>, n: u64| match (start, end) {
-        (Some(s), Some(e)) if n > 0 && e >= s => Some((e - s) as f64 * 1000.0 / n as f64),
-        _ => None,
-    };
+    Ok(())
+}
+
+/// The `resources` object: the proxy's CPU and allocations per request over the measured
+/// window, its peak RSS, fds and threads.
+fn resources(driven: &Driven, measured_requests: u64) -> Value {
+    let (cpu_start, cpu_end) = (&driven.cpu_start, &driven.cpu_end);
     let (a0, a1) = (&cpu_start.0.alloc, &cpu_end.0.alloc);
     let delta = |f: fn(&AllocCounters) -> Option<f64>| Some(f(a1)? - f(a0)?);
     let proxy_requests = delta(|a| a.requests)
@@ -510,6 +598,55 @@ async fn orchestrate(ctx: &Ctx) -> Result<Measured, RigError> {
         }
         _ => None,
     };
+    let peak_rss_bytes = driven.peak_rss_bytes;
+    json!({
+            "proxy_cpu_us_per_request": proxy_cpu_per_request,
+            "allocs_per_request": alloc_per(|a| a.nmalloc),
+            "bytes_allocated_per_request": alloc_per(|a| a.bytes_allocated),
+            "peak_rss_bytes": peak_rss_bytes,
+            "rss_slope_bytes_per_s": null,
+            "fds_start": cpu_start.0.fds_threads.map(|(f, _)| f),
+            "fds_end": cpu_end.0.fds_threads.map(|(f, _)| f),
+            "threads_max": cpu_start.0.fds_threads.zip(cpu_end.0.fds_threads).map(|(a, b)| a.1.max(b.1)),
+        })
+}
+
+/// CPU milliseconds between two readings per unit (µs per unit); `None` without both
+/// readings or units.
+fn per_unit(start: Option<u64>, end: Option<u64>, n: u64) -> Option<f64> {
+    match (start, end) {
+        (Some(s), Some(e)) if n > 0 && e >= s => Some((e - s) as f64 * 1000.0 / n as f64),
+        _ => None,
+    }
+}
+
+/// The run's `run.json` keys and its verdict, from what [`drive`] measured.
+fn measured(
+    ctx: &Ctx,
+    mix: &Mix,
+    parts: &Parts,
+    driven: &Driven,
+    users: &[users::SimUser],
+    churn: &[users::SimUser],
+) -> Result<Measured, RigError> {
+    write_attack_view(ctx, mix, parts, driven)?;
+    let dir = &ctx.run_dir;
+    let Driven {
+        tally,
+        cpu_start,
+        cpu_end,
+        radius_counts,
+        proxy_metrics,
+        appliance_metrics,
+        ..
+    } = driven;
+    let warmup_s = ctx.profile.warmup.as_secs_f64();
+    let mut keys = results::traffic_keys(dir, &tally, ctx.rate, warmup_s)?;
+    let measured_requests: u64 = tally
+        .classes
+        .values()
+        .map(|c| c.latency.len() + c.failures)
+        .sum();
     let (n_app, _) = tally.route_counts(traffic::Route::Appliance);
     let measured_app = tally
         .classes
@@ -541,16 +678,7 @@ async fn orchestrate(ctx: &Ctx) -> Result<Measured, RigError> {
     );
     keys.insert(
         "resources".into(),
-        json!({
-            "proxy_cpu_us_per_request": proxy_cpu_per_request,
-            "allocs_per_request": alloc_per(|a| a.nmalloc),
-            "bytes_allocated_per_request": alloc_per(|a| a.bytes_allocated),
-            "peak_rss_bytes": peak_rss_bytes,
-            "rss_slope_bytes_per_s": null,
-            "fds_start": cpu_start.0.fds_threads.map(|(f, _)| f),
-            "fds_end": cpu_end.0.fds_threads.map(|(f, _)| f),
-            "threads_max": cpu_start.0.fds_threads.zip(cpu_end.0.fds_threads).map(|(a, b)| a.1.max(b.1)),
-        }),
+        resources(driven, measured_requests),
     );
     keys.insert("load_generator_saturated".into(), json!(saturated));
     keys.insert(
@@ -589,7 +717,7 @@ async fn orchestrate(ctx: &Ctx) -> Result<Measured, RigError> {
         a.insert("proxy_protocol".into(), json!(headers));
         a.insert(
             "appliance_cpu_us_per_connection".into(),
-            json!(per_request(
+            json!(per_unit(
                 cpu_start.0.appliance_cpu_ms,
                 cpu_end.0.appliance_cpu_ms,
                 measured_app
@@ -605,10 +733,17 @@ async fn orchestrate(ctx: &Ctx) -> Result<Measured, RigError> {
 /// Stops the in-process origin when dropped (also when the run fails or is interrupted).
 struct OnDrop(Option<oneshot::Sender<()>>);
 
-impl Drop for OnDrop {
-    fn drop(&mut self) {
+impl OnDrop {
+    /// Stops the origin now.
+    fn fire(&mut self) {
         if let Some(tx) = self.0.take() {
             let _ = tx.send(());
         }
+    }
+}
+
+impl Drop for OnDrop {
+    fn drop(&mut self) {
+        self.fire();
     }
 }

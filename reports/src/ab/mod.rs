@@ -23,7 +23,7 @@ use crate::error::{ReportError, Result};
 use crate::gate::{self, GateReport};
 use crate::rules::{Gates, Verdict};
 use build::{BuildDirs, Compiler, ControlBuild};
-use rundir::baseline::MetricSet;
+use rundir::baseline::{Baseline, MetricSet};
 use schedule::Arm;
 use std::path::{Path, PathBuf};
 use trial::{ArmSpec, Measured, TrialRunner};
@@ -82,19 +82,7 @@ pub fn run_gate(
         .pairs
         .unwrap_or(gates.session(&opts.profile).pairs)
         .max(1) as usize;
-    let baseline = match &opts.baseline {
-        Some(path) if path.is_file() => Some((crate::baseline::read(path)?, path.clone())),
-        _ => None,
-    };
-    if let Some((b, path)) = &baseline {
-        if b.profile != opts.profile {
-            return Err(ReportError::ProfileMismatch {
-                path: path.clone(),
-                baseline: b.profile.clone(),
-                run: opts.profile.clone(),
-            });
-        }
-    }
+    let baseline = read_baseline(opts)?;
     let control = match &opts.control_bin {
         Some(bin) => ControlBuild::Ready {
             commit: "given".to_owned(),
@@ -109,35 +97,7 @@ pub fn run_gate(
             compiler,
         ),
     };
-    let mode = match &control {
-        ControlBuild::Ready { commit, reused, .. } => Mode::Interleaved {
-            control_commit: commit.clone(),
-            reused: *reused,
-        },
-        ControlBuild::Unavailable { reason, .. } if baseline.is_some() => Mode::DocumentOnly {
-            reason: reason.clone(),
-        },
-        ControlBuild::Unavailable { reason, .. } => {
-            return Err(ReportError::Session(format!(
-                "no control build ({reason}) and no baseline document to fall back to"
-            )))
-        }
-    };
-    let candidate_bin = match &opts.candidate_bin {
-        Some(bin) => bin.clone(),
-        None => {
-            let (commit, dirty) = build::head(&opts.dirs.repo);
-            let name = format!(
-                "candidate-{}{}",
-                commit
-                    .as_deref()
-                    .map_or("unknown", |c| &c[..c.len().min(12)]),
-                if dirty { "-dirty" } else { "" }
-            );
-            build::candidate(&opts.dirs, &name, &opts.candidate_features, compiler)
-                .map_err(|e| ReportError::Session(format!("the candidate does not build:\n{e}")))?
-        }
-    };
+    let mode = mode_of(&control, baseline.is_some())?;
     let arms = Arms {
         control: match &control {
             ControlBuild::Ready { bin, .. } => Some(ArmSpec {
@@ -147,7 +107,7 @@ pub fn run_gate(
             ControlBuild::Unavailable { .. } => None,
         },
         candidate: ArmSpec {
-            bin: candidate_bin,
+            bin: candidate_bin(opts, compiler)?,
             env: opts.candidate_env.clone(),
         },
     };
@@ -170,36 +130,7 @@ pub fn run_gate(
         .as_ref()
         .or(document.as_ref())
         .map_or(Verdict::Missing, |r| r.verdict);
-    let mut warnings: Vec<String> = session
-        .control
-        .iter()
-        .chain(&session.candidate)
-        .filter(|m| m.run.run.load_generator_saturated == Some(true))
-        .map(|m| {
-            format!(
-                "{}: the load generator was saturated; the machine was too busy for that trial",
-                m.run.path.display()
-            )
-        })
-        .collect();
-    if let (ControlBuild::Ready { bin, .. }, None) = (&control, &opts.control_bin) {
-        let same = std::fs::read(bin).ok() == std::fs::read(&arms.candidate.bin).ok();
-        if same {
-            warnings.push(
-                "the control and candidate binaries are identical: this session is an A/A run"
-                    .to_owned(),
-            );
-        }
-    }
-    if let (Some((b, _)), Mode::Interleaved { .. }, None) = (&baseline, &mode, &opts.control_bin) {
-        if b.provenance.git_dirty == Some(true) {
-            warnings.push(
-                "the baseline was measured from a work tree with uncommitted changes; the \
-                 control is its commit without them"
-                    .to_owned(),
-            );
-        }
-    }
+    let warnings = warnings(opts, &control, &arms, &mode, baseline.as_ref(), &session);
     let outcome = GateOutcome {
         verdict,
         mode,
@@ -218,6 +149,105 @@ pub fn run_gate(
         },
     )?;
     Ok(outcome)
+}
+
+/// The committed baseline document of the profile, when there is one (refused when it
+/// belongs to another profile).
+fn read_baseline(opts: &GateOptions) -> Result<Option<(Baseline, PathBuf)>> {
+    let baseline = match &opts.baseline {
+        Some(path) if path.is_file() => Some((crate::baseline::read(path)?, path.clone())),
+        _ => None,
+    };
+    if let Some((b, path)) = &baseline {
+        if b.profile != opts.profile {
+            return Err(ReportError::ProfileMismatch {
+                path: path.clone(),
+                baseline: b.profile.clone(),
+                run: opts.profile.clone(),
+            });
+        }
+    }
+    Ok(baseline)
+}
+
+/// Interleaved when the control built; else the document alone, if there is one.
+fn mode_of(control: &ControlBuild, have_baseline: bool) -> Result<Mode> {
+    Ok(match control {
+        ControlBuild::Ready { commit, reused, .. } => Mode::Interleaved {
+            control_commit: commit.clone(),
+            reused: *reused,
+        },
+        ControlBuild::Unavailable { reason, .. } if have_baseline => Mode::DocumentOnly {
+            reason: reason.clone(),
+        },
+        ControlBuild::Unavailable { reason, .. } => {
+            return Err(ReportError::Session(format!(
+                "no control build ({reason}) and no baseline document to fall back to"
+            )))
+        }
+    })
+}
+
+/// The candidate's binary: given, or built from the work tree (named by its commit).
+fn candidate_bin(opts: &GateOptions, compiler: &dyn Compiler) -> Result<PathBuf> {
+    Ok(match &opts.candidate_bin {
+        Some(bin) => bin.clone(),
+        None => {
+            let (commit, dirty) = build::head(&opts.dirs.repo);
+            let name = format!(
+                "candidate-{}{}",
+                commit
+                    .as_deref()
+                    .map_or("unknown", |c| &c[..c.len().min(12)]),
+                if dirty { "-dirty" } else { "" }
+            );
+            build::candidate(&opts.dirs, &name, &opts.candidate_features, compiler)
+                .map_err(|e| ReportError::Session(format!("the candidate does not build:\n{e}")))?
+        }
+    })
+}
+
+/// Reasons to read the verdict with care: a saturated load generator, an A/A session, a
+/// baseline measured from uncommitted changes.
+fn warnings(
+    opts: &GateOptions,
+    control: &ControlBuild,
+    arms: &Arms,
+    mode: &Mode,
+    baseline: Option<&(Baseline, PathBuf)>,
+    session: &SessionTrials,
+) -> Vec<String> {
+    let mut warnings: Vec<String> = session
+        .control
+        .iter()
+        .chain(&session.candidate)
+        .filter(|m| m.run.run.load_generator_saturated == Some(true))
+        .map(|m| {
+            format!(
+                "{}: the load generator was saturated; the machine was too busy for that trial",
+                m.run.path.display()
+            )
+        })
+        .collect();
+    if let (ControlBuild::Ready { bin, .. }, None) = (control, &opts.control_bin) {
+        let same = std::fs::read(bin).ok() == std::fs::read(&arms.candidate.bin).ok();
+        if same {
+            warnings.push(
+                "the control and candidate binaries are identical: this session is an A/A run"
+                    .to_owned(),
+            );
+        }
+    }
+    if let (Some((b, _)), Mode::Interleaved { .. }, None) = (baseline, mode, &opts.control_bin) {
+        if b.provenance.git_dirty == Some(true) {
+            warnings.push(
+                "the baseline was measured from a work tree with uncommitted changes; the \
+                 control is its commit without them"
+                    .to_owned(),
+            );
+        }
+    }
+    warnings
 }
 
 /// One arm's trials pooled for the document comparison: per metric, the trials' median

@@ -31,8 +31,25 @@ pub struct Rendered {
 
 /// Builds the run report document.
 pub fn report(run: &RunDir) -> Result<Doc> {
+    let mut doc = Doc::new(format!("Run report: profile {}", run.run.profile.name));
+    run_section(&mut doc, run);
+    totals_section(&mut doc, run);
+    let classes = ordered_classes(run.run.classes.keys().chain(run.histograms.keys()));
+    latency_section(&mut doc, run, &classes)?;
+    timeline_section(&mut doc, run, &classes)?;
+    if crate::soak::applies(run) {
+        super::soak::section(&mut doc, run)?;
+    }
+    super::spike::section(&mut doc, run)?;
+    super::appliance::section(&mut doc, run);
+    super::machine::section(&mut doc, run);
+    cpu_section(&mut doc, run);
+    Ok(doc)
+}
+
+/// What ran, when, on what: the run's provenance.
+fn run_section(doc: &mut Doc, run: &RunDir) {
     let r = &run.run;
-    let mut doc = Doc::new(format!("Run report: profile {}", r.profile.name));
     doc.heading(1, "Run");
     let yes_no =
         |b: Option<bool>| b.map_or_else(|| tables::NOT_MEASURED.to_owned(), |b| b.to_string());
@@ -79,6 +96,11 @@ pub fn report(run: &RunDir) -> Result<Doc> {
             ],
         ],
     );
+}
+
+/// Totals, request classes and the gated figures.
+fn totals_section(doc: &mut Doc, run: &RunDir) {
+    let r = &run.run;
     let totals = r.totals.clone().unwrap_or_default();
     doc.heading(1, "Totals");
     doc.table(
@@ -99,8 +121,12 @@ pub fn report(run: &RunDir) -> Result<Doc> {
         &["metric", "value"],
         global_metric_rows(&metrics::extract(run)),
     );
+}
+
+/// The percentile spectrum per class, and the corrected one when the run was paced.
+fn latency_section(doc: &mut Doc, run: &RunDir, classes: &[String]) -> Result<()> {
+    let r = &run.run;
     doc.heading(1, "Latency");
-    let classes = ordered_classes(r.classes.keys().chain(run.histograms.keys()));
     let spectra: Vec<_> = classes
         .iter()
         .enumerate()
@@ -150,6 +176,11 @@ pub fn report(run: &RunDir) -> Result<Doc> {
             spectrum::draw("Corrected latency spectrum", &series)?,
         ));
     }
+    Ok(())
+}
+
+/// The per-second plots.
+fn timeline_section(doc: &mut Doc, run: &RunDir, classes: &[String]) -> Result<()> {
     doc.heading(1, "Over time");
     match &run.timeseries {
         None => {
@@ -160,7 +191,7 @@ pub fn report(run: &RunDir) -> Result<Doc> {
             ));
         }
         Some(ts) => {
-            for plot in timeline::plots(&classes) {
+            for plot in timeline::plots(classes) {
                 match timeline::draw(&plot, ts)? {
                     Some(svg) => doc.push(figure(plot.title, plot.name, svg)),
                     None => doc.para(format!("{}: {}.", plot.title, tables::NOT_MEASURED)),
@@ -168,12 +199,11 @@ pub fn report(run: &RunDir) -> Result<Doc> {
             }
         }
     }
-    if crate::soak::applies(run) {
-        super::soak::section(&mut doc, run)?;
-    }
-    super::spike::section(&mut doc, run)?;
-    super::appliance::section(&mut doc, run);
-    super::machine::section(&mut doc, run);
+    Ok(())
+}
+
+/// The flame graph link and the top frames by self and total time.
+fn cpu_section(doc: &mut Doc, run: &RunDir) {
     doc.heading(1, "CPU profile");
     if run.path.join(files::FLAMEGRAPH).is_file() {
         doc.push(Block::Link {
@@ -218,7 +248,6 @@ pub fn report(run: &RunDir) -> Result<Doc> {
             );
         }
     }
-    Ok(doc)
 }
 
 /// Writes a document as `<stem>.md` and `<stem>.html` plus its figures, under `dir`.
