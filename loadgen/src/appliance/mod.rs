@@ -294,7 +294,7 @@ struct Parts {
     origin_addr: SocketAddr,
     /// The request header naming the user the proxy identified.
     user_header: String,
-    origin_task: tokio::task::JoinHandle<()>,
+    origin_task: tokio::task::JoinHandle<Result<(), crate::origin::OriginError>>,
     origin_guard: OnDrop,
 }
 
@@ -600,15 +600,15 @@ fn resources(driven: &Driven, measured_requests: u64) -> Value {
     };
     let peak_rss_bytes = driven.peak_rss_bytes;
     json!({
-            "proxy_cpu_us_per_request": proxy_cpu_per_request,
-            "allocs_per_request": alloc_per(|a| a.nmalloc),
-            "bytes_allocated_per_request": alloc_per(|a| a.bytes_allocated),
-            "peak_rss_bytes": peak_rss_bytes,
-            "rss_slope_bytes_per_s": null,
-            "fds_start": cpu_start.0.fds_threads.map(|(f, _)| f),
-            "fds_end": cpu_end.0.fds_threads.map(|(f, _)| f),
-            "threads_max": cpu_start.0.fds_threads.zip(cpu_end.0.fds_threads).map(|(a, b)| a.1.max(b.1)),
-        })
+        "proxy_cpu_us_per_request": proxy_cpu_per_request,
+        "allocs_per_request": alloc_per(|a| a.nmalloc),
+        "bytes_allocated_per_request": alloc_per(|a| a.bytes_allocated),
+        "peak_rss_bytes": peak_rss_bytes,
+        "rss_slope_bytes_per_s": null,
+        "fds_start": cpu_start.0.fds_threads.map(|(f, _)| f),
+        "fds_end": cpu_end.0.fds_threads.map(|(f, _)| f),
+        "threads_max": cpu_start.0.fds_threads.zip(cpu_end.0.fds_threads).map(|(a, b)| a.1.max(b.1)),
+    })
 }
 
 /// CPU milliseconds between two readings per unit (µs per unit); `None` without both
@@ -641,7 +641,7 @@ fn measured(
         ..
     } = driven;
     let warmup_s = ctx.profile.warmup.as_secs_f64();
-    let mut keys = results::traffic_keys(dir, &tally, ctx.rate, warmup_s)?;
+    let mut keys = results::traffic_keys(dir, tally, ctx.rate, warmup_s)?;
     let measured_requests: u64 = tally
         .classes
         .values()
@@ -662,9 +662,9 @@ fn measured(
     let achieved = measured_requests as f64 / window_s.max(0.001);
     // Saturated: the schedule itself fell behind (its lag, not the system's latency).
     let saturated = tally.late * 100 > tally.scheduled.max(1);
-    let headers = results::proxy_protocol_counters(&proxy_metrics);
-    let verdict = results::verdict(&tally, &radius_counts, &headers, users.len() as u64);
-    let counters = results::appliance_counters(&appliance_metrics);
+    let headers = results::proxy_protocol_counters(proxy_metrics);
+    let verdict = results::verdict(tally, radius_counts, &headers, users.len() as u64);
+    let counters = results::appliance_counters(appliance_metrics);
     let mut settings = json!(ctx.profile);
     // Repository-relative, so run.json (and a baseline made from it) names no machine path.
     if let Ok(mix) = std::fs::canonicalize(&ctx.profile.scenario_mix) {
@@ -676,10 +676,7 @@ fn measured(
         "profile".into(),
         json!({"name": ctx.profile.name, "settings": settings}),
     );
-    keys.insert(
-        "resources".into(),
-        resources(driven, measured_requests),
-    );
+    keys.insert("resources".into(), resources(driven, measured_requests));
     keys.insert("load_generator_saturated".into(), json!(saturated));
     keys.insert(
         "steady_window".into(),
