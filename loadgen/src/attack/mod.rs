@@ -130,7 +130,8 @@ async fn run_goose(
     let plan = profile.goose_test_plan();
     let mut goose = *GooseAttack::initialize_with_config(config)?
         .set_default(GooseDefault::TestPlan, plan.as_str())?;
-    for scenario in scenarios::build(&ctx, &mix)? {
+    let (built, users_per_scenario) = scenarios::build(&ctx, &mix, profile.users)?;
+    for scenario in built {
         goose = goose.register_scenario(scenario);
     }
     let skipped: Vec<&String> = mix
@@ -159,6 +160,13 @@ async fn run_goose(
     let mut extra = BTreeMap::new();
     extra.insert("roster_groups".to_string(), json!(groups));
     extra.insert("skipped_scenarios".to_string(), json!(skipped));
+    extra.insert(
+        "users_per_scenario".to_string(),
+        json!(users_per_scenario
+            .iter()
+            .cloned()
+            .collect::<BTreeMap<String, u64>>()),
+    );
     let complete = match &goose_result {
         Ok(metrics) => {
             let (ok, failed) = metrics

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use goose::prelude::*;
 use rand::rngs::SmallRng;
-use rand::SeedableRng;
+use rand::{Rng, SeedableRng};
 
 use super::context::{Route, RunContext};
 use crate::record::UserRecorder;
@@ -32,12 +32,22 @@ pub fn state(user: &mut GooseUser) -> &mut UserState {
 
 /// Waits for the user's next intended send time when the run is paced and
 /// returns it; unpaced, returns now.
+///
+/// A user's first send is at a random phase within one interval. Without it, users started
+/// by a ramp whose step divides the interval (20 users/s and 200 ms: one user every 50 ms)
+/// fall into a few phases and fire together: the `ci` profile sent bursts of 15 requests at
+/// once every 50 ms instead of 300 requests spread over each second, and measured the
+/// bursts' queueing as latency.
 pub async fn pace(ctx: &RunContext, user: &mut GooseUser) -> (Instant, bool) {
     let Some(interval) = ctx.pace_interval else {
         return (Instant::now(), false);
     };
     let st = state(user);
-    let intended = *st.next_send.get_or_insert_with(Instant::now);
+    if st.next_send.is_none() {
+        let phase = interval.mul_f64(st.rng.random::<f64>());
+        st.next_send = Some(Instant::now() + phase);
+    }
+    let intended = st.next_send.expect("set above");
     st.next_send = Some(intended + interval);
     let now = Instant::now();
     if intended > now {
