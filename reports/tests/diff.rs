@@ -38,6 +38,7 @@ fn with_baseline_for(profile: &str) -> (tempfile::TempDir, PathBuf, PathBuf) {
         force: false,
         out_dir: out,
         gates: None,
+        suggest: Default::default(),
     })
     .unwrap();
     (tmp, run, done.json)
