@@ -286,7 +286,7 @@ fn refuses_a_run_on_another_machine_than_the_committed_document() {
     let text = err.to_string();
     for needle in [
         "the machine differs from the committed ci.json's (",
-        "CPU Intel Xeon Platinum 8375C vs Synthetic CPU @ 3.0GHz; 8 vs 2 cores",
+        "CPU Intel Xeon Platinum 8375C vs Synthetic CPU @ 3.0GHz; cores 8 vs 2",
         "--force --note \"why\"",
     ] {
         assert!(text.contains(needle), "{needle:?} not in {text}");
@@ -458,4 +458,26 @@ fn cli_refusal_under_make_names_the_make_command() {
     );
     let b = reports::baseline::read(&out.join("ci.json")).unwrap();
     assert_eq!(b.note.as_deref(), Some("noisy neighbour, known"));
+}
+
+#[test]
+fn a_run_that_recorded_no_machine_is_refused_only_against_a_committed_document() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("baselines");
+    let bare = Fixture {
+        harness: false,
+        ..Fixture::default()
+    };
+    // No machine columns: its contention is unknown, and a fresh checkout has no machine
+    // to compare with, so it is promoted.
+    let first = run_dir(tmp.path(), "first", &bare);
+    let done = promote(&opts(&first, &out)).unwrap();
+    assert_eq!(done.replaced, None);
+    // Against a committed document, an unrecorded machine cannot be shown to be the same.
+    let second = run_dir(tmp.path(), "second", &bare);
+    let err = promote(&opts(&second, &out)).unwrap_err().to_string();
+    assert!(
+        err.contains("CPU not recorded vs not recorded; cores not recorded vs not recorded"),
+        "{err}"
+    );
 }

@@ -111,7 +111,7 @@ pub fn machine_differences(committed: &Provenance, run: &Provenance) -> Vec<Stri
     }
     if committed.cores.is_none() || committed.cores != run.cores {
         out.push(format!(
-            "{} vs {} cores",
+            "cores {} vs {}",
             shown(committed.cores.map(|c| c.to_string())),
             shown(run.cores.map(|c| c.to_string()))
         ));
@@ -159,7 +159,7 @@ mod tests {
         );
         assert_eq!(
             machine_differences(&a, &machine("Intel Xeon", 8, "6.18.44-fc-v595")),
-            vec!["CPU AMD EPYC vs Intel Xeon", "2 vs 8 cores"]
+            vec!["CPU AMD EPYC vs Intel Xeon", "cores 2 vs 8"]
         );
     }
 
