@@ -3,10 +3,10 @@ CARGO ?= cargo
 PROFILE ?= peak
 CONFIG ?= scenarios/demo/proxy.toml
 
-.PHONY: deps build release test lint fmt fuzz image proxy baseline gate gate-doc gate-selftest run soak spike flamegraph faults capacity rollout rollout-check parity bench bench-cpu bench-loadgen bench-profile clean help
+.PHONY: deps build release test lint fmt fuzz image proxy baseline promote gate gate-doc gate-selftest run soak spike flamegraph faults capacity rollout rollout-check parity bench bench-cpu bench-loadgen bench-profile clean help
 
 help:
-	@echo "make deps | build | release | test | fuzz | image | lint | fmt | proxy | bench | baseline | gate | gate-doc | gate-selftest | run | soak | spike | flamegraph | faults | capacity | rollout | rollout-check | parity"
+	@echo "make deps | build | release | test | fuzz | image | lint | fmt | proxy | bench | baseline | promote | gate | gate-doc | gate-selftest | run | soak | spike | flamegraph | faults | capacity | rollout | rollout-check | parity"
 
 build:
 	$(CARGO) build --workspace --all-targets
@@ -64,11 +64,21 @@ RUN ?= runs/$(PROFILE)-$(STAMP)
 BIN := target/release
 
 ## baseline: the main job. Build release, run PROFILE (default peak), render, promote
-## the run into baselines/PROFILE.{json,md,folded}.
+## the run into baselines/PROFILE.{json,md,folded}, printing what changes against the
+## committed document. Promotion refuses (exit 2, one line naming the command to run
+## instead) an unfit run, a contended machine, or another machine than the committed
+## document's; FORCE_NOTE="why" promotes anyway and writes the note into the document.
+FORCE_ARGS = $(if $(FORCE_NOTE),--force --note "$(FORCE_NOTE)")
 baseline: release
 	$(BIN)/loadgen run --profile profiles/$(PROFILE).toml --out $(RUN)
 	$(BIN)/perf-report render $(RUN)
-	$(BIN)/perf-report promote $(RUN) --profile $(PROFILE)
+	$(BIN)/perf-report promote $(RUN) --profile $(PROFILE) --suggest make $(FORCE_ARGS)
+
+## promote: promote an existing run (RUN=runs/...) of PROFILE without running it again,
+## e.g. after a refusal: make promote RUN=runs/peak-... PROFILE=peak FORCE_NOTE="why".
+promote: release
+	@test -n "$(filter command line environment,$(origin RUN))" || { echo "make promote needs RUN=<run directory>"; exit 2; }
+	$(BIN)/perf-report promote $(RUN) --profile $(PROFILE) --suggest make $(FORCE_ARGS)
 
 ## gate: the release gate. Builds the baseline's own commit beside the candidate and runs
 ## the profile (default ci) A B / B A on this machine, deciding pair by pair; the report

@@ -202,11 +202,15 @@ pub fn row(e: &Evaluation) -> Vec<String> {
 pub fn warnings(baseline: &Baseline, run: &RunDir) -> Vec<String> {
     let mut out = Vec::new();
     let provenance = run.run.provenance.clone().unwrap_or_default();
-    let current_fp = provenance.machine_fingerprint();
-    if current_fp != baseline.machine_fingerprint {
+    // The same rule as promotion's: CPU model, cores and kernel series, not the kernel's
+    // build string.
+    let differences = crate::promote::machine_differences(&baseline.provenance, &provenance);
+    if !differences.is_empty() {
         out.push(format!(
-            "different machines (baseline: {}; current: {}): relative figures may not be comparable",
-            baseline.machine_fingerprint, current_fp
+            "different machines (baseline: {}; current: {}; {}): relative figures may not be comparable",
+            baseline.machine_fingerprint,
+            provenance.machine_fingerprint(),
+            differences.join("; ")
         ));
     }
     if run.run.load_generator_saturated == Some(true) {

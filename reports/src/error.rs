@@ -71,12 +71,14 @@ pub enum ReportError {
         problems: Vec<String>,
     },
     /// The run is not fit to become a baseline.
-    #[error("refusing to promote {path}: {}; pass --force --note \"why\" to override", reasons.join("; "))]
+    #[error("refusing to promote {path}: {}; to promote it anyway, run: {instead}", reasons.join("; "))]
     UnfitRun {
         /// The run directory.
         path: PathBuf,
         /// Why it is refused.
         reasons: Vec<String>,
+        /// The one command that promotes it anyway, with `--force --note`.
+        instead: String,
     },
     /// The run cannot be compared: its numbers are not a measurement.
     #[error("cannot gate {path}: {reason}")]

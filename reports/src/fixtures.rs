@@ -48,6 +48,10 @@ pub struct Fixture {
     pub direct: bool,
     /// Whether the harness fields and columns are present (resources, provenance, CPU...).
     pub harness: bool,
+    /// Whether the machine was contended: every seventh second from the fifth on, a task
+    /// waited for a CPU at least half of it (see `machine::Second::contended`). Without it
+    /// the machine is never contended.
+    pub contended: bool,
     /// Extra weight on the `filter::match_host` frame (1.0 = as usual).
     pub hot_frame: f64,
     /// RNG seed.
@@ -72,6 +76,7 @@ impl Default for Fixture {
             saturated: false,
             direct: false,
             harness: true,
+            contended: false,
             hot_frame: 1.0,
             seed: 7,
         }
@@ -185,7 +190,7 @@ impl Fixture {
         // The harness's columns this fixture models, in the harness's order.
         let sampled: Vec<&str> = SAMPLED_COLUMNS
             .into_iter()
-            .filter(|c| Self::sampled_cell(c, 0, 0.0).is_some())
+            .filter(|c| self.sampled_cell(c, 0, 0.0).is_some())
             .collect();
         if self.harness {
             header.extend(sampled.iter().map(|c| (*c).to_owned()));
@@ -204,7 +209,7 @@ impl Fixture {
                 row.extend(
                     sampled
                         .iter()
-                        .filter_map(|c| Self::sampled_cell(c, s, cpu_ms)),
+                        .filter_map(|c| self.sampled_cell(c, s, cpu_ms)),
                 );
             }
             out += &row.join(",");
@@ -215,7 +220,7 @@ impl Fixture {
 
     /// The value of a harness column in second `s` with `cpu_ms` of proxy CPU; `None` for
     /// the columns the fixture leaves out.
-    fn sampled_cell(column: &str, s: usize, cpu_ms: f64) -> Option<String> {
+    fn sampled_cell(&self, column: &str, s: usize, cpu_ms: f64) -> Option<String> {
         Some(match column {
             "proxy_cpu_user_ms" => format!("{:.3}", cpu_ms * 0.7),
             "proxy_cpu_sys_ms" => format!("{:.3}", cpu_ms * 0.3),
@@ -225,10 +230,12 @@ impl Fixture {
             "proxy_client_connections" => "50".to_owned(),
             "pool_in_use" => "12".to_owned(),
             "pool_waiters" => "0".to_owned(),
-            // The machine: deterministic (the random stream stays as it was), with every
-            // seventh second from the fourth on contended.
+            // The machine: deterministic (the random stream stays as it was); when
+            // contended, the fifth and sixth of every seven seconds are (500 and 600 ms of
+            // pressure), else the pressure stays below 500 ms.
             "host_busy_ms" => format!("{:.3}", cpu_ms + 600.0),
-            "host_cpu_pressure_ms" => format!("{}", 100 * (s % 7)),
+            "host_cpu_pressure_ms" if self.contended => format!("{}", 100 * (s % 7)),
+            "host_cpu_pressure_ms" => format!("{}", 100 * (s % 5)),
             "host_steal_ms" => "0".to_owned(),
             _ => return None,
         })

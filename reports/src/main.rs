@@ -5,7 +5,7 @@
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use reports::diff::{diff, verdict_word, DiffOptions};
-use reports::promote::{promote, PromoteOptions};
+use reports::promote::{promote, PromoteOptions, Suggest};
 use reports::rundir::RunDir;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -38,10 +38,11 @@ enum Command {
         /// Load profile name (must match the run).
         #[arg(long)]
         profile: String,
-        /// Why this run is the baseline (required with --force).
+        /// Why this run is the baseline (required with --force; written into the document).
         #[arg(long)]
         note: Option<String>,
-        /// Promote an incomplete, failing or saturated run anyway (needs --note).
+        /// Promote anyway a run that is refused: incomplete, failing, saturated, on a
+        /// contended machine or on another machine than the committed document (needs --note).
         #[arg(long)]
         force: bool,
         /// Where baselines live.
@@ -50,6 +51,10 @@ enum Command {
         /// Gate rules to print in the baseline document [default: OUT_DIR/gates.toml].
         #[arg(long)]
         gates: Option<PathBuf>,
+        /// Which command a refusal names to promote the run anyway (`make baseline`
+        /// passes make).
+        #[arg(long, value_enum, default_value_t)]
+        suggest: Suggest,
     },
     /// Compare a run with a baseline. Exit 0 pass, 1 rollback, 3 hotfix, 2 bad input.
     Diff {
@@ -320,6 +325,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             force,
             out_dir,
             gates,
+            suggest,
         } => {
             let opts = PromoteOptions {
                 run_dir,
@@ -328,10 +334,23 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 force,
                 out_dir,
                 gates,
+                suggest,
             };
             let done = promote(&opts).context("promoting the run")?;
             if !done.overridden.is_empty() {
                 eprintln!("perf-report: forced over: {}", done.overridden.join("; "));
+            }
+            match &done.replaced {
+                Some(comparison) => {
+                    println!("{} replaces the previous baseline:", done.json.display());
+                    for line in comparison.lines() {
+                        println!("  {line}");
+                    }
+                }
+                None => println!(
+                    "{} is the first baseline of this profile here",
+                    done.json.display()
+                ),
             }
             println!(
                 "wrote {} and {}",

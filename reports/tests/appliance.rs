@@ -93,6 +93,7 @@ fn one_identity_mismatch_is_a_rollback_and_missing_identities_a_verdict() {
         force: false,
         out_dir: baselines.clone(),
         gates: Some(committed_gates()),
+        suggest: Default::default(),
     })
     .unwrap();
     let judge = |name: &str, mismatched: u64, missing: u64| {

@@ -38,6 +38,7 @@ fn with_baseline_for(profile: &str) -> (tempfile::TempDir, PathBuf, PathBuf) {
         force: false,
         out_dir: out,
         gates: None,
+        suggest: Default::default(),
     })
     .unwrap();
     (tmp, run, done.json)
@@ -399,4 +400,23 @@ fn instructions_per_request_are_gated_tightly_in_ci() {
             "{instructions:?}"
         );
     }
+}
+
+#[test]
+fn warns_of_another_machine_by_the_same_rule_as_promotion() {
+    let (_tmp, run, json) = with_baseline();
+    let run = reports::rundir::RunDir::load(&run).unwrap();
+    let machine_warnings = |b: &rundir::baseline::Baseline| {
+        reports::diff::warnings(b, &run)
+            .into_iter()
+            .filter(|w| w.starts_with("different machines"))
+            .collect::<Vec<_>>()
+    };
+    let mut b = reports::baseline::read(&json).unwrap();
+    // Another boot of the same machine image: a new kernel build string, same series.
+    b.provenance.kernel = Some("6.1.0-fc-v612".into());
+    assert!(machine_warnings(&b).is_empty());
+    b.provenance.cores = Some(8);
+    let w = machine_warnings(&b);
+    assert!(w.len() == 1 && w[0].contains("cores 8 vs 2"), "{w:?}");
 }

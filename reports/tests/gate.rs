@@ -174,6 +174,7 @@ fn an_unknown_baseline_commit_falls_back_to_the_document_and_says_so() {
         force: false,
         out_dir: baselines,
         gates: Some(gates_file(tmp.path())),
+        suggest: Default::default(),
     })
     .unwrap();
     // The repository is not a git checkout: the recorded commit cannot be found.

@@ -17,6 +17,7 @@ fn opts(run: &Path, out: &Path) -> PromoteOptions {
         force: false,
         out_dir: out.to_owned(),
         gates: Some(committed_gates()),
+        suggest: Default::default(),
     }
 }
 
@@ -41,6 +42,10 @@ fn promotes_a_fit_run() {
         names(&out),
         vec!["ci.folded", "ci.json", "ci.md"],
         "no temp files left behind"
+    );
+    assert_eq!(
+        done.replaced, None,
+        "a fresh checkout has nothing to replace"
     );
     let b = reports::baseline::read(&done.json).unwrap();
     assert_eq!(b.profile, "ci");
@@ -116,6 +121,15 @@ fn refuses_unfit_runs_unless_forced_with_a_note() {
             },
             "route: direct",
         ),
+        (
+            "contended",
+            Fixture {
+                contended: true,
+                ..Fixture::default()
+            },
+            // Seconds 5 to 55: 16 of them are the fifth or sixth of seven.
+            "the machine was contended in 16 of 51 steady seconds (31%, more than 10%)",
+        ),
     ];
     for (name, fixture, reason) in cases {
         let run = run_dir(tmp.path(), name, &fixture);
@@ -129,10 +143,10 @@ fn refuses_unfit_runs_unless_forced_with_a_note() {
             force: true,
             ..opts(&run, &out)
         };
-        assert!(matches!(
-            promote(&forced_without_note),
-            Err(ReportError::Usage(_))
-        ));
+        let err = promote(&forced_without_note).unwrap_err();
+        assert!(matches!(err, ReportError::Usage(_)), "{name}: {err}");
+        assert!(err.to_string().contains("--force needs --note"), "{err}");
+        assert_eq!(names(&out), Vec::<String>::new(), "{name}: nothing written");
 
         let forced = PromoteOptions {
             force: true,
@@ -179,7 +193,7 @@ fn a_failed_promotion_keeps_the_previous_baseline_whole() {
     let first = run_dir(tmp.path(), "first", &Fixture::default());
     promote(&opts(&first, &out)).unwrap();
     let before = std::fs::read(out.join("ci.json")).unwrap();
-    // A second promotion that cannot write its JSON (a directory is in the way of the
+    // A second promotion that cannot write its document (a directory is in the way of the
     // rename) fails; the earlier files stay readable and nothing temporary remains.
     let second = run_dir(
         tmp.path(),
@@ -191,9 +205,14 @@ fn a_failed_promotion_keeps_the_previous_baseline_whole() {
         },
     );
     let blocked = tmp.path().join("blocked");
-    std::fs::create_dir_all(blocked.join("ci.json")).unwrap();
-    std::fs::write(blocked.join("ci.json").join("keep"), b"x").unwrap();
-    assert!(promote(&opts(&second, &blocked)).is_err());
+    std::fs::create_dir_all(blocked.join("ci.md")).unwrap();
+    std::fs::write(blocked.join("ci.md").join("keep"), b"x").unwrap();
+    let err = promote(&opts(&second, &blocked)).unwrap_err();
+    assert!(matches!(err, ReportError::Write { .. }), "{err}");
+    assert!(
+        !blocked.join("ci.json").exists(),
+        "the JSON is renamed last"
+    );
     assert!(
         names(&blocked).iter().all(|n| !n.ends_with(".tmp")),
         "{:?}",
@@ -228,7 +247,237 @@ fn cli_promote_refusal_is_exit_2_with_a_clear_message() {
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
-        stderr.contains("refusing to promote") && stderr.contains("--force"),
+        stderr.contains("refusing to promote")
+            && stderr.contains(&format!(
+                "to promote it anyway, run: perf-report promote {} --profile ci --out-dir {} \
+                 --force --note \"why\"",
+                run.display(),
+                tmp.path().join("b").display()
+            )),
         "{stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+}
+
+/// Rewrites the committed document as if measured on another machine.
+fn measured_elsewhere(json: &Path) {
+    let mut doc: serde_json::Value = serde_json::from_slice(&std::fs::read(json).unwrap()).unwrap();
+    doc["provenance"]["cpu_model"] = "Intel Xeon Platinum 8375C".into();
+    doc["provenance"]["cores"] = 8.into();
+    doc["machine_fingerprint"] = "Intel Xeon Platinum 8375C | 8 cores | kernel 6.1.0".into();
+    std::fs::write(json, serde_json::to_vec_pretty(&doc).unwrap()).unwrap();
+}
+
+#[test]
+fn refuses_a_run_on_another_machine_than_the_committed_document() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("baselines");
+    let first = run_dir(tmp.path(), "first", &Fixture::default());
+    promote(&opts(&first, &out)).unwrap();
+    measured_elsewhere(&out.join("ci.json"));
+    let before: Vec<Vec<u8>> = ["ci.json", "ci.md", "ci.folded"]
+        .iter()
+        .map(|f| std::fs::read(out.join(f)).unwrap())
+        .collect();
+
+    let second = run_dir(tmp.path(), "second", &Fixture::default());
+    let err = promote(&opts(&second, &out)).unwrap_err();
+    assert!(matches!(err, ReportError::UnfitRun { .. }), "{err}");
+    let text = err.to_string();
+    for needle in [
+        "the machine differs from the committed ci.json's (",
+        "CPU Intel Xeon Platinum 8375C vs Synthetic CPU @ 3.0GHz; cores 8 vs 2",
+        "--force --note \"why\"",
+    ] {
+        assert!(text.contains(needle), "{needle:?} not in {text}");
+    }
+    assert!(!text.contains("kernel"), "same kernel series: {text}");
+    let after: Vec<Vec<u8>> = ["ci.json", "ci.md", "ci.folded"]
+        .iter()
+        .map(|f| std::fs::read(out.join(f)).unwrap())
+        .collect();
+    assert_eq!(before, after, "the committed documents are untouched");
+
+    let forced = PromoteOptions {
+        force: true,
+        note: Some("new CI runners: 2-core AMD instead of 8-core Intel".into()),
+        ..opts(&second, &out)
+    };
+    let done = promote(&forced).unwrap();
+    let b = reports::baseline::read(&done.json).unwrap();
+    assert!(b.forced);
+    assert!(
+        b.overridden[0].contains("machine differs"),
+        "{:?}",
+        b.overridden
+    );
+    assert_eq!(
+        b.note.as_deref(),
+        Some("new CI runners: 2-core AMD instead of 8-core Intel")
+    );
+    let md = std::fs::read_to_string(&done.markdown).unwrap();
+    assert!(md.contains("Note: new CI runners: 2-core AMD instead of 8-core Intel"));
+    assert!(md.contains("Forced over: the machine differs"));
+    let replaced = done.replaced.expect("a document was replaced");
+    assert_eq!(replaced.rows[0].what, "machine");
+    assert!(replaced.rows[0].old.starts_with("Intel Xeon"));
+    assert!(replaced.rows[0].new.starts_with("Synthetic CPU"));
+}
+
+#[test]
+fn an_unreadable_committed_document_is_a_clear_error_unless_forced() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("baselines");
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(out.join("ci.json"), b"{ not json").unwrap();
+    let run = run_dir(tmp.path(), "run", &Fixture::default());
+    let err = promote(&opts(&run, &out)).unwrap_err();
+    assert!(matches!(err, ReportError::Malformed { .. }), "{err}");
+    assert_eq!(std::fs::read(out.join("ci.json")).unwrap(), b"{ not json");
+    let forced = PromoteOptions {
+        force: true,
+        note: Some("the old document was hand-edited".into()),
+        ..opts(&run, &out)
+    };
+    let done = promote(&forced).unwrap();
+    let b = reports::baseline::read(&done.json).unwrap();
+    assert!(
+        b.overridden[0].contains("could not be read"),
+        "{:?}",
+        b.overridden
+    );
+    assert_eq!(done.replaced, None);
+}
+
+fn cli_promote(run: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_perf-report"))
+        .arg("promote")
+        .arg(run)
+        .args(["--profile", "ci", "--gates"])
+        .arg(committed_gates())
+        .arg("--out-dir")
+        .arg(out)
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn cli_promote_prints_what_the_new_baseline_changes_with_ratios() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("baselines");
+    let first = run_dir(tmp.path(), "first", &Fixture::default());
+    let output = cli_promote(&first, &out, &[]);
+    assert_eq!(output.status.code(), Some(0));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("is the first baseline of this profile here"),
+        "{stdout}"
+    );
+
+    let second = run_dir(
+        tmp.path(),
+        "second",
+        &Fixture {
+            cpu_us_per_request: 300.0,
+            seed: 2,
+            ..Fixture::default()
+        },
+    );
+    let output = cli_promote(&second, &out, &[]);
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let line = |what: &str| {
+        stdout
+            .lines()
+            .find(|l| l.trim_start().starts_with(what))
+            .unwrap_or_else(|| panic!("no {what:?} line in {stdout}"))
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    assert!(
+        stdout.contains("replaces the previous baseline"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("new/old"), "{stdout}");
+    assert!(line("machine").ends_with("same"), "{stdout}");
+    assert!(line("commit").contains("0123456789ab -> 0123456789ab same"));
+    assert_eq!(
+        line("CPU per request"),
+        "CPU per request 120 µs -> 300 µs ×2.50"
+    );
+    assert!(line("throughput").contains("req/s"), "{stdout}");
+    assert!(line("p99 allowed").contains(" ms ->") || line("p99 allowed").contains(" µs ->"));
+    assert!(line("p99 allowed").contains('×'), "{stdout}");
+    assert!(
+        line("instructions per request").contains("90k -> 90k ×1.00"),
+        "{stdout}"
+    );
+    assert!(
+        line("peak RSS").contains("48 MiB -> 48 MiB ×1.00"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn cli_refusal_under_make_names_the_make_command() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("baselines");
+    let run = run_dir(
+        tmp.path(),
+        "run",
+        &Fixture {
+            contended: true,
+            ..Fixture::default()
+        },
+    );
+    let output = cli_promote(&run, &out, &["--suggest", "make"]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "to promote it anyway, run: make promote RUN={} PROFILE=ci FORCE_NOTE=\"why\"",
+            run.display()
+        )),
+        "{stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    assert!(!out.exists(), "nothing written");
+
+    let output = cli_promote(&run, &out, &["--force"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--force needs --note"));
+
+    let output = cli_promote(&run, &out, &["--force", "--note", "noisy neighbour, known"]);
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("forced over: the machine was contended"),
+        "{stderr}"
+    );
+    let b = reports::baseline::read(&out.join("ci.json")).unwrap();
+    assert_eq!(b.note.as_deref(), Some("noisy neighbour, known"));
+}
+
+#[test]
+fn a_run_that_recorded_no_machine_is_refused_only_against_a_committed_document() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("baselines");
+    let bare = Fixture {
+        harness: false,
+        ..Fixture::default()
+    };
+    // No machine columns: its contention is unknown, and a fresh checkout has no machine
+    // to compare with, so it is promoted.
+    let first = run_dir(tmp.path(), "first", &bare);
+    let done = promote(&opts(&first, &out)).unwrap();
+    assert_eq!(done.replaced, None);
+    // Against a committed document, an unrecorded machine cannot be shown to be the same.
+    let second = run_dir(tmp.path(), "second", &bare);
+    let err = promote(&opts(&second, &out)).unwrap_err().to_string();
+    assert!(
+        err.contains("CPU not recorded vs not recorded; cores not recorded vs not recorded"),
+        "{err}"
     );
 }

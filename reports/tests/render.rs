@@ -11,7 +11,11 @@ use reports::rundir::RunDir;
 #[test]
 fn renders_report_plots_and_summary() {
     let tmp = tempfile::tempdir().unwrap();
-    let dir = run_dir(tmp.path(), "run", &Fixture::default());
+    let fixture = Fixture {
+        contended: true,
+        ..Fixture::default()
+    };
+    let dir = run_dir(tmp.path(), "run", &fixture);
     let run = RunDir::load(&dir).unwrap();
     let out = render(&run).unwrap();
 
@@ -53,8 +57,7 @@ fn renders_report_plots_and_summary() {
     let raw_html = std::fs::read_to_string(&out.html).unwrap();
     assert!(!raw_html.contains("<script src"), "no external resources");
 
-    // The machine section: every seventh second from the fourth is contended in the
-    // fixture, and the five slowest seconds are listed with the machine's state.
+    // The machine section: two of every seven seconds are contended in the fixture, and the five slowest seconds are listed with the machine's state.
     assert!(html.has_text("Machine during the run"));
     let section = md
         .split("# Machine during the run")

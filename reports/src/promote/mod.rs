@@ -2,9 +2,13 @@
 //! `NAME.json` (what the gate compares), `NAME.md` (what a release review cites) and
 //! `NAME.folded` (CPU stacks for differential flame graphs).
 //!
-//! A baseline is the bar later releases are held to, so an unfit run (interrupted, with
-//! failures, or measured by a saturated load generator) is refused unless the operator
-//! forces it and records why; the reasons overridden are written into the baseline.
+//! A baseline is the bar later releases are held to, so replacing one is a deliberate act.
+//! An unfit run (interrupted, with failures, measured by a saturated load generator or on
+//! a contended machine: [`checks`]) is refused, and so is a run measured on another kind of
+//! machine than the committed document it would replace, unless the operator forces it and
+//! records why; the note and the reasons overridden are written into the baseline. A
+//! profile without a committed document (a fresh checkout) has nothing to replace. What
+//! the new document changes against the old one is returned for printing ([`compare`]).
 
 use crate::atomic::write_all_atomic;
 use crate::error::{ReportError, Result};
@@ -15,6 +19,22 @@ use crate::rundir::RunDir;
 use rundir::baseline::{Baseline, BASELINE_SCHEMA_VERSION};
 use rundir::folded::{top_frames, Rank};
 use std::path::{Path, PathBuf};
+
+pub mod checks;
+pub mod compare;
+
+pub use checks::{machine_differences, unfit_reasons, MAX_CONTENDED_SHARE};
+pub use compare::Comparison;
+
+/// Which command a refusal names to promote the run anyway.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Suggest {
+    /// `perf-report promote RUN --profile P --force --note "why"`.
+    #[default]
+    PerfReport,
+    /// `make promote RUN=RUN PROFILE=P FORCE_NOTE="why"` (what `make baseline` passes).
+    Make,
+}
 
 /// What to promote and where.
 #[derive(Debug, Clone)]
@@ -31,6 +51,8 @@ pub struct PromoteOptions {
     pub out_dir: PathBuf,
     /// Gate rules to print in the document; None: `<out_dir>/gates.toml` if it exists.
     pub gates: Option<PathBuf>,
+    /// The command a refusal names.
+    pub suggest: Suggest,
 }
 
 /// Files written by [`promote`].
@@ -44,37 +66,8 @@ pub struct Promoted {
     pub folded: Option<PathBuf>,
     /// Refusal reasons that were overridden by `--force`.
     pub overridden: Vec<String>,
-}
-
-/// Why a run is unfit to be a baseline (empty: fit).
-pub fn unfit_reasons(run: &RunDir) -> Vec<String> {
-    let r = &run.run;
-    let mut reasons = Vec::new();
-    match r.complete {
-        Some(true) => {}
-        Some(false) => reasons.push("the run is incomplete (interrupted)".to_owned()),
-        None => reasons.push("the run does not say it completed".to_owned()),
-    }
-    let failures: u64 = r
-        .classes
-        .values()
-        .map(|c| c.failures)
-        .sum::<u64>()
-        .max(r.totals.as_ref().map_or(0, |t| t.failures));
-    if failures > 0 {
-        reasons.push(format!("the run had {failures} failed requests"));
-    }
-    if r.route.as_deref() == Some("direct") {
-        reasons.push(
-            "the run went straight to the origin (route: direct), not through the proxy".to_owned(),
-        );
-    }
-    if r.load_generator_saturated == Some(true) {
-        reasons.push(
-            "the load generator was saturated (the numbers measure it, not the proxy)".to_owned(),
-        );
-    }
-    reasons
+    /// What the new document changes against the one it replaced (None: there was none).
+    pub replaced: Option<Comparison>,
 }
 
 /// Promotes a run; see the module documentation.
@@ -93,11 +86,38 @@ pub fn promote(opts: &PromoteOptions) -> Result<Promoted> {
             opts.profile
         )));
     }
-    let reasons = unfit_reasons(&run);
+    let name = &opts.profile;
+    let json_path = opts.out_dir.join(format!("{name}.json"));
+    let r = &run.run;
+    let provenance = r.provenance.clone().unwrap_or_default();
+    let mut reasons = unfit_reasons(&run);
+    // The document this run would replace; none on a fresh checkout.
+    let previous = if json_path.exists() {
+        match crate::baseline::read(&json_path) {
+            Ok(b) => Some(b),
+            Err(e) if opts.force => {
+                reasons.push(format!("the committed baseline could not be read ({e})"));
+                None
+            }
+            Err(e) => return Err(e),
+        }
+    } else {
+        None
+    };
+    if let Some(old) = &previous {
+        let differences = machine_differences(&old.provenance, &provenance);
+        if !differences.is_empty() {
+            reasons.push(format!(
+                "the machine differs from the committed {name}.json's ({})",
+                differences.join("; ")
+            ));
+        }
+    }
     if !reasons.is_empty() && !opts.force {
         return Err(ReportError::UnfitRun {
             path: opts.run_dir.clone(),
             reasons,
+            instead: instead(opts),
         });
     }
     let gates_path = opts
@@ -109,10 +129,7 @@ pub fn promote(opts: &PromoteOptions) -> Result<Promoted> {
     } else {
         None
     };
-    let name = &opts.profile;
     let folded_name = format!("{name}.folded");
-    let r = &run.run;
-    let provenance = r.provenance.clone().unwrap_or_default();
     let baseline = Baseline {
         schema_version: BASELINE_SCHEMA_VERSION,
         profile: r.profile.name.clone(),
@@ -145,7 +162,6 @@ pub fn promote(opts: &PromoteOptions) -> Result<Promoted> {
     let out = |file: String| opts.out_dir.join(file);
     let folded = run.folded.as_ref().map(|_| out(folded_name));
     let markdown = out(format!("{name}.md"));
-    let json_path = out(format!("{name}.json"));
     let md_text = doc.to_markdown();
     // All three are staged before any is renamed, the stacks first and the JSON last: the
     // JSON refers to the others and is what the gate reads.
@@ -157,11 +173,46 @@ pub fn promote(opts: &PromoteOptions) -> Result<Promoted> {
     files.push((&json_path, &json));
     write_all_atomic(&files)?;
     Ok(Promoted {
+        replaced: previous.map(|old| compare::compare(&old, &baseline)),
         json: json_path,
         markdown,
         folded,
         overridden: reasons,
     })
+}
+
+/// The one command that promotes the refused run anyway.
+fn instead(opts: &PromoteOptions) -> String {
+    let run = shell_word(&opts.run_dir.display().to_string());
+    let profile = &opts.profile;
+    match opts.suggest {
+        Suggest::Make => {
+            format!("make promote RUN={run} PROFILE={profile} FORCE_NOTE=\"why\"")
+        }
+        Suggest::PerfReport => {
+            let out_dir = if opts.out_dir == Path::new("baselines") {
+                String::new()
+            } else {
+                format!(
+                    " --out-dir {}",
+                    shell_word(&opts.out_dir.display().to_string())
+                )
+            };
+            format!("perf-report promote {run} --profile {profile}{out_dir} --force --note \"why\"")
+        }
+    }
+}
+
+/// A word as a POSIX shell reads it back: quoted when it holds anything special.
+fn shell_word(s: &str) -> String {
+    let plain = !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./=:+,@".contains(c));
+    if plain {
+        s.to_owned()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
 }
 
 fn valid_name(name: &str) -> Result<()> {
