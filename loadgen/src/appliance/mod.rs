@@ -50,7 +50,7 @@ use crate::rig::children::ChildGuard;
 use crate::rig::config_gen::ProxyConfigSpec;
 use crate::rig::launch::{self, ProxyConfig};
 use crate::rig::redis::free_local_addr;
-use crate::rig::signal::shutdown_signal;
+use crate::rig::signal::until_shutdown;
 use crate::rig::{paths, sample, RigError};
 
 /// Whether `profile` asks for an appliance run (it has an `[appliance]` table). A
@@ -138,10 +138,7 @@ pub async fn run(args: RunArgs) -> Result<RunOutcome, RigError> {
         ready_timeout: Duration::from_secs(args.ready_timeout),
         quiet: args.quiet,
     };
-    let outcome = tokio::select! {
-        r = orchestrate(&ctx) => Some(r),
-        _ = shutdown_signal() => None,
-    };
+    let outcome = until_shutdown(orchestrate(&ctx)).await;
     prov.ended_at = Some(provenance::rfc3339(SystemTime::now()));
     let mut tail = Map::new();
     tail.insert("provenance".into(), json!(prov));

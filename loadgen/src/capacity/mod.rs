@@ -31,11 +31,12 @@ use serde_json::json;
 
 use crate::attack::{self, AttackOptions, Driver};
 use crate::faults::inject::OriginControl;
-use crate::faults::{self, FaultError};
+use crate::faults::FaultError;
 use crate::harness::provenance;
 use crate::judged::Judged;
 use crate::origin::faults::FaultSettings;
 use crate::rig::cpu_quota::CpuQuota;
+use crate::rig::signal::until_shutdown;
 use crate::rig::{paths, pin, sample, Rig, RigSpec};
 
 use self::spec::CapacityProfile;
@@ -243,7 +244,9 @@ pub async fn execute(args: &CapacityArgs) -> Result<CapacityOutcome, FaultError>
 
 /// `loadgen capacity`: runs until done or until Ctrl-C/SIGTERM.
 pub async fn run(args: &CapacityArgs) -> Result<CapacityOutcome, FaultError> {
-    faults::interruptible(execute(args)).await
+    until_shutdown(execute(args))
+        .await
+        .unwrap_or(Err(FaultError::Interrupted))
 }
 
 impl Judged for CapacityOutcome {

@@ -29,7 +29,7 @@ use crate::harness::provenance;
 use crate::judged::Judged;
 use crate::mix::Mix;
 use crate::profile::Profile;
-use crate::rig::signal::shutdown_signal;
+use crate::rig::signal::until_shutdown;
 use crate::rig::RigError;
 use crate::roster::Roster;
 
@@ -236,17 +236,9 @@ pub async fn execute(args: &FaultArgs) -> Result<FaultOutcome, FaultError> {
 /// dropped, so its child guards stop what it started, and the error is
 /// [`FaultError::Interrupted`]).
 pub async fn run(args: &FaultArgs) -> Result<FaultOutcome, FaultError> {
-    interruptible(execute(args)).await
-}
-
-/// Runs `work` unless Ctrl-C or SIGTERM comes first.
-pub async fn interruptible<T>(
-    work: impl std::future::Future<Output = Result<T, FaultError>>,
-) -> Result<T, FaultError> {
-    tokio::select! {
-        r = work => r,
-        _ = shutdown_signal() => Err(FaultError::Interrupted),
-    }
+    until_shutdown(execute(args))
+        .await
+        .unwrap_or(Err(FaultError::Interrupted))
 }
 
 impl Judged for FaultOutcome {

@@ -19,7 +19,7 @@ use crate::rig::launch::{self, ConfigSpec};
 use crate::rig::origin::Origin;
 use crate::rig::paths::{self, repo_dir_of};
 use crate::rig::pin::{self, Placement};
-use crate::rig::signal::shutdown_signal;
+use crate::rig::signal::until_shutdown;
 use crate::rig::{Rig, RigSpec};
 
 use super::args::RunArgs;
@@ -129,10 +129,7 @@ pub async fn run(args: RunArgs) -> Result<RunOutcome, RigError> {
 
     let mut record = Record::default();
     let mut placement = None;
-    let result = tokio::select! {
-        r = orchestrate(&setup, &args, &mut record, &mut placement) => Some(r),
-        _ = shutdown_signal() => None,
-    };
+    let result = until_shutdown(orchestrate(&setup, &args, &mut record, &mut placement)).await;
     prov.ended_at = Some(provenance::rfc3339(SystemTime::now()));
     let (complete, error) = match &result {
         Some(Ok(())) => (true, None),

@@ -65,10 +65,9 @@ pub struct ParityOutcome {
 
 /// Runs the command until done or until Ctrl-C/SIGTERM ([`ParityError::Interrupted`]).
 pub async fn run(args: &ParityArgs) -> Result<ParityOutcome, ParityError> {
-    tokio::select! {
-        r = execute(args) => r,
-        _ = crate::rig::signal::shutdown_signal() => Err(ParityError::Interrupted),
-    }
+    crate::rig::signal::until_shutdown(execute(args))
+        .await
+        .unwrap_or(Err(ParityError::Interrupted))
 }
 
 impl Judged for ParityOutcome {

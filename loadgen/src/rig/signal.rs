@@ -19,3 +19,12 @@ pub async fn shutdown_signal() {
         }
     }
 }
+
+/// Runs `work` unless Ctrl-C or SIGTERM comes first; then `None`, and `work` is dropped,
+/// so the child guards inside it stop every process it started.
+pub async fn until_shutdown<T>(work: impl std::future::Future<Output = T>) -> Option<T> {
+    tokio::select! {
+        r = work => Some(r),
+        _ = shutdown_signal() => None,
+    }
+}
