@@ -5,8 +5,9 @@
 //! [`pool_trials`]. Per-class rules with `.*` expand to every class either side measured,
 //! and an exact `.class` rule takes precedence over the wildcard.
 
+use crate::clean;
 use crate::metrics::MetricKey;
-use crate::rules::{Evaluation, Gates, Rule, Verdict};
+use crate::rules::{Evaluation, Gates, Kind, Rule, Verdict};
 use rundir::baseline::MetricSet;
 pub use rundir::verdict::GateReport;
 use std::collections::BTreeSet;
@@ -19,6 +20,25 @@ pub fn evaluate(
     candidate: &MetricSet,
 ) -> GateReport {
     evaluate_with(gates, rules, [control, candidate], |rule, name| {
+        if clean::judged_on_clean_time(rule) {
+            // A document's own clean time was judged when it was promoted; the run's must
+            // be enough now, and so must the document's for a comparison.
+            let short = if rule.kind == Kind::Absolute {
+                (!clean::enough(candidate))
+                    .then(|| format!("the run had {}", clean::describe(candidate)))
+            } else if !clean::enough(candidate) || !clean::enough(control) {
+                Some(format!(
+                    "the run had {}, the baseline {}",
+                    clean::describe(candidate),
+                    clean::describe(control)
+                ))
+            } else {
+                None
+            };
+            if let Some(why) = short {
+                return clean::inconclusive(rule, name, why);
+            }
+        }
         rule.evaluate(
             name,
             control.get(name),
@@ -45,7 +65,14 @@ pub fn evaluate_with<'a>(
     let mut evaluations = Vec::new();
     for rule in rules {
         for key in keys_for(rule, rules, &classes) {
-            evaluations.push(eval(rule, &key.to_string()));
+            let mut e = eval(rule, &key.to_string());
+            if let Some(producers) = rule.metric.produced_only_by() {
+                if e.verdict == Verdict::Missing && e.baseline.is_none() && e.current.is_none() {
+                    e.verdict = Verdict::NotApplicable;
+                    e.reason = format!("does not apply: measured by {producers} only");
+                }
+            }
+            evaluations.push(e);
         }
     }
     let verdict = evaluations

@@ -11,6 +11,7 @@ pub mod ab;
 pub mod atomic;
 pub mod baseline;
 pub mod callgrind;
+pub mod clean;
 pub mod diff;
 pub mod error;
 pub mod fixtures;

@@ -45,6 +45,30 @@ impl Second {
     }
 }
 
+/// The steady window's rows in which the machine was not contended (same rule as
+/// [`Second::contended`]); `None` when the run has no machine columns, so "no clean
+/// second" and "never measured" stay apart.
+pub fn clean_rows(ts: &Timeseries, window: Option<SteadyWindow>) -> Option<Vec<usize>> {
+    let pressure = ts.column("host_cpu_pressure_ms");
+    let steal = ts.column("host_steal_ms");
+    if pressure.is_none() && steal.is_none() {
+        return None;
+    }
+    let at = |c: Option<&[Option<f64>]>, i: usize| c.and_then(|c| c.get(i).copied().flatten());
+    Some(
+        ts.steady_rows(window)
+            .into_iter()
+            .filter(|&i| {
+                let (p, s) = (at(pressure, i), at(steal, i));
+                // A second the sampler missed is not known to be clean.
+                (p.is_some() || s.is_some())
+                    && !p.is_some_and(|p| p >= CONTENDED_PRESSURE_MS)
+                    && !s.is_some_and(|s| s >= CONTENDED_STEAL_MS)
+            })
+            .collect(),
+    )
+}
+
 /// The machine over a run's steady window.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Summary {

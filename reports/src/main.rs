@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 use reports::diff::{diff, verdict_word, DiffOptions};
 use reports::promote::{promote, PromoteOptions, Suggest};
 use reports::rundir::RunDir;
+use rundir::verdict::Accept;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -56,7 +57,8 @@ enum Command {
         #[arg(long, value_enum, default_value_t)]
         suggest: Suggest,
     },
-    /// Compare a run with a baseline. Exit 0 pass, 1 rollback, 3 hotfix, 2 bad input.
+    /// Compare a run with a baseline. Exit 0 pass, 1 rollback, 3 hotfix, 4 inconclusive
+    /// (too little uncontended time to judge latency), 2 bad input.
     Diff {
         /// The run directory.
         run_dir: PathBuf,
@@ -69,13 +71,17 @@ enum Command {
         /// Exit 0 instead of 3 when the worst verdict is hotfix.
         #[arg(long)]
         hotfix_ok: bool,
+        /// Exit 0 instead of 4 when the worst verdict is inconclusive (machine).
+        #[arg(long)]
+        accept_inconclusive: bool,
         /// Where to write diff.md, diff.html and verdict.json [default: RUN_DIR].
         #[arg(long)]
         out_dir: Option<PathBuf>,
     },
     /// Interleaved A/B gate: build the baseline's commit and the work tree, run their
-    /// trials alternately, decide pair by pair. Exit 0 pass, 1 rollback, 3 hotfix, 2 bad
-    /// input or a failed session. Arguments after `--` go to `loadgen run`.
+    /// trials alternately, decide pair by pair. Exit 0 pass, 1 rollback, 3 hotfix, 4
+    /// inconclusive (too little uncontended time to judge latency), 2 bad input or a
+    /// failed session. Arguments after `--` go to `loadgen run`.
     Gate(GateArgs),
     /// Generate the deploy/ tree (CloudFormation, Prometheus rules and tests, dashboard,
     /// DECISIONS.md) from baselines/gates.toml, baselines/peak.json and deploy/inputs.toml.
@@ -155,6 +161,10 @@ struct GateArgs {
     /// Exit 0 instead of 3 when the worst verdict is hotfix.
     #[arg(long)]
     hotfix_ok: bool,
+    /// Exit 0 instead of 4 when the worst verdict is inconclusive (machine): the verdict
+    /// still says so, and the machine-independent rules still decide.
+    #[arg(long)]
+    accept_inconclusive: bool,
     /// Extra arguments for `loadgen run`.
     #[arg(last = true)]
     loadgen_args: Vec<String>,
@@ -233,7 +243,7 @@ fn gate(args: GateArgs) -> anyhow::Result<ExitCode> {
         for e in report
             .evaluations
             .iter()
-            .filter(|e| e.verdict != reports::rules::Verdict::Pass)
+            .filter(|e| e.verdict > reports::rules::Verdict::Pass)
         {
             println!(
                 "{:9} {}{}: {}",
@@ -249,7 +259,11 @@ fn gate(args: GateArgs) -> anyhow::Result<ExitCode> {
         verdict_word(outcome.verdict),
         outcome.out_dir.join("gate.md").display()
     );
-    let code = u8::try_from(outcome.exit_code(args.hotfix_ok)).expect("exit codes are 0..=3");
+    let accept = Accept {
+        hotfix: args.hotfix_ok,
+        inconclusive: args.accept_inconclusive,
+    };
+    let code = u8::try_from(outcome.exit_code(accept)).expect("exit codes are 0..=4");
     Ok(ExitCode::from(code))
 }
 
@@ -364,6 +378,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             baseline,
             gates,
             hotfix_ok,
+            accept_inconclusive,
             out_dir,
         } => {
             let opts = DiffOptions {
@@ -376,7 +391,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             for e in report
                 .evaluations
                 .iter()
-                .filter(|e| e.verdict != reports::rules::Verdict::Pass)
+                .filter(|e| e.verdict > reports::rules::Verdict::Pass)
             {
                 println!(
                     "{:9} {}{}: {}",
@@ -387,7 +402,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 );
             }
             println!("verdict: {}", verdict_word(report.verdict));
-            let code = u8::try_from(report.exit_code(hotfix_ok)).expect("exit codes are 0..=3");
+            let accept = Accept {
+                hotfix: hotfix_ok,
+                inconclusive: accept_inconclusive,
+            };
+            let code = u8::try_from(report.exit_code(accept)).expect("exit codes are 0..=4");
             Ok(ExitCode::from(code))
         }
     }

@@ -7,7 +7,7 @@
 //! interleaved trials) are compared the same way.
 
 use crate::rundir::RunDir;
-use crate::{soak, spike};
+use crate::{machine, soak, spike, stats};
 use rundir::baseline::{MetricSet, MetricValue};
 use std::fmt;
 
@@ -20,6 +20,16 @@ pub enum Metric {
     P99Us,
     /// 99.9th percentile latency of a class, µs.
     P999Us,
+    /// 99th percentile latency of a class judged on uncontended seconds only: the median,
+    /// over the steady seconds in which the machine was not contended
+    /// ([`crate::machine::clean_rows`]), of each second's p99, µs. Why: on a shared
+    /// machine the whole-run p99 is set by the neighbours' worst seconds (2-30x between
+    /// identical runs); a typical clean second's p99 moves with the proxy.
+    CleanP99Us,
+    /// Steady seconds in which the machine was not contended: how much evidence the
+    /// `clean_*` metrics rest on (not a rule's metric; the gate reads it to call a
+    /// latency verdict inconclusive).
+    CleanSeconds,
     /// Proxy CPU (user + system) per request, µs.
     ProxyCpuUsPerRequest,
     /// Instructions the proxy executes per request of a fixed sequence, counted under
@@ -67,10 +77,12 @@ pub enum Metric {
 
 impl Metric {
     /// All metrics, in report order.
-    pub const ALL: [Metric; 23] = [
+    pub const ALL: [Metric; 25] = [
         Metric::FailureRate,
         Metric::P99Us,
         Metric::P999Us,
+        Metric::CleanP99Us,
+        Metric::CleanSeconds,
         Metric::ProxyCpuUsPerRequest,
         Metric::ProxyInstructionsPerRequest,
         Metric::AllocsPerRequest,
@@ -99,6 +111,8 @@ impl Metric {
             Metric::FailureRate => "failure_rate",
             Metric::P99Us => "p99_us",
             Metric::P999Us => "p999_us",
+            Metric::CleanP99Us => "clean_p99_us",
+            Metric::CleanSeconds => "clean_seconds",
             Metric::ProxyCpuUsPerRequest => "proxy_cpu_us_per_request",
             Metric::ProxyInstructionsPerRequest => "proxy_instructions_per_request",
             Metric::AllocsPerRequest => "allocs_per_request",
@@ -126,8 +140,36 @@ impl Metric {
     pub fn per_class(self) -> bool {
         matches!(
             self,
-            Metric::FailureRate | Metric::P99Us | Metric::P999Us | Metric::P99DriftRatio
+            Metric::FailureRate
+                | Metric::P99Us
+                | Metric::P999Us
+                | Metric::CleanP99Us
+                | Metric::P99DriftRatio
         )
+    }
+
+    /// For a metric only some kinds of run produce, which ones (said in the document when
+    /// a rule on it does not apply); `None` for metrics every load run produces. Metrics a
+    /// broken pass could lose on both sides of an A/B session (the instruction count, the
+    /// machine samples) are deliberately not listed: their absence stays "missing".
+    pub fn produced_only_by(self) -> Option<&'static str> {
+        match self {
+            Metric::AchievedRateRatio => Some("open-loop runs (a closed-loop run offers no rate)"),
+            Metric::ProxyAddedP50Us | Metric::ProxyAddedP99Us => {
+                Some("runs with light passes straight to the origin")
+            }
+            Metric::RssSlopeUpperMbPerH
+            | Metric::AllocResidentSlopeUpperMbPerH
+            | Metric::FdGrowth
+            | Metric::ThreadGrowth
+            | Metric::P99DriftRatio => Some("soak runs"),
+            Metric::SpikeRecoveryS => Some("runs with a surge"),
+            Metric::ApplianceAddedP50Us
+            | Metric::ApplianceAddedP99Us
+            | Metric::IdentityMismatches
+            | Metric::IdentityMissingRate => Some("appliance runs"),
+            _ => None,
+        }
     }
 
     /// Looks a metric up by name.
@@ -164,6 +206,10 @@ pub fn extract(run: &RunDir) -> MetricSet {
     };
     let steady = |column: &str| -> Vec<f64> { steady_column(run, column) };
     let r = &run.run;
+    let clean = run
+        .timeseries
+        .as_ref()
+        .and_then(|ts| machine::clean_rows(ts, r.steady_window));
     let mut classes: Vec<&String> = r.classes.keys().chain(run.histograms.keys()).collect();
     classes.sort();
     classes.dedup();
@@ -187,6 +233,20 @@ pub fn extract(run: &RunDir) -> MetricSet {
             .map(|h| h.value_at_quantile(0.999) as f64)
             .or(latency.and_then(|l| l.p999));
         put(key(Metric::P999Us), p999, Vec::new());
+        if let Some(rows) = &clean {
+            let samples = column_at(run, &format!("{class}_p99_us"), rows);
+            put(key(Metric::CleanP99Us), stats::median(&samples), samples);
+        }
+    }
+    if let Some(rows) = &clean {
+        put(
+            MetricKey {
+                metric: Metric::CleanSeconds,
+                class: None,
+            },
+            Some(rows.len() as f64),
+            Vec::new(),
+        );
     }
     let global = |metric| MetricKey {
         metric,
@@ -312,6 +372,16 @@ fn extract_appliance(run: &RunDir, set: &mut MetricSet) {
             );
         }
     }
+}
+
+/// Values of a column at the given rows, missing cells skipped.
+fn column_at(run: &RunDir, column: &str, rows: &[usize]) -> Vec<f64> {
+    let Some(values) = run.timeseries.as_ref().and_then(|ts| ts.column(column)) else {
+        return Vec::new();
+    };
+    rows.iter()
+        .filter_map(|&i| values.get(i).copied().flatten())
+        .collect()
 }
 
 /// Values of a column over the steady window, missing cells skipped.

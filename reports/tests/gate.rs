@@ -8,6 +8,7 @@ use reports::ab::{run_gate, GateOptions, Mode};
 use reports::fixtures::Fixture;
 use reports::promote::{promote, PromoteOptions};
 use reports::rules::Verdict;
+use rundir::verdict::Accept;
 use std::path::{Path, PathBuf};
 
 /// Writes a synthetic run per trial: the candidate's CPU per request is `factor` times
@@ -112,7 +113,7 @@ fn a_slower_candidate_is_rolled_back_with_evidence() {
     assert_eq!(runner.order.iter().collect::<String>(), "ABBAAB");
     assert!(matches!(outcome.mode, Mode::Interleaved { .. }));
     assert_eq!(outcome.verdict, Verdict::Rollback);
-    assert_eq!(outcome.exit_code(false), 1);
+    assert_eq!(outcome.exit_code(Accept::default()), 1);
     let cpu = outcome
         .today
         .as_ref()

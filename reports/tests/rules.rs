@@ -5,6 +5,7 @@ use reports::gate::{evaluate, pool_trials};
 use reports::rules::{Comparison, Direction, Gates, Kind, Method, Rule, Verdict};
 use reports::stats::SplitMix64;
 use rundir::baseline::{MetricSet, MetricValue};
+use rundir::verdict::Accept;
 
 fn rule(direction: Direction, kind: Kind, hotfix: f64, rollback: f64) -> Rule {
     Rule {
@@ -298,7 +299,7 @@ fn gate_expands_classes_prefers_exact_rules_and_maps_missing() {
         Verdict::Pass,
         "reported-only rules do not fail the gate"
     );
-    assert_eq!(report.exit_code(false), 0);
+    assert_eq!(report.exit_code(Accept::default()), 0);
 
     // The soak profile replaces p99_us.*; allocs missing in the run is a hotfix by policy.
     let soak = gates.for_profile("soak");
@@ -330,7 +331,16 @@ fn gate_expands_classes_prefers_exact_rules_and_maps_missing() {
         "a class the run lost is not a pass"
     );
     assert_eq!(report.verdict, Verdict::Hotfix);
-    assert_eq!((report.exit_code(false), report.exit_code(true)), (3, 0));
+    assert_eq!(
+        (
+            report.exit_code(Accept::default()),
+            report.exit_code(Accept {
+                hotfix: true,
+                inconclusive: false
+            })
+        ),
+        (3, 0)
+    );
 }
 
 #[test]
@@ -344,7 +354,13 @@ fn missing_defaults_to_rollback() {
         &MetricSet::new(),
     );
     assert_eq!(report.verdict, Verdict::Rollback);
-    assert_eq!(report.exit_code(true), 1);
+    assert_eq!(
+        report.exit_code(Accept {
+            hotfix: true,
+            inconclusive: false
+        }),
+        1
+    );
 }
 
 #[test]

@@ -4,7 +4,9 @@
 //!
 //! # Versions
 //! - **1** (current) for both documents. A later version adds a migration step from
-//!   version 1 in the `from_json` of its document.
+//!   version 1 in the `from_json` of its document. Version 1 later gained two verdict
+//!   values, `not_applicable` and `inconclusive`: older documents still read, since
+//!   neither holds them.
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -102,15 +104,28 @@ pub struct GateReport {
 }
 
 impl GateReport {
-    /// Process exit code: 0 pass, 1 rollback, 3 hotfix (0 when hotfixes are accepted).
-    pub fn exit_code(&self, hotfix_ok: bool) -> i32 {
+    /// Process exit code: 0 pass, 1 rollback, 3 hotfix (0 when hotfixes are accepted),
+    /// 4 inconclusive (0 when accepted).
+    pub fn exit_code(&self, accept: Accept) -> i32 {
         match self.verdict {
-            Verdict::Pass => 0,
-            Verdict::Hotfix if hotfix_ok => 0,
+            Verdict::NotApplicable | Verdict::Pass => 0,
+            Verdict::Inconclusive if accept.inconclusive => 0,
+            Verdict::Inconclusive => 4,
+            Verdict::Hotfix if accept.hotfix => 0,
             Verdict::Hotfix => 3,
             Verdict::Rollback | Verdict::Missing => 1,
         }
     }
+}
+
+/// Which non-pass verdicts the caller accepts as exit code 0.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Accept {
+    /// A hotfix verdict exits 0 (`--hotfix-ok`).
+    pub hotfix: bool,
+    /// An inconclusive verdict exits 0 (`--accept-inconclusive`): the caller reports it
+    /// and lets the machine-independent rules decide.
+    pub inconclusive: bool,
 }
 
 /// The evaluation of one rule on one metric.
@@ -182,8 +197,18 @@ pub enum Kind {
 )]
 #[serde(rename_all = "lowercase")]
 pub enum Verdict {
+    /// The rule's metric is one this kind of run cannot produce (e.g. the achieved share
+    /// of an offered rate, for a closed-loop run that offers none): neither side measured
+    /// it. Ordered first, so it never decides a verdict.
+    #[serde(rename = "not_applicable")]
+    NotApplicable,
     /// Within the hotfix threshold (or within noise).
     Pass,
+    /// Not judged: the machine left too little uncontended time to measure the metric
+    /// (`inconclusive (machine)`). Worse than a pass, so a session that could not judge
+    /// its latency never reads as a plain pass; better than a hotfix, so a noisy machine
+    /// alone never blocks a landing (exit code 4, accepted with `--accept-inconclusive`).
+    Inconclusive,
     /// Beyond the hotfix threshold: may ship only as a hotfix.
     Hotfix,
     /// Beyond the rollback threshold: must not ship.

@@ -16,6 +16,7 @@
 //! Absolute rules (SLOs) apply to the candidate alone: its trials' median value (the mean
 //! for failure rates, so a failure in any trial counts).
 
+use crate::clean;
 use crate::gate::{self, GateReport};
 use crate::metrics::Metric;
 use crate::rules::{relative_change, Evaluation, Gates, Kind, Method, Rule, Verdict};
@@ -36,11 +37,73 @@ pub fn decide(
         gates,
         rules,
         control.iter().chain(candidate),
-        |rule, name| match rule.kind {
-            Kind::Absolute => absolute(gates, rule, name, control, candidate),
-            Kind::Relative | Kind::Delta => paired(gates, rule, name, control, candidate),
+        |rule, name| {
+            if clean::judged_on_clean_time(rule) {
+                return on_clean_time(gates, rule, name, control, candidate);
+            }
+            match rule.kind {
+                Kind::Absolute => absolute(gates, rule, name, control, candidate),
+                Kind::Relative | Kind::Delta => paired(gates, rule, name, control, candidate),
+            }
         },
     )
+}
+
+/// A rule on a `clean_*` metric: decided on the pairs whose trials both kept at least
+/// [`clean::MIN_CLEAN_SECONDS`] uncontended seconds (an SLO: on the candidate trials that
+/// did); with fewer than [`MIN_PAIRS`] such pairs (one such trial for an SLO) the verdict
+/// is inconclusive (machine).
+fn on_clean_time(
+    gates: &Gates,
+    rule: &Rule,
+    name: &str,
+    control: &[MetricSet],
+    candidate: &[MetricSet],
+) -> Evaluation {
+    let per_trial = |trials: &[MetricSet]| {
+        trials
+            .iter()
+            .map(|t| clean::clean_seconds(t).map_or_else(|| "-".to_owned(), |s| format!("{s:.0}")))
+            .collect::<Vec<_>>()
+            .join("/")
+    };
+    let seconds = format!(
+        "uncontended steady seconds per trial: control {}, candidate {} (each needs {:.0})",
+        per_trial(control),
+        per_trial(candidate),
+        clean::MIN_CLEAN_SECONDS
+    );
+    let mut e = if rule.kind == Kind::Absolute {
+        let clean: Vec<MetricSet> = candidate
+            .iter()
+            .filter(|t| clean::enough(t))
+            .cloned()
+            .collect();
+        if clean.is_empty() {
+            return clean::inconclusive(
+                rule,
+                name,
+                format!("no candidate trial was clean enough; {seconds}"),
+            );
+        }
+        absolute(gates, rule, name, control, &clean)
+    } else {
+        let (a, b) = clean::usable_pairs(control, candidate);
+        if a.len() < MIN_PAIRS {
+            return clean::inconclusive(
+                rule,
+                name,
+                format!(
+                    "{} of {} pairs clean enough, {MIN_PAIRS} needed; {seconds}",
+                    a.len(),
+                    control.len().min(candidate.len())
+                ),
+            );
+        }
+        paired(gates, rule, name, &a, &b)
+    };
+    e.reason.push_str(&format!(" ({seconds})"));
+    e
 }
 
 /// One arm's trials pooled into one value: the summary point (median of the trials, or
@@ -358,5 +421,119 @@ rollback = 200000.0
             Verdict::Missing
         );
         assert_eq!(report.verdict, Verdict::Rollback);
+    }
+
+    const CLEAN_RULES: &str = r#"
+schema_version = 1
+missing = "rollback"
+[[gate]]
+metric = "clean_p99_us.*"
+direction = "lower"
+kind = "relative"
+hotfix = 0.10
+rollback = 0.25
+[[gate]]
+metric = "achieved_rate_ratio"
+direction = "higher"
+kind = "absolute"
+hotfix = 0.98
+rollback = 0.95
+"#;
+
+    /// A trial with `clean` uncontended seconds whose per-second p99s scatter (5%) around
+    /// `p99`.
+    fn clean_trial(rng: &mut SplitMix64, p99: f64, clean: f64) -> MetricSet {
+        let samples: Vec<f64> = (0..clean as usize)
+            .map(|_| p99 * (0.05 * rng.normal()).exp())
+            .collect();
+        let mut set = MetricSet::new();
+        set.insert(
+            "clean_seconds".into(),
+            MetricValue {
+                point: Some(clean),
+                samples: Vec::new(),
+            },
+        );
+        if !samples.is_empty() {
+            set.insert(
+                "clean_p99_us.allowed".into(),
+                MetricValue {
+                    point: stats::median(&samples),
+                    samples,
+                },
+            );
+        }
+        set
+    }
+
+    fn clean_session(seed: u64, factor: f64, clean: [f64; 6]) -> (Vec<MetricSet>, Vec<MetricSet>) {
+        let mut rng = SplitMix64::new(seed);
+        (0..3)
+            .map(|i| {
+                (
+                    clean_trial(&mut rng, 5000.0, clean[2 * i]),
+                    clean_trial(&mut rng, 5000.0 * factor, clean[2 * i + 1]),
+                )
+            })
+            .unzip()
+    }
+
+    #[test]
+    fn latency_on_clean_seconds_catches_a_twenty_percent_slower_candidate() {
+        let gates = Gates::parse(CLEAN_RULES).unwrap();
+        let rules = gates.for_profile("ci");
+        let (a, b) = clean_session(20, 1.20, [15.0; 6]);
+        let report = decide(&gates, &rules, &a, &b);
+        let (v, why) = verdict_of(&report, "clean_p99_us.allowed");
+        assert!(v >= Verdict::Hotfix, "{why}");
+        assert!(
+            why.contains("uncontended steady seconds per trial"),
+            "{why}"
+        );
+        let (a, b) = clean_session(21, 1.0, [15.0; 6]);
+        let report = decide(&gates, &rules, &a, &b);
+        assert_eq!(verdict_of(&report, "clean_p99_us.allowed").0, Verdict::Pass);
+    }
+
+    #[test]
+    fn too_little_clean_time_is_inconclusive_not_a_pass_or_a_failure() {
+        let gates = Gates::parse(CLEAN_RULES).unwrap();
+        let rules = gates.for_profile("ci");
+        // Only the middle pair keeps enough uncontended seconds on both sides.
+        let (a, b) = clean_session(22, 2.0, [15.0, 2.0, 15.0, 15.0, 3.0, 15.0]);
+        let report = decide(&gates, &rules, &a, &b);
+        let (v, why) = verdict_of(&report, "clean_p99_us.allowed");
+        assert_eq!(v, Verdict::Inconclusive, "{why}");
+        assert!(
+            why.starts_with("inconclusive (machine): 1 of 3 pairs"),
+            "{why}"
+        );
+        assert!(why.contains("control 15/15/3, candidate 2/15/15"), "{why}");
+        assert_eq!(report.verdict, Verdict::Inconclusive);
+        assert_eq!(report.exit_code(Default::default()), 4);
+        let accept = rundir::verdict::Accept {
+            hotfix: false,
+            inconclusive: true,
+        };
+        assert_eq!(report.exit_code(accept), 0);
+        // Two clean pairs are enough to judge, and a doubling is then caught.
+        let (a, b) = clean_session(23, 2.0, [15.0, 2.0, 15.0, 15.0, 8.0, 9.0]);
+        let report = decide(&gates, &rules, &a, &b);
+        assert_eq!(
+            verdict_of(&report, "clean_p99_us.allowed").0,
+            Verdict::Rollback
+        );
+    }
+
+    #[test]
+    fn a_rate_a_closed_loop_run_never_offers_does_not_apply() {
+        let gates = Gates::parse(CLEAN_RULES).unwrap();
+        let rules = gates.for_profile("peak");
+        let (a, b) = clean_session(24, 1.0, [15.0; 6]);
+        let report = decide(&gates, &rules, &a, &b);
+        let (v, why) = verdict_of(&report, "achieved_rate_ratio");
+        assert_eq!(v, Verdict::NotApplicable, "{why}");
+        assert!(why.contains("open-loop runs"), "{why}");
+        assert_eq!(report.verdict, Verdict::Pass);
     }
 }

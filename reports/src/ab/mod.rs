@@ -56,7 +56,7 @@ pub struct GateOptions {
 }
 
 pub use outcome::GateOutcome;
-pub use rundir::verdict::Mode;
+pub use rundir::verdict::{Accept, Mode};
 
 impl GateOutcome {
     /// The enforcing report.
@@ -64,9 +64,9 @@ impl GateOutcome {
         self.today.as_ref().or(self.document.as_ref())
     }
 
-    /// Process exit code: 0 pass, 1 rollback, 3 hotfix (0 when hotfixes are accepted).
-    pub fn exit_code(&self, hotfix_ok: bool) -> i32 {
-        self.enforced().map_or(1, |r| r.exit_code(hotfix_ok))
+    /// Process exit code: see [`GateReport::exit_code`].
+    pub fn exit_code(&self, accept: Accept) -> i32 {
+        self.enforced().map_or(1, |r| r.exit_code(accept))
     }
 }
 

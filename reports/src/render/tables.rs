@@ -137,7 +137,9 @@ pub fn frame_rows(frames: &[Frame]) -> Vec<Vec<String>> {
 /// The verdict in words.
 pub fn verdict_word(v: Verdict) -> &'static str {
     match v {
+        Verdict::NotApplicable => "does not apply",
         Verdict::Pass => "PASS",
+        Verdict::Inconclusive => "INCONCLUSIVE (machine)",
         Verdict::Hotfix => "HOTFIX",
         Verdict::Rollback => "ROLLBACK",
         Verdict::Missing => "MISSING",
