@@ -68,7 +68,9 @@ BIN := target/release
 ## committed document. Promotion refuses (exit 2, one line naming the command to run
 ## instead) an unfit run, a contended machine, or another machine than the committed
 ## document's; FORCE_NOTE="why" promotes anyway and writes the note into the document.
-FORCE_ARGS = $(if $(FORCE_NOTE),--force --note "$(FORCE_NOTE)")
+## The note reaches perf-report verbatim: quotes, $ and backquotes included (single-quoted
+## for the shell, its own single quotes escaped; $(value) keeps make from expanding $).
+FORCE_ARGS = $(if $(value FORCE_NOTE),--force --note '$(subst ','\'',$(value FORCE_NOTE))')
 baseline: release
 	$(BIN)/loadgen run --profile profiles/$(PROFILE).toml --out $(RUN)
 	$(BIN)/perf-report render $(RUN)

@@ -357,7 +357,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             match &done.replaced {
                 Some(comparison) => {
                     println!("{} replaces the previous baseline:", done.json.display());
-                    for line in comparison.lines() {
+                    for line in reports::promote::compare::lines(comparison) {
                         println!("  {line}");
                     }
                 }

@@ -322,6 +322,8 @@ fn refuses_a_run_on_another_machine_than_the_committed_document() {
     assert_eq!(replaced.rows[0].what, "machine");
     assert!(replaced.rows[0].old.starts_with("Intel Xeon"));
     assert!(replaced.rows[0].new.starts_with("Synthetic CPU"));
+    // The document itself records what it replaced, so a reviewer sees the step.
+    assert_eq!(b.replaced.as_ref(), Some(&replaced));
 }
 
 #[test]

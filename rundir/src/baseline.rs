@@ -66,6 +66,33 @@ pub struct Baseline {
     /// Hottest frames by self time.
     #[serde(default)]
     pub top_frames: Vec<Frame>,
+    /// What this document changed against the one it replaced (absent: it replaced none,
+    /// or it was promoted before documents recorded it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replaced: Option<Replaced>,
+}
+
+/// The document a promotion replaced, and what changed: kept in the new document so a
+/// reviewer sees the step without digging in history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Replaced {
+    /// When the replaced document was promoted.
+    pub old_promoted_at: String,
+    /// Rows: machine, commit, then the headline figures either side measured.
+    pub rows: Vec<ReplacedRow>,
+}
+
+/// One figure of [`Replaced`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ReplacedRow {
+    /// What is compared (`machine`, `throughput`, `p99 allowed`, ...).
+    pub what: String,
+    /// The replaced document's value, in human units.
+    pub old: String,
+    /// The new document's value.
+    pub new: String,
+    /// new / old for a figure both measured (`None` for the machine and the commit).
+    pub ratio: Option<f64>,
 }
 
 impl Baseline {

@@ -3,27 +3,10 @@
 
 use rundir::baseline::Baseline;
 
-/// One row of the comparison.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Row {
-    /// What is compared (`machine`, `throughput`, `p99 allowed`, ...).
-    pub what: String,
-    /// The replaced document's value, in human units.
-    pub old: String,
-    /// The new document's value.
-    pub new: String,
-    /// new / old for a figure both measured (`None` for the machine and the commit).
-    pub ratio: Option<f64>,
-}
-
 /// The new baseline against the one it replaces.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Comparison {
-    /// When the replaced document was promoted.
-    pub old_promoted_at: String,
-    /// Rows: machine, commit, then the headline figures either side measured.
-    pub rows: Vec<Row>,
-}
+pub use rundir::baseline::Replaced as Comparison;
+/// One row of the comparison (recorded in the new document as well).
+pub use rundir::baseline::ReplacedRow as Row;
 
 #[derive(Clone, Copy)]
 enum Unit {
@@ -133,41 +116,40 @@ pub fn compare(old: &Baseline, new: &Baseline) -> Comparison {
     }
 }
 
-impl Comparison {
-    /// Aligned lines for the terminal: `what  old -> new  ×ratio`.
-    pub fn lines(&self) -> Vec<String> {
-        let w = |f: fn(&Row) -> usize| self.rows.iter().map(f).max().unwrap_or(0);
-        let (what, old, new) = (
-            w(|r| r.what.chars().count()),
-            w(|r| r.old.chars().count()),
-            w(|r| r.new.chars().count()),
-        );
-        let mut out = vec![format!(
-            "{:what$}  {:old$}    {:new$}  new/old",
-            "",
-            format!("replaced ({})", self.old_promoted_at),
-            "new",
-        )];
-        out.extend(self.rows.iter().map(|r| {
-            let ratio = r
-                .ratio
-                .map_or_else(|| "-".to_owned(), |x| format!("×{x:.2}"));
-            let changed = if r.ratio.is_none() && r.old != r.new {
-                "changed"
-            } else if r.ratio.is_none() {
-                "same"
-            } else {
-                &ratio
-            };
-            format!(
-                "{:what$}  {:old$} -> {:new$}  {changed}",
-                r.what, r.old, r.new
-            )
-            .trim_end()
-            .to_owned()
-        }));
-        out
-    }
+/// Aligned lines for the terminal: `what  old -> new  ×ratio`.
+pub fn lines(comparison: &Comparison) -> Vec<String> {
+    let rows = &comparison.rows;
+    let w = |f: fn(&Row) -> usize| rows.iter().map(f).max().unwrap_or(0);
+    let (what, old, new) = (
+        w(|r| r.what.chars().count()),
+        w(|r| r.old.chars().count()),
+        w(|r| r.new.chars().count()),
+    );
+    let mut out = vec![format!(
+        "{:what$}  {:old$}    {:new$}  new/old",
+        "",
+        format!("replaced ({})", comparison.old_promoted_at),
+        "new",
+    )];
+    out.extend(rows.iter().map(|r| {
+        let ratio = r
+            .ratio
+            .map_or_else(|| "-".to_owned(), |x| format!("×{x:.2}"));
+        let changed = if r.ratio.is_none() && r.old != r.new {
+            "changed"
+        } else if r.ratio.is_none() {
+            "same"
+        } else {
+            &ratio
+        };
+        format!(
+            "{:what$}  {:old$} -> {:new$}  {changed}",
+            r.what, r.old, r.new
+        )
+        .trim_end()
+        .to_owned()
+    }));
+    out
 }
 
 /// A value in human units; "not measured" when absent.

@@ -130,7 +130,7 @@ pub fn promote(opts: &PromoteOptions) -> Result<Promoted> {
         None
     };
     let folded_name = format!("{name}.folded");
-    let baseline = Baseline {
+    let mut baseline = Baseline {
         schema_version: BASELINE_SCHEMA_VERSION,
         profile: r.profile.name.clone(),
         profile_settings: r.profile.settings.clone(),
@@ -155,7 +155,11 @@ pub fn promote(opts: &PromoteOptions) -> Result<Promoted> {
             .as_deref()
             .map(|f| top_frames(f, 15, Rank::SelfTime))
             .unwrap_or_default(),
+        replaced: None,
     };
+    baseline.replaced = previous
+        .as_ref()
+        .map(|old| compare::compare(old, &baseline));
     let doc = baseline_doc::document(&baseline, &run, gates.as_ref());
     let json = serde_json::to_vec_pretty(&baseline)
         .expect("a baseline serialises: plain data, string keys");
@@ -173,7 +177,7 @@ pub fn promote(opts: &PromoteOptions) -> Result<Promoted> {
     files.push((&json_path, &json));
     write_all_atomic(&files)?;
     Ok(Promoted {
-        replaced: previous.map(|old| compare::compare(&old, &baseline)),
+        replaced: baseline.replaced.clone(),
         json: json_path,
         markdown,
         folded,
