@@ -10,5 +10,6 @@ pub mod soak;
 pub mod spike;
 pub mod summary;
 pub mod tables;
+pub mod units;
 
 pub use run::{render, Rendered};
