@@ -4,6 +4,7 @@
 pub mod appliance;
 pub mod baseline_doc;
 pub mod doc;
+pub mod headline;
 pub mod machine;
 pub mod run;
 pub mod soak;
@@ -12,4 +13,4 @@ pub mod summary;
 pub mod tables;
 pub mod units;
 
-pub use run::{render, Rendered};
+pub use run::{render, render_against, Rendered};

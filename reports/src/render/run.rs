@@ -2,16 +2,18 @@
 //! directory.
 
 use super::doc::{figure, Block, Doc};
+use super::headline;
 use super::tables::{
-    self, class_rows, frame_rows, global_metric_rows, ordered_classes, CLASS_HEADER, FRAME_HEADER,
+    self, class_rows, frame_rows, global_figures, ordered_classes, CLASS_HEADER, FRAME_HEADER,
 };
 use crate::atomic::write_atomic;
 use crate::error::Result;
 use crate::metrics;
 use crate::plots::{spectrum, timeline};
+use crate::rules::Rule;
 use crate::rundir::{files, RunDir};
 use rundir::folded::{self, top_frames, Rank};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Frames listed in top-frame tables.
 pub const TOP_FRAMES: usize = 15;
@@ -29,11 +31,20 @@ pub struct Rendered {
     pub plots: Vec<PathBuf>,
 }
 
-/// Builds the run report document.
+/// Builds the run report document, judged against the baselines in
+/// [`DEFAULT_BASELINES`](super::headline::DEFAULT_BASELINES).
 pub fn report(run: &RunDir) -> Result<Doc> {
+    report_against(run, Path::new(super::headline::DEFAULT_BASELINES))
+}
+
+/// Builds the run report document, judged against the baseline of the run's profile in
+/// `baselines` (`PROFILE.json` and `gates.toml`).
+pub fn report_against(run: &RunDir, baselines: &Path) -> Result<Doc> {
     let mut doc = Doc::new(format!("Run report: profile {}", run.run.profile.name));
+    let against = headline::against(run, baselines);
+    headline::section(&mut doc, run, &against);
     run_section(&mut doc, run);
-    totals_section(&mut doc, run);
+    totals_section(&mut doc, run, &against.rules);
     let classes = ordered_classes(run.run.classes.keys().chain(run.histograms.keys()));
     latency_section(&mut doc, run, &classes)?;
     timeline_section(&mut doc, run, &classes)?;
@@ -98,8 +109,8 @@ fn run_section(doc: &mut Doc, run: &RunDir) {
     );
 }
 
-/// Totals, request classes and the gated figures.
-fn totals_section(doc: &mut Doc, run: &RunDir) {
+/// Totals, request classes and the gated figures that apply to the run.
+fn totals_section(doc: &mut Doc, run: &RunDir, rules: &[Rule]) {
     let r = &run.run;
     let totals = r.totals.clone().unwrap_or_default();
     doc.heading(1, "Totals");
@@ -117,10 +128,12 @@ fn totals_section(doc: &mut Doc, run: &RunDir) {
     doc.heading(1, "Request classes");
     doc.table(&CLASS_HEADER, class_rows(&r.classes, &run.histograms));
     doc.heading(1, "Resources and gated figures");
-    doc.table(
-        &["metric", "value"],
-        global_metric_rows(&metrics::extract(run)),
-    );
+    let gated: Vec<_> = rules.iter().map(|r| r.metric).collect();
+    let figures = global_figures(&metrics::extract(run), &gated);
+    doc.table(&["metric", "value"], figures.rows.clone());
+    if let Some(line) = figures.skipped_line() {
+        doc.para(line);
+    }
 }
 
 /// The percentile spectrum per class, and the corrected one when the run was paced.
@@ -269,9 +282,16 @@ pub fn write_doc(
     Ok((md, html, plots))
 }
 
-/// Renders the run report into the run directory.
+/// Renders the run report into the run directory, judged against the baselines in
+/// [`DEFAULT_BASELINES`](super::headline::DEFAULT_BASELINES).
 pub fn render(run: &RunDir) -> Result<Rendered> {
-    let doc = report(run)?;
+    render_against(run, Path::new(super::headline::DEFAULT_BASELINES))
+}
+
+/// Renders the run report into the run directory, judged against the baseline of the
+/// run's profile in `baselines`.
+pub fn render_against(run: &RunDir, baselines: &Path) -> Result<Rendered> {
+    let doc = report_against(run, baselines)?;
     let (markdown, html, plots) = write_doc(&doc, &run.path, "report")?;
     let summary = run.path.join("summary.csv");
     write_atomic(&summary, &super::summary::summary_csv(run)?)?;
