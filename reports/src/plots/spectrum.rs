@@ -1,6 +1,8 @@
 //! Latency percentile spectrum, drawn as HdrHistogram's percentile plot: x is the log
 //! scale of 1/(1-p) (labelled 50%, 90%, 99%, 99.9%, 99.99%), y is latency on a log scale,
-//! so the tail is as visible as the median and a 100x slower tail still fits the picture. One line per request class; overlays put a baseline (faint) under the current.
+//! so the tail is as visible as the median and a 100x slower tail still fits the picture.
+//! One line per request class; overlays put a baseline (faint) under the current. The
+//! legend sits bottom right, where a rising tail leaves room.
 
 use super::{Series, SIZE};
 use crate::error::{ReportError, Result};
@@ -112,18 +114,24 @@ fn y_range(series: &[Series]) -> Range<f64> {
     lo..hi
 }
 
+/// How many nines the x axis spans: the data's, in whole nines, at least 99.99% so plots
+/// of short and long runs share an axis.
+fn x_extent(series: &[Series]) -> f64 {
+    let data_max = series
+        .iter()
+        .flat_map(|s| s.points.iter().map(|p| p.0))
+        .fold(0.0_f64, f64::max);
+    // Less a hair: 99.99% maps to 4.000000000000001 in floating point.
+    (data_max - 1e-9).ceil().clamp(4.0, MAX_NINES)
+}
+
 /// Draws a percentile spectrum: the HDR percentile plot, log nines on x, log latency on y.
 pub fn draw(title: &str, series: &[Series]) -> Result<String> {
     let err = |detail: String| ReportError::Draw {
         what: title.to_owned(),
         detail,
     };
-    let data_max = series
-        .iter()
-        .flat_map(|s| s.points.iter().map(|p| p.0))
-        .fold(0.0_f64, f64::max);
-    // Whole nines, at least 99.99% so plots of short and long runs share an axis.
-    let x_max = data_max.ceil().clamp(4.0, MAX_NINES);
+    let x_max = x_extent(series);
     let y = y_range(series);
     let mut svg = String::new();
     {
@@ -141,6 +149,8 @@ pub fn draw(title: &str, series: &[Series]) -> Result<String> {
         ctx.configure_mesh()
             .x_desc("percentile (log scale of 1/(1-p))")
             .y_desc("latency (log scale)")
+            .label_style(("sans-serif", 15))
+            .axis_desc_style(("sans-serif", 15))
             .x_label_formatter(&nines_label)
             .y_label_formatter(&|v| crate::render::units::micros(*v))
             .light_line_style(WHITE.mix(0.0))
@@ -163,7 +173,8 @@ pub fn draw(title: &str, series: &[Series]) -> Result<String> {
             ctx.configure_series_labels()
                 .background_style(WHITE.mix(0.85))
                 .border_style(BLACK)
-                .position(SeriesLabelPosition::UpperLeft)
+                .label_font(("sans-serif", 15))
+                .position(SeriesLabelPosition::LowerRight)
                 .draw()
                 .map_err(|e| err(e.to_string()))?;
         }
@@ -203,5 +214,9 @@ mod tests {
         );
         assert_eq!(y_range(&[s]), 100.0..100_000.0);
         assert_eq!(y_range(&[]), 1.0..1000.0);
+        let tail = |q: f64| [series("a", &[(0.5, 1.0), (q, 2.0)], 0, false)];
+        assert_eq!(x_extent(&tail(0.9999)), 4.0, "99.99% ends the axis");
+        assert_eq!(x_extent(&tail(0.99)), 4.0);
+        assert_eq!(x_extent(&tail(0.99999)), 5.0);
     }
 }
