@@ -215,12 +215,16 @@ fn timeline_section(doc: &mut Doc, run: &RunDir, classes: &[String]) -> Result<(
     Ok(())
 }
 
-/// The flame graph link and the top frames by self and total time.
+/// The flame graph link (with its sample count) and the top frames by self and total time.
 fn cpu_section(doc: &mut Doc, run: &RunDir) {
     doc.heading(1, "CPU profile");
     if run.path.join(files::FLAMEGRAPH).is_file() {
+        let samples = run.folded.as_deref().map_or_else(
+            || "sample count not recorded".to_owned(),
+            |f| format!("{} samples", folded::sample_count(f)),
+        );
         doc.push(Block::Link {
-            text: "Flame graph of the proxy".into(),
+            text: format!("Flame graph of the proxy ({samples})"),
             href: files::FLAMEGRAPH.into(),
         });
     }
@@ -235,32 +239,49 @@ fn cpu_section(doc: &mut Doc, run: &RunDir) {
                 frame_rows(&top_frames(folded, TOP_FRAMES, Rank::SelfTime)),
             );
             doc.heading(2, "Top frames by total time");
-            let left_out = folded::scaffolding(folded);
-            if !left_out.is_empty() {
-                let names: Vec<String> = left_out
-                    .iter()
-                    .take(3)
-                    .map(|f| {
-                        format!(
-                            "`{}`",
-                            short_frame(&f.name).chars().take(60).collect::<String>()
-                        )
-                    })
-                    .collect();
-                doc.para(format!(
-                    "Left out: {} frame(s) that at least {:.0}% of samples pass through with almost no time of their own ({}{}).",
-                    left_out.len(),
-                    folded::SCAFFOLDING_TOTAL * 100.0,
-                    names.join(", "),
-                    if left_out.len() > 3 { ", ..." } else { "" }
-                ));
-            }
             doc.table(
                 &FRAME_HEADER,
                 frame_rows(&top_frames(folded, TOP_FRAMES, Rank::TotalTime)),
             );
+            if let Some(line) = scaffolding_line(folded) {
+                doc.para(line);
+            }
         }
     }
+}
+
+/// Frames named in the scaffolding line; the rest are counted.
+const SCAFFOLDING_NAMED: usize = 4;
+
+/// The one line under the totals table naming the runtime scaffolding it skipped.
+pub fn scaffolding_line(folded: &str) -> Option<String> {
+    let left_out = folded::scaffolding(folded);
+    if left_out.is_empty() {
+        return None;
+    }
+    let names: Vec<String> = left_out
+        .iter()
+        .take(SCAFFOLDING_NAMED)
+        .map(|f| {
+            format!(
+                "{} ({:.0}%)",
+                short_frame(&f.name).chars().take(60).collect::<String>(),
+                f.total_fraction * 100.0
+            )
+        })
+        .collect();
+    let more = left_out.len().saturating_sub(SCAFFOLDING_NAMED);
+    Some(format!(
+        "Skipped: {} runtime scaffolding frame(s) that samples pass through on the way to \
+         the proxy's work (program and thread start, runtime worker loops, task polling): {}{}.",
+        left_out.len(),
+        names.join(", "),
+        if more > 0 {
+            format!(" and {more} more")
+        } else {
+            String::new()
+        }
+    ))
 }
 
 /// Writes a document as `<stem>.md` and `<stem>.html` plus its figures, under `dir`.
