@@ -108,15 +108,14 @@ fn plain_path(name: &str) -> String {
         }
     }
     out.split("::")
-        .filter(|seg| {
-            !seg.is_empty()
-                && !seg.starts_with("{{")
-                && !(seg.len() == 17
-                    && seg.starts_with('h')
-                    && seg[1..].chars().all(|c| c.is_ascii_hexdigit()))
-        })
+        .filter(|seg| !seg.is_empty() && !seg.starts_with("{{") && !is_symbol_hash(seg))
         .collect::<Vec<_>>()
         .join("::")
+}
+
+/// A mangled symbol's hash segment: `h` and 16 hex digits.
+fn is_symbol_hash(seg: &str) -> bool {
+    seg.len() == 17 && seg.starts_with('h') && seg[1..].chars().all(|c| c.is_ascii_hexdigit())
 }
 
 /// Whether `name` is one of the [`SCAFFOLDING`] frames.
