@@ -121,7 +121,7 @@ pub fn diff(opts: &DiffOptions) -> Result<GateReport> {
             for t in &thin {
                 doc.push(Block::Note {
                     tone: Tone::Warn,
-                    text: format!("Too thin to judge: {t}."),
+                    text: format!("Warning: {t}."),
                 });
             }
             doc.push(Block::Link {

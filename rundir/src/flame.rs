@@ -120,14 +120,18 @@ pub fn differential_svg_named(
         names[1],
         crate::folded::sample_count(after)
     );
-    let thin: Vec<String> = thin_sides([(names[0], before), (names[1], after)])
+    let thin: Vec<&str> = thin_sides([(names[0], before), (names[1], after)])
         .iter()
-        .map(ToString::to_string)
+        .map(|t| t.side)
         .collect();
+    // One short line: a subtitle is centred and not wrapped.
     let subtitle = if thin.is_empty() {
         counts
     } else {
-        format!("WARNING: {} ({counts})", thin.join("; "))
+        format!(
+            "WARNING: {} under {MIN_DIFF_SAMPLES} samples, too thin to judge ({counts})",
+            thin.join(" and ")
+        )
     };
     let mut diff = Vec::new();
     let opts = inferno::differential::Options {
@@ -177,7 +181,12 @@ mod tests {
         );
         assert!(sides[0].to_string().contains(&named));
         let svg = String::from_utf8(differential_svg(&thick, &thin, "d").unwrap()).unwrap();
-        assert!(svg.contains(&format!("WARNING: {named}")), "{svg}");
+        let warning = format!(
+            "WARNING: current under {MIN_DIFF_SAMPLES} samples, too thin to judge \
+             (baseline {MIN_DIFF_SAMPLES} samples, current {} samples)",
+            MIN_DIFF_SAMPLES - 1
+        );
+        assert!(svg.contains(&warning), "{svg}");
         let calm = String::from_utf8(differential_svg(&thick, &thick, "d").unwrap()).unwrap();
         assert!(
             !calm.contains("WARNING")
