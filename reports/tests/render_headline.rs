@@ -158,6 +158,25 @@ fn without_a_baseline_the_headline_says_so_in_one_line() {
     let dir = baselines(tmp.path(), "peak");
     let top = headline(&markdown(&run, &dir)).to_owned();
     assert!(top.contains("> No verdict: no committed baseline for profile ci"));
+
+    // A baseline, but an interrupted run: `diff` refuses it, the headline judges nothing.
+    let cut = run_dir(
+        tmp.path(),
+        "cut",
+        &Fixture {
+            complete: false,
+            ..fixture("peak")
+        },
+    );
+    let top = headline(&markdown(&cut, &dir)).to_owned();
+    assert!(
+        top.contains("> No verdict: the run is incomplete") && !top.contains("PASS"),
+        "{top}"
+    );
+    assert!(
+        row(&top, "throughput")[1].ends_with("req/s"),
+        "deltas still shown: {top}"
+    );
 }
 
 #[test]
