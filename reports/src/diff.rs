@@ -2,7 +2,8 @@
 //!
 //! Writes `diff.md`, `diff.html` and `verdict.json` (every gated metric: baseline, current,
 //! change, rule, verdict), overlaid percentile spectra, and a differential flame graph of
-//! the baseline's and the run's CPU stacks. Bad input (a missing file, a schema mismatch, a
+//! the baseline's and the run's CPU stacks, with both sides' sample counts and a warning
+//! naming a side too thin to judge (`rundir::flame::MIN_DIFF_SAMPLES`). Bad input (a missing file, a schema mismatch, a
 //! baseline of another profile) is an error, never a verdict.
 
 use crate::atomic::write_atomic;
@@ -11,13 +12,15 @@ use crate::gate::{self, GateReport};
 use crate::metrics;
 use crate::plots::spectrum;
 use crate::render::doc::figure;
-use crate::render::doc::{Block, Doc};
+use crate::render::doc::{Block, Doc, Tone};
 use crate::render::run::write_doc;
 use crate::render::tables::ordered_classes;
 pub use crate::render::tables::verdict_word;
 use crate::rules::{fmt_num, Evaluation, Gates, Method};
 use crate::rundir::RunDir;
 use rundir::baseline::Baseline;
+use rundir::flame;
+use rundir::folded::sample_count;
 use rundir::verdict::{DiffVerdict, VERDICT_SCHEMA_VERSION};
 use std::path::{Path, PathBuf};
 
@@ -66,7 +69,19 @@ pub fn diff(opts: &DiffOptions) -> Result<GateReport> {
     let report = gate::evaluate(&gates, &rules, &baseline.metrics, &current);
     let out_dir = opts.out_dir.clone().unwrap_or_else(|| opts.run_dir.clone());
     let base_hists = crate::baseline::histograms(&baseline, &opts.baseline)?;
-    let mut doc = document(&baseline, &run, &report)?;
+    let base_folded = crate::baseline::folded_stacks(&baseline, &opts.baseline)?;
+    // verdict.json's warnings qualify the verdict; a thin CPU profile qualifies only the
+    // differential flame graph (no gated figure comes from it), so it is in the documents.
+    let verdict_warnings = warnings(&baseline, &run);
+    let mut notes = verdict_warnings.clone();
+    let thin = match (&base_folded, &run.folded) {
+        (Some(before), Some(after)) => {
+            flame::thin_sides([("baseline", before), ("current", after)])
+        }
+        _ => Vec::new(),
+    };
+    notes.extend(thin.iter().map(|t| format!("CPU profiles: {t}")));
+    let mut doc = document(&baseline, &report, &notes)?;
     doc.heading(1, "Latency spectra: baseline (faint) and current");
     for (i, class) in ordered_classes(base_hists.keys().chain(run.histograms.keys()))
         .iter()
@@ -95,19 +110,27 @@ pub fn diff(opts: &DiffOptions) -> Result<GateReport> {
         ));
     }
     doc.heading(1, "CPU: differential flame graph");
-    match (
-        crate::baseline::folded_stacks(&baseline, &opts.baseline)?,
-        &run.folded,
-    ) {
+    match (&base_folded, &run.folded) {
         (Some(before), Some(after)) => {
-            let svg = rundir::flame::differential_svg(
-                &before,
+            let svg = flame::differential_svg(
+                before,
                 after,
                 "Baseline vs current: red got hotter, blue cooler",
             )?;
             write_atomic(&out_dir.join(DIFF_FLAMEGRAPH), &svg)?;
+            for t in &thin {
+                doc.push(Block::Note {
+                    tone: Tone::Warn,
+                    text: format!("Warning: {t}."),
+                });
+            }
             doc.push(Block::Link {
-                text: "Differential flame graph (red: hotter than the baseline)".into(),
+                text: format!(
+                    "Differential flame graph (red: hotter than the baseline; baseline {} \
+                     samples, current {} samples)",
+                    sample_count(before),
+                    sample_count(after)
+                ),
                 href: DIFF_FLAMEGRAPH.into(),
             });
         }
@@ -125,7 +148,7 @@ pub fn diff(opts: &DiffOptions) -> Result<GateReport> {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default(),
         baseline_promoted_at: baseline.promoted_at.clone(),
-        warnings: warnings(&baseline, &run),
+        warnings: verdict_warnings,
         report: report.clone(),
     };
     let json = serde_json::to_vec_pretty(&verdict).expect("a verdict serialises: plain data");
@@ -133,7 +156,7 @@ pub fn diff(opts: &DiffOptions) -> Result<GateReport> {
     Ok(report)
 }
 
-fn document(baseline: &Baseline, run: &RunDir, report: &GateReport) -> Result<Doc> {
+fn document(baseline: &Baseline, report: &GateReport, notes: &[String]) -> Result<Doc> {
     let mut doc = Doc::new(format!("Diff: profile {}", baseline.profile));
     doc.para(format!(
         "Verdict: {}. Baseline promoted {} ({}).",
@@ -145,10 +168,9 @@ fn document(baseline: &Baseline, run: &RunDir, report: &GateReport) -> Result<Do
             .as_deref()
             .unwrap_or("commit not recorded")
     ));
-    let notes = warnings(baseline, run);
     if !notes.is_empty() {
         doc.heading(1, "Warnings");
-        doc.push(Block::List(notes));
+        doc.push(Block::List(notes.to_vec()));
     }
     doc.heading(1, "Gated metrics");
     doc.table(

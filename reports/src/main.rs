@@ -31,6 +31,10 @@ enum Command {
     Render {
         /// The run directory.
         run_dir: PathBuf,
+        /// Where the committed baselines and gates.toml live: the report's headline gives
+        /// the verdict against PROFILE.json there, or says there is none.
+        #[arg(long, default_value = reports::render::headline::DEFAULT_BASELINES)]
+        baselines: PathBuf,
     },
     /// Promote a run to baselines/NAME.{json,md,folded}.
     Promote {
@@ -320,9 +324,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("wrote {} ({} sessions)", out.display(), results.len());
             Ok(ExitCode::SUCCESS)
         }
-        Command::Render { run_dir } => {
+        Command::Render { run_dir, baselines } => {
             let run = RunDir::load(&run_dir).context("loading the run")?;
-            let out = reports::render::render(&run).context("rendering the report")?;
+            let out = reports::render::render_against(&run, &baselines)
+                .context("rendering the report")?;
             println!(
                 "wrote {}, {}, {} and {} plots",
                 out.markdown.display(),

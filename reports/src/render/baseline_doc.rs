@@ -4,7 +4,7 @@
 
 use super::doc::{Block, Doc};
 use super::tables::verdict_word;
-use super::tables::{class_rows, frame_rows, global_metric_rows, opt, CLASS_HEADER, FRAME_HEADER};
+use super::tables::{class_rows, frame_rows, global_figures, opt, CLASS_HEADER, FRAME_HEADER};
 use crate::gate;
 use crate::rules::{Gates, Kind, Rule};
 use crate::rundir::RunDir;
@@ -73,7 +73,12 @@ pub fn document(b: &Baseline, run: &RunDir, gates: Option<&Gates>) -> Doc {
     }
     doc.heading(1, "Measured");
     doc.table(&CLASS_HEADER, class_rows(&b.classes, &run.histograms));
-    doc.table(&["metric", "value"], global_metric_rows(&b.metrics));
+    let gated: Vec<_> = rules.iter().map(|r| r.metric).collect();
+    let figures = global_figures(&b.metrics, &gated);
+    doc.table(&["metric", "value"], figures.rows.clone());
+    if let Some(line) = figures.skipped_line() {
+        doc.para(line);
+    }
     doc.heading(2, "Allocations per request");
     doc.para(format!(
         "{} allocations and {} bytes allocated per request.",

@@ -32,6 +32,13 @@ pub enum Block {
     },
     /// Preformatted text (settings, commands).
     Code(String),
+    /// A one-line callout (a verdict, a warning), set apart from the text around it.
+    Note {
+        /// How it reads: good, bad, a warning or plain information.
+        tone: Tone,
+        /// The line.
+        text: String,
+    },
     /// A link to a file beside the document (e.g. a flame graph, which carries scripts).
     Link {
         /// Link text.
@@ -39,6 +46,30 @@ pub enum Block {
         /// Relative target.
         href: String,
     },
+}
+
+/// The tone of a [`Block::Note`]: its colour in HTML.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tone {
+    /// A pass.
+    Pass,
+    /// A warning or a hotfix.
+    Warn,
+    /// A failure (rollback).
+    Fail,
+    /// Information (no verdict).
+    Info,
+}
+
+impl Tone {
+    fn class(self) -> &'static str {
+        match self {
+            Tone::Pass => "pass",
+            Tone::Warn => "warn",
+            Tone::Fail => "fail",
+            Tone::Info => "info",
+        }
+    }
 }
 
 /// A titled sequence of blocks.
@@ -129,6 +160,9 @@ impl Doc {
                 Block::Figure { title, file, .. } => {
                     let _ = writeln!(out, "![{title}]({file})");
                 }
+                Block::Note { text, .. } => {
+                    let _ = writeln!(out, "> {}", text.replace('\n', " "));
+                }
                 Block::Link { text, href } => {
                     let _ = writeln!(out, "[{text}]({href})");
                 }
@@ -190,6 +224,9 @@ impl Doc {
                         esc(title)
                     );
                 }
+                Block::Note { tone, text } => {
+                    let _ = writeln!(out, "<p class=\"note {}\">{}</p>", tone.class(), esc(text));
+                }
                 Block::Link { text, href } => {
                     let _ = writeln!(out, "<p><a href=\"{}\">{}</a></p>", esc(href), esc(text));
                 }
@@ -202,7 +239,10 @@ impl Doc {
 
 const STYLE: &str = "body{font-family:sans-serif;max-width:1000px;margin:2em auto;color:#222}\
 table{border-collapse:collapse;margin:1em 0}th,td{border:1px solid #ccc;padding:3px 8px;text-align:right}\
-th:first-child,td:first-child{text-align:left}figure{margin:1em 0}svg{max-width:100%;height:auto}";
+th:first-child,td:first-child{text-align:left}figure{margin:1em 0}svg{max-width:100%;height:auto}\
+.note{padding:6px 10px;border-left:6px solid #888;background:#f4f4f4;font-weight:bold}\
+.note.pass{border-color:#2a7d2a;background:#eaf6ea}.note.fail{border-color:#b22222;background:#fbeaea}\
+.note.warn{border-color:#d08a00;background:#fff5e0}";
 
 /// Strips an XML declaration so an SVG document can sit inside HTML.
 fn inline_svg(svg: &str) -> &str {

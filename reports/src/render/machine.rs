@@ -18,7 +18,7 @@ fn ms(v: Option<f64>) -> String {
 fn row(s: &Second) -> Vec<String> {
     vec![
         format!("{:.0}", s.second),
-        opt(s.worst_p99_us),
+        super::tables::opt_us(s.worst_p99_us),
         format!("{:.0}", s.host_busy_ms),
         ms(s.proxy_ms),
         ms(s.loadgen_ms),
@@ -74,7 +74,7 @@ pub fn section(doc: &mut Doc, run: &RunDir) {
         doc.table(
             &[
                 "second",
-                "worst class p99 µs",
+                "worst class p99",
                 "machine busy ms",
                 "proxy ms",
                 "load generator ms",

@@ -4,11 +4,13 @@
 pub mod appliance;
 pub mod baseline_doc;
 pub mod doc;
+pub mod headline;
 pub mod machine;
 pub mod run;
 pub mod soak;
 pub mod spike;
 pub mod summary;
 pub mod tables;
+pub mod units;
 
-pub use run::{render, Rendered};
+pub use run::{render, render_against, Rendered};

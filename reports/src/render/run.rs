@@ -2,16 +2,18 @@
 //! directory.
 
 use super::doc::{figure, Block, Doc};
+use super::headline;
 use super::tables::{
-    self, class_rows, frame_rows, global_metric_rows, ordered_classes, CLASS_HEADER, FRAME_HEADER,
+    self, class_rows, frame_rows, global_figures, ordered_classes, CLASS_HEADER, FRAME_HEADER,
 };
 use crate::atomic::write_atomic;
 use crate::error::Result;
 use crate::metrics;
 use crate::plots::{spectrum, timeline};
+use crate::rules::Rule;
 use crate::rundir::{files, RunDir};
 use rundir::folded::{self, top_frames, Rank};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Frames listed in top-frame tables.
 pub const TOP_FRAMES: usize = 15;
@@ -29,11 +31,20 @@ pub struct Rendered {
     pub plots: Vec<PathBuf>,
 }
 
-/// Builds the run report document.
+/// Builds the run report document, judged against the baselines in
+/// [`DEFAULT_BASELINES`](super::headline::DEFAULT_BASELINES).
 pub fn report(run: &RunDir) -> Result<Doc> {
+    report_against(run, Path::new(super::headline::DEFAULT_BASELINES))
+}
+
+/// Builds the run report document, judged against the baseline of the run's profile in
+/// `baselines` (`PROFILE.json` and `gates.toml`).
+pub fn report_against(run: &RunDir, baselines: &Path) -> Result<Doc> {
     let mut doc = Doc::new(format!("Run report: profile {}", run.run.profile.name));
+    let against = headline::against(run, baselines);
+    headline::section(&mut doc, run, &against);
     run_section(&mut doc, run);
-    totals_section(&mut doc, run);
+    totals_section(&mut doc, run, &against.rules);
     let classes = ordered_classes(run.run.classes.keys().chain(run.histograms.keys()));
     latency_section(&mut doc, run, &classes)?;
     timeline_section(&mut doc, run, &classes)?;
@@ -98,8 +109,8 @@ fn run_section(doc: &mut Doc, run: &RunDir) {
     );
 }
 
-/// Totals, request classes and the gated figures.
-fn totals_section(doc: &mut Doc, run: &RunDir) {
+/// Totals, request classes and the gated figures that apply to the run.
+fn totals_section(doc: &mut Doc, run: &RunDir, rules: &[Rule]) {
     let r = &run.run;
     let totals = r.totals.clone().unwrap_or_default();
     doc.heading(1, "Totals");
@@ -117,10 +128,12 @@ fn totals_section(doc: &mut Doc, run: &RunDir) {
     doc.heading(1, "Request classes");
     doc.table(&CLASS_HEADER, class_rows(&r.classes, &run.histograms));
     doc.heading(1, "Resources and gated figures");
-    doc.table(
-        &["metric", "value"],
-        global_metric_rows(&metrics::extract(run)),
-    );
+    let gated: Vec<_> = rules.iter().map(|r| r.metric).collect();
+    let figures = global_figures(&metrics::extract(run), &gated);
+    doc.table(&["metric", "value"], figures.rows.clone());
+    if let Some(line) = figures.skipped_line() {
+        doc.para(line);
+    }
 }
 
 /// The percentile spectrum per class, and the corrected one when the run was paced.
@@ -202,12 +215,16 @@ fn timeline_section(doc: &mut Doc, run: &RunDir, classes: &[String]) -> Result<(
     Ok(())
 }
 
-/// The flame graph link and the top frames by self and total time.
+/// The flame graph link (with its sample count) and the top frames by self and total time.
 fn cpu_section(doc: &mut Doc, run: &RunDir) {
     doc.heading(1, "CPU profile");
     if run.path.join(files::FLAMEGRAPH).is_file() {
+        let samples = run.folded.as_deref().map_or_else(
+            || "sample count not recorded".to_owned(),
+            |f| format!("{} samples", folded::sample_count(f)),
+        );
         doc.push(Block::Link {
-            text: "Flame graph of the proxy".into(),
+            text: format!("Flame graph of the proxy ({samples})"),
             href: files::FLAMEGRAPH.into(),
         });
     }
@@ -222,32 +239,49 @@ fn cpu_section(doc: &mut Doc, run: &RunDir) {
                 frame_rows(&top_frames(folded, TOP_FRAMES, Rank::SelfTime)),
             );
             doc.heading(2, "Top frames by total time");
-            let left_out = folded::scaffolding(folded);
-            if !left_out.is_empty() {
-                let names: Vec<String> = left_out
-                    .iter()
-                    .take(3)
-                    .map(|f| {
-                        format!(
-                            "`{}`",
-                            short_frame(&f.name).chars().take(60).collect::<String>()
-                        )
-                    })
-                    .collect();
-                doc.para(format!(
-                    "Left out: {} frame(s) that at least {:.0}% of samples pass through with almost no time of their own ({}{}).",
-                    left_out.len(),
-                    folded::SCAFFOLDING_TOTAL * 100.0,
-                    names.join(", "),
-                    if left_out.len() > 3 { ", ..." } else { "" }
-                ));
-            }
             doc.table(
                 &FRAME_HEADER,
                 frame_rows(&top_frames(folded, TOP_FRAMES, Rank::TotalTime)),
             );
+            if let Some(line) = scaffolding_line(folded) {
+                doc.para(line);
+            }
         }
     }
+}
+
+/// Frames named in the scaffolding line; the rest are counted.
+const SCAFFOLDING_NAMED: usize = 4;
+
+/// The one line under the totals table naming the runtime scaffolding it skipped.
+pub fn scaffolding_line(folded: &str) -> Option<String> {
+    let left_out = folded::scaffolding(folded);
+    if left_out.is_empty() {
+        return None;
+    }
+    let names: Vec<String> = left_out
+        .iter()
+        .take(SCAFFOLDING_NAMED)
+        .map(|f| {
+            format!(
+                "{} ({:.0}%)",
+                short_frame(&f.name).chars().take(60).collect::<String>(),
+                f.total_fraction * 100.0
+            )
+        })
+        .collect();
+    let more = left_out.len().saturating_sub(SCAFFOLDING_NAMED);
+    Some(format!(
+        "Skipped: {} runtime scaffolding frame(s) that samples pass through on the way to \
+         the proxy's work (program and thread start, runtime worker loops, task polling): {}{}.",
+        left_out.len(),
+        names.join(", "),
+        if more > 0 {
+            format!(" and {more} more")
+        } else {
+            String::new()
+        }
+    ))
 }
 
 /// Writes a document as `<stem>.md` and `<stem>.html` plus its figures, under `dir`.
@@ -269,9 +303,16 @@ pub fn write_doc(
     Ok((md, html, plots))
 }
 
-/// Renders the run report into the run directory.
+/// Renders the run report into the run directory, judged against the baselines in
+/// [`DEFAULT_BASELINES`](super::headline::DEFAULT_BASELINES).
 pub fn render(run: &RunDir) -> Result<Rendered> {
-    let doc = report(run)?;
+    render_against(run, Path::new(super::headline::DEFAULT_BASELINES))
+}
+
+/// Renders the run report into the run directory, judged against the baseline of the
+/// run's profile in `baselines`.
+pub fn render_against(run: &RunDir, baselines: &Path) -> Result<Rendered> {
+    let doc = report_against(run, baselines)?;
     let (markdown, html, plots) = write_doc(&doc, &run.path, "report")?;
     let summary = run.path.join("summary.csv");
     write_atomic(&summary, &super::summary::summary_csv(run)?)?;

@@ -49,20 +49,16 @@ pub fn ordered_classes<'a>(names: impl Iterator<Item = &'a String>) -> Vec<Strin
     names
 }
 
-/// Header of [`class_rows`].
+/// Header of [`class_rows`]. Latencies read in human units (µs, ms, s); `summary.csv` and
+/// `run.json` keep them in µs.
 pub const CLASS_HEADER: [&str; 11] = [
-    "class",
-    "requests",
-    "failures",
-    "rps",
-    "min µs",
-    "p50 µs",
-    "p90 µs",
-    "p99 µs",
-    "p99.9 µs",
-    "max µs",
-    "ttfb p99 µs",
+    "class", "requests", "failures", "rps", "min", "p50", "p90", "p99", "p99.9", "max", "ttfb p99",
 ];
+
+/// A latency in µs in human units, "not measured" when absent.
+pub fn opt_us(v: Option<f64>) -> String {
+    v.map_or_else(|| NOT_MEASURED.to_owned(), super::units::micros)
+}
 
 /// One row per class: counts, throughput, latency percentiles, time to first byte.
 pub fn class_rows(
@@ -89,33 +85,60 @@ pub fn class_rows(
                 opt(count),
                 failures.unwrap_or_else(|| NOT_MEASURED.to_owned()),
                 opt(stats.and_then(|s| s.rps)),
-                opt(p.min),
-                opt(p.p50),
-                opt(p.p90),
-                opt(p.p99),
-                opt(p.p999),
-                opt(p.max),
-                opt(stats.and_then(|s| s.ttfb_us).and_then(|t| t.p99)),
+                opt_us(p.min),
+                opt_us(p.p50),
+                opt_us(p.p90),
+                opt_us(p.p99),
+                opt_us(p.p999),
+                opt_us(p.max),
+                opt_us(stats.and_then(|s| s.ttfb_us).and_then(|t| t.p99)),
             ]
         })
         .collect()
 }
 
-/// Rows `(metric, whole-run value)` of the global metrics, "not measured" when absent.
-pub fn global_metric_rows(metrics: &MetricSet) -> Vec<Vec<String>> {
-    Metric::ALL
-        .iter()
-        .filter(|m| !m.per_class())
-        .map(|&metric| {
-            let key = MetricKey {
-                metric,
-                class: None,
-            }
-            .to_string();
-            let value = metrics.get(&key).and_then(|v| v.value());
-            vec![key, opt(value)]
+/// The global (not per-class) figures a document shows, and those it leaves out.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct GlobalFigures {
+    /// `(metric, value in human units)`: every figure measured, and every figure a rule
+    /// of the profile gates on (an unmeasured gated figure is a finding, so it stays).
+    pub rows: Vec<Vec<String>>,
+    /// Figures neither measured nor gated: they do not apply to this kind of run (a soak
+    /// slope in a short run, the appliance's figures without an appliance).
+    pub skipped: Vec<&'static str>,
+}
+
+impl GlobalFigures {
+    /// The one line naming the skipped figures; None when nothing was skipped.
+    pub fn skipped_line(&self) -> Option<String> {
+        (!self.skipped.is_empty()).then(|| {
+            format!(
+                "Not shown (neither measured in this run nor gated for its profile): {}.",
+                self.skipped.join(", ")
+            )
         })
-        .collect()
+    }
+}
+
+/// The global figures of `metrics` in human units, `gated` being the metrics the
+/// profile's rules name. Raw values stay in the JSON documents.
+pub fn global_figures(metrics: &MetricSet, gated: &[Metric]) -> GlobalFigures {
+    let mut figures = GlobalFigures::default();
+    for metric in Metric::ALL.into_iter().filter(|m| !m.per_class()) {
+        let key = MetricKey {
+            metric,
+            class: None,
+        }
+        .to_string();
+        match metrics.get(&key).and_then(|v| v.value()) {
+            Some(v) => figures
+                .rows
+                .push(vec![key, super::units::metric_value(metric, v)]),
+            None if gated.contains(&metric) => figures.rows.push(vec![key, opt(None)]),
+            None => figures.skipped.push(metric.name()),
+        }
+    }
+    figures
 }
 
 /// Header of [`frame_rows`].
