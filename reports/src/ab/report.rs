@@ -339,14 +339,21 @@ fn flame_graph(doc: &mut Doc, dir: &Path, inputs: &Inputs<'_>) -> Result<()> {
     );
     match (folded(inputs.control), folded(inputs.candidate)) {
         (Some(before), Some(after)) => {
-            let svg = rundir::flame::differential_svg(
+            let svg = rundir::flame::differential_svg_named(
                 &before,
                 &after,
                 "Control vs candidate, same session: red got hotter, blue cooler",
+                ["control", "candidate"],
             )?;
             write_atomic(&dir.join(DIFF_FLAMEGRAPH), &svg)?;
+            let samples = |f: &str| rundir::folded::sample_count(f);
             doc.push(Block::Link {
-                text: "Differential flame graph (red: hotter in the candidate)".into(),
+                text: format!(
+                    "Differential flame graph (red: hotter in the candidate; {} control and {} \
+                     candidate samples)",
+                    samples(&before),
+                    samples(&after)
+                ),
                 href: DIFF_FLAMEGRAPH.into(),
             });
             let top = rundir::folded::top_frames(&after, 8, rundir::folded::Rank::SelfTime);

@@ -221,8 +221,13 @@ pub fn verdict_line(against: &Against) -> (Tone, String) {
         .collect();
     let failing: Vec<String> = worst
         .iter()
-        .filter(|(_, v)| !matches!(v, Verdict::Missing | Verdict::Pass))
+        .filter(|(_, v)| *v > Verdict::Inconclusive && *v != Verdict::Missing)
         .map(|(m, v)| format!("{m} ({})", verdict_word(*v)))
+        .collect();
+    let inconclusive: Vec<String> = worst
+        .iter()
+        .filter(|(_, v)| *v == Verdict::Inconclusive)
+        .map(|(m, _)| (*m).to_owned())
         .collect();
     let name = |items: &[String]| {
         let mut text = items
@@ -253,10 +258,21 @@ pub fn verdict_line(against: &Against) -> (Tone, String) {
             name(&listed)
         ));
     }
-    let count = worst.len();
+    if !inconclusive.is_empty() {
+        reasons.push(format!(
+            "{} enforced figure(s) not judged, too little uncontended time (inconclusive, \
+             machine): {}",
+            inconclusive.len(),
+            name(&inconclusive)
+        ));
+    }
+    let count = worst
+        .iter()
+        .filter(|(_, v)| *v != Verdict::NotApplicable)
+        .count();
     let tone = match report.verdict {
-        Verdict::Pass => Tone::Pass,
-        Verdict::Hotfix => Tone::Warn,
+        Verdict::NotApplicable | Verdict::Pass => Tone::Pass,
+        Verdict::Inconclusive | Verdict::Hotfix => Tone::Warn,
         Verdict::Rollback | Verdict::Missing => Tone::Fail,
     };
     let detail = if reasons.is_empty() {

@@ -34,12 +34,13 @@ pub fn unit(metric: Metric) -> Unit {
     match metric {
         Metric::P99Us
         | Metric::P999Us
+        | Metric::CleanP99Us
         | Metric::ProxyCpuUsPerRequest
         | Metric::ProxyAddedP50Us
         | Metric::ProxyAddedP99Us
         | Metric::ApplianceAddedP50Us
         | Metric::ApplianceAddedP99Us => Unit::Micros,
-        Metric::SpikeRecoveryS => Unit::Seconds,
+        Metric::SpikeRecoveryS | Metric::CleanSeconds => Unit::Seconds,
         Metric::BytesAllocatedPerRequest | Metric::PeakRssBytes => Unit::Bytes,
         Metric::RssSlopeBytesPerS => Unit::BytesPerSecond,
         Metric::RssSlopeUpperMbPerH | Metric::AllocResidentSlopeUpperMbPerH => Unit::MbPerHour,
