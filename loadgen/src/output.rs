@@ -11,8 +11,8 @@ use std::time::{Duration, SystemTime};
 
 use rundir::hdr::{self, HdrError};
 use rundir::run::{
-    ClassStats, CoordinatedOmission, Files, Percentiles, ProfileInfo, RunJson, Samples, Totals,
-    RUN_SCHEMA_VERSION,
+    ClassStats, CoordinatedOmission, DriverFacts, Files, Percentiles, ProfileInfo, RunJson,
+    Samples, Totals, RUN_SCHEMA_VERSION,
 };
 use rundir::time::rfc3339;
 use serde_json::{json, Value};
@@ -92,7 +92,7 @@ pub struct RunFacts<'a> {
     /// Offered rate, when paced.
     pub offered_rps: Option<f64>,
     /// Extra driver-specific facts (Goose totals, roster groups, ...).
-    pub extra: BTreeMap<String, Value>,
+    pub extra: DriverFacts,
 }
 
 /// Writes the run directory; returns the `run.json` document.

@@ -612,10 +612,10 @@ fn write_attack_view(ctx: &Ctx, mix: &Mix, parts: &Parts, driven: &Driven) -> Re
         elapsed: Duration::from_secs_f64(driven.tally.elapsed_s),
         complete: true,
         offered_rps: Some(ctx.rate / 2.0),
-        extra: BTreeMap::from([(
-            "appliance_route".to_owned(),
-            Value::from("classes, hist/ and timeseries.csv: requests through the appliance (half the offered rate); see appliance for the other half, straight to the proxy"),
-        )]),
+        extra: ::rundir::run::DriverFacts {
+            appliance_route: Some("classes, hist/ and timeseries.csv: requests through the appliance (half the offered rate); see appliance for the other half, straight to the proxy".into()),
+            ..Default::default()
+        },
     };
     output::write_run_dir(dir, &facts, &summary).map_err(config_err)?;
     Ok(())

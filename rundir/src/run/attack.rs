@@ -51,3 +51,45 @@ pub struct Files {
     #[serde(default)]
     pub goose_report: Vec<String>,
 }
+
+/// What one driver adds about itself (`run.json` `extra`): the Goose driver its roster,
+/// scenarios and Goose's own count, the open-loop driver its connections and the sends
+/// its schedule never made; the appliance run which route the classes describe.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, JsonSchema)]
+pub struct DriverFacts {
+    /// Roster users by group (Goose).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub roster_groups: BTreeMap<String, u64>,
+    /// Scenarios of the mix that cannot run on this route (Goose).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped_scenarios: Vec<String>,
+    /// Users given to each scenario by the mix's weights (Goose).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub users_per_scenario: BTreeMap<String, u64>,
+    /// Goose's own totals, when it finished.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub goose: Option<GooseTotals>,
+    /// Why Goose failed, when it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub goose_error: Option<String>,
+    /// Keep-alive connections the open-loop driver sent on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connections: Option<u64>,
+    /// Scheduled sends the open-loop driver never made (it fell behind).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unsent: Option<u64>,
+    /// Which requests `classes`, `hist/` and `timeseries.csv` describe (appliance runs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub appliance_route: Option<String>,
+}
+
+/// Goose's own count of a run, beside the load generator's.
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, JsonSchema)]
+pub struct GooseTotals {
+    /// Requests Goose made.
+    pub requests: u64,
+    /// Of which Goose counted as failed.
+    pub failures: u64,
+    /// Goose's run time, seconds.
+    pub duration_s: u64,
+}

@@ -325,7 +325,7 @@ mod tests {
             "samples": {"warmup": 3, "late": 0},
             "files": {"timeseries": "timeseries.csv", "histograms": {"allowed": "hist/allowed.hdr"},
                       "ttfb_histograms": {}, "corrected_histograms": {}, "goose_report": []},
-            "extra": {"unsent": 0}
+            "extra": {"connections": 5, "unsent": 0}
         });
         let sections = json!({
             "provenance": {"git_commit": "abc", "git_dirty": false, "rustc": "rustc 1.90",

@@ -21,7 +21,7 @@ pub mod latency;
 pub mod migrate;
 
 pub use appliance::ApplianceResults;
-pub use attack::{CoordinatedOmission, Files, Samples};
+pub use attack::{CoordinatedOmission, DriverFacts, Files, GooseTotals, Samples};
 pub use file::RunFileError;
 pub use harness::{HarnessReport, Instructions, Placement};
 pub use latency::{AddedLatency, Percentiles};
@@ -105,8 +105,8 @@ pub struct RunJson {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub files: Option<Files>,
     /// Driver-specific facts (Goose totals, roster groups, the appliance's route, ...).
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub extra: BTreeMap<String, serde_json::Value>,
+    #[serde(default)]
+    pub extra: DriverFacts,
     /// Where the harness placed the processes (absent when not pinned).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub placement: Option<Placement>,
