@@ -115,9 +115,9 @@ async fn straight_at_the_origin_the_proxy_only_scenarios_are_skipped() {
         doc["classes"]["allowed"]["count"].as_u64().unwrap()
     );
     assert_eq!(
-        h.value_at_quantile(0.99),
+        h.value_at_quantile(0.99) as f64,
         doc["classes"]["allowed"]["ttlb_us"]["p99"]
-            .as_u64()
+            .as_f64()
             .unwrap()
     );
     assert!(out.join("hist/ttfb/allowed.hdr").is_file());

@@ -320,7 +320,9 @@ fn sigint_mid_run_leaves_no_children_and_an_incomplete_run() {
     let _ = status;
     let run = read_json(&out.join("run.json"));
     assert_eq!(run["complete"], false, "{run:#}");
-    assert!(!run["provenance"]["ended_at"].is_null());
+    assert!(run["ended_at"].is_string(), "{run:#}");
+    assert_eq!(run["harness"]["error"], "interrupted", "{run:#}");
+    check_schema(&run);
 }
 
 #[test]
