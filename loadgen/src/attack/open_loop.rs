@@ -97,7 +97,7 @@ pub async fn attack(
         .await
         .map_err(|e| AttackError::Setup(format!("collecting samples: {e}")))?;
     let extra = rundir::run::DriverFacts {
-        connections: u64::try_from(connections).ok(),
+        connections: Some(connections),
         unsent: Some(schedule.unsent()),
         ..Default::default()
     };
