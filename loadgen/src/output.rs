@@ -2,19 +2,18 @@
 //! histogram (V2) per class under `hist/`, and Goose's own report.
 //!
 //! `run.json` is the contract with the report generator and the release gate:
-//! it is built as the typed `rundir::run::written::AttackRun` (the version is
-//! `rundir::run::RUN_SCHEMA_VERSION`), and the file as written is described by
-//! `rundir/schemas/run-written.schema.json`.
+//! it is built as the typed `rundir::run::RunJson` the reports read (the version is
+//! `rundir::run::RUN_SCHEMA_VERSION`), described by `rundir/schemas/run.schema.json`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use rundir::hdr::{self, HdrError};
-use rundir::run::written::{
-    AttackRun, CoordinatedOmission, Files, RecordedPercentiles, Samples, WrittenClass,
+use rundir::run::{
+    ClassStats, CoordinatedOmission, DriverFacts, Files, Percentiles, ProfileInfo, RunJson,
+    Samples, Totals, RUN_SCHEMA_VERSION,
 };
-use rundir::run::{ProfileInfo, Totals, RUN_SCHEMA_VERSION};
 use rundir::time::rfc3339;
 use serde_json::{json, Value};
 
@@ -93,7 +92,7 @@ pub struct RunFacts<'a> {
     /// Offered rate, when paced.
     pub offered_rps: Option<f64>,
     /// Extra driver-specific facts (Goose totals, roster groups, ...).
-    pub extra: BTreeMap<String, Value>,
+    pub extra: DriverFacts,
 }
 
 /// Writes the run directory; returns the `run.json` document.
@@ -146,7 +145,7 @@ pub fn write_run_dir(
         .into_iter()
         .filter(|f| dir.join(f).is_file())
         .collect();
-    let mut settings = json!(facts.profile);
+    let mut settings = serde_json::to_value(facts.profile).expect("a profile is plain data");
     // Relative to the checkout, so run.json (and a baseline made from it) names no
     // machine path.
     if let Ok(mix) = std::fs::canonicalize(&facts.profile.scenario_mix) {
@@ -155,79 +154,79 @@ pub fn write_run_dir(
             settings["scenario_mix"] = json!(rel.display().to_string());
         }
     }
-    let run = AttackRun {
+    let run = RunJson {
         schema_version: RUN_SCHEMA_VERSION,
-        tool: "loadgen",
-        driver: facts.driver,
-        complete: facts.complete,
-        started_at: rfc3339(facts.started),
-        ended_at: rfc3339(facts.ended),
-        route: if facts.proxy.is_some() {
-            "proxy"
-        } else {
-            "direct"
-        },
+        tool: Some("loadgen".to_owned()),
+        driver: Some(facts.driver.to_owned()),
+        complete: Some(facts.complete),
+        started_at: Some(rfc3339(facts.started)),
+        ended_at: Some(rfc3339(facts.ended)),
+        route: Some(
+            if facts.proxy.is_some() {
+                "proxy"
+            } else {
+                "direct"
+            }
+            .to_owned(),
+        ),
         proxy: facts.proxy.clone(),
-        origin: facts.origin.clone(),
+        origin: Some(facts.origin.clone()),
         profile: ProfileInfo {
             name: facts.profile.name.clone(),
             settings,
         },
-        scenario_mix: json!(facts.mix),
-        elapsed_s: facts.elapsed.as_secs_f64(),
-        warmup_s: facts.profile.warmup.as_secs_f64(),
-        measured_s,
-        totals: Totals {
+        scenario_mix: serde_json::to_value(facts.mix).expect("a mix is plain data"),
+        elapsed_s: Some(facts.elapsed.as_secs_f64()),
+        warmup_s: Some(facts.profile.warmup.as_secs_f64()),
+        measured_s: Some(measured_s),
+        totals: Some(Totals {
             requests,
             failures: summary.total_errors(),
             rps: Some(requests as f64 / measured_s),
             offered_rps: facts.offered_rps,
-        },
+        }),
         classes,
         errors_by_kind,
-        coordinated_omission: CoordinatedOmission {
+        coordinated_omission: Some(CoordinatedOmission {
             corrected: facts.offered_rps.is_some(),
             target_rps: facts.offered_rps,
-        },
-        samples: Samples {
+        }),
+        samples: Some(Samples {
             warmup: summary.warmup_samples,
             late: summary.late_samples,
-        },
-        files: Files {
-            timeseries: files::TIMESERIES,
+        }),
+        files: Some(Files {
+            timeseries: files::TIMESERIES.to_owned(),
             histograms: hist,
             ttfb_histograms: ttfb,
             corrected_histograms: corrected,
-            goose_report,
-        },
+            goose_report: goose_report.into_iter().map(str::to_owned).collect(),
+        }),
         extra: facts.extra.clone(),
+        ..RunJson::default()
     };
-    // Through a JSON value, whose keys are sorted: the file reads the same as before the
-    // document was typed.
-    let doc = serde_json::to_value(&run).expect("the run document is plain data");
     let path = dir.join(files::RUN_JSON);
-    let text = serde_json::to_string_pretty(&doc).expect("a JSON value always serialises");
-    std::fs::write(&path, text).map_err(io_err(&path))?;
-    Ok(doc)
+    std::fs::write(&path, run.to_pretty_json()).map_err(io_err(&path))?;
+    Ok(serde_json::to_value(&run).expect("the run document is plain data"))
 }
 
-fn class_doc(c: &ClassSummary, measured_s: f64) -> WrittenClass {
+fn class_doc(c: &ClassSummary, measured_s: f64) -> ClassStats {
     let errors: BTreeMap<String, u64> = Outcome::ALL
         .iter()
         .zip(c.outcomes)
         .filter(|(o, n)| **o != Outcome::Ok && *n > 0)
         .map(|(o, n)| (o.as_str().to_owned(), n))
         .collect();
-    let ttlb = RecordedPercentiles::of(&c.ttlb);
-    WrittenClass {
+    let ttlb = Percentiles::of(&c.ttlb);
+    ClassStats {
         count: c.requests,
         failures: c.errors,
         errors,
-        rps: c.requests as f64 / measured_s,
+        rps: Some(c.requests as f64 / measured_s),
         latency_us: ttlb,
-        ttfb_us: RecordedPercentiles::of(&c.ttfb),
+        ttfb_us: Percentiles::of(&c.ttfb),
         ttlb_us: ttlb,
-        corrected_us: c.corrected.as_ref().map(RecordedPercentiles::of),
+        corrected_us: c.corrected.as_ref().and_then(Percentiles::of),
     }
 }
 

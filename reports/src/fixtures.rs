@@ -103,7 +103,7 @@ impl Fixture {
             let pct = |h: &Histogram<u64>| {
                 json!({
                     "min": h.min(), "p50": h.value_at_quantile(0.5), "p90": h.value_at_quantile(0.9),
-                    "p99": h.value_at_quantile(0.99), "p99_9": h.value_at_quantile(0.999), "max": h.max(),
+                    "p99": h.value_at_quantile(0.99), "p999": h.value_at_quantile(0.999), "max": h.max(),
                 })
             };
             classes.insert(

@@ -279,7 +279,7 @@ pub fn extract(run: &RunDir) -> MetricSet {
         res.rss_slope_bytes_per_s,
         Vec::new(),
     );
-    let added = r.proxy_added_latency_us.unwrap_or_default();
+    let added = r.proxy_added_latency_us.clone().unwrap_or_default();
     put(global(Metric::ProxyAddedP50Us), added.p50, Vec::new());
     put(global(Metric::ProxyAddedP99Us), added.p99, Vec::new());
     let totals = r.totals.clone().unwrap_or_default();
@@ -347,7 +347,7 @@ fn extract_appliance(run: &RunDir, set: &mut MetricSet) {
     let Some(a) = &run.run.appliance else {
         return;
     };
-    let added = a.added_latency_us.unwrap_or_default();
+    let added = a.added_latency_us.clone().unwrap_or_default();
     let id = a.identity.as_ref();
     for (metric, point) in [
         (Metric::ApplianceAddedP50Us, added.p50),

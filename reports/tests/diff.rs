@@ -318,7 +318,10 @@ fn bad_input_is_exit_2_with_a_clear_message() {
     assert_eq!(mismatch.status.code(), Some(2));
     assert!(
         stderr(&mismatch).contains("schema_version 99")
-            && stderr(&mismatch).contains("reads version 1"),
+            && stderr(&mismatch).contains(&format!(
+                "reads version {}",
+                rundir::run::RUN_SCHEMA_VERSION
+            )),
         "{}",
         stderr(&mismatch)
     );

@@ -7,9 +7,9 @@
 //!
 //! # Layout
 //! - [`atomic`]: atomic file writes (temp file, sync, rename), for both sides.
-//! - [`run`]: the typed `run.json`: [`run::written`] as the attack writes it,
-//!   [`run::RunJson`] as the reports read it, and [`run::migrate`] between them, which
-//!   brings every version 1 shape to the reading layout (no reader-side normalising).
+//! - [`run`]: the typed `run.json`: [`run::RunJson`], which every writer builds and the
+//!   reports read (schema version 2), and [`run::migrate`], which brings every version 1
+//!   shape to that layout (no reader-side normalising).
 //! - [`baseline`]: the baseline document (`baselines/NAME.json`).
 //! - [`verdict`]: the verdict documents of `perf-report diff` and of a gate session.
 //! - [`schema`]: the JSON Schemas of those documents, generated from the types and committed

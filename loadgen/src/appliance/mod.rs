@@ -31,11 +31,15 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant, SystemTime};
 
-use serde_json::{json, Map, Value};
+use ::rundir::run::appliance::{RadiusCounts as RunRadius, Verdict};
+use ::rundir::run::{
+    ApplianceResults, HarnessReport, ProfileInfo, Resources, RunJson, SteadyWindow, Totals,
+};
+use serde_json::Value;
 use tokio::sync::{oneshot, watch};
 
 use crate::corpus::{Addressing, Corpus};
-use crate::harness::provenance::{self, Provenance};
+use crate::harness::provenance;
 use crate::harness::resources::AllocCounters;
 use crate::harness::scrape;
 use crate::harness::{rundir, RunArgs, RunOutcome};
@@ -120,11 +124,14 @@ pub async fn run(args: RunArgs) -> Result<RunOutcome, RigError> {
         cause: source,
     })?;
     let run_json = run_dir.join("run.json");
-    let mut prov = Provenance::collect(&repo_dir, &proxy_bin, started);
-    let mut head = Map::new();
-    head.insert("complete".into(), Value::Bool(false));
-    head.insert("provenance".into(), json!(prov));
-    rundir::merge_run_json(&run_json, head)?;
+    let prov = provenance::collect(&repo_dir, &proxy_bin);
+    let started_at = provenance::rfc3339(started);
+    rundir::update_run_json(&run_json, &profile.name, |run| {
+        run.complete = Some(false);
+        run.provenance = Some(prov.clone());
+        run.started_at = Some(started_at.clone());
+    })?;
+    let name = profile.name.clone();
 
     let demo_config = paths::base_config(args.proxy_config.as_deref(), &repo_dir);
     let ctx = Ctx {
@@ -139,38 +146,48 @@ pub async fn run(args: RunArgs) -> Result<RunOutcome, RigError> {
         quiet: args.quiet,
     };
     let outcome = until_shutdown(orchestrate(&ctx)).await;
-    prov.ended_at = Some(provenance::rfc3339(SystemTime::now()));
-    let mut tail = Map::new();
-    tail.insert("provenance".into(), json!(prov));
-    tail.insert("started_at".into(), json!(provenance::rfc3339(started)));
-    tail.insert("ended_at".into(), json!(prov.ended_at));
+    let ended_at = provenance::rfc3339(SystemTime::now());
+    // The harness's own times: the attack's view wrote the traffic's, and the run is
+    // the whole of it.
+    let tail = |run: &mut RunJson, error: Option<String>| {
+        run.provenance = Some(prov.clone());
+        run.started_at = Some(started_at.clone());
+        run.ended_at = Some(ended_at.clone());
+        if let Some(error) = error {
+            run.complete = Some(false);
+            run.harness = Some(HarnessReport {
+                error: Some(error),
+                ..HarnessReport::default()
+            });
+        }
+    };
     let result = match outcome {
         None => {
-            tail.insert("complete".into(), Value::Bool(false));
-            tail.insert("harness".into(), json!({"error": "interrupted"}));
-            rundir::merge_run_json(&run_json, tail)?;
+            rundir::update_run_json(&run_json, &name, |run| {
+                tail(run, Some("interrupted".into()));
+            })?;
             return Ok(RunOutcome {
                 run_dir,
                 complete: false,
             });
         }
         Some(Err(e)) => {
-            tail.insert("complete".into(), Value::Bool(false));
-            tail.insert("harness".into(), json!({"error": e.to_string()}));
-            rundir::merge_run_json(&run_json, tail)?;
+            rundir::update_run_json(&run_json, &name, |run| tail(run, Some(e.to_string())))?;
             return Err(e);
         }
-        Some(Ok(keys)) => keys,
+        Some(Ok(measured)) => measured,
     };
     let verdict = result.verdict.clone();
-    let mut keys = result.keys;
-    keys.extend(tail);
-    keys.insert("complete".into(), Value::Bool(true));
-    rundir::merge_run_json(&run_json, keys)?;
-    println!(
-        "{}",
-        summary_line(&rundir::read_run_json(&run_json), &run_dir)
-    );
+    let mut written = None;
+    rundir::update_run_json(&run_json, &name, |run| {
+        result.apply(run);
+        tail(run, None);
+        run.complete = Some(true);
+        written = Some(run.clone());
+    })?;
+    if let Some(run) = &written {
+        println!("{}", summary_line(run, &run_dir));
+    }
     if !verdict.pass {
         return Err(config_err(format!(
             "appliance run {} failed its checks:\n  {}",
@@ -197,26 +214,51 @@ struct Ctx {
     quiet: bool,
 }
 
-/// What [`orchestrate`] hands back: `run.json` keys and the verdict.
+/// What [`orchestrate`] hands back: the `run.json` sections it measured and the verdict.
 struct Measured {
-    keys: Map<String, Value>,
-    verdict: results::Verdict,
+    profile: ProfileInfo,
+    totals: Totals,
+    resources: Resources,
+    load_generator_saturated: bool,
+    steady_window: SteadyWindow,
+    harness: HarnessReport,
+    appliance: ApplianceResults,
+    verdict: Verdict,
+}
+
+impl Measured {
+    /// Sets the measured sections over the attack's view of the run.
+    fn apply(&self, run: &mut RunJson) {
+        run.profile = self.profile.clone();
+        run.totals = Some(self.totals.clone());
+        run.resources = Some(self.resources);
+        run.load_generator_saturated = Some(self.load_generator_saturated);
+        run.steady_window = Some(self.steady_window);
+        run.harness = Some(self.harness.clone());
+        run.appliance = Some(self.appliance.clone());
+    }
 }
 
 /// One-line summary printed at the end.
-fn summary_line(doc: &Map<String, Value>, dir: &Path) -> String {
-    let a = &doc["appliance"];
+fn summary_line(run: &RunJson, dir: &Path) -> String {
+    let a = run.appliance.clone().unwrap_or_default();
+    let num = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), |v| format!("{v:.0}"));
+    let count = |v: Option<u64>| v.map_or_else(|| "-".to_owned(), |v| v.to_string());
+    let added = a.added_latency_us.clone().unwrap_or_default();
+    let id = a.identity.clone().unwrap_or_default();
+    let radius = a.radius.clone().unwrap_or_default();
+    let pass = a.verdict.as_ref().is_some_and(|v| v.pass);
     format!(
         "appliance run -> {}\n  added latency p50 {} µs, p99 {} µs; identity {} matched, {} mismatched, {} missing; RADIUS {} sent, {} acked; verdict {}",
         dir.display(),
-        a["added_latency_us"]["p50"],
-        a["added_latency_us"]["p99"],
-        a["identity"]["matched"],
-        a["identity"]["mismatched"],
-        a["identity"]["missing"],
-        a["radius"]["sent_total"],
-        a["radius"]["acked_total"],
-        if a["verdict"]["pass"] == Value::Bool(true) { "pass" } else { "FAIL" },
+        num(added.p50),
+        num(added.p99),
+        id.matched,
+        id.mismatched,
+        id.missing,
+        count(radius.sent_total),
+        count(radius.acked_total),
+        if pass { "pass" } else { "FAIL" },
     )
 }
 
@@ -570,10 +612,10 @@ fn write_attack_view(ctx: &Ctx, mix: &Mix, parts: &Parts, driven: &Driven) -> Re
         elapsed: Duration::from_secs_f64(driven.tally.elapsed_s),
         complete: true,
         offered_rps: Some(ctx.rate / 2.0),
-        extra: BTreeMap::from([(
-            "appliance_route".to_owned(),
-            json!("classes, hist/ and timeseries.csv: requests through the appliance (half the offered rate); see appliance for the other half, straight to the proxy"),
-        )]),
+        extra: ::rundir::run::DriverFacts {
+            appliance_route: Some("classes, hist/ and timeseries.csv: requests through the appliance (half the offered rate); see appliance for the other half, straight to the proxy".into()),
+            ..Default::default()
+        },
     };
     output::write_run_dir(dir, &facts, &summary).map_err(config_err)?;
     Ok(())
@@ -581,7 +623,7 @@ fn write_attack_view(ctx: &Ctx, mix: &Mix, parts: &Parts, driven: &Driven) -> Re
 
 /// The `resources` object: the proxy's CPU and allocations per request over the measured
 /// window, its peak RSS, fds and threads.
-fn resources(driven: &Driven, measured_requests: u64) -> Value {
+fn resources(driven: &Driven, measured_requests: u64) -> Resources {
     let (cpu_start, cpu_end) = (&driven.cpu_start, &driven.cpu_end);
     let (a0, a1) = (&cpu_start.0.alloc, &cpu_end.0.alloc);
     let delta = |f: fn(&AllocCounters) -> Option<f64>| Some(f(a1)? - f(a0)?);
@@ -595,17 +637,17 @@ fn resources(driven: &Driven, measured_requests: u64) -> Value {
         }
         _ => None,
     };
-    let peak_rss_bytes = driven.peak_rss_bytes;
-    json!({
-        "proxy_cpu_us_per_request": proxy_cpu_per_request,
-        "allocs_per_request": alloc_per(|a| a.nmalloc),
-        "bytes_allocated_per_request": alloc_per(|a| a.bytes_allocated),
-        "peak_rss_bytes": peak_rss_bytes,
-        "rss_slope_bytes_per_s": null,
-        "fds_start": cpu_start.0.fds_threads.map(|(f, _)| f),
-        "fds_end": cpu_end.0.fds_threads.map(|(f, _)| f),
-        "threads_max": cpu_start.0.fds_threads.zip(cpu_end.0.fds_threads).map(|(a, b)| a.1.max(b.1)),
-    })
+    let (start, end) = (cpu_start.0.fds_threads, cpu_end.0.fds_threads);
+    Resources {
+        proxy_cpu_us_per_request: proxy_cpu_per_request,
+        allocs_per_request: alloc_per(|a| a.nmalloc),
+        bytes_allocated_per_request: alloc_per(|a| a.bytes_allocated),
+        peak_rss_bytes: driven.peak_rss_bytes.map(|b| b as f64),
+        rss_slope_bytes_per_s: None,
+        fds_start: start.map(|(f, _)| f as f64),
+        fds: end.map(|(f, _)| f as f64),
+        threads_max: start.zip(end).map(|(a, b)| a.1.max(b.1) as f64),
+    }
 }
 
 /// CPU milliseconds between two readings per unit (µs per unit); `None` without both
@@ -638,7 +680,7 @@ fn measured(
         ..
     } = driven;
     let warmup_s = ctx.profile.warmup.as_secs_f64();
-    let mut keys = results::traffic_keys(dir, tally, ctx.rate, warmup_s)?;
+    let traffic = results::traffic_sections(dir, tally, ctx.rate, warmup_s)?;
     let measured_requests: u64 = tally
         .classes
         .values()
@@ -662,66 +704,68 @@ fn measured(
     let headers = results::proxy_protocol_counters(proxy_metrics);
     let verdict = results::verdict(tally, radius_counts, &headers, users.len() as u64);
     let counters = results::appliance_counters(appliance_metrics);
-    let mut settings = json!(ctx.profile);
+    let mut settings = serde_json::to_value(&ctx.profile).expect("a profile is plain data");
     // Repository-relative, so run.json (and a baseline made from it) names no machine path.
     if let Ok(mix) = std::fs::canonicalize(&ctx.profile.scenario_mix) {
         if let Ok(rel) = mix.strip_prefix(&ctx.repo_dir) {
-            settings["scenario_mix"] = json!(rel.display().to_string());
+            settings["scenario_mix"] = Value::from(rel.display().to_string());
         }
     }
-    keys.insert(
-        "profile".into(),
-        json!({"name": ctx.profile.name, "settings": settings}),
-    );
-    keys.insert("resources".into(), resources(driven, measured_requests));
-    keys.insert("load_generator_saturated".into(), json!(saturated));
-    keys.insert(
-        "steady_window".into(),
-        json!({"start_s": warmup_s, "end_s": tally.elapsed_s.floor()}),
-    );
-    keys.insert(
-        "harness".into(),
-        json!({
-            "error": null,
-            "notes": [
-                "appliance run: plain-HTTP classes of the mix only (no CONNECT tunnels, no large downloads); a new connection per request",
-                "processes not pinned to CPUs",
-            ],
-            "target_rps": ctx.rate,
-            "proxy_achieved_rps": achieved,
-            "offered_in_window": offered_in_window,
+    let appliance = ApplianceResults {
+        radius: Some(RunRadius {
+            users: users.len() as u64,
+            churn_users: churn.len() as u64,
+            sent: named(&radius_counts.sent),
+            acked: named(&radius_counts.acked),
+            sent_total: Some(radius_counts.sent_total()),
+            acked_total: Some(radius_counts.acked_total()),
+            unanswered: radius_counts.unanswered,
+            bad_answers: Some(radius_counts.bad_answers),
+            late: Some(radius_counts.late),
         }),
-    );
-    if let Some(Value::Object(a)) = keys.get_mut("appliance") {
-        a.insert(
-            "radius".into(),
-            json!({
-                "users": users.len(),
-                "churn_users": churn.len(),
-                "sent": radius_counts.sent,
-                "acked": radius_counts.acked,
-                "sent_total": radius_counts.sent_total(),
-                "acked_total": radius_counts.acked_total(),
-                "unanswered": radius_counts.unanswered,
-                "bad_answers": radius_counts.bad_answers,
-                "late": radius_counts.late,
-            }),
-        );
-        a.insert("appliance_metrics".into(), json!(counters));
-        a.insert("proxy_protocol".into(), json!(headers));
-        a.insert(
-            "appliance_cpu_us_per_connection".into(),
-            json!(per_unit(
-                cpu_start.0.appliance_cpu_ms,
-                cpu_end.0.appliance_cpu_ms,
-                measured_app
-            )),
-        );
-        a.insert("requests_through_appliance".into(), json!(n_app));
-        a.insert("wrong_hmac_key".into(), json!(ctx.settings.wrong_hmac_key));
-        a.insert("verdict".into(), json!(verdict));
-    }
-    Ok(Measured { keys, verdict })
+        appliance_metrics: Some(counters),
+        proxy_protocol: Some(headers),
+        appliance_cpu_us_per_connection: per_unit(
+            cpu_start.0.appliance_cpu_ms,
+            cpu_end.0.appliance_cpu_ms,
+            measured_app,
+        ),
+        requests_through_appliance: Some(n_app),
+        wrong_hmac_key: Some(ctx.settings.wrong_hmac_key),
+        verdict: Some(verdict.clone()),
+        ..traffic.appliance
+    };
+    Ok(Measured {
+        profile: ProfileInfo {
+            name: ctx.profile.name.clone(),
+            settings,
+        },
+        totals: traffic.totals,
+        resources: resources(driven, measured_requests),
+        load_generator_saturated: saturated,
+        steady_window: SteadyWindow {
+            start: warmup_s,
+            end: tally.elapsed_s.floor(),
+        },
+        harness: HarnessReport {
+            error: None,
+            notes: vec![
+                "appliance run: plain-HTTP classes of the mix only (no CONNECT tunnels, no large downloads); a new connection per request".into(),
+                "processes not pinned to CPUs".into(),
+            ],
+            target_rps: Some(ctx.rate),
+            proxy_achieved_rps: Some(achieved),
+            offered_in_window: Some(offered_in_window),
+            ..HarnessReport::default()
+        },
+        appliance,
+        verdict,
+    })
+}
+
+/// Counts by name, as `run.json` keys them.
+fn named(counts: &BTreeMap<&'static str, u64>) -> BTreeMap<String, u64> {
+    counts.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect()
 }
 
 /// Stops the in-process origin when dropped (also when the run fails or is interrupted).

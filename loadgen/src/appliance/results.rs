@@ -1,6 +1,6 @@
-//! What an appliance run measured, as `run.json` keys and files, and its verdict.
+//! What an appliance run measured, as `run.json` sections and files, and its verdict.
 //!
-//! The run directory has the shape every report reads: `run.json` (schema version 1,
+//! The run directory has the shape every report reads: `run.json` (`rundir::run::RunJson`,
 //! `classes` of the requests through the appliance, totals over both routes, resources,
 //! provenance) and `hist/<class>.hdr`; the appliance's own results are the optional
 //! `appliance` object. The direct route's histograms go to `appliance/direct/`, the
@@ -10,34 +10,17 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use hdrhistogram::Histogram;
-use serde::Serialize;
-use serde_json::{json, Map, Value};
+use rundir::run::appliance::{
+    ApplianceCounters, ApplianceResults, HeaderCounts, IdentityCounts, RouteCounts, Schedule,
+    Verdict,
+};
+use rundir::run::{AddedLatency, ClassStats, Percentiles, Totals};
 
 use crate::harness::scrape;
 use crate::rig::error::RigError;
-use rundir::run::written::RecordedPercentiles as Percentiles;
 
 use super::radius::RadiusCounts;
 use super::traffic::{Route, TrafficTally};
-
-/// What the appliance's `/metrics` said at the end of the run.
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
-pub struct ApplianceCounters {
-    /// Connections accepted.
-    pub connections: Option<f64>,
-    /// Connections refused (capacity, no original destination, ...).
-    pub connections_rejected: Option<f64>,
-    /// Bytes client -> cloud proxy.
-    pub bytes_up: Option<f64>,
-    /// Bytes cloud proxy -> client.
-    pub bytes_down: Option<f64>,
-    /// Identity lookups by result (radius, static, miss).
-    pub identity_lookups: BTreeMap<String, f64>,
-    /// RADIUS packets by `type/result`.
-    pub radius_packets: BTreeMap<String, f64>,
-    /// RADIUS sessions in the table at the end.
-    pub radius_sessions: Option<f64>,
-}
 
 /// Reads the appliance's counters from its metrics text.
 pub fn appliance_counters(text: &str) -> ApplianceCounters {
@@ -73,15 +56,6 @@ pub fn appliance_counters(text: &str) -> ApplianceCounters {
     }
 }
 
-/// PROXY v2 headers the proxy accepted and refused.
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
-pub struct HeaderCounts {
-    /// Headers that verified.
-    pub accepted: Option<f64>,
-    /// Refusals by reason (`bad_hmac`, `stale`, ...); reasons never seen are left out.
-    pub refused: BTreeMap<String, f64>,
-}
-
 /// Reads the proxy's PROXY v2 counters from its metrics text.
 pub fn proxy_protocol_counters(text: &str) -> HeaderCounts {
     let samples = scrape::parse(text);
@@ -109,16 +83,6 @@ fn label_value<'a>(labels: &'a str, name: &str) -> Option<&'a str> {
     let start = labels.find(&format!("{name}=\""))? + name.len() + 2;
     let rest = &labels[start..];
     Some(&rest[..rest.find('"')?])
-}
-
-/// Whether the run showed what it must: every request answered as expected on both
-/// routes, every answer through the appliance carried its user, every user registered.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct Verdict {
-    /// True when there are no reasons.
-    pub pass: bool,
-    /// One line per failed check.
-    pub reasons: Vec<String>,
 }
 
 /// Judges a run.
@@ -182,38 +146,50 @@ pub fn verdict(
     }
 }
 
-fn added(through: &Histogram<u64>, direct: &Histogram<u64>) -> Value {
+fn added(through: &Histogram<u64>, direct: &Histogram<u64>) -> Option<AddedLatency> {
     if through.is_empty() || direct.is_empty() {
-        return Value::Null;
+        return None;
     }
     let q = |h: &Histogram<u64>, q: f64| h.value_at_quantile(q) as f64;
-    json!({
-        "p50": q(through, 0.5) - q(direct, 0.5),
-        "p99": q(through, 0.99) - q(direct, 0.99),
+    Some(AddedLatency {
+        p50: Some(q(through, 0.5) - q(direct, 0.5)),
+        p99: Some(q(through, 0.99) - q(direct, 0.99)),
+        basis: None,
     })
 }
 
-fn class_json(t: &super::traffic::ClassTally, measured_s: f64) -> Value {
-    json!({
-        "count": t.count,
-        "failures": t.failures,
-        "errors": t.errors,
-        "rps": t.count as f64 / measured_s.max(0.001),
-        "latency_us": Percentiles::of(&t.latency),
-        "corrected_us": Percentiles::of(&t.corrected),
-    })
+fn class_stats(t: &super::traffic::ClassTally, measured_s: f64) -> ClassStats {
+    ClassStats {
+        count: t.count,
+        failures: t.failures,
+        errors: t.errors.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+        rps: Some(t.count as f64 / measured_s.max(0.001)),
+        latency_us: Percentiles::of(&t.latency),
+        ttfb_us: None,
+        ttlb_us: None,
+        corrected_us: Percentiles::of(&t.corrected),
+    }
 }
 
-/// Writes the route histograms and returns the `run.json` keys of the traffic beyond
-/// what the recorder writes: `totals` over both routes and the traffic part of
-/// `appliance`. (`classes`, `hist/` and `timeseries.csv` describe the requests through
-/// the appliance and are written by [`crate::output::write_run_dir`].)
-pub fn traffic_keys(
+/// The traffic's part of `run.json` beyond what the recorder writes: `totals` over both
+/// routes and the traffic part of `appliance`.
+#[derive(Debug, Clone)]
+pub struct TrafficSections {
+    /// Totals over both routes.
+    pub totals: Totals,
+    /// Latency, route counts, direct classes, identity and schedule.
+    pub appliance: ApplianceResults,
+}
+
+/// Writes the route histograms and returns the `run.json` sections of the traffic beyond
+/// what the recorder writes. (`classes`, `hist/` and `timeseries.csv` describe the
+/// requests through the appliance and are written by [`crate::output::write_run_dir`].)
+pub fn traffic_sections(
     dir: &Path,
     tally: &TrafficTally,
     rate: f64,
     warmup_s: f64,
-) -> Result<Map<String, Value>, RigError> {
+) -> Result<TrafficSections, RigError> {
     let io = |what: String| {
         move |e: rundir::hdr::HdrError| RigError::Config {
             detail: match std::error::Error::source(&e) {
@@ -227,7 +203,7 @@ pub fn traffic_keys(
         cause: source,
     })?;
     let measured_s = (tally.elapsed_s - warmup_s).max(0.001);
-    let mut direct_classes = Map::new();
+    let mut direct_classes = BTreeMap::new();
     for ((route, class), t) in &tally.classes {
         if *route == Route::Direct {
             let name = class.label();
@@ -235,7 +211,7 @@ pub fn traffic_keys(
                 let p = dir.join(format!("appliance/direct/{name}.hdr"));
                 rundir::hdr::write(&p, &t.latency).map_err(io(p.display().to_string()))?;
             }
-            direct_classes.insert(name.into(), class_json(t, measured_s));
+            direct_classes.insert(name.to_owned(), class_stats(t, measured_s));
         }
     }
     let through = tally.route_latency(Route::Appliance);
@@ -248,38 +224,40 @@ pub fn traffic_keys(
     }
     let (n_app, f_app) = tally.route_counts(Route::Appliance);
     let (n_dir, f_dir) = tally.route_counts(Route::Direct);
-    let mut keys = Map::new();
-    keys.insert(
-        "totals".into(),
-        json!({
-            "requests": n_app + n_dir,
-            "failures": f_app + f_dir,
-            "rps": (n_app + n_dir) as f64 / tally.elapsed_s.max(0.001),
-            "offered_rps": rate,
-        }),
-    );
-    keys.insert(
-        "appliance".into(),
-        json!({
-            "added_latency_us": added(&through, &direct),
-            "through_appliance_us": Percentiles::of(&through),
-            "direct_to_proxy_us": Percentiles::of(&direct),
-            "requests": {
-                "through_appliance": n_app,
-                "through_appliance_failures": f_app,
-                "direct": n_dir,
-                "direct_failures": f_dir,
-            },
-            "direct_classes": direct_classes,
-            "identity": tally.identity,
-            "schedule": {
-                "scheduled": tally.scheduled,
-                "late_over_100ms": tally.late,
-                "lag_us": tally.lag.as_ref().map(Percentiles::of),
-            },
-        }),
-    );
-    Ok(keys)
+    let id = &tally.identity;
+    Ok(TrafficSections {
+        totals: Totals {
+            requests: n_app + n_dir,
+            failures: f_app + f_dir,
+            rps: Some((n_app + n_dir) as f64 / tally.elapsed_s.max(0.001)),
+            offered_rps: Some(rate),
+        },
+        appliance: ApplianceResults {
+            added_latency_us: added(&through, &direct),
+            through_appliance_us: Percentiles::of(&through),
+            direct_to_proxy_us: Percentiles::of(&direct),
+            requests: Some(RouteCounts {
+                through_appliance: n_app,
+                through_appliance_failures: f_app,
+                direct: n_dir,
+                direct_failures: f_dir,
+            }),
+            direct_classes,
+            identity: Some(IdentityCounts {
+                checked: id.checked,
+                matched: id.matched,
+                mismatched: id.mismatched,
+                missing: id.missing,
+                examples: id.examples.clone(),
+            }),
+            schedule: Some(Schedule {
+                scheduled: tally.scheduled,
+                late_over_100ms: tally.late,
+                lag_us: tally.lag.as_ref().and_then(Percentiles::of),
+            }),
+            ..ApplianceResults::default()
+        },
+    })
 }
 
 #[cfg(test)]

@@ -17,14 +17,13 @@ pub mod plan;
 
 pub use plan::{AttackError, AttackOptions, AttackReport, Driver, OriginAddrs};
 
-use std::collections::BTreeMap;
 use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use goose::config::{GooseConfiguration, GooseDefault, GooseDefaultType};
 use goose::prelude::*;
-use serde_json::json;
+use rundir::run::{DriverFacts, GooseTotals};
 
 use crate::corpus::{Addressing, Corpus};
 use crate::mix::Mix;
@@ -157,30 +156,27 @@ async fn run_goose(
         .await
         .map_err(|e| AttackError::Setup(format!("collecting samples: {e}")))?;
 
-    let mut extra = BTreeMap::new();
-    extra.insert("roster_groups".to_string(), json!(groups));
-    extra.insert("skipped_scenarios".to_string(), json!(skipped));
-    extra.insert(
-        "users_per_scenario".to_string(),
-        json!(users_per_scenario
-            .iter()
-            .cloned()
-            .collect::<BTreeMap<String, u64>>()),
-    );
+    let mut extra = DriverFacts {
+        roster_groups: groups.into_iter().map(|(g, n)| (g, n as u64)).collect(),
+        skipped_scenarios: skipped.into_iter().cloned().collect(),
+        users_per_scenario: users_per_scenario.iter().cloned().collect(),
+        ..DriverFacts::default()
+    };
     let complete = match &goose_result {
         Ok(metrics) => {
             let (ok, failed) = metrics
                 .requests
                 .values()
                 .fold((0, 0), |(s, f), r| (s + r.success_count, f + r.fail_count));
-            extra.insert(
-                "goose".to_string(),
-                json!({ "requests": ok + failed, "failures": failed, "duration_s": metrics.duration }),
-            );
+            extra.goose = Some(GooseTotals {
+                requests: (ok + failed) as u64,
+                failures: failed as u64,
+                duration_s: metrics.duration as u64,
+            });
             true
         }
         Err(e) => {
-            extra.insert("goose_error".to_string(), json!(e.to_string()));
+            extra.goose_error = Some(e.to_string());
             false
         }
     };

@@ -96,9 +96,11 @@ pub async fn attack(
     let summary = tokio::task::spawn_blocking(move || aggregator.finish(Duration::from_secs(3)))
         .await
         .map_err(|e| AttackError::Setup(format!("collecting samples: {e}")))?;
-    let mut extra = std::collections::BTreeMap::new();
-    extra.insert("connections".to_string(), serde_json::json!(connections));
-    extra.insert("unsent".to_string(), serde_json::json!(schedule.unsent()));
+    let extra = rundir::run::DriverFacts {
+        connections: Some(connections),
+        unsent: Some(schedule.unsent()),
+        ..Default::default()
+    };
     let facts = RunFacts {
         driver: "open-loop",
         profile,

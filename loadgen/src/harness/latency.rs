@@ -12,16 +12,8 @@ use std::path::{Path, PathBuf};
 
 use rundir::hdr;
 
-/// `proxy_added_latency_us` of `run.json`.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct AddedLatency {
-    /// Median added latency, µs.
-    pub p50: f64,
-    /// 99th percentile added latency, µs.
-    pub p99: f64,
-    /// The histogram compared (e.g. `hist/ttfb/allowed.hdr`).
-    pub basis: String,
-}
+/// `proxy_added_latency_us` of `run.json` (typed in `rundir`).
+pub use rundir::run::AddedLatency;
 
 /// The histogram compared, relative to a run directory: the `allowed` class's time to
 /// first byte (`hist/ttfb/allowed.hdr`), else its time to last byte
@@ -44,9 +36,9 @@ pub fn proxy_added(proxied_dir: &Path, direct_dir: &Path) -> Option<AddedLatency
     }
     let q = |h: &hdrhistogram::Histogram<u64>, q: f64| h.value_at_quantile(q) as f64;
     Some(AddedLatency {
-        p50: q(&p, 0.5) - q(&d, 0.5),
-        p99: q(&p, 0.99) - q(&d, 0.99),
-        basis: rel.display().to_string(),
+        p50: Some(q(&p, 0.5) - q(&d, 0.5)),
+        p99: Some(q(&p, 0.99) - q(&d, 0.99)),
+        basis: Some(rel.display().to_string()),
     })
 }
 
@@ -78,9 +70,9 @@ mod tests {
         write(&proxied, "hist/allowed.hdr", 1..=10);
         write(&direct, "hist/allowed.hdr", 1..=10);
         let added = proxy_added(&proxied, &direct).unwrap();
-        assert_eq!(added.basis, "hist/ttfb/allowed.hdr");
-        assert!((added.p50 - 100.0).abs() <= 1.0, "{added:?}");
-        assert!((added.p99 - 100.0).abs() <= 2.0, "{added:?}");
+        assert_eq!(added.basis.as_deref(), Some("hist/ttfb/allowed.hdr"));
+        assert!((added.p50.unwrap() - 100.0).abs() <= 1.0, "{added:?}");
+        assert!((added.p99.unwrap() - 100.0).abs() <= 2.0, "{added:?}");
     }
 
     #[test]

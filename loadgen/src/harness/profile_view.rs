@@ -64,19 +64,9 @@ pub struct ProfileView {
 }
 
 /// One stage of the test plan placed on the run's clock, recorded in `run.json` as
-/// `stage_spans` so a report finds a spike's surge and recovery without re-deriving the
-/// plan (and its scaling under `--duration`) from the profile.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct StageSpan {
-    /// Stage name from the profile (`calm`, `surge`, ...).
-    pub name: String,
-    /// Users at the end of the stage.
-    pub users: u64,
-    /// Start, seconds since the attack started (planned).
-    pub start_s: f64,
-    /// End, seconds since the attack started (planned).
-    pub end_s: f64,
-}
+/// `stage_spans` (typed in `rundir`) so a report finds a spike's surge and recovery
+/// without re-deriving the plan (and its scaling under `--duration`) from the profile.
+pub use rundir::run::StageSpan;
 
 /// The stages of `profile` on the run's clock, back to back from 0.
 pub fn stage_spans(profile: &Profile) -> Vec<StageSpan> {

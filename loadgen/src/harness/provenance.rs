@@ -1,4 +1,4 @@
-//! Where a run came from: commit, toolchain, build, machine and wall-clock times.
+//! Where a run came from: commit, toolchain, build and machine.
 //!
 //! A number without provenance cannot be compared with another: two runs are only
 //! comparable when their commit, build profile and machine are known. Every field is
@@ -7,54 +7,32 @@
 
 use std::path::Path;
 use std::process::Command;
-use std::time::SystemTime;
 
-/// The `provenance` object of `run.json`.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct Provenance {
-    /// `git rev-parse HEAD`.
-    pub commit: Option<String>,
-    /// Whether the working tree had uncommitted changes.
-    pub dirty: Option<bool>,
-    /// `rustc -V`.
-    pub rustc: Option<String>,
-    /// Cargo profile of the proxy binary (`release`, `debug`, ...).
-    pub build_profile: Option<String>,
-    /// CPU model name from `/proc/cpuinfo`.
-    pub cpu_model: Option<String>,
-    /// Logical CPUs on the machine.
-    pub cores: Option<usize>,
-    /// Kernel release.
-    pub kernel: Option<String>,
-    /// Run start, RFC 3339 UTC.
-    pub started_at: String,
-    /// Run end, RFC 3339 UTC (set when the run finishes or is interrupted).
-    pub ended_at: Option<String>,
-}
+/// The `provenance` object of `run.json` (typed in `rundir`). The run's wall-clock times
+/// are the document's own `started_at`/`ended_at`.
+pub use rundir::run::Provenance;
 
-impl Provenance {
-    /// Collects provenance for a run of the sources in `repo_dir` with the proxy binary
-    /// at `proxy_bin`, started at `started`.
-    pub fn collect(repo_dir: &Path, proxy_bin: &Path, started: SystemTime) -> Self {
-        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-        Self {
-            commit: run_text(
-                Command::new("git")
-                    .arg("-C")
-                    .arg(repo_dir)
-                    .args(["rev-parse", "HEAD"]),
-            ),
-            dirty: git_dirty(repo_dir),
-            rustc: run_text(Command::new("rustc").arg("-V")),
-            build_profile: build_profile_of(proxy_bin),
-            cpu_model: cpu_model(&cpuinfo),
-            cores: std::thread::available_parallelism().ok().map(|n| n.get()),
-            kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease")
-                .ok()
-                .map(|s| s.trim().to_owned()),
-            started_at: rfc3339(started),
-            ended_at: None,
-        }
+/// Collects provenance for a run of the sources in `repo_dir` with the proxy binary at
+/// `proxy_bin`.
+pub fn collect(repo_dir: &Path, proxy_bin: &Path) -> Provenance {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    Provenance {
+        git_commit: run_text(
+            Command::new("git")
+                .arg("-C")
+                .arg(repo_dir)
+                .args(["rev-parse", "HEAD"]),
+        ),
+        git_dirty: git_dirty(repo_dir),
+        rustc: run_text(Command::new("rustc").arg("-V")),
+        build_profile: build_profile_of(proxy_bin),
+        cpu_model: cpu_model(&cpuinfo),
+        cores: std::thread::available_parallelism()
+            .ok()
+            .and_then(|n| u32::try_from(n.get()).ok()),
+        kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease")
+            .ok()
+            .map(|s| s.trim().to_owned()),
     }
 }
 
@@ -131,11 +109,7 @@ mod tests {
 
     #[test]
     fn collects_from_this_checkout() {
-        let p = Provenance::collect(
-            Path::new("."),
-            Path::new("target/debug/x"),
-            SystemTime::now(),
-        );
+        let p = collect(Path::new("."), Path::new("target/debug/x"));
         assert!(p.rustc.is_some());
         assert!(p.cores.unwrap_or(0) >= 1);
         assert_eq!(p.build_profile.as_deref(), Some("debug"));

@@ -36,6 +36,16 @@ pub struct SteadyWindow {
     pub end_s: f64,
 }
 
+/// The window as `run.json` holds it.
+impl From<SteadyWindow> for rundir::run::SteadyWindow {
+    fn from(w: SteadyWindow) -> Self {
+        Self {
+            start: w.start_s,
+            end: w.end_s,
+        }
+    }
+}
+
 impl SteadyWindow {
     /// Length in seconds.
     pub fn len_s(&self) -> f64 {
@@ -72,26 +82,9 @@ pub fn split_window(
     (measure, Some(profile))
 }
 
-/// The `resources` object of `run.json`.
-#[derive(Debug, Clone, PartialEq, Default, serde::Serialize)]
-pub struct Resources {
-    /// Proxy CPU (user + system) over the steady window / requests completed in it, µs.
-    pub proxy_cpu_us_per_request: Option<f64>,
-    /// Allocations over the steady window / requests completed in it.
-    pub allocs_per_request: Option<f64>,
-    /// Bytes allocated over the steady window / requests completed in it.
-    pub bytes_allocated_per_request: Option<f64>,
-    /// Highest resident set size of the proxy before the CPU profile, bytes.
-    pub peak_rss_bytes: Option<u64>,
-    /// Least-squares slope of the proxy's RSS over the steady window, bytes per second.
-    pub rss_slope_bytes_per_s: Option<f64>,
-    /// Proxy open fds at the first sample.
-    pub fds_start: Option<u64>,
-    /// Proxy open fds at the last sample.
-    pub fds_end: Option<u64>,
-    /// Most proxy threads seen.
-    pub threads_max: Option<u64>,
-}
+/// The `resources` object of `run.json` (typed in `rundir`; counts are numbers there, as
+/// every figure a report compares).
+pub use rundir::run::Resources;
 
 /// The ticks inside `window` (inclusive).
 pub fn in_window(ticks: &[Tick], window: SteadyWindow) -> impl Iterator<Item = &Tick> {
@@ -194,11 +187,12 @@ pub fn summarise(
             .iter()
             .filter(|(t, _)| *t <= peak_until_s)
             .map(|(_, p)| p.hwm_bytes.max(p.rss_bytes))
-            .max(),
+            .max()
+            .map(|b| b as f64),
         rss_slope_bytes_per_s: slope(&rss_points),
-        fds_start: proxy.first().map(|(_, p)| p.fds),
-        fds_end: proxy.last().map(|(_, p)| p.fds),
-        threads_max: proxy.iter().map(|(_, p)| p.threads).max(),
+        fds_start: proxy.first().map(|(_, p)| p.fds as f64),
+        fds: proxy.last().map(|(_, p)| p.fds as f64),
+        threads_max: proxy.iter().map(|(_, p)| p.threads).max().map(|t| t as f64),
     }
 }
 
@@ -282,12 +276,12 @@ mod tests {
         assert!((r.rss_slope_bytes_per_s.unwrap() - 1000.0).abs() < 1e-6);
         assert_eq!(r.allocs_per_request, Some(10.0));
         assert_eq!(r.bytes_allocated_per_request, Some(1000.0));
-        assert_eq!(r.peak_rss_bytes, Some(1_010_000));
+        assert_eq!(r.peak_rss_bytes, Some(1_010_000.0));
         let early = summarise(&timeline(), w, 3.5, None, None);
-        assert_eq!(early.peak_rss_bytes, Some(1_003_000));
+        assert_eq!(early.peak_rss_bytes, Some(1_003_000.0));
         assert_eq!(
-            (r.fds_start, r.fds_end, r.threads_max),
-            (Some(10), Some(20), Some(5))
+            (r.fds_start, r.fds, r.threads_max),
+            (Some(10.0), Some(20.0), Some(5.0))
         );
     }
 

@@ -11,7 +11,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, SystemTime};
 
-use serde_json::{json, Map, Value};
+use ::rundir::run::{HarnessReport, Instructions, Provenance};
+use serde_json::{Map, Value};
 
 use crate::rig::children::{self, ChildGuard};
 use crate::rig::error::RigError;
@@ -24,7 +25,7 @@ use crate::rig::{Rig, RigSpec};
 
 use super::args::RunArgs;
 use super::profile_view::ProfileView;
-use super::provenance::{self, Provenance};
+use super::provenance;
 use super::resources::{self, SteadyWindow};
 use super::sampler::{self, Record, SamplerSettings};
 use super::{flame, latency, rundir, summary};
@@ -110,12 +111,14 @@ pub async fn run(args: RunArgs) -> Result<RunOutcome, RigError> {
     let started = SystemTime::now();
     let setup = Setup::resolve(&args, started)?;
     let run_json = setup.run_dir.join("run.json");
-    let mut prov = Provenance::collect(&setup.repo_dir, &setup.proxy_bin, started);
+    let prov = provenance::collect(&setup.repo_dir, &setup.proxy_bin);
+    let started_at = provenance::rfc3339(started);
     // Marked incomplete from the start: a run that dies at any point says so.
-    let mut head = Map::new();
-    head.insert("complete".into(), Value::Bool(false));
-    head.insert("provenance".into(), json!(prov));
-    rundir::merge_run_json(&run_json, head)?;
+    rundir::update_run_json(&run_json, &setup.profile.name, |run| {
+        run.complete = Some(false);
+        run.provenance = Some(prov.clone());
+        run.started_at = Some(started_at.clone());
+    })?;
     if !args.quiet {
         eprintln!(
             "run {}: {:.0} s, steady window {:.0}-{:.0} s -> {}",
@@ -130,7 +133,10 @@ pub async fn run(args: RunArgs) -> Result<RunOutcome, RigError> {
     let mut record = Record::default();
     let mut placement = None;
     let result = until_shutdown(orchestrate(&setup, &args, &mut record, &mut placement)).await;
-    prov.ended_at = Some(provenance::rfc3339(SystemTime::now()));
+    let times = RunTimes {
+        started_at,
+        ended_at: provenance::rfc3339(SystemTime::now()),
+    };
     let (complete, error) = match &result {
         Some(Ok(())) => (true, None),
         None => (false, Some("interrupted".to_owned())),
@@ -140,14 +146,15 @@ pub async fn run(args: RunArgs) -> Result<RunOutcome, RigError> {
         &setup,
         &record,
         &prov,
+        &times,
         placement.as_ref(),
         complete,
         error.as_deref(),
     )?;
-    println!(
-        "{}",
-        summary::render(&rundir::read_run_json(&run_json), &setup.run_dir)
-    );
+    match ::rundir::run::RunJson::load(&run_json) {
+        Ok(run) => println!("{}", summary::render(&run, &setup.run_dir)),
+        Err(e) => eprintln!("no summary: {e}"),
+    }
     match result {
         Some(Err(e)) => Err(e),
         _ => Ok(RunOutcome {
@@ -359,9 +366,17 @@ async fn instruction_pass(
         ready_timeout: Duration::from_secs(180),
     })
     .await?;
-    let mut add = Map::new();
-    add.insert("instructions".into(), json!(count));
-    rundir::merge_run_json(&setup.run_dir.join("run.json"), add)
+    rundir::update_run_json(
+        &setup.run_dir.join("run.json"),
+        &setup.profile.name,
+        |run| run.instructions = Some(Instructions::from(&count)),
+    )
+}
+
+/// The harness's own start and end: the document's times when the attack wrote none.
+struct RunTimes {
+    started_at: String,
+    ended_at: String,
 }
 
 /// Writes the artifacts and merges the harness's keys into `run.json` and its columns
@@ -370,6 +385,7 @@ fn finish(
     setup: &Setup,
     record: &Record,
     prov: &Provenance,
+    times: &RunTimes,
     placement: Option<&Placement>,
     complete: bool,
     error: Option<&str>,
@@ -407,51 +423,47 @@ fn finish(
     );
     let cores = resources::loadgen_cores_busy(&record.ticks, window);
     let achieved = resources::rate_in_window(&record.ticks, window);
-    // Whether the load generator kept to its target is judged on its own count: the
-    // proxy counts a CONNECT tunnel once however many requests the client sends inside
-    // it, so the proxy's rate sits below the target by design.
-    let sent = rundir::read_run_json(&dir.join("run.json"))
-        .get("totals")
-        .and_then(|t| t.get("rps"))
-        .and_then(Value::as_f64)
-        .or(achieved);
-    let saturated = resources::load_generator_saturated(cores, sent, setup.profile.target_rps);
-    let mut add = Map::new();
-    add.insert("complete".into(), Value::Bool(complete));
-    add.insert("provenance".into(), json!(prov));
-    add.insert("resources".into(), json!(res));
-    add.insert(
-        "proxy_added_latency_us".into(),
-        latency::proxy_added(&dir.join("proxied-light"), &dir.join("direct"))
-            .map_or(Value::Null, |l| json!(l)),
-    );
-    add.insert("load_generator_saturated".into(), Value::Bool(saturated));
-    add.insert(
-        "placement".into(),
-        placement.map_or(Value::Null, |p| json!(p)),
-    );
-    add.insert("steady_window".into(), json!(window));
-    add.insert("stage_spans".into(), json!(setup.profile.stages));
-    add.insert(
-        "harness".into(),
-        json!({
-            "error": error,
-            "notes": record.notes,
-            "loadgen_cores_busy": cores,
-            "proxy_achieved_rps": achieved,
-            "target_rps": setup.profile.target_rps,
-            "redis_store": setup.redis,
-            "direct_pass_s": setup.direct_pass_s,
-            "profiled_window": setup.window,
-            "cpu_profile_window": profile_window,
-        "top_self_frames": record.cpu_folded.as_deref().map(|f| flame::top_self_frames(f, 15)),
-            "top_proxy_frames": record
-                .cpu_folded
-                .as_deref()
-                .map(|f| flame::top_inclusive_frames(f, "filter_proxy::", 15)),
-        }),
-    );
-    rundir::merge_run_json(&dir.join("run.json"), add)
+    let run_json = dir.join("run.json");
+    let added = latency::proxy_added(&dir.join("proxied-light"), &dir.join("direct"));
+    let report = HarnessReport {
+        error: error.map(str::to_owned),
+        notes: record.notes.clone(),
+        loadgen_cores_busy: cores,
+        proxy_achieved_rps: achieved,
+        target_rps: setup.profile.target_rps,
+        offered_in_window: None,
+        redis_store: Some(setup.redis),
+        direct_pass_s: Some(setup.direct_pass_s),
+        profiled_window: Some(setup.window.into()),
+        cpu_profile_window: profile_window.map(Into::into),
+        top_self_frames: record
+            .cpu_folded
+            .as_deref()
+            .map(|f| flame::top_self_frames(f, 15)),
+        top_proxy_frames: record
+            .cpu_folded
+            .as_deref()
+            .map(|f| flame::top_inclusive_frames(f, "filter_proxy::", 15)),
+    };
+    rundir::update_run_json(&run_json, &setup.profile.name, |run| {
+        // Whether the load generator kept to its target is judged on its own count: the
+        // proxy counts a CONNECT tunnel once however many requests the client sends
+        // inside it, so the proxy's rate sits below the target by design.
+        let sent = run.totals.as_ref().and_then(|t| t.rps).or(achieved);
+        let saturated = resources::load_generator_saturated(cores, sent, setup.profile.target_rps);
+        run.complete = Some(complete);
+        run.provenance = Some(prov.clone());
+        run.started_at
+            .get_or_insert_with(|| times.started_at.clone());
+        run.ended_at.get_or_insert_with(|| times.ended_at.clone());
+        run.resources = Some(res);
+        run.proxy_added_latency_us = added;
+        run.load_generator_saturated = Some(saturated);
+        run.placement = placement.cloned();
+        run.steady_window = Some(window.into());
+        run.stage_spans = Some(setup.profile.stages.clone());
+        run.harness = Some(report);
+    })
 }
 
 #[cfg(test)]

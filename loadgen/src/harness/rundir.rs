@@ -1,12 +1,13 @@
-//! Completing the load generator's run directory: extra keys merged into `run.json`,
-//! sampled columns joined onto `timeseries.csv`, and small artifact files.
+//! Completing the load generator's run directory: the harness's sections set in
+//! `run.json`, sampled columns joined onto `timeseries.csv`, and small artifact files.
 //!
-//! The harness adds to what `loadgen attack` wrote rather than owning the format: keys
-//! it does not know are kept as they are, so the two sides evolve independently.
+//! The harness adds to what `loadgen attack` wrote, through the one type both write
+//! (`rundir::run::RunJson`): it reads the document, sets its own sections and writes it
+//! back whole, so every writer keeps to the layout the reports read.
 
 use std::path::Path;
 
-use serde_json::{Map, Value};
+use rundir::run::RunJson;
 
 use super::resources::Tick;
 use crate::rig::error::RigError;
@@ -17,25 +18,18 @@ pub use rundir::columns::SAMPLED_COLUMNS;
 /// Whole files only, also from an interrupted run: the rig's atomic write.
 pub use crate::rig::files::write_atomic;
 
-/// Reads `run.json` as a JSON object (an empty object when absent or not an object).
-pub fn read_run_json(path: &Path) -> Map<String, Value> {
-    std::fs::read(path)
-        .ok()
-        .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
-        .and_then(|v| match v {
-            Value::Object(m) => Some(m),
-            _ => None,
-        })
-        .unwrap_or_default()
-}
-
-/// Merges `additions` into `run.json` (added keys replace same-named ones).
-pub fn merge_run_json(path: &Path, additions: Map<String, Value>) -> Result<(), RigError> {
-    let mut doc = read_run_json(path);
-    doc.extend(additions);
-    let text = serde_json::to_vec_pretty(&Value::Object(doc))
-        .expect("a JSON map with string keys always serialises");
-    write_atomic(path, &text)
+/// Reads `run.json`, lets `update` set the harness's sections and writes it back. With no
+/// readable document (the attack has not written one yet, or died writing it) it starts
+/// from [`RunJson::begun`] for `profile`, so an interrupted run still leaves a run.json
+/// that says so.
+pub fn update_run_json(
+    path: &Path,
+    profile: &str,
+    update: impl FnOnce(&mut RunJson),
+) -> Result<(), RigError> {
+    let mut run = RunJson::load(path).unwrap_or_else(|_| RunJson::begun(profile));
+    update(&mut run);
+    write_atomic(path, run.to_pretty_json().as_bytes())
 }
 
 /// The tick nearest to `t` seconds, if one lies within 0.6 s of it.
@@ -202,15 +196,25 @@ mod tests {
     }
 
     #[test]
-    fn run_json_keeps_unknown_keys() {
+    fn run_json_is_updated_in_the_current_layout() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("run.json");
-        std::fs::write(&path, r#"{"schema_version":1,"complete":true}"#).unwrap();
-        let mut add = Map::new();
-        add.insert("complete".into(), Value::Bool(false));
-        merge_run_json(&path, add).unwrap();
-        let doc = read_run_json(&path);
-        assert_eq!(doc["schema_version"], 1);
+        update_run_json(&path, "ci", |r| r.load_generator_saturated = Some(true)).unwrap();
+        let begun = RunJson::load(&path).unwrap();
+        assert_eq!(
+            (begun.profile.name.as_str(), begun.complete),
+            ("ci", Some(false))
+        );
+        std::fs::write(
+            &path,
+            r#"{"schema_version":1,"profile":"ci","complete":true,"provenance":{"commit":"abc"}}"#,
+        )
+        .unwrap();
+        update_run_json(&path, "ci", |r| r.complete = Some(false)).unwrap();
+        let doc: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        assert_eq!(doc["schema_version"], rundir::run::RUN_SCHEMA_VERSION);
         assert_eq!(doc["complete"], false);
+        assert_eq!(doc["provenance"]["git_commit"], "abc", "written as read");
     }
 }

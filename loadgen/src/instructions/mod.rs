@@ -74,6 +74,21 @@ pub struct InstructionCount {
     pub connections: usize,
 }
 
+/// The count as `run.json` holds it (`instructions`).
+impl From<&InstructionCount> for rundir::run::Instructions {
+    fn from(c: &InstructionCount) -> Self {
+        Self {
+            tool: c.tool.clone(),
+            requests: c.requests,
+            instructions: c.instructions,
+            per_request: c.per_request,
+            kinds: c.kinds.clone(),
+            unexpected: Some(c.unexpected),
+            connections: u64::try_from(c.connections).ok(),
+        }
+    }
+}
+
 /// Runs the pass: start the proxy under callgrind, warm up, count, stop.
 pub async fn measure(spec: &PassSpec) -> Result<InstructionCount, RigError> {
     let tool = callgrind::version()?;

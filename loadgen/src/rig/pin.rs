@@ -9,14 +9,9 @@
 
 use std::process::{Command, Stdio};
 
-/// Where the harness placed the processes it runs.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Placement {
-    /// CPUs the proxy may run on.
-    pub proxy_cpus: Vec<usize>,
-    /// CPUs the load generator, origin and harness may run on.
-    pub loadgen_cpus: Vec<usize>,
-}
+/// Where the harness placed the processes it runs (recorded in `run.json` as
+/// `placement`, typed in `rundir`).
+pub use rundir::run::Placement;
 
 /// Parses a kernel CPU list such as `0-3,6,8-9`.
 pub fn parse_cpu_list(text: &str) -> Option<Vec<usize>> {

@@ -34,7 +34,7 @@ pub fn section(doc: &mut Doc, run: &RunDir) {
          and half straight to the proxy, each on a new connection from its user's own address; \
          the added latency is the difference of the two routes' percentiles.",
     );
-    let added = a.added_latency_us.unwrap_or_default();
+    let added = a.added_latency_us.clone().unwrap_or_default();
     let (through, direct) = (a.through_appliance_us, a.direct_to_proxy_us);
     doc.table(
         &["latency (µs)", "p50", "p90", "p99", "max"],

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 use super::latency::{AddedLatency, Percentiles};
+use super::ClassStats;
 
 /// The `appliance` object of `run.json`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, JsonSchema)]
@@ -39,6 +40,38 @@ pub struct ApplianceResults {
     /// The run's own verdict on its checks.
     #[serde(default)]
     pub verdict: Option<Verdict>,
+    /// The requests straight to the proxy, per class (`classes` holds the ones through
+    /// the appliance).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub direct_classes: BTreeMap<String, ClassStats>,
+    /// How well the load generator kept to its schedule.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<Schedule>,
+    /// The appliance's CPU time per connection over the measured window, µs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub appliance_cpu_us_per_connection: Option<f64>,
+    /// Requests sent through the appliance over the whole run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requests_through_appliance: Option<u64>,
+    /// Whether the run gave the appliance a wrong HMAC key on purpose (every PROXY
+    /// header must then be refused).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wrong_hmac_key: Option<bool>,
+}
+
+/// The appliance run's schedule against its clock: a saturated load generator shows
+/// here, not as the system's latency.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, JsonSchema)]
+pub struct Schedule {
+    /// Requests scheduled.
+    #[serde(default)]
+    pub scheduled: u64,
+    /// Requests that started more than 100 ms after they were due.
+    #[serde(default)]
+    pub late_over_100ms: u64,
+    /// Scheduled start to actual start (µs).
+    #[serde(default)]
+    pub lag_us: Option<Percentiles>,
 }
 
 /// PROXY v2 headers at the proxy.
@@ -111,9 +144,21 @@ pub struct RadiusCounts {
     /// Answers by type.
     #[serde(default)]
     pub acked: BTreeMap<String, u64>,
+    /// Requests sent of all types.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sent_total: Option<u64>,
+    /// Answers of all types.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acked_total: Option<u64>,
     /// Requests never answered.
     #[serde(default)]
     pub unanswered: u64,
+    /// Answers that did not verify or matched no request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bad_answers: Option<u64>,
+    /// Interim-Updates and churn packets sent more than a second after they were due.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub late: Option<u64>,
 }
 
 /// The appliance's counters.
@@ -134,6 +179,12 @@ pub struct ApplianceCounters {
     /// Identity lookups by result.
     #[serde(default)]
     pub identity_lookups: BTreeMap<String, f64>,
+    /// RADIUS packets by `type/result`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub radius_packets: BTreeMap<String, f64>,
+    /// RADIUS sessions in the appliance's table at the end.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub radius_sessions: Option<f64>,
 }
 
 /// The run's verdict on its own checks.

@@ -1,44 +1,45 @@
 //! The typed `run.json`: what a run directory's summary document holds, as the reports
 //! read it and as baselines store parts of it.
 //!
-//! Reading is two steps: [`migrate`] brings a document of any supported `schema_version`
-//! (and any of the shapes older writers gave version 1) to the current layout, then serde
-//! reads it into [`RunJson`] with no further interpretation. Fields the types do not name
-//! are ignored, so the writers can add fields without breaking the reports; everything
-//! the harness adds is optional, and a missing figure is "not measured", never zero.
+//! One type for both sides: since schema version 2 the attack, the harness and the
+//! appliance run build [`RunJson`] (and the section types it holds) and serialise it, so
+//! the file as written is the layout the reports read and a document read and written
+//! again is unchanged. Reading is two steps: [`migrate`] brings a document of an older
+//! `schema_version` (and any of the shapes older writers gave version 1) to the current
+//! layout, then serde reads it into [`RunJson`] with no further interpretation. Everything
+//! beyond the profile is optional, and a missing figure is "not measured", never zero.
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 pub mod appliance;
+pub mod attack;
+pub mod file;
+pub mod harness;
 pub mod latency;
 pub mod migrate;
-pub mod written;
 
 pub use appliance::ApplianceResults;
+pub use attack::{CoordinatedOmission, DriverFacts, Files, GooseTotals, Samples};
+pub use file::RunFileError;
+pub use harness::{HarnessReport, Instructions, Placement};
 pub use latency::{AddedLatency, Percentiles};
 pub use migrate::{DocError, RUN_SCHEMA_VERSION};
 
-/// The instruction pass of a run (`run.json` `instructions`).
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, JsonSchema)]
-pub struct Instructions {
-    /// The counting tool and its version.
-    pub tool: String,
-    /// Requests counted.
-    pub requests: u64,
-    /// Instructions executed while they were served.
-    pub instructions: u64,
-    /// Instructions per request.
-    pub per_request: f64,
-}
-
 /// A run's summary document.
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, JsonSchema)]
 pub struct RunJson {
     /// Schema version; checked before the rest is read.
     pub schema_version: u32,
+    /// The writer: always `loadgen` (absent when the attack never wrote the file).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool: Option<String>,
+    /// `goose` or `open-loop`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub driver: Option<String>,
     /// The load profile: its name and resolved settings.
+    #[serde(default)]
     pub profile: ProfileInfo,
     /// False (or absent) when the run was interrupted.
     #[serde(default)]
@@ -73,6 +74,45 @@ pub struct RunJson {
     /// `proxy` when the traffic went through the proxy, `direct` when straight to the origin.
     #[serde(default)]
     pub route: Option<String>,
+    /// Proxy address, when proxied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy: Option<String>,
+    /// Origin address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
+    /// The scenario mix the attack ran (absent for the open-loop driver).
+    #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
+    pub scenario_mix: serde_json::Value,
+    /// Length of the attack, seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub elapsed_s: Option<f64>,
+    /// Warm-up, seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warmup_s: Option<f64>,
+    /// From the end of the warm-up to the last answer, seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub measured_s: Option<f64>,
+    /// Failures by kind over all classes (kinds with none left out).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub errors_by_kind: BTreeMap<String, u64>,
+    /// Whether latencies were also recorded from the intended send time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub coordinated_omission: Option<CoordinatedOmission>,
+    /// Samples outside the measurement.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub samples: Option<Samples>,
+    /// The other files of the run directory, relative to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub files: Option<Files>,
+    /// Driver-specific facts (Goose totals, roster groups, the appliance's route, ...).
+    #[serde(default)]
+    pub extra: DriverFacts,
+    /// Where the harness placed the processes (absent when not pinned).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub placement: Option<Placement>,
+    /// The harness's account of the run: error, notes, the inputs of its judgements.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub harness: Option<HarnessReport>,
     /// The proxy's instructions per request of a fixed sequence, counted under callgrind
     /// after the load (harness, when the profile asks for it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -106,6 +146,21 @@ impl RunJson {
     pub fn from_json(doc: serde_json::Value) -> Result<Self, DocError> {
         let doc = migrate::to_current(doc)?;
         serde_json::from_value(doc).map_err(DocError::Shape)
+    }
+
+    /// A document of the current version for the profile `name`, with nothing measured
+    /// yet: what the harness writes before the attack, so a run that dies early still
+    /// leaves a readable `run.json`.
+    pub fn begun(name: &str) -> Self {
+        Self {
+            schema_version: RUN_SCHEMA_VERSION,
+            profile: ProfileInfo {
+                name: name.to_owned(),
+                settings: serde_json::Value::Null,
+            },
+            complete: Some(false),
+            ..Self::default()
+        }
     }
 }
 
@@ -175,7 +230,7 @@ pub fn parse_seconds(text: &str) -> Option<f64> {
 }
 
 /// The load profile a run used.
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, JsonSchema)]
 pub struct ProfileInfo {
     /// Profile name (`ci`, `peak`, `soak`, ...).
     pub name: String,
@@ -208,10 +263,14 @@ pub struct ClassStats {
     /// Time to last byte percentiles (µs).
     #[serde(default)]
     pub ttlb_us: Option<Percentiles>,
+    /// Latency from the intended send time (µs; paced runs, coordinated omission
+    /// corrected).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub corrected_us: Option<Percentiles>,
 }
 
 /// Whole-run totals.
-#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, JsonSchema)]
 pub struct Totals {
     /// Requests issued.
     #[serde(default)]
@@ -289,6 +348,9 @@ pub struct Resources {
     /// Open file descriptors at the start of the steady window.
     #[serde(default)]
     pub fds_start: Option<f64>,
+    /// Most proxy threads seen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threads_max: Option<f64>,
 }
 
 /// The steady-state window of a run, in seconds since its start.
