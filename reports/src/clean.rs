@@ -13,10 +13,9 @@ use crate::metrics::Metric;
 use crate::rules::{Evaluation, Method, Rule, Verdict};
 use rundir::baseline::MetricSet;
 
-/// Uncontended steady seconds a run (or each trial of a pair) needs before its `clean_*`
-/// metrics are judged. Six is two fifths of a `ci` trial's 15 steady seconds: a median of
-/// six per-second p99s still ignores two bad seconds, and in A/A sessions on a busy
-/// machine most trials keep at least that many.
+/// Uncontended seconds after the warm-up a run (or each trial of a pair) needs before its
+/// `clean_*` metrics are judged. Six is half of a `ci` trial's 12 seconds after its
+/// warm-up: a median of six per-second p99s still ignores two bad seconds.
 pub const MIN_CLEAN_SECONDS: f64 = 6.0;
 
 /// Whether a rule's metric is judged on uncontended seconds only.
@@ -24,7 +23,7 @@ pub fn judged_on_clean_time(rule: &Rule) -> bool {
     rule.metric == Metric::CleanP99Us
 }
 
-/// The uncontended steady seconds a metric set rests on (`None`: the run recorded no
+/// The uncontended seconds a metric set rests on (`None`: the run recorded no
 /// machine columns).
 pub fn clean_seconds(set: &MetricSet) -> Option<f64> {
     set.get(Metric::CleanSeconds.name())?.value()

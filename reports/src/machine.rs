@@ -45,10 +45,10 @@ impl Second {
     }
 }
 
-/// The steady window's rows in which the machine was not contended (same rule as
-/// [`Second::contended`]); `None` when the run has no machine columns, so "no clean
-/// second" and "never measured" stay apart.
-pub fn clean_rows(ts: &Timeseries, window: Option<SteadyWindow>) -> Option<Vec<usize>> {
+/// The rows after the warm-up ([`Timeseries::after_warmup_rows`]) in which the machine was
+/// not contended (same rule as [`Second::contended`]); `None` when the run has no machine
+/// columns, so "no clean second" and "never measured" stay apart.
+pub fn clean_rows(ts: &Timeseries) -> Option<Vec<usize>> {
     let pressure = ts.column("host_cpu_pressure_ms");
     let steal = ts.column("host_steal_ms");
     if pressure.is_none() && steal.is_none() {
@@ -56,7 +56,7 @@ pub fn clean_rows(ts: &Timeseries, window: Option<SteadyWindow>) -> Option<Vec<u
     }
     let at = |c: Option<&[Option<f64>]>, i: usize| c.and_then(|c| c.get(i).copied().flatten());
     Some(
-        ts.steady_rows(window)
+        ts.after_warmup_rows()
             .into_iter()
             .filter(|&i| {
                 let (p, s) = (at(pressure, i), at(steal, i));

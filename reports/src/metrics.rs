@@ -21,12 +21,12 @@ pub enum Metric {
     /// 99.9th percentile latency of a class, µs.
     P999Us,
     /// 99th percentile latency of a class judged on uncontended seconds only: the median,
-    /// over the steady seconds in which the machine was not contended
+    /// over the seconds after the warm-up in which the machine was not contended
     /// ([`crate::machine::clean_rows`]), of each second's p99, µs. Why: on a shared
     /// machine the whole-run p99 is set by the neighbours' worst seconds (2-30x between
     /// identical runs); a typical clean second's p99 moves with the proxy.
     CleanP99Us,
-    /// Steady seconds in which the machine was not contended: how much evidence the
+    /// Seconds after the warm-up in which the machine was not contended: how much evidence the
     /// `clean_*` metrics rest on (not a rule's metric; the gate reads it to call a
     /// latency verdict inconclusive).
     CleanSeconds,
@@ -206,10 +206,7 @@ pub fn extract(run: &RunDir) -> MetricSet {
     };
     let steady = |column: &str| -> Vec<f64> { steady_column(run, column) };
     let r = &run.run;
-    let clean = run
-        .timeseries
-        .as_ref()
-        .and_then(|ts| machine::clean_rows(ts, r.steady_window));
+    let clean = run.timeseries.as_ref().and_then(machine::clean_rows);
     let mut classes: Vec<&String> = r.classes.keys().chain(run.histograms.keys()).collect();
     classes.sort();
     classes.dedup();

@@ -137,6 +137,20 @@ impl Timeseries {
 
     /// Row indices inside the steady window; without one, the rows not flagged `warmup`.
     pub fn steady_rows(&self, window: Option<SteadyWindow>) -> Vec<usize> {
+        self.rows_where(window)
+    }
+
+    /// Every row after the warm-up except the last (a stop cuts the last second short):
+    /// the ramp and the CPU profile's seconds included. Latency judged on uncontended time
+    /// reads these, not the steady window, because a short trial's steady window (the
+    /// part before its CPU profile) holds only a few seconds, and users feel the ramp too.
+    pub fn after_warmup_rows(&self) -> Vec<usize> {
+        let mut rows = self.rows_where(None);
+        rows.pop();
+        rows
+    }
+
+    fn rows_where(&self, window: Option<SteadyWindow>) -> Vec<usize> {
         let seconds = self.column("second").unwrap_or(&[]);
         let warmup = self.column("warmup");
         (0..self.rows)

@@ -22,10 +22,14 @@ fn point(set: &rundir::baseline::MetricSet, key: &str) -> f64 {
 fn contended_seconds_are_left_out_of_clean_latency() {
     let quiet = Fixture::default();
     let (_a, q) = extracted(&quiet);
+    // Every second after the warm-up but the last, the steady window's among them.
+    let after_warmup = point(&q, "clean_seconds") as usize;
     let steady = q["p99_us.allowed"].samples.len();
-    assert!(steady > 10, "fixture has a steady window");
-    assert_eq!(point(&q, "clean_seconds") as usize, steady);
-    assert_eq!(q["clean_p99_us.allowed"].samples.len(), steady);
+    assert!(
+        steady > 10 && after_warmup >= steady,
+        "{after_warmup} >= {steady}"
+    );
+    assert_eq!(q["clean_p99_us.allowed"].samples.len(), after_warmup);
 
     let busy = Fixture {
         contended: true,
@@ -39,10 +43,6 @@ fn contended_seconds_are_left_out_of_clean_latency() {
         "{clean} of {steady}"
     );
     assert_eq!(c["clean_p99_us.allowed"].samples.len(), clean);
-    // Every clean sample is one of the run's per-second p99s.
-    for s in &c["clean_p99_us.allowed"].samples {
-        assert!(c["p99_us.allowed"].samples.contains(s), "{s}");
-    }
 }
 
 #[test]

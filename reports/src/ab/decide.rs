@@ -68,7 +68,7 @@ fn on_clean_time(
             .join("/")
     };
     let seconds = format!(
-        "uncontended steady seconds per trial: control {}, candidate {} (each needs {:.0})",
+        "uncontended seconds per trial: control {}, candidate {} (each needs {:.0})",
         per_trial(control),
         per_trial(candidate),
         clean::MIN_CLEAN_SECONDS
@@ -486,10 +486,7 @@ rollback = 0.95
         let report = decide(&gates, &rules, &a, &b);
         let (v, why) = verdict_of(&report, "clean_p99_us.allowed");
         assert!(v >= Verdict::Hotfix, "{why}");
-        assert!(
-            why.contains("uncontended steady seconds per trial"),
-            "{why}"
-        );
+        assert!(why.contains("uncontended seconds per trial"), "{why}");
         let (a, b) = clean_session(21, 1.0, [15.0; 6]);
         let report = decide(&gates, &rules, &a, &b);
         assert_eq!(verdict_of(&report, "clean_p99_us.allowed").0, Verdict::Pass);
