@@ -169,6 +169,10 @@ struct GateArgs {
     /// still says so, and the machine-independent rules still decide.
     #[arg(long)]
     accept_inconclusive: bool,
+    /// Re-decide a recorded session: copy its trials instead of running them (give
+    /// --control-bin and --candidate-bin so nothing is built, and the same --pairs).
+    #[arg(long, value_name = "SESSION_DIR")]
+    replay: Option<PathBuf>,
     /// Extra arguments for `loadgen run`.
     #[arg(last = true)]
     loadgen_args: Vec<String>,
@@ -231,15 +235,20 @@ fn gate(args: GateArgs) -> anyhow::Result<ExitCode> {
         control_env: args.control_env,
         candidate_env: args.candidate_env,
     };
-    let mut runner = trial::Loadgen {
+    let mut loadgen = trial::Loadgen {
         bin: loadgen_bin,
         profile: args.profile,
         duration_s: duration,
         extra_args: args.loadgen_args,
         timeout: std::time::Duration::from_secs(duration.unwrap_or(600) + 180),
     };
+    let mut replay = args.replay.map(|session| trial::Replay { session });
+    let runner: &mut dyn trial::TrialRunner = match replay.as_mut() {
+        Some(r) => r,
+        None => &mut loadgen,
+    };
     let outcome =
-        reports::ab::run_gate(&opts, &build::Cargo, &mut runner).context("running the A/B gate")?;
+        reports::ab::run_gate(&opts, &build::Cargo, runner).context("running the A/B gate")?;
     if let Mode::DocumentOnly { reason } = &outcome.mode {
         println!("WEAKER CHECK: no control today ({reason}); compared with the document only");
     }

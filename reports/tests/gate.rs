@@ -102,6 +102,40 @@ fn options(tmp: &Path, baseline: Option<PathBuf>, given_bins: bool) -> GateOptio
 }
 
 #[test]
+fn a_recorded_session_replays_to_the_same_verdict_without_running_anything() {
+    let tmp = tempfile::tempdir().unwrap();
+    let opts = options(tmp.path(), None, true);
+    let mut runner = Synthetic {
+        factor: 1.3,
+        order: Vec::new(),
+    };
+    let first = run_gate(&opts, &NoBuilds, &mut runner).unwrap();
+    let mut again = options(tmp.path(), None, true);
+    again.out_dir = tmp.path().join("replayed");
+    let mut replay = reports::ab::trial::Replay {
+        session: opts.out_dir.clone(),
+    };
+    let second = run_gate(&again, &NoBuilds, &mut replay).unwrap();
+    assert_eq!(second.verdict, first.verdict);
+    let effects = |o: &reports::ab::GateOutcome| -> Vec<Vec<f64>> {
+        o.today
+            .as_ref()
+            .unwrap()
+            .evaluations
+            .iter()
+            .map(|e| e.pair_effects.clone())
+            .collect()
+    };
+    assert_eq!(effects(&second), effects(&first));
+    // A session recorded with fewer pairs cannot be replayed as if it had more.
+    let mut more = options(tmp.path(), None, true);
+    more.out_dir = tmp.path().join("more");
+    more.pairs = Some(4);
+    let err = run_gate(&more, &NoBuilds, &mut replay).unwrap_err();
+    assert!(format!("{err:#}").contains("has no trial"), "{err:#}");
+}
+
+#[test]
 fn a_slower_candidate_is_rolled_back_with_evidence() {
     let tmp = tempfile::tempdir().unwrap();
     let opts = options(tmp.path(), None, true);

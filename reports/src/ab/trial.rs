@@ -115,6 +115,47 @@ impl TrialRunner for Loadgen {
 }
 
 /// A finished trial: its run directory and the metrics measured from it.
+/// Re-decides a recorded session: each trial is copied from the recorded session's
+/// `trials/` directory instead of being run (`perf-report gate --replay DIR`). Why: the
+/// decision is a function of the trial directories, so a change of rules or statistics
+/// can be calibrated on sessions already measured, at no machine time, and a reviewer can
+/// re-check a verdict.
+#[derive(Debug, Clone)]
+pub struct Replay {
+    /// The recorded session directory (holding `trials/`).
+    pub session: PathBuf,
+}
+
+impl TrialRunner for Replay {
+    fn run(&mut self, _arm: &ArmSpec, out: &Path) -> Result<(), String> {
+        let name = out
+            .file_name()
+            .ok_or_else(|| format!("{} names no trial", out.display()))?;
+        let from = self.session.join("trials").join(name);
+        if !from.is_dir() {
+            return Err(format!(
+                "the recorded session has no trial {} (was it run with as many pairs?)",
+                from.display()
+            ));
+        }
+        copy_tree(&from, out).map_err(|e| format!("copying {}: {e}", from.display()))
+    }
+}
+
+fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_tree(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), &target)?;
+        }
+    }
+    Ok(())
+}
+
 #[derive(Debug)]
 pub struct Measured {
     /// The run directory.
