@@ -37,14 +37,23 @@ pub fn evaluate_with<'a>(
     sets: impl IntoIterator<Item = &'a MetricSet>,
     mut eval: impl FnMut(&Rule, &str) -> Evaluation,
 ) -> GateReport {
-    let classes: BTreeSet<String> = sets
-        .into_iter()
-        .flat_map(|set| set.keys())
+    let keys: BTreeSet<&String> = sets.into_iter().flat_map(|set| set.keys()).collect();
+    let classes: BTreeSet<String> = keys
+        .iter()
         .filter_map(|k| k.split_once('.').map(|(_, c)| c.to_owned()))
         .collect();
     let mut evaluations = Vec::new();
     for rule in rules {
         for key in keys_for(rule, rules, &classes) {
+            // A whole-and-per-class metric's `.*` covers the classes it was measured for
+            // on either side (runs from before it was per class have none to compare).
+            if rule.metric.also_per_class()
+                && key.class.is_some()
+                && rule.class.as_deref() == Some("*")
+                && !keys.iter().any(|k| **k == key.to_string())
+            {
+                continue;
+            }
             evaluations.push(eval(rule, &key.to_string()));
         }
     }
@@ -65,13 +74,14 @@ pub fn evaluate_with<'a>(
 
 /// The metric keys a rule applies to.
 fn keys_for(rule: &Rule, all: &[Rule], classes: &BTreeSet<String>) -> Vec<MetricKey> {
-    if !rule.metric.per_class() {
+    if !rule.metric.per_class() && rule.class.is_none() {
         return vec![MetricKey {
             metric: rule.metric,
             class: None,
         }];
     }
-    match &rule.class {
+    // A whole-and-per-class metric keeps its `.*` as the class `*`.
+    match rule.class.as_ref().filter(|c| *c != "*") {
         Some(class) => vec![MetricKey {
             metric: rule.metric,
             class: Some(class.clone()),

@@ -29,8 +29,27 @@ pub struct Instructions {
     pub requests: u64,
     /// Instructions executed while they were served.
     pub instructions: u64,
-    /// Instructions per request.
+    /// Instructions per request: since the pass counts per class, the classes' figures
+    /// weighted by the scenario mix (older runs: the whole sequence's total over its
+    /// count).
     pub per_request: f64,
+    /// Per request class (absent in runs from before the pass counted per class).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per_class: Option<BTreeMap<String, ClassInstructions>>,
+}
+
+/// One request class's count in the instruction pass.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, JsonSchema)]
+pub struct ClassInstructions {
+    /// Requests of the class counted.
+    pub requests: u64,
+    /// Instructions executed while they were served.
+    pub instructions: u64,
+    /// Instructions per request of the class.
+    pub per_request: f64,
+    /// The class's weight in the scenario mix.
+    #[serde(default)]
+    pub weight: Option<u64>,
 }
 
 /// A run's summary document.
