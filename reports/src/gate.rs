@@ -46,13 +46,18 @@ pub fn evaluate_with<'a>(
     for rule in rules {
         for key in keys_for(rule, rules, &classes) {
             // A whole-and-per-class metric's `.*` covers the classes it was measured for
-            // on either side (runs from before it was per class have none to compare).
-            if rule.metric.also_per_class()
-                && key.class.is_some()
-                && rule.class.as_deref() == Some("*")
-                && !keys.iter().any(|k| **k == key.to_string())
-            {
-                continue;
+            // on either side, and its exact class rules apply once either side measured
+            // it per class at all (runs from before it was per class have none to compare).
+            if rule.metric.also_per_class() && key.class.is_some() {
+                let prefix = format!("{}.", rule.metric.name());
+                let measured = if rule.class.as_deref() == Some("*") {
+                    keys.iter().any(|k| **k == key.to_string())
+                } else {
+                    keys.iter().any(|k| k.starts_with(&prefix))
+                };
+                if !measured {
+                    continue;
+                }
             }
             evaluations.push(eval(rule, &key.to_string()));
         }

@@ -566,7 +566,7 @@ async fn tunnel(proxy: SocketAddr, tls: &TlsConnector, step: &Step) -> Result<()
     let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls_stream))
         .await
         .map_err(|e| format!("handshake: {e}"))?;
-    let conn = tokio::spawn(async move { conn.await });
+    let conn = tokio::spawn(conn);
     let path = step
         .uri
         .path_and_query()
