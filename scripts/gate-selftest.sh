@@ -13,6 +13,11 @@
 # a real regression would. It is sized from the first A/A session's control
 # instructions per request at about 6 instructions per round (the loop's code); the
 # calibration document reports the effect each session measured, not the intended one.
+#   - SLOW_RUNS sessions with a candidate doing 10% more work on the tunnel path only
+#     (FILTER_PROXY_SELFTEST_SCOPE=tunnel: CONNECT requests), sized from the first A/A
+#     session's control instructions per tunnel request: the mix-weighted headline moves
+#     by about the tunnel share of that (+1.5%) and passes, so it is the per-class rule
+#     proxy_instructions_per_request.tunnel that must catch it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,6 +28,7 @@ LADDER=${LADDER:-"2 5"}
 PAIRS=${PAIRS:-}
 DURATION=${DURATION:-}
 WORK=${WORK:-}
+TUNNEL_WORK=${TUNNEL_WORK:-}
 OUT=${OUT:-target/gate/selftest/$(date -u +%Y%m%dT%H%M%SZ)}
 DOC=${DOC:-reports/gate-calibration.md}
 BIN=${BIN:-target/release}
@@ -60,12 +66,19 @@ if [ -z "$WORK" ]; then
   instr=$("$PERF_REPORT" control-value "$OUT/aa-1" --metric proxy_instructions_per_request)
   WORK=$(awk -v i="$instr" 'BEGIN { printf "%d", i * 0.10 / 6 + 0.5 }')
 fi
+if [ -z "$TUNNEL_WORK" ]; then
+  tunnel=$("$PERF_REPORT" control-value "$OUT/aa-1" --metric proxy_instructions_per_request.tunnel)
+  TUNNEL_WORK=$(awk -v i="$tunnel" 'BEGIN { printf "%d", i * 0.10 / 6 + 0.5 }')
+fi
 work_for() { awk -v w="$WORK" -v p="$1" 'BEGIN { printf "%d", w * p / 10 + 0.5 }'; }
 for i in $(seq 1 "$SLOW_RUNS"); do
   run "+10% CPU work per request (${WORK} rounds)" "$OUT/cpu10-$i" \
     --candidate-env "FILTER_PROXY_SELFTEST_WORK=$WORK"
   run "+1 allocation per request" "$OUT/alloc1-$i" \
     --candidate-env "FILTER_PROXY_SELFTEST_ALLOCS=1"
+  run "+10% CPU work on the tunnel path only (${TUNNEL_WORK} rounds per CONNECT)" "$OUT/tunnel10-$i" \
+    --candidate-env "FILTER_PROXY_SELFTEST_SCOPE=tunnel" \
+    --candidate-env "FILTER_PROXY_SELFTEST_WORK=$TUNNEL_WORK"
 done
 for pct in $LADDER; do
   rounds=$(work_for "$pct")
@@ -73,5 +86,5 @@ for pct in $LADDER; do
     --candidate-env "FILTER_PROXY_SELFTEST_WORK=$rounds"
 done
 
-notes="Run: profile \`$PROFILE\`, ${AA_RUNS} A/A sessions, ${SLOW_RUNS} per slowed candidate, ladder ${LADDER}% CPU; pairs and trial length from \`baselines/gates.toml\`${PAIRS:+ (pairs overridden: $PAIRS)}${DURATION:+ (trial length overridden: ${DURATION} s)}. 10% CPU work = ${WORK} rounds of fixed arithmetic per request, sized from the first A/A session's control instructions per request at about 6 instructions per round. Machine: $(nproc) cores, $(uname -r), load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)."
+notes="Run: profile \`$PROFILE\`, ${AA_RUNS} A/A sessions, ${SLOW_RUNS} per slowed candidate, ladder ${LADDER}% CPU; pairs and trial length from \`baselines/gates.toml\`${PAIRS:+ (pairs overridden: $PAIRS)}${DURATION:+ (trial length overridden: ${DURATION} s)}. 10% CPU work = ${WORK} rounds of fixed arithmetic per request, sized from the first A/A session's control instructions per request at about 6 instructions per round; 10% on tunnels = ${TUNNEL_WORK} rounds per CONNECT, sized the same way from the control instructions per tunnel request. Machine: $(nproc) cores, $(uname -r), load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)."
 "$PERF_REPORT" calibrate --out "$DOC" --notes "$notes" "${sessions[@]}"

@@ -271,9 +271,10 @@ fn a_short_ci_run_produces_a_complete_run_directory() {
 }
 
 /// The instruction pass: a copy of the proxy under callgrind serves a fixed, checked
-/// request sequence and `run.json` gets the count per request.
+/// request sequence, one phase per request class of the mix, and `run.json` gets each
+/// class's count per request and the mix-weighted headline.
 #[test]
-fn the_instruction_pass_counts_the_proxy_per_request() {
+fn the_instruction_pass_counts_the_proxy_per_request_of_every_class() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");
     let output = run_command(&out, 4, &["--direct-pass", "0", "--instructions", "60"])
@@ -288,17 +289,75 @@ fn the_instruction_pass_counts_the_proxy_per_request() {
     let run = read_json(&out.join("run.json"));
     check_schema(&run);
     let pass = &run["instructions"];
-    assert_eq!(pass["requests"], 60, "{pass:#}");
     assert_eq!(pass["unexpected"], 0, "{pass:#}");
-    let total = pass["instructions"].as_u64().unwrap_or(0);
-    let per = pass["per_request"].as_f64().unwrap_or(0.0);
-    // A proxied request parses, categorises, decides and forwards: thousands of
-    // instructions at the very least, and the figure is the total over the count.
-    assert!(per > 1000.0, "{pass:#}");
-    assert!((per * 60.0 - total as f64).abs() < 60.0, "{pass:#}");
+    assert_eq!(pass["weighting"], "mix_weighted", "{pass:#}");
+    assert_eq!(
+        pass["policy_store"], "memory",
+        "the ci profile keeps policy in memory"
+    );
+    let per_class = pass["per_class"].as_object().expect("per_class");
+    let mut names: Vec<&str> = per_class.keys().map(String::as_str).collect();
+    names.sort_unstable();
+    assert_eq!(
+        names,
+        ["allowed", "blocked", "cors", "download", "identity", "tunnel"],
+        "every class of the school-day mix is counted: {pass:#}"
+    );
+    let (mut requests, mut instructions, mut weighted, mut weights) = (0, 0, 0.0, 0.0);
+    for (class, c) in per_class {
+        let n = c["requests"].as_u64().unwrap_or(0);
+        let i = c["instructions"].as_u64().unwrap_or(0);
+        let per = c["per_request"].as_f64().unwrap_or(0.0);
+        let w = c["weight"].as_u64().unwrap_or(0) as f64;
+        // A proxied request parses, categorises, decides and answers: thousands of
+        // instructions at the very least, and the figure is the class's total over its
+        // count.
+        assert!(n > 0 && w > 0.0, "{class}: {c:#}");
+        assert!(per > 1000.0, "{class}: {c:#}");
+        assert!(
+            (per * n as f64 - i as f64).abs() < n as f64,
+            "{class}: {c:#}"
+        );
+        requests += n;
+        instructions += i;
+        weighted += w * per;
+        weights += w;
+    }
+    assert_eq!(pass["requests"].as_u64(), Some(requests), "{pass:#}");
+    assert_eq!(
+        pass["instructions"].as_u64(),
+        Some(instructions),
+        "{pass:#}"
+    );
+    let headline = pass["per_request"].as_f64().unwrap_or(0.0);
+    let expected = weighted / weights;
+    assert!(
+        (headline - expected).abs() <= expected * 1e-9,
+        "the headline is the mix-weighted figure: {headline} vs {expected}"
+    );
     let kinds = pass["kinds"].as_object().expect("kinds");
-    assert_eq!(kinds.values().filter_map(Value::as_u64).sum::<u64>(), 60);
-    assert!(kinds.len() >= 5, "every kind of request is sent: {kinds:?}");
+    assert_eq!(
+        kinds.values().filter_map(Value::as_u64).sum::<u64>(),
+        requests
+    );
+    for kind in ["tunnel", "download", "preflight", "blocked_xhr"] {
+        assert!(
+            kinds.get(kind).and_then(Value::as_u64).unwrap_or(0) > 0,
+            "{kinds:?}"
+        );
+    }
+    // A dump per class, each taken after its own zeroing.
+    let dumps = std::fs::read_dir(out.join("instructions"))
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|e| {
+            e.file_name()
+                .to_str()
+                .and_then(|n| n.strip_prefix("callgrind.out."))
+                .is_some_and(|rest| rest.contains('.'))
+        })
+        .count();
+    assert_eq!(dumps, per_class.len());
     assert!(out.join("instructions/proxy.toml").is_file());
 }
 

@@ -14,6 +14,17 @@
 //! environment (on the first request, before any work is done for it) and default to 0,
 //! so a feature build without the variables behaves like the release build. Without the
 //! feature the module does not exist and the request path has no hook at all.
+//!
+//! `FILTER_PROXY_SELFTEST_SCOPE` confines the slowdown to one request path: `tunnel`
+//! (CONNECT requests, where tunnels are set up), `http` (every other request) or `all`
+//! (the default). A regression confined to one path is what a per-class gate exists to
+//! catch: the mix-weighted headline dilutes a +10 % on tunnels (15 % of the school day)
+//! to +1.5 %. An unknown scope slows nothing, so a typo shows up as a self-test that
+//! detects nothing rather than one that slows the wrong path.
+//!
+//! `FILTER_PROXY_SELFTEST_DELAY_US` adds latency, not CPU: an asynchronous sleep on the
+//! request's path before it is handled (the task yields, the thread serves others), for
+//! calibrating a latency gate against a known added delay. It respects the scope.
 
 use std::hint::black_box;
 use std::sync::LazyLock;
@@ -28,6 +39,68 @@ pub const ALLOCS_VAR: &str = "FILTER_PROXY_SELFTEST_ALLOCS";
 /// increment, compare and branch: a handful of instructions. The self-test sizes a
 /// slowdown from this and then reports the effect it measured, not the intended one.
 pub const WORK_VAR: &str = "FILTER_PROXY_SELFTEST_WORK";
+/// Environment variable: microseconds of asynchronous sleep per request (added latency,
+/// no CPU).
+pub const DELAY_US_VAR: &str = "FILTER_PROXY_SELFTEST_DELAY_US";
+/// Environment variable: which requests are slowed (`all`, `tunnel`, `http`).
+pub const SCOPE_VAR: &str = "FILTER_PROXY_SELFTEST_SCOPE";
+
+/// The path a request takes through the proxy, as far as the scope is concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestPath {
+    /// A CONNECT request: the tunnel's set-up.
+    Tunnel,
+    /// Any other request (forwarded, blocked, answered by the proxy).
+    Http,
+}
+
+impl RequestPath {
+    /// The path of a request with `method`.
+    pub fn of(method: &http::Method) -> Self {
+        if method == http::Method::CONNECT {
+            RequestPath::Tunnel
+        } else {
+            RequestPath::Http
+        }
+    }
+}
+
+/// Which requests the slowdown applies to.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Scope {
+    /// Every request.
+    #[default]
+    All,
+    /// CONNECT requests only.
+    Tunnel,
+    /// Every request but CONNECT.
+    Http,
+    /// None (an unknown scope name).
+    Nothing,
+}
+
+impl Scope {
+    /// Parses a scope; unset or empty is [`Scope::All`], an unknown name
+    /// [`Scope::Nothing`].
+    pub fn parse(value: Option<&str>) -> Self {
+        match value.map(|v| v.trim().to_ascii_lowercase()).as_deref() {
+            None | Some("") | Some("all") => Scope::All,
+            Some("tunnel") => Scope::Tunnel,
+            Some("http") => Scope::Http,
+            Some(_) => Scope::Nothing,
+        }
+    }
+
+    /// Whether a request on `path` is slowed.
+    pub fn covers(self, path: RequestPath) -> bool {
+        match self {
+            Scope::All => true,
+            Scope::Tunnel => path == RequestPath::Tunnel,
+            Scope::Http => path == RequestPath::Http,
+            Scope::Nothing => false,
+        }
+    }
+}
 
 /// The slowdown applied to every request.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -38,6 +111,10 @@ pub struct Slowdown {
     pub allocs: u32,
     /// Rounds of fixed arithmetic.
     pub work: u64,
+    /// Asynchronous sleep before the request is handled.
+    pub delay: Duration,
+    /// Which requests all of the above applies to.
+    pub scope: Scope,
 }
 
 impl Slowdown {
@@ -54,6 +131,8 @@ impl Slowdown {
             burn: Duration::from_micros(num(BURN_US_VAR)),
             allocs: u32::try_from(num(ALLOCS_VAR)).unwrap_or(u32::MAX),
             work: num(WORK_VAR),
+            delay: Duration::from_micros(num(DELAY_US_VAR)),
+            scope: Scope::parse(get(SCOPE_VAR).as_deref()),
         }
     }
 
@@ -84,9 +163,24 @@ impl Slowdown {
 static SLOWDOWN: LazyLock<Slowdown> =
     LazyLock::new(|| Slowdown::from_lookup(|name| std::env::var(name).ok()));
 
-/// The per-request hook: applies the slowdown configured in the environment.
-pub fn per_request() {
-    SLOWDOWN.apply();
+/// The per-request hook: applies the CPU part of the slowdown configured in the
+/// environment to a request on `path` (if the scope covers it) and returns the delay the
+/// request is to sleep (zero if none or not covered); see [`delay`].
+pub fn per_request(path: RequestPath) -> Duration {
+    let s = &*SLOWDOWN;
+    if !s.scope.covers(path) {
+        return Duration::ZERO;
+    }
+    s.apply();
+    s.delay
+}
+
+/// Sleeps `delay` (asynchronously; nothing when zero, so a build without the variable
+/// does not even touch the timer).
+pub async fn delay(delay: Duration) {
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
 }
 
 #[cfg(test)]
@@ -106,8 +200,54 @@ mod tests {
         assert_eq!(set.burn, Duration::from_micros(25));
         assert_eq!(set.allocs, 2);
         assert_eq!(set.work, 1000);
-        let bad = Slowdown::from_lookup(|_| Some("lots".into()));
+        assert_eq!(set.delay, Duration::ZERO);
+        assert_eq!(set.scope, Scope::All);
+        let bad = Slowdown::from_lookup(|name| (name != SCOPE_VAR).then(|| "lots".into()));
         assert_eq!(bad, Slowdown::default());
+    }
+
+    #[test]
+    fn reads_the_delay_and_the_scope() {
+        let s = Slowdown::from_lookup(|name| match name {
+            DELAY_US_VAR => Some("1500".into()),
+            SCOPE_VAR => Some(" Tunnel ".into()),
+            WORK_VAR => Some("10".into()),
+            _ => None,
+        });
+        assert_eq!(s.delay, Duration::from_micros(1500));
+        assert_eq!(s.scope, Scope::Tunnel);
+        assert_eq!(s.work, 10);
+        assert_eq!(Scope::parse(None), Scope::All);
+        assert_eq!(Scope::parse(Some("")), Scope::All);
+        assert_eq!(Scope::parse(Some("all")), Scope::All);
+        assert_eq!(Scope::parse(Some("http")), Scope::Http);
+        assert_eq!(
+            Scope::parse(Some("tunel")),
+            Scope::Nothing,
+            "a typo slows nothing"
+        );
+    }
+
+    #[test]
+    fn the_scope_picks_the_requests_it_covers() {
+        use RequestPath::{Http, Tunnel};
+        assert_eq!(RequestPath::of(&http::Method::CONNECT), Tunnel);
+        assert_eq!(RequestPath::of(&http::Method::GET), Http);
+        assert_eq!(RequestPath::of(&http::Method::OPTIONS), Http);
+        assert!(Scope::All.covers(Tunnel) && Scope::All.covers(Http));
+        assert!(Scope::Tunnel.covers(Tunnel) && !Scope::Tunnel.covers(Http));
+        assert!(Scope::Http.covers(Http) && !Scope::Http.covers(Tunnel));
+        assert!(!Scope::Nothing.covers(Tunnel) && !Scope::Nothing.covers(Http));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_delay_sleeps_without_burning() {
+        let start = tokio::time::Instant::now();
+        delay(Duration::from_millis(5)).await;
+        assert!(start.elapsed() >= Duration::from_millis(5));
+        let start = tokio::time::Instant::now();
+        delay(Duration::ZERO).await;
+        assert_eq!(start.elapsed(), Duration::ZERO);
     }
 
     #[test]
@@ -116,6 +256,7 @@ mod tests {
             burn: Duration::from_micros(200),
             allocs: 3,
             work: 10,
+            ..Slowdown::default()
         };
         let start = Instant::now();
         s.apply();

@@ -73,22 +73,45 @@ fn resolve(spec: &str, names: &mut HashMap<String, String>) -> String {
     }
 }
 
-/// The counted dump of a run's instruction pass (`instructions/callgrind.out.PID.N`, the
-/// numbered dump taken after the counters were zeroed), if there is one.
-pub fn counted_dump(run_dir: &Path) -> Option<PathBuf> {
+/// The counted dumps of a run's instruction pass (`instructions/callgrind.out.PID.N`, the
+/// numbered dumps, each taken after the counters were zeroed: one per request class since
+/// the pass counts per class, one before), in dump order.
+pub fn counted_dumps(run_dir: &Path) -> Vec<PathBuf> {
     let dir = run_dir.join("instructions");
-    let mut dumps: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .ok()?
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return Vec::new();
+    };
+    let mut dumps: Vec<(u64, PathBuf)> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            p.file_name()
+        .filter_map(|p| {
+            let n = p
+                .file_name()
                 .and_then(|n| n.to_str())
                 .and_then(|n| n.strip_prefix("callgrind.out."))
-                .is_some_and(|rest| rest.contains('.'))
+                .and_then(|rest| rest.split_once('.'))
+                .and_then(|(_, n)| n.parse::<u64>().ok())?;
+            Some((n, p))
         })
         .collect();
     dumps.sort();
-    dumps.into_iter().next()
+    dumps.into_iter().map(|(_, p)| p).collect()
+}
+
+/// Self instructions per function over all counted dumps of a run's instruction pass
+/// (every class's requests, as `instructions.requests` counts them), if it has any.
+pub fn counted_costs(run_dir: &Path) -> Option<SelfCost> {
+    let dumps = counted_dumps(run_dir);
+    if dumps.is_empty() {
+        return None;
+    }
+    let mut total = SelfCost::new();
+    for dump in dumps {
+        let text = std::fs::read_to_string(dump).ok()?;
+        for (name, ir) in self_costs(&text) {
+            *total.entry(name).or_insert(0) += ir;
+        }
+    }
+    Some(total)
 }
 
 /// A function whose instructions per request changed between two arms.
@@ -182,6 +205,41 @@ totals: 623
             623,
             "self costs add up to the total"
         );
+    }
+
+    #[test]
+    fn counted_costs_add_every_numbered_dump_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let pass = dir.path().join("instructions");
+        std::fs::create_dir(&pass).unwrap();
+        for (name, text) in [
+            ("callgrind.out.7.2", DUMP),
+            ("callgrind.out.7.10", DUMP),
+            ("callgrind.out.7.1", DUMP),
+            ("callgrind.out.7", "fn=(1) exit\n0 999\n"),
+        ] {
+            std::fs::write(pass.join(name), text).unwrap();
+        }
+        let names: Vec<String> = counted_dumps(dir.path())
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "callgrind.out.7.1",
+                "callgrind.out.7.2",
+                "callgrind.out.7.10"
+            ]
+        );
+        let costs = counted_costs(dir.path()).expect("costs");
+        assert_eq!(costs.get("work"), Some(&1800));
+        assert_eq!(
+            costs.get("exit"),
+            None,
+            "the unnumbered final dump is not counted"
+        );
+        assert_eq!(counted_costs(&dir.path().join("none")), None);
     }
 
     #[test]

@@ -57,14 +57,28 @@ pub fn evaluate_with<'a>(
     sets: impl IntoIterator<Item = &'a MetricSet>,
     mut eval: impl FnMut(&Rule, &str) -> Evaluation,
 ) -> GateReport {
-    let classes: BTreeSet<String> = sets
-        .into_iter()
-        .flat_map(|set| set.keys())
+    let keys: BTreeSet<&String> = sets.into_iter().flat_map(|set| set.keys()).collect();
+    let classes: BTreeSet<String> = keys
+        .iter()
         .filter_map(|k| k.split_once('.').map(|(_, c)| c.to_owned()))
         .collect();
     let mut evaluations = Vec::new();
     for rule in rules {
         for key in keys_for(rule, rules, &classes) {
+            // A whole-and-per-class metric's `.*` covers the classes it was measured for
+            // on either side, and its exact class rules apply once either side measured
+            // it per class at all (runs from before it was per class have none to compare).
+            if rule.metric.also_per_class() && key.class.is_some() {
+                let prefix = format!("{}.", rule.metric.name());
+                let measured = if rule.class.as_deref() == Some("*") {
+                    keys.iter().any(|k| **k == key.to_string())
+                } else {
+                    keys.iter().any(|k| k.starts_with(&prefix))
+                };
+                if !measured {
+                    continue;
+                }
+            }
             let mut e = eval(rule, &key.to_string());
             if let Some(producers) = rule.metric.produced_only_by() {
                 if e.verdict == Verdict::Missing && e.baseline.is_none() && e.current.is_none() {
@@ -92,13 +106,14 @@ pub fn evaluate_with<'a>(
 
 /// The metric keys a rule applies to.
 fn keys_for(rule: &Rule, all: &[Rule], classes: &BTreeSet<String>) -> Vec<MetricKey> {
-    if !rule.metric.per_class() {
+    if !rule.metric.per_class() && rule.class.is_none() {
         return vec![MetricKey {
             metric: rule.metric,
             class: None,
         }];
     }
-    match &rule.class {
+    // A whole-and-per-class metric keeps its `.*` as the class `*`.
+    match rule.class.as_ref().filter(|c| *c != "*") {
         Some(class) => vec![MetricKey {
             metric: rule.metric,
             class: Some(class.clone()),

@@ -172,6 +172,13 @@ impl Metric {
         }
     }
 
+    /// Whether the metric, whole-run without a class, also exists per request class
+    /// (`name` and `name.CLASS`): instructions per request, whose headline is the
+    /// mix-weighted figure and whose classes are each counted exactly by the pass.
+    pub fn also_per_class(self) -> bool {
+        matches!(self, Metric::ProxyInstructionsPerRequest)
+    }
+
     /// Looks a metric up by name.
     pub fn from_name(name: &str) -> Option<Metric> {
         Metric::ALL.into_iter().find(|m| m.name() == name)
@@ -260,6 +267,14 @@ pub fn extract(run: &RunDir) -> MetricSet {
         r.instructions.as_ref().map(|i| i.per_request),
         Vec::new(),
     );
+    let per_class = r.instructions.as_ref().and_then(|i| i.per_class.as_ref());
+    for (class, c) in per_class.into_iter().flatten() {
+        let key = MetricKey {
+            metric: Metric::ProxyInstructionsPerRequest,
+            class: Some(class.clone()),
+        };
+        put(key, Some(c.per_request), Vec::new());
+    }
     put(
         global(Metric::AllocsPerRequest),
         res.allocs_per_request,

@@ -423,3 +423,70 @@ fn warns_of_another_machine_by_the_same_rule_as_promotion() {
     let w = machine_warnings(&b);
     assert!(w.len() == 1 && w[0].contains("cores 8 vs 2"), "{w:?}");
 }
+
+/// The instruction pass's per-class counts become `proxy_instructions_per_request.CLASS`
+/// keys beside the headline, and a regression confined to one class is caught by the
+/// committed `ci` rules although the headline moves less than its threshold.
+#[test]
+fn instruction_counts_per_class_are_metric_keys_and_gated_in_ci() {
+    let (tmp, _run, _baseline) = with_baseline();
+    let with_classes = |name: &str, tunnel: f64| {
+        let run = run_dir(
+            tmp.path(),
+            name,
+            &Fixture {
+                instructions_per_request: Some(100_000.0),
+                ..Fixture::default()
+            },
+        );
+        let path = run.join("run.json");
+        let mut doc: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        doc["instructions"]["per_class"] = serde_json::json!({
+            "allowed": { "requests": 100, "instructions": 9_000_000u64, "per_request": 90_000.0, "weight": 85 },
+            "tunnel": { "requests": 30, "instructions": 0, "per_request": tunnel, "weight": 15 },
+        });
+        std::fs::write(&path, serde_json::to_string(&doc).unwrap()).unwrap();
+        run
+    };
+    let control = with_classes("classes-control", 150_000.0);
+    let loaded = reports::rundir::RunDir::load(&control).unwrap();
+    let set = reports::metrics::extract(&loaded);
+    let point = |k: &str| set.get(k).and_then(|v| v.point);
+    assert_eq!(point("proxy_instructions_per_request"), Some(100_000.0));
+    assert_eq!(
+        point("proxy_instructions_per_request.allowed"),
+        Some(90_000.0)
+    );
+    assert_eq!(
+        point("proxy_instructions_per_request.tunnel"),
+        Some(150_000.0)
+    );
+
+    let slowed = with_classes("classes-slowed", 165_000.0);
+    let slowed = reports::rundir::RunDir::load(&slowed).unwrap();
+    let gates = reports::rules::Gates::load(&committed_gates()).unwrap();
+    let rules = gates.for_profile("ci");
+    let report = reports::gate::evaluate(&gates, &rules, &set, &reports::metrics::extract(&slowed));
+    let verdict = |m: &str| {
+        report
+            .evaluations
+            .iter()
+            .find(|e| e.metric == m)
+            .map(|e| e.verdict)
+    };
+    use reports::rules::Verdict;
+    assert_eq!(
+        verdict("proxy_instructions_per_request"),
+        Some(Verdict::Pass)
+    );
+    assert_eq!(
+        verdict("proxy_instructions_per_request.allowed"),
+        Some(Verdict::Pass)
+    );
+    assert_eq!(
+        verdict("proxy_instructions_per_request.tunnel"),
+        Some(Verdict::Hotfix),
+        "+10% on tunnels"
+    );
+}

@@ -468,3 +468,117 @@ fn pooled_trials_feed_the_same_engine() {
         e.reason
     );
 }
+
+/// Instructions per request exist whole-run and per class: no suffix is the mix-weighted
+/// headline, `.*` each class the pass counted on either side (runs from before the pass
+/// counted per class have none, and compare as before), an exact class wins over `.*`,
+/// and a class counted on one side only is missing, not a pass.
+#[test]
+fn instructions_are_gated_whole_and_per_class() {
+    let text = r#"
+schema_version = 1
+missing = "rollback"
+[[gate]]
+metric = "proxy_instructions_per_request"
+direction = "lower"
+kind = "relative"
+hotfix = 0.03
+rollback = 0.10
+[[gate]]
+metric = "proxy_instructions_per_request.*"
+direction = "lower"
+kind = "relative"
+hotfix = 0.03
+rollback = 0.10
+[[gate]]
+metric = "proxy_instructions_per_request.download"
+direction = "lower"
+kind = "relative"
+hotfix = 0.20
+rollback = 0.40
+"#;
+    let gates = Gates::parse(text).unwrap();
+    let rules = gates.for_profile("ci");
+    let old = set(&[
+        ("proxy_instructions_per_request", 100_000.0),
+        ("p99_us.allowed", 500.0),
+    ]);
+    let report = evaluate(&gates, &rules, &old, &old);
+    let metrics: Vec<&str> = report
+        .evaluations
+        .iter()
+        .map(|e| e.metric.as_str())
+        .collect();
+    assert_eq!(
+        metrics,
+        ["proxy_instructions_per_request"],
+        "no per-class counts, none compared"
+    );
+    assert_eq!(report.verdict, Verdict::Pass);
+
+    let base = set(&[
+        ("proxy_instructions_per_request", 100_000.0),
+        ("proxy_instructions_per_request.allowed", 90_000.0),
+        ("proxy_instructions_per_request.tunnel", 150_000.0),
+        ("proxy_instructions_per_request.download", 2_000_000.0),
+    ]);
+    let cur = set(&[
+        ("proxy_instructions_per_request", 101_500.0),
+        ("proxy_instructions_per_request.allowed", 90_000.0),
+        ("proxy_instructions_per_request.tunnel", 165_000.0),
+        ("proxy_instructions_per_request.download", 2_300_000.0),
+    ]);
+    let report = evaluate(&gates, &rules, &base, &cur);
+    let find = |m: &str| {
+        let hits: Vec<_> = report
+            .evaluations
+            .iter()
+            .filter(|e| e.metric == m)
+            .collect();
+        assert_eq!(hits.len(), 1, "{m}: {:?}", report.evaluations);
+        hits[0].verdict
+    };
+    assert_eq!(
+        find("proxy_instructions_per_request"),
+        Verdict::Pass,
+        "diluted +1.5%"
+    );
+    assert_eq!(
+        find("proxy_instructions_per_request.allowed"),
+        Verdict::Pass
+    );
+    assert_eq!(
+        find("proxy_instructions_per_request.tunnel"),
+        Verdict::Hotfix,
+        "+10%"
+    );
+    assert_eq!(
+        find("proxy_instructions_per_request.download"),
+        Verdict::Pass,
+        "the exact rule's +20% wins over .*"
+    );
+    assert_eq!(report.verdict, Verdict::Hotfix);
+
+    let lost = set(&[
+        ("proxy_instructions_per_request", 100_000.0),
+        ("proxy_instructions_per_request.allowed", 90_000.0),
+    ]);
+    let report = evaluate(&gates, &rules, &base, &lost);
+    let tunnel = report
+        .evaluations
+        .iter()
+        .find(|e| e.metric == "proxy_instructions_per_request.tunnel")
+        .expect("a class counted on one side is compared");
+    assert_eq!(tunnel.verdict, Verdict::Missing);
+    assert_eq!(report.verdict, Verdict::Rollback);
+
+    let bad = text.replace(
+        "proxy_instructions_per_request.download",
+        "allocs_per_request.download",
+    );
+    let err = Gates::parse(&bad).unwrap_err().join("\n");
+    assert!(
+        err.contains("'allocs_per_request' is not per class"),
+        "{err}"
+    );
+}

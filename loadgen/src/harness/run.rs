@@ -361,6 +361,7 @@ async fn instruction_pass(
         listen: config.listen,
         admin: config.admin,
         profile: setup.profile_path.clone(),
+        origin_ca: origin.ca_path().to_path_buf(),
         dir,
         cpus: proxy_cpus.map(<[usize]>::to_vec),
         ready_timeout: Duration::from_secs(180),

@@ -1,4 +1,4 @@
-//! Instructions per request: the proxy's CPU cost counted, not timed.
+//! Instructions per request: the proxy's CPU cost counted, not timed, per request class.
 //!
 //! Why: on a small shared machine, CPU seconds per request move by tens of percent
 //! between identical runs (neighbours' loads, cache and frequency effects, how many
@@ -6,24 +6,50 @@
 //! cries wolf. An instruction count of a fixed, sequential request sequence does not
 //! depend on what else the machine is doing. This pass starts a second copy of the
 //! proxy under `valgrind --tool=callgrind` (same binary, same config, fresh ports),
-//! sends a warm-up, zeroes the counters, sends a fixed sequence of requests drawn
-//! deterministically from the profile's corpus ([`driver`]), dumps the counters
-//! ([`callgrind`]) and divides by the request count. Compiler performance suites gate
-//! on instruction counts for the same reason.
+//! warms every class up, then for each request class of the profile's scenario mix
+//! zeroes the counters, sends that class's part of a fixed sequence drawn
+//! deterministically from the profile's corpus ([`driver`]) and dumps the counters
+//! ([`callgrind`]): each class's instructions are counted exactly, not apportioned.
+//! Compiler performance suites gate on instruction counts for the same reason.
+//!
+//! Per class: `allowed` (forwarded pages), `blocked` (the block page), `tunnel` (CONNECT,
+//! the ClientHello peek and SNI check, the upstream connect and the splice of a TLS
+//! handshake and one HTTPS page), `cors` (preflights forwarded, cross-origin XHR refused),
+//! `identity` (identity headers injected upstream), `download` (a multi-megabyte chunked
+//! body streamed). `run.json` records each class's requests, instructions and
+//! instructions per request (`instructions.per_class`), and the headline
+//! `instructions.per_request` is the classes' figures weighted by the mix's scenario
+//! weights, `sum(weight * per_request) / sum(weight)`: what an average request of the
+//! school day costs, whatever number of requests of each class the pass needed for a
+//! steady figure. The gate reads both (`proxy_instructions_per_request` and
+//! `proxy_instructions_per_request.CLASS`): a regression confined to the tunnel path,
+//! 15 % of the mix, moves the headline by a seventh of its size and is caught by the
+//! tunnel class's own rule.
+//!
+//! Policy store: the pass's proxy uses the run's config, so a profile with
+//! `policy_store = "redis"` has its identity and policy lookups go to Redis in every class
+//! and the proxy's side of them is counted (`instructions.policy_store` says which). The
+//! `ci` profile keeps policy in memory: its pass sees no Redis-store lookups, and a
+//! regression there is not in its figures.
 //!
 //! What it does not see: time spent waiting, kernel work (syscalls count as one
-//! instruction each) and contention between threads (callgrind runs one thread at a
-//! time). Those stay with the load run's CPU-seconds figures, which are reported
-//! alongside.
+//! instruction each; a tunnel's bytes are copied by the proxy in user space, so their
+//! reads and writes are counted, not the kernel's copies), contention between threads
+//! (callgrind runs one thread at a time), the appliance's transparent TLS path, and
+//! Redis itself. Those stay with the load run's CPU-seconds and latency figures, which
+//! are reported alongside.
 
 pub mod callgrind;
 pub mod driver;
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Serialize;
+
+use crate::profile::PolicyStore;
 
 use crate::rig::admin::{wait_ready, AdminClient};
 use crate::rig::children::ChildGuard;
@@ -32,9 +58,10 @@ use crate::rig::RigError;
 /// Settings of the pass.
 #[derive(Debug, Clone)]
 pub struct PassSpec {
-    /// Requests counted.
+    /// Requests counted, split over the mix's classes (see [`driver::allocate`]).
     pub requests: u64,
-    /// Requests sent before counting starts (connection set-up, lazy statics, caches).
+    /// Requests sent before counting starts (connection set-up, lazy statics, caches),
+    /// split the same way, so every class's path is warm.
     pub warmup: u64,
     /// The proxy binary.
     pub proxy_bin: PathBuf,
@@ -45,8 +72,10 @@ pub struct PassSpec {
     pub listen: SocketAddr,
     /// The proxy's admin address in `config`.
     pub admin: SocketAddr,
-    /// The load profile (its scenario mix gives the corpus and the roster).
+    /// The load profile (its scenario mix gives the corpus, the roster and the weights).
     pub profile: PathBuf,
+    /// The test origin's CA certificate (PEM): the tunnels' TLS trusts it.
+    pub origin_ca: PathBuf,
     /// Where callgrind's files and the proxy's log go.
     pub dir: PathBuf,
     /// CPUs to pin the proxy (and valgrind) to.
@@ -55,23 +84,61 @@ pub struct PassSpec {
     pub ready_timeout: Duration,
 }
 
-/// The pass's result, recorded in `run.json` as `instructions`.
+/// One request class's count.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct InstructionCount {
-    /// The counting tool and its version.
-    pub tool: String,
+pub struct ClassCount {
     /// Requests counted.
     pub requests: u64,
     /// Instructions the proxy executed (all threads) while they were served.
     pub instructions: u64,
     /// `instructions / requests`.
     pub per_request: f64,
+    /// The class's weight in the scenario mix.
+    pub weight: u64,
+}
+
+/// The pass's result, recorded in `run.json` as `instructions`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct InstructionCount {
+    /// The counting tool and its version.
+    pub tool: String,
+    /// Requests counted (all classes).
+    pub requests: u64,
+    /// Instructions the proxy executed (all threads) while they were served (all classes).
+    pub instructions: u64,
+    /// The headline: each class's instructions per request weighted by the class's share
+    /// of the scenario mix, `sum(weight * per_request) / sum(weight)`. Not
+    /// `instructions / requests`: the pass's request counts per class are floored and
+    /// capped (see [`driver::allocate`]), the mix's weights are what users send.
+    pub per_request: f64,
+    /// How `per_request` is formed (`"mix_weighted"`).
+    pub weighting: &'static str,
+    /// Per request class: requests, instructions, instructions per request, weight.
+    pub per_class: BTreeMap<String, ClassCount>,
     /// Requests of the sequence by kind.
-    pub kinds: std::collections::BTreeMap<String, u64>,
+    pub kinds: BTreeMap<String, u64>,
     /// Requests whose answer was not the expected one (a pass with any is refused).
     pub unexpected: u64,
-    /// Keep-alive connections the sequence used, one request in flight at a time.
+    /// Keep-alive connections the plain-HTTP phases used, one request in flight at a time.
     pub connections: usize,
+    /// Where the proxy kept its policy: `redis` means every class's identity and policy
+    /// lookups went to Redis and are counted (the proxy's side of them); `memory` means
+    /// the pass saw no Redis-store lookups.
+    pub policy_store: &'static str,
+}
+
+/// The mix-weighted instructions per request of per-class counts:
+/// `sum(weight * per_request) / sum(weight)` (0 with no weight).
+pub fn mix_weighted(per_class: &BTreeMap<String, ClassCount>) -> f64 {
+    let weight: u64 = per_class.values().map(|c| c.weight).sum();
+    if weight == 0 {
+        return 0.0;
+    }
+    per_class
+        .values()
+        .map(|c| c.weight as f64 * c.per_request)
+        .sum::<f64>()
+        / weight as f64
 }
 
 /// The count as `run.json` holds it (`instructions`).
@@ -82,6 +149,24 @@ impl From<&InstructionCount> for rundir::run::Instructions {
             requests: c.requests,
             instructions: c.instructions,
             per_request: c.per_request,
+            weighting: Some(c.weighting.to_owned()),
+            per_class: Some(
+                c.per_class
+                    .iter()
+                    .map(|(class, n)| {
+                        (
+                            class.clone(),
+                            rundir::run::ClassInstructions {
+                                requests: n.requests,
+                                instructions: n.instructions,
+                                per_request: n.per_request,
+                                weight: Some(n.weight),
+                            },
+                        )
+                    })
+                    .collect(),
+            ),
+            policy_store: Some(c.policy_store.to_owned()),
             kinds: c.kinds.clone(),
             unexpected: Some(c.unexpected),
             connections: u64::try_from(c.connections).ok(),
@@ -89,14 +174,16 @@ impl From<&InstructionCount> for rundir::run::Instructions {
     }
 }
 
-/// Runs the pass: start the proxy under callgrind, warm up, count, stop.
+/// Runs the pass: start the proxy under callgrind, warm every class up, then per class
+/// zero the counters, send its requests, dump the counters; stop.
 pub async fn measure(spec: &PassSpec) -> Result<InstructionCount, RigError> {
     let tool = callgrind::version()?;
     std::fs::create_dir_all(&spec.dir).map_err(|source| RigError::Io {
         what: format!("create {}", spec.dir.display()),
         cause: source,
     })?;
-    let plan = driver::Plan::from_profile(&spec.profile, spec.warmup + spec.requests)?;
+    let plan = driver::Plan::from_profile(&spec.profile, spec.warmup, spec.requests)?;
+    let mut client = driver::Client::new(spec.listen, &spec.origin_ca)?;
     let out_pattern = spec.dir.join("callgrind.out.%p");
     let cmd = callgrind::command(
         &spec.proxy_bin,
@@ -113,36 +200,64 @@ pub async fn measure(spec: &PassSpec) -> Result<InstructionCount, RigError> {
     wait_ready(&admin, &mut proxy, spec.ready_timeout).await?;
     let pid = proxy.pid();
 
-    let warm = driver::send(spec.listen, &plan, 0..spec.warmup).await?;
-    callgrind::zero(pid).await?;
-    let counted =
-        driver::send(spec.listen, &plan, spec.warmup..spec.warmup + spec.requests).await?;
-    let dump = callgrind::dump(pid, &spec.dir).await?;
+    let mut sent = driver::Sent::default();
+    for phase in &plan.phases {
+        sent.merge(client.warm(phase).await);
+    }
+    tokio::time::sleep(SETTLE).await;
+    let mut per_class = BTreeMap::new();
+    for phase in &plan.phases {
+        callgrind::zero(pid).await?;
+        sent.merge(client.counted(phase).await);
+        // The last request's tail (its access-log line, a tunnel's close) belongs to it.
+        tokio::time::sleep(SETTLE).await;
+        let dump = callgrind::dump(pid, &spec.dir).await?;
+        let instructions = callgrind::totals(&dump)?;
+        let requests = phase.counted();
+        per_class.insert(
+            phase.class.as_str().to_owned(),
+            ClassCount {
+                requests,
+                instructions,
+                per_request: instructions as f64 / requests.max(1) as f64,
+                weight: phase.weight,
+            },
+        );
+    }
     proxy.kill();
-    let instructions = callgrind::totals(&dump)?;
-    let unexpected = warm.unexpected + counted.unexpected;
-    if unexpected > 0 {
+    if sent.unexpected > 0 {
+        let all: u64 = plan.phases.iter().map(|p| p.warmup() + p.counted()).sum();
         return Err(RigError::Config {
             detail: format!(
-                "instruction pass: {unexpected} of {} requests got an unexpected answer \
+                "instruction pass: {} of {all} requests got an unexpected answer \
                  (first: {}); the count would not describe the request path",
-                spec.warmup + spec.requests,
-                warm.first_problem
-                    .or(counted.first_problem)
-                    .unwrap_or_default()
+                sent.unexpected,
+                sent.first_problem.unwrap_or_default()
             ),
         });
     }
     Ok(InstructionCount {
         tool,
-        requests: spec.requests,
-        instructions,
-        per_request: instructions as f64 / spec.requests.max(1) as f64,
-        kinds: plan.kind_counts(spec.warmup..spec.warmup + spec.requests),
-        unexpected,
+        requests: per_class.values().map(|c| c.requests).sum(),
+        instructions: per_class.values().map(|c| c.instructions).sum(),
+        per_request: mix_weighted(&per_class),
+        weighting: "mix_weighted",
+        per_class,
+        kinds: plan.kind_counts(),
+        unexpected: sent.unexpected,
         connections: driver::CONNECTIONS,
+        policy_store: match plan.store {
+            PolicyStore::Memory => "memory",
+            PolicyStore::Redis => "redis",
+        },
     })
 }
+
+/// Pause after a phase before its counters are dumped: the proxy finishes the last
+/// request's bookkeeping after the client has its answer (a tunnel's splice ends after
+/// both sides closed), and under callgrind that takes a while. Idle, the proxy executes
+/// next to nothing, so the pause adds no measurable count.
+const SETTLE: Duration = Duration::from_millis(300);
 
 /// The directory of a run's instruction pass.
 pub fn pass_dir(run_dir: &Path) -> PathBuf {

@@ -100,6 +100,11 @@ impl Origin {
         self.addr
     }
 
+    /// The origin's CA certificate (PEM), written into the run directory.
+    pub fn ca_path(&self) -> &Path {
+        &self.ca_path
+    }
+
     /// Arguments telling `loadgen attack` where the origin is.
     pub fn attack_args(&self) -> Vec<String> {
         vec![

@@ -190,8 +190,13 @@ async fn connection(
         service_fn(move |req| {
             let (shared, ctx) = (shared.clone(), ctx.clone());
             #[cfg(feature = "gate-selftest")]
-            crate::slowdown::per_request();
-            async move { Ok::<_, Infallible>(crate::forward::handle(shared, ctx, req).await) }
+            let delay =
+                crate::slowdown::per_request(crate::slowdown::RequestPath::of(req.method()));
+            async move {
+                #[cfg(feature = "gate-selftest")]
+                crate::slowdown::delay(delay).await;
+                Ok::<_, Infallible>(crate::forward::handle(shared, ctx, req).await)
+            }
         })
     };
     let io = TokioIo::new(framing::RecordingIo::new(stream, window));

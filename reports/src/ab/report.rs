@@ -280,9 +280,7 @@ fn instruction_changes(doc: &mut Doc, inputs: &Inputs<'_>) {
             .iter()
             .filter_map(|m| {
                 let requests = m.run.run.instructions.as_ref()?.requests;
-                let dump = callgrind::counted_dump(&m.run.path)?;
-                let text = std::fs::read_to_string(dump).ok()?;
-                Some((callgrind::self_costs(&text), requests))
+                Some((callgrind::counted_costs(&m.run.path)?, requests))
             })
             .collect()
     };

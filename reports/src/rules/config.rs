@@ -219,10 +219,12 @@ fn validate_rules(table: &str, raw: &[RawRule], problems: &mut Vec<String>) -> V
                 ));
                 continue;
             }
-            (false, Some(_)) => {
+            (false, Some(_)) if !metric.also_per_class() => {
                 problems.push(format!("{at}.metric: '{name}' is not per class"));
                 continue;
             }
+            // Whole and per class: no suffix is the whole-run figure, `.*` every class.
+            (false, Some(c)) => Some(c.to_owned()),
             (_, Some("*")) | (_, None) => None,
             (_, Some(c)) => Some(c.to_owned()),
         };

@@ -64,6 +64,20 @@ pub struct HarnessReport {
     pub top_proxy_frames: Option<Vec<(String, f64)>>,
 }
 
+/// One request class's count in the instruction pass.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, JsonSchema)]
+pub struct ClassInstructions {
+    /// Requests of the class counted.
+    pub requests: u64,
+    /// Instructions executed while they were served.
+    pub instructions: u64,
+    /// Instructions per request of the class.
+    pub per_request: f64,
+    /// The class's weight in the scenario mix.
+    #[serde(default)]
+    pub weight: Option<u64>,
+}
+
 /// The instruction pass of a run (`run.json` `instructions`).
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, JsonSchema)]
 pub struct Instructions {
@@ -73,8 +87,19 @@ pub struct Instructions {
     pub requests: u64,
     /// Instructions executed while they were served.
     pub instructions: u64,
-    /// Instructions per request.
+    /// Instructions per request: since the pass counts per class, the classes' figures
+    /// weighted by the scenario mix (older runs: the whole sequence's total over its
+    /// count).
     pub per_request: f64,
+    /// How `per_request` is formed (`mix_weighted`; absent in older runs: total / count).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weighting: Option<String>,
+    /// Per request class (absent in runs from before the pass counted per class).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per_class: Option<BTreeMap<String, ClassInstructions>>,
+    /// Where the pass's proxy kept its policy (`memory`: no Redis-store lookups counted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy_store: Option<String>,
     /// Requests of the counted sequence by kind.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub kinds: BTreeMap<String, u64>,

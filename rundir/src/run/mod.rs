@@ -23,7 +23,7 @@ pub mod migrate;
 pub use appliance::ApplianceResults;
 pub use attack::{CoordinatedOmission, DriverFacts, Files, GooseTotals, Samples};
 pub use file::RunFileError;
-pub use harness::{HarnessReport, Instructions, Placement};
+pub use harness::{ClassInstructions, HarnessReport, Instructions, Placement};
 pub use latency::{AddedLatency, Percentiles};
 pub use migrate::{DocError, RUN_SCHEMA_VERSION};
 
