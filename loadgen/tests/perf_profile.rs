@@ -75,6 +75,13 @@ async fn a_loaded_proxy_is_profiled_and_the_sidecar_matches_the_stacks() {
     }
     assert!(sent.load(Ordering::Relaxed) > 0, "the load ran");
 
+    eprintln!(
+        "profile: {:?}, {} samples at {} Hz, {} with a kernel frame",
+        profile.meta.source,
+        profile.meta.samples,
+        profile.meta.frequency_hz,
+        perf::kernel_samples(&profile.folded)
+    );
     match perf::perf_available() {
         Ok(_) => {
             assert_eq!(fallback, None);
@@ -110,6 +117,15 @@ async fn a_loaded_proxy_is_profiled_and_the_sidecar_matches_the_stacks() {
         "stacks are unwound past their leaf"
     );
     assert!(profile.meta.samples > 0, "samples were taken");
+    // Counts are samples (not a period in nanoseconds): no more than every CPU sampled
+    // at the frequency for the whole profile.
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get() as u64);
+    assert!(
+        profile.meta.samples <= profile.meta.frequency_hz * seconds * cpus,
+        "{} samples at {} Hz for {seconds} s on {cpus} CPUs",
+        profile.meta.samples,
+        profile.meta.frequency_hz
+    );
 
     perf::write_profile(dir.path(), &profile).unwrap();
     let folded = std::fs::read_to_string(dir.path().join("cpu.folded")).unwrap();

@@ -255,10 +255,18 @@ async fn collapse(perf: &Path, data: &Path, script: &Path, dir: &Path) -> Result
     let err = std::fs::File::create(&log).map_err(io(format!("create {}", log.display())))?;
     let mut cmd = Command::new(perf);
     // No inline frames: resolving them runs addr2line per address and took minutes.
-    cmd.args(["script", "--no-inline", "-i"])
-        .arg(data)
-        .stdout(out)
-        .stderr(err);
+    // No period field: inferno weights a stack by the period when it is there, which for
+    // a cpu-clock event is nanoseconds, not samples.
+    cmd.args([
+        "script",
+        "--no-inline",
+        "-F",
+        "comm,pid,tid,time,event,ip,sym,dso",
+        "-i",
+    ])
+    .arg(data)
+    .stdout(out)
+    .stderr(err);
     wait_child("perf script", cmd, None, Duration::from_secs(600))
         .await
         .map_err(|e| match e {
