@@ -67,7 +67,8 @@ async fn a_loaded_proxy_is_profiled_and_the_sidecar_matches_the_stacks() {
         dir: dir.path().to_path_buf(),
         keep_data: false,
     };
-    let (profile, fallback) = perf::profile(&target, seconds)
+    let cores = perf::busy_cores(target.pid).await;
+    let (profile, fallback) = perf::profile(&target, seconds, cores)
         .await
         .expect("the profile is taken");
     for l in loaders {

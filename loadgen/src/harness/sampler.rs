@@ -118,8 +118,11 @@ fn start_profile(target: ProfileTarget, t0: Instant, window: SteadyWindow) -> Pr
     let seconds = (window.len_s().round() as u64).max(1);
     let at = tokio::time::Instant::from_std(t0) + Duration::from_secs_f64(window.start_s);
     tokio::spawn(async move {
+        // The second before the window: how busy the proxy is, to plan perf's frequency.
+        tokio::time::sleep_until(at.checked_sub(Duration::from_secs(1)).unwrap_or(at)).await;
+        let cores = perf::busy_cores(target.pid).await;
         tokio::time::sleep_until(at).await;
-        perf::profile(&target, seconds).await
+        perf::profile(&target, seconds, cores).await
     })
 }
 

@@ -17,13 +17,16 @@
 //! CFI afterwards; 16 KiB reaches the runtime's worker loop in the proxy's stacks.
 //!
 //! # The size bound
-//! Each sample then costs about 16.6 KiB in `perf.data`. The frequency is chosen per
-//! window so a proxy busy on one core yields about [`SAMPLE_BUDGET`] samples (about
-//! 100 MB) whatever the window's length: 100 Hz for 60 s, 600 Hz for 10 s, never more
-//! than [`MAX_FREQUENCY_HZ`]. A proxy on more than one core would exceed that, so
-//! `--max-size` stops recording at [`MAX_DATA_BYTES`] (190 MiB). The profile counts
-//! on-CPU time only: a proxy at a third of a core for 10 s gives about 2000 samples.
-//! `perf.data` is deleted once collapsed, unless the caller keeps it.
+//! Each sample then costs about 16.6 KiB in `perf.data`, and perf samples on-CPU time
+//! only, so the samples a window yields are frequency x seconds x cores busy. The
+//! frequency is chosen per window from the proxy's CPU use in the second before it, so
+//! the window yields about [`SAMPLE_BUDGET`] samples (about 100 MB) whatever its length
+//! and the proxy's load: 100 Hz for 60 s of one busy core, 1000 Hz for 10 s of 0.6
+//! core, within [`MIN_FREQUENCY_HZ`]..=[`MAX_FREQUENCY_HZ`]. A proxy much busier in the
+//! window than before it would exceed that, so `--max-size` stops recording at
+//! [`MAX_DATA_BYTES`] (190 MiB). A proxy nearly idle yields fewer samples than aimed
+//! at even at the highest frequency, and the run's notes say so. `perf.data` is deleted
+//! once collapsed, unless the caller keeps it.
 //!
 //! # The fallback
 //! When `perf` is missing or cannot record here (probed once: a short `perf record` of
@@ -50,10 +53,14 @@ use super::redis::find_program;
 
 /// Bytes of user stack copied with each sample for DWARF unwinding.
 pub const STACK_BYTES: u64 = 16 * 1024;
-/// Samples a window aims at for a proxy busy on one core (about 100 MB of `perf.data`).
+/// Samples a window aims at (about 100 MB of `perf.data`).
 pub const SAMPLE_BUDGET: f64 = 6000.0;
-/// Highest sampling frequency (odd, so it does not beat against millisecond timers).
-pub const MAX_FREQUENCY_HZ: u64 = 999;
+/// Highest sampling frequency (odd, so it does not beat against millisecond timers). At
+/// this rate each busy core copies about 65 MB/s of stacks.
+pub const MAX_FREQUENCY_HZ: u64 = 3999;
+/// The least CPU use a frequency is planned for (a proxy that looked idle before the
+/// window may not be idle in it).
+const MIN_PLANNED_CORES: f64 = 0.05;
 /// Lowest sampling frequency.
 pub const MIN_FREQUENCY_HZ: u64 = 49;
 /// `perf record --max-size`: recording stops there (a proxy on several cores).
@@ -155,10 +162,15 @@ pub fn kernel_samples(folded: &str) -> u64 {
         .sum()
 }
 
-/// The sampling frequency for a window of `seconds`: [`SAMPLE_BUDGET`] samples per
-/// busy core, within [`MIN_FREQUENCY_HZ`]..=[`MAX_FREQUENCY_HZ`], odd.
-pub fn frequency_for(seconds: u64) -> u64 {
-    let hz = (SAMPLE_BUDGET / seconds.max(1) as f64).floor() as u64;
+/// The sampling frequency for a window of `seconds` of a process busy on `cores` (one
+/// when unknown): [`SAMPLE_BUDGET`] samples, within
+/// [`MIN_FREQUENCY_HZ`]..=[`MAX_FREQUENCY_HZ`], odd.
+pub fn frequency_for(seconds: u64, cores: Option<f64>) -> u64 {
+    let cores = cores
+        .filter(|c| c.is_finite())
+        .unwrap_or(1.0)
+        .max(MIN_PLANNED_CORES);
+    let hz = (SAMPLE_BUDGET / (seconds.max(1) as f64 * cores)).floor() as u64;
     let hz = hz.clamp(MIN_FREQUENCY_HZ, MAX_FREQUENCY_HZ);
     if hz % 2 == 0 {
         hz - 1
@@ -210,10 +222,11 @@ pub async fn record_perf(
     perf: &Path,
     pid: u32,
     seconds: u64,
+    cores: Option<f64>,
     dir: &Path,
     keep_data: bool,
 ) -> Result<CpuProfile, RigError> {
-    let frequency = frequency_for(seconds);
+    let frequency = frequency_for(seconds, cores);
     let data = dir.join("perf.data");
     let mut cmd = Command::new(perf);
     cmd.args(["record", "-F", &frequency.to_string(), "--call-graph"])
@@ -362,15 +375,28 @@ pub struct ProfileTarget {
     pub keep_data: bool,
 }
 
-/// Profiles the proxy for `seconds`: with perf when [`perf_available`], else with pprof.
-/// Returns the profile and, when perf was not used, a note saying why.
+/// The cores `pid` keeps busy over the next second (`None` when `/proc` cannot tell).
+pub async fn busy_cores(pid: u32) -> Option<f64> {
+    let tps = super::sample::clock_ticks_per_second();
+    let t0 = Instant::now();
+    let before = super::sample::cpu_ms(pid, tps).ok()?;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let after = super::sample::cpu_ms(pid, tps).ok()?;
+    Some(after.saturating_sub(before) as f64 / 1000.0 / t0.elapsed().as_secs_f64())
+}
+
+/// Profiles the proxy for `seconds`: with perf when [`perf_available`] (its frequency
+/// planned from `cores`, the proxy's recent CPU use), else with pprof. Returns the
+/// profile and, when perf was not used, a note saying why.
 pub async fn profile(
     target: &ProfileTarget,
     seconds: u64,
+    cores: Option<f64>,
 ) -> Result<(CpuProfile, Option<String>), RigError> {
     match perf_available() {
         Ok(perf) => {
-            let p = record_perf(&perf, target.pid, seconds, &target.dir, target.keep_data).await?;
+            let dir = &target.dir;
+            let p = record_perf(&perf, target.pid, seconds, cores, dir, target.keep_data).await?;
             Ok((p, None))
         }
         Err(why) => {
@@ -396,14 +422,21 @@ mod tests {
 
     #[test]
     fn frequency_keeps_a_busy_core_near_the_budget() {
-        assert_eq!(frequency_for(60), 99);
-        assert_eq!(frequency_for(10), 599);
-        assert_eq!(frequency_for(1), MAX_FREQUENCY_HZ);
-        assert_eq!(frequency_for(0), MAX_FREQUENCY_HZ);
-        assert_eq!(frequency_for(3600), MIN_FREQUENCY_HZ);
-        // The size bound the module doc promises: a 60-s window at one core.
-        let bytes = frequency_for(60) * 60 * (STACK_BYTES + 600);
-        assert!(bytes < 120 * 1024 * 1024, "{bytes}");
+        assert_eq!(frequency_for(60, None), 99);
+        assert_eq!(frequency_for(60, Some(1.0)), 99);
+        assert_eq!(frequency_for(10, Some(0.6)), 999);
+        assert_eq!(frequency_for(10, Some(0.0)), MAX_FREQUENCY_HZ);
+        assert_eq!(frequency_for(0, Some(f64::NAN)), MAX_FREQUENCY_HZ);
+        assert_eq!(frequency_for(3600, Some(1.0)), MIN_FREQUENCY_HZ);
+        // The size bound the module doc promises: the budget, wherever it is reached.
+        for (s, c) in [(60, 1.0), (10, 0.3), (10, 2.0), (30, 0.5)] {
+            let f = frequency_for(s, Some(c));
+            let bytes = (f * s) as f64 * c * (STACK_BYTES + 600) as f64;
+            assert!(
+                bytes < 120.0 * 1024.0 * 1024.0,
+                "{s} s at {c} cores: {bytes}"
+            );
+        }
     }
 
     #[test]
