@@ -26,7 +26,8 @@
 //! window than before it would exceed that, so `--max-size` stops recording at
 //! [`MAX_DATA_BYTES`] (190 MiB). A proxy nearly idle yields fewer samples than aimed
 //! at even at the highest frequency, and the run's notes say so. `perf.data` is deleted
-//! once collapsed, unless the caller keeps it.
+//! once collapsed, unless the caller keeps it; perf's own output stays beside it
+//! (`perf-record.log`, `perf-script.log`: lost chunks, unwinding warnings).
 //!
 //! # The fallback
 //! When `perf` is missing or cannot record here (probed once: a short `perf record` of
