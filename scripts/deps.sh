@@ -21,6 +21,7 @@ test   nft                nftables
 test   ip                 iproute2
 test   callgrind_control  valgrind
 test   e2guardian         e2guardian
+test   perf               linux-perf
 ci     make               make
 image  buildah            buildah
 image  curl               curl

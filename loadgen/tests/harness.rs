@@ -255,6 +255,7 @@ fn a_short_ci_run_produces_a_complete_run_directory() {
     assert!(!hists.is_empty(), "no non-empty histogram");
     for file in [
         "cpu.folded",
+        "cpu-profile.json",
         "flamegraph.svg",
         "jemalloc.json",
         "metrics-end.txt",

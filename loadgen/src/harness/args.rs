@@ -50,6 +50,10 @@ pub struct RunArgs {
     /// Do not take a CPU profile in the steady window.
     #[arg(long)]
     pub no_cpu_profile: bool,
+    /// Keep the CPU profile's `perf.data` in the run directory (deleted once collapsed
+    /// otherwise: it holds about 16 KiB per sample).
+    #[arg(long)]
+    pub keep_perf_data: bool,
     /// Seconds to wait for the proxy's `/readyz`.
     #[arg(long, default_value_t = 30)]
     pub ready_timeout: u64,

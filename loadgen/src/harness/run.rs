@@ -299,6 +299,8 @@ async fn orchestrate(
         planned_s: setup.profile.duration_s,
         progress: !args.quiet,
         ticks_per_second: crate::rig::sample::clock_ticks_per_second(),
+        profile_dir: setup.run_dir.clone(),
+        keep_perf_data: args.keep_perf_data,
     };
     let limit = Duration::from_secs(duration_s + 120);
     let status = sampler::sample_attack(
@@ -398,8 +400,12 @@ fn finish(
             None => Ok(()),
         }
     };
-    write("cpu.folded", &record.cpu_folded)?;
-    if let Some(folded) = &record.cpu_folded {
+    if let (Some(folded), Some(meta)) = (&record.cpu_folded, &record.cpu_profile_meta) {
+        let profile = crate::rig::perf::CpuProfile {
+            folded: folded.clone(),
+            meta: meta.clone(),
+        };
+        crate::rig::perf::write_profile(dir, &profile)?;
         let title = format!("filter-proxy CPU, {} profile", setup.profile.name);
         let svg = flame::render_svg(folded, &title)?;
         rundir::write_atomic(&dir.join("flamegraph.svg"), &svg)?;

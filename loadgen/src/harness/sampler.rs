@@ -15,6 +15,7 @@ use super::resources::{AllocCounters, SteadyWindow, Tick};
 use super::{host, scrape};
 use crate::rig::admin::{alloc_counters, alloc_gauges, AdminClient};
 use crate::rig::children::ChildGuard;
+use crate::rig::perf::{self, CpuProfile, CpuProfileMeta, ProfileTarget};
 use crate::rig::{sample, RigError};
 
 /// What the run learnt, filled in as it goes.
@@ -30,14 +31,16 @@ pub struct Record {
     pub jemalloc_docs: Vec<(String, Value)>,
     /// Collapsed stacks of the CPU profile.
     pub cpu_folded: Option<String>,
+    /// How the CPU profile was taken (`cpu-profile.json`).
+    pub cpu_profile_meta: Option<CpuProfileMeta>,
     /// The proxy's `/metrics` at the end of the run.
     pub metrics_end: Option<String>,
     /// Problems that did not stop the run but leave a gap in it.
     pub notes: Vec<String>,
 }
 
-/// The CPU profile being taken (collapsed stacks).
-type ProfileTask = JoinHandle<Result<String, RigError>>;
+/// The CPU profile being taken, and a note when perf could not be used.
+type ProfileTask = JoinHandle<Result<(CpuProfile, Option<String>), RigError>>;
 
 /// Settings of the sampling loop.
 #[derive(Debug, Clone)]
@@ -53,6 +56,10 @@ pub struct SamplerSettings {
     pub progress: bool,
     /// `CLK_TCK`.
     pub ticks_per_second: u64,
+    /// Where perf's files go (the run directory).
+    pub profile_dir: std::path::PathBuf,
+    /// Keep `perf.data` after collapsing it.
+    pub keep_perf_data: bool,
 }
 
 /// Reads one tick: proxy process, load generator CPU, proxy gauges, allocator gauges.
@@ -104,15 +111,18 @@ async fn read_alloc(
 }
 
 /// Starts the CPU profile at `t0 + window.start_s` on its own task, so its timing does
-/// not depend on how long the sampling loop's admin requests take under load.
-fn start_profile(admin: &AdminClient, t0: Instant, window: SteadyWindow) -> ProfileTask {
-    // Within the endpoint's 1..=60 s bound.
-    let seconds = (window.len_s().round() as u64).clamp(1, 60);
+/// not depend on how long the sampling loop's admin requests take under load. perf
+/// when it can run here, else the pprof endpoint (see [`crate::rig::perf`]), for the
+/// whole profile window (pprof: at most its 60 s).
+fn start_profile(target: ProfileTarget, t0: Instant, window: SteadyWindow) -> ProfileTask {
+    let seconds = (window.len_s().round() as u64).max(1);
     let at = tokio::time::Instant::from_std(t0) + Duration::from_secs_f64(window.start_s);
-    let admin = admin.clone();
     tokio::spawn(async move {
+        // The second before the window: how busy the proxy is, to plan perf's frequency.
+        tokio::time::sleep_until(at.checked_sub(Duration::from_secs(1)).unwrap_or(at)).await;
+        let cores = perf::busy_cores(target.pid).await;
         tokio::time::sleep_until(at).await;
-        admin.cpu_profile(seconds, "folded").await
+        perf::profile(&target, seconds, cores).await
     })
 }
 
@@ -130,9 +140,15 @@ pub async fn sample_attack(
     let loadgen_pid = attack.pid();
     let mut interval = tokio::time::interval(Duration::from_secs(1));
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let profile: Option<ProfileTask> = settings
-        .profile_window
-        .map(|pw| start_profile(admin, t0, pw));
+    let profile: Option<ProfileTask> = settings.profile_window.map(|pw| {
+        let target = ProfileTarget {
+            pid: proxy_pid,
+            admin: admin.clone(),
+            dir: settings.profile_dir.clone(),
+            keep_data: settings.keep_perf_data,
+        };
+        start_profile(target, t0, pw)
+    });
     let mut progress = Progress::new(settings.progress);
     let window = settings.window;
     let status = loop {
@@ -178,10 +194,18 @@ pub async fn sample_attack(
             return Ok(status);
         }
         match task.await {
-            Ok(Ok(text)) if text.trim().is_empty() => record
-                .notes
-                .push("the CPU profile has no samples (the proxy was idle)".into()),
-            Ok(Ok(text)) => record.cpu_folded = Some(text),
+            Ok(Ok((profile, fallback))) => {
+                record.notes.extend(fallback);
+                if profile.folded.trim().is_empty() {
+                    record
+                        .notes
+                        .push("the CPU profile has no samples (the proxy was idle)".into());
+                } else {
+                    record.notes.extend(profile.thin_note());
+                    record.cpu_profile_meta = Some(profile.meta);
+                    record.cpu_folded = Some(profile.folded);
+                }
+            }
             Ok(Err(e)) => record.notes.push(format!("cpu profile: {e}")),
             Err(e) => record.notes.push(format!("cpu profile task: {e}")),
         }

@@ -18,6 +18,7 @@
 //! - [`origin`]: the test origin on its own threads.
 //! - [`redis`]: `redis-server` started on a free port, pinged, found on the PATH.
 //! - [`admin`]: the proxy's admin port (readiness, metrics, jemalloc counters).
+//! - [`perf`]: CPU profiles of the proxy (perf with kernel stacks, pprof as the fallback).
 //! - [`pin`]: CPU placement (`taskset`); [`cpu_quota`]: a cgroup CPU quota on the proxy.
 //! - [`sample`]: `/proc` readings of a process (CPU, RSS, fds, state).
 //! - [`error`]: the rig's error type.
@@ -34,6 +35,7 @@ pub mod files;
 pub mod launch;
 pub mod origin;
 pub mod paths;
+pub mod perf;
 pub mod pin;
 pub mod redis;
 pub mod sample;

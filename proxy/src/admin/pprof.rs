@@ -10,9 +10,11 @@
 //! on a `HZ=250` kernel) whatever the requested frequency. Samples whose interrupted
 //! instruction lies in libc, libgcc, libpthread or the vDSO are dropped (unwinding from
 //! there is unreliable); for a proxy that includes returns from syscalls, so the profile
-//! shows user-space CPU only and kernel time (often more than half) is not in it. The
-//! profile runs on a blocking-pool thread that sleeps for the duration and then resolves
-//! symbols, so neither waiting nor symbolisation occupies a runtime worker.
+//! shows user-space CPU only and kernel time (often more than half) is not in it. (The
+//! run harness therefore profiles with `perf` where it can, kernel stacks included, and
+//! falls back to this endpoint: `loadgen/src/rig/perf.rs`.) The profile runs on a
+//! blocking-pool thread that sleeps for the duration and then resolves symbols, so
+//! neither waiting nor symbolisation occupies a runtime worker.
 //!
 //! Formats: `folded` (collapsed stacks, one `thread;root;...;leaf count` line per stack,
 //! the input of `inferno-flamegraph` and of the reports crate), `svg` (an inferno flame
