@@ -28,7 +28,7 @@ cd "$(dirname "$0")/.."
 PROFILE=${PROFILE:-ci}
 AA_RUNS=${AA_RUNS:-10}
 SLOW_RUNS=${SLOW_RUNS:-3}
-LADDER=${LADDER:-"2 5"}
+LADDER=${LADDER-"2 5"}  # LADDER="" runs no ladder step
 PAIRS=${PAIRS:-}
 DURATION=${DURATION:-}
 WORK=${WORK:-}
