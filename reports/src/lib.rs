@@ -30,5 +30,6 @@ pub mod soak;
 pub mod spike;
 pub mod stats;
 pub mod timeseries;
+pub mod units;
 
 pub use error::{ReportError, Result};

@@ -367,16 +367,17 @@ fn bad_input_is_exit_2_with_a_clear_message() {
     );
 }
 
-/// The instruction count is near-deterministic, so the `ci` rule is tight: 1% more
-/// passes, 5% more is a hotfix, 12% more a rollback, and a run without the count is
-/// not a pass (an unmeasured release is unproven).
+/// The `ci` rule on the mix-weighted instruction headline (the classes have tighter
+/// rules of their own): 1% and 5% more pass, 12% more is a hotfix, 17% more a rollback,
+/// and a run without the count is not a pass (an unmeasured release is unproven).
 #[test]
 fn instructions_per_request_are_gated_tightly_in_ci() {
     let (tmp, _run, baseline) = with_baseline();
     let cases = [
         (Some(90_900.0), Some(0), "pass"),
-        (Some(94_500.0), Some(3), "hotfix"),
-        (Some(100_800.0), Some(1), "rollback"),
+        (Some(94_500.0), Some(0), "pass"),
+        (Some(100_800.0), Some(3), "hotfix"),
+        (Some(105_300.0), Some(1), "rollback"),
         (None, Some(1), "missing"),
     ];
     for (i, (instructions, code, want)) in cases.into_iter().enumerate() {

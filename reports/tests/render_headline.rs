@@ -8,8 +8,9 @@ use common::{committed_gates, run_dir};
 use reports::fixtures::Fixture;
 use reports::metrics;
 use reports::promote::{promote, PromoteOptions};
-use reports::render::{render_against, units};
+use reports::render::render_against;
 use reports::rundir::RunDir;
+use reports::units;
 use std::path::{Path, PathBuf};
 
 /// A baselines directory holding the committed gates and a `profile` baseline promoted

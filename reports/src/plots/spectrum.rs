@@ -152,7 +152,7 @@ pub fn draw(title: &str, series: &[Series]) -> Result<String> {
             .label_style(("sans-serif", 15))
             .axis_desc_style(("sans-serif", 15))
             .x_label_formatter(&nines_label)
-            .y_label_formatter(&|v| crate::render::units::micros(*v))
+            .y_label_formatter(&|v| crate::units::micros(*v))
             .light_line_style(WHITE.mix(0.0))
             .draw()
             .map_err(|e| err(e.to_string()))?;

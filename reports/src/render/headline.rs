@@ -9,12 +9,12 @@
 
 use super::doc::{Block, Doc, Tone};
 use super::tables::{verdict_word, NOT_MEASURED};
-use super::units;
 use crate::gate::{self, GateReport};
 use crate::machine::{self, CONTENDED_PRESSURE_MS, CONTENDED_STEAL_MS};
 use crate::metrics::{self, Metric, MetricKey};
 use crate::rules::{relative_change, Gates, Rule, Verdict};
 use crate::rundir::RunDir;
+use crate::units;
 use rundir::baseline::{Baseline, MetricSet};
 use std::path::{Path, PathBuf};
 

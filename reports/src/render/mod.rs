@@ -11,6 +11,5 @@ pub mod soak;
 pub mod spike;
 pub mod summary;
 pub mod tables;
-pub mod units;
 
 pub use run::{render, render_against, Rendered};

@@ -57,7 +57,7 @@ pub const CLASS_HEADER: [&str; 11] = [
 
 /// A latency in µs in human units, "not measured" when absent.
 pub fn opt_us(v: Option<f64>) -> String {
-    v.map_or_else(|| NOT_MEASURED.to_owned(), super::units::micros)
+    v.map_or_else(|| NOT_MEASURED.to_owned(), crate::units::micros)
 }
 
 /// One row per class: counts, throughput, latency percentiles, time to first byte.
@@ -133,7 +133,7 @@ pub fn global_figures(metrics: &MetricSet, gated: &[Metric]) -> GlobalFigures {
         match metrics.get(&key).and_then(|v| v.value()) {
             Some(v) => figures
                 .rows
-                .push(vec![key, super::units::metric_value(metric, v)]),
+                .push(vec![key, crate::units::metric_value(metric, v)]),
             None if gated.contains(&metric) => figures.rows.push(vec![key, opt(None)]),
             None => figures.skipped.push(metric.name()),
         }

@@ -7,8 +7,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+use super::class::ClassStats;
 use super::latency::{AddedLatency, Percentiles};
-use super::ClassStats;
 
 /// The `appliance` object of `run.json`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, JsonSchema)]

@@ -7,7 +7,8 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{DocError, RunJson};
+use super::document::RunJson;
+use super::migrate::DocError;
 use crate::atomic::{write_atomic, WriteError};
 
 /// `run.json` could not be read or written.

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::SteadyWindow;
+use super::window::SteadyWindow;
 
 /// Where the harness placed the processes it ran (`run.json` `placement`).
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq, JsonSchema)]

@@ -40,8 +40,16 @@
 use serde::de::Error as _;
 use serde_json::{Map, Value};
 
-/// The `run.json` schema version the load generator writes (this build also reads 1).
-pub const RUN_SCHEMA_VERSION: u32 = 2;
+use super::document::RunJson;
+pub use super::document::RUN_SCHEMA_VERSION;
+
+impl RunJson {
+    /// Reads a `run.json` document of any supported version (see [`migrate`]).
+    pub fn from_json(doc: serde_json::Value) -> Result<Self, DocError> {
+        let doc = to_current(doc)?;
+        serde_json::from_value(doc).map_err(DocError::Shape)
+    }
+}
 
 /// A versioned document that cannot be read.
 #[derive(Debug, thiserror::Error)]
@@ -302,7 +310,7 @@ fn totals(run: &mut Map<String, Value>, classes: &Map<String, Value>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::run::{RunJson, SteadyWindow};
+    use crate::run::window::SteadyWindow;
     use serde_json::json;
 
     /// A version 2 document with every section the writers add, as they write it.
