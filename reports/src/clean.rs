@@ -10,7 +10,7 @@
 //! and never a failure the machine caused.
 
 use crate::metrics::Metric;
-use crate::rules::{Evaluation, Method, Rule, Verdict};
+use crate::rules::{Evaluation, Rule, Verdict};
 use rundir::baseline::MetricSet;
 
 /// Uncontended seconds after the warm-up a run (or each trial of a pair) needs before its
@@ -37,22 +37,9 @@ pub fn enough(set: &MetricSet) -> bool {
 /// The evaluation of a rule that could not be judged for lack of uncontended time.
 pub fn inconclusive(rule: &Rule, name: &str, why: String) -> Evaluation {
     Evaluation {
-        metric: name.to_owned(),
-        direction: rule.direction,
-        kind: rule.kind,
-        hotfix: rule.hotfix,
-        rollback: rule.rollback,
-        enforce: rule.enforce,
-        baseline: None,
-        current: None,
-        change: None,
-        method: Method::None,
-        ci: None,
-        p_value: None,
-        significant: None,
-        pair_effects: Vec::new(),
         verdict: Verdict::Inconclusive,
         reason: format!("inconclusive (machine): {why}"),
+        ..rule.unjudged(name)
     }
 }
 

@@ -22,23 +22,18 @@ impl Rule {
         describe(self.direction, self.kind, self.hotfix, self.rollback)
     }
 
-    /// Evaluates the rule for metric `key` on a baseline and a current sample.
-    pub fn evaluate(
-        &self,
-        key: &str,
-        baseline: Option<&MetricValue>,
-        current: Option<&MetricValue>,
-        cmp: Comparison,
-    ) -> Evaluation {
-        let mut e = Evaluation {
+    /// The evaluation of this rule for metric `key` before anything is compared: no
+    /// values, verdict `missing`, empty reason. Every evaluation starts here.
+    pub fn unjudged(&self, key: &str) -> Evaluation {
+        Evaluation {
             metric: key.to_owned(),
             direction: self.direction,
             kind: self.kind,
             hotfix: self.hotfix,
             rollback: self.rollback,
             enforce: self.enforce,
-            baseline: baseline.and_then(MetricValue::value),
-            current: current.and_then(MetricValue::value),
+            baseline: None,
+            current: None,
             change: None,
             method: Method::None,
             ci: None,
@@ -47,7 +42,20 @@ impl Rule {
             pair_effects: Vec::new(),
             verdict: Verdict::Missing,
             reason: String::new(),
-        };
+        }
+    }
+
+    /// Evaluates the rule for metric `key` on a baseline and a current sample.
+    pub fn evaluate(
+        &self,
+        key: &str,
+        baseline: Option<&MetricValue>,
+        current: Option<&MetricValue>,
+        cmp: Comparison,
+    ) -> Evaluation {
+        let mut e = self.unjudged(key);
+        e.baseline = baseline.and_then(MetricValue::value);
+        e.current = current.and_then(MetricValue::value);
         e.change = e
             .baseline
             .zip(e.current)
