@@ -9,12 +9,16 @@ use http::header::{
     ACCESS_CONTROL_REQUEST_METHOD, CACHE_CONTROL, CONNECTION, CONTENT_TYPE, ORIGIN, RETRY_AFTER,
     VARY,
 };
-use http::{HeaderMap, HeaderValue, Method, Response, StatusCode};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Response, StatusCode};
 
 use crate::body::ProxyBody;
 use crate::error::ProxyError;
 use crate::filter::CategoryDb;
 use crate::policy::BlockReason;
+
+/// `Sec-Fetch-Mode`, which `http` has no constant for. Looked up by a prepared name: a
+/// lookup by `&str` parses the name on every blocked request (about 400 instructions).
+static SEC_FETCH_MODE: HeaderName = HeaderName::from_static("sec-fetch-mode");
 
 impl ProxyError {
     /// The status code sent to the client.
@@ -94,7 +98,7 @@ impl RequestKind {
             return RequestKind::Preflight;
         }
         let fetch_mode_not_navigate = headers
-            .get("sec-fetch-mode")
+            .get(&SEC_FETCH_MODE)
             .is_some_and(|v| v.as_bytes() != b"navigate");
         let wants_json = headers
             .get(ACCEPT)
@@ -156,9 +160,9 @@ pub fn blocked(
                  <body><h1>This site is blocked</h1><p>Access to <b>{}</b> is blocked by your \
                  school's web filter.</p><p>Category: <b>{}</b><br>Rule: <code>{}</code></p>\
                  </body></html>\n",
-                html_escape(host),
-                html_escape(category),
-                html_escape(rule)
+                HtmlEscaped(host),
+                HtmlEscaped(category),
+                HtmlEscaped(rule)
             );
             text_response(StatusCode::FORBIDDEN, "text/html; charset=utf-8", page)
         }
@@ -200,19 +204,26 @@ pub fn blocked(
     resp
 }
 
-fn html_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '&' => out.push_str("&amp;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
+/// Text escaped for HTML as it is formatted: runs without a special character are written
+/// whole, so a block page costs no string per field and no push per character.
+struct HtmlEscaped<'a>(&'a str);
+
+impl std::fmt::Display for HtmlEscaped<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut rest = self.0;
+        while let Some(at) = rest.find(['<', '>', '&', '"', '\'']) {
+            f.write_str(&rest[..at])?;
+            f.write_str(match rest.as_bytes()[at] {
+                b'<' => "&lt;",
+                b'>' => "&gt;",
+                b'&' => "&amp;",
+                b'"' => "&quot;",
+                _ => "&#39;",
+            })?;
+            rest = &rest[at + 1..];
         }
+        f.write_str(rest)
     }
-    out
 }
 
 #[cfg(test)]
@@ -259,6 +270,24 @@ mod tests {
             "http://app.example"
         );
         assert_eq!(json.headers()[VARY], "Origin");
+    }
+
+    #[test]
+    fn html_escaping_covers_every_special_character() {
+        let cases = [
+            ("plain.example", "plain.example"),
+            ("a<b", "a&lt;b"),
+            (
+                "<script>\"x\"&'y'</script>",
+                "&lt;script&gt;&quot;x&quot;&amp;&#39;y&#39;&lt;/script&gt;",
+            ),
+            ("&&", "&amp;&amp;"),
+            ("", ""),
+            ("é<ü", "é&lt;ü"),
+        ];
+        for (raw, escaped) in cases {
+            assert_eq!(HtmlEscaped(raw).to_string(), escaped, "{raw}");
+        }
     }
 
     #[test]
