@@ -16,16 +16,19 @@
 //! builds second could be taken as up to date and get the other's binary (for everyone
 //! sharing the target). Three measures keep each binary its own checkout's:
 //!
-//! - The control build overrides one setting for the proxy package only (its debug info
-//!   level, which does not change generated code): its units get their own hash, apart
-//!   from the work tree's, while every dependency is still shared.
+//! - The control build overrides one setting for each of the worktree's workspace members
+//!   (their debug info level, which does not change generated code): their units get their
+//!   own hash, apart from the work tree's, while every crates.io dependency is still
+//!   shared. Every member, not only the proxy: a member the proxy depends on (its PROXY
+//!   protocol and appliance crates) would otherwise be one unit for both trees, and the
+//!   candidate would link the control's copy (caught below as a binary naming a worktree).
 //! - Worktrees live outside the target directory (`<repo>/.gate-worktrees/`). Cargo
 //!   records sources inside the target directory relative to it, so a worktree there made
 //!   every later build of the same unit check *that worktree's* unchanging files and
 //!   reuse its binary: a work tree's `cargo build -p filter-proxy` kept handing out a
 //!   control built hours earlier. Worktrees left there by earlier versions, and the
 //!   binaries cached from them, are removed.
-//! - Controls of different commits share one unit hash, so the worktree's proxy sources
+//! - Controls of different commits share one unit hash, so the worktree's member sources
 //!   are stamped with the current time before each control build, and the built binary
 //!   must name its own worktree (the path is in its line tables) before it is kept.
 
@@ -38,8 +41,9 @@ pub const PROXY_BIN: &str = "filter-proxy";
 /// Compiles the proxy of a source tree. The real one runs cargo; tests count calls.
 pub trait Compiler {
     /// Builds the proxy in `src_dir` into `target_dir` with extra cargo `features`;
-    /// `isolated` gives the proxy's units their own hash (for a tree other than the work
-    /// tree). Returns the path of the built binary, or the build's error output.
+    /// `isolated` gives the tree's workspace members their own hash and fresh source
+    /// stamps (for a tree other than the work tree). Returns the path of the built binary,
+    /// or the build's error output.
     fn build(
         &self,
         src_dir: &Path,
@@ -49,9 +53,65 @@ pub trait Compiler {
     ) -> Result<PathBuf, String>;
 }
 
-/// The cargo `--config` that separates an isolated build's proxy units from the work
-/// tree's (see the module documentation).
-pub const ISOLATE_CONFIG: &str = "profile.release.package.filter-proxy.debug=\"limited\"";
+/// The cargo `--config` that separates an isolated build's units of workspace member
+/// `package` from the work tree's (see the module documentation).
+pub fn isolate_config(package: &str) -> String {
+    format!("profile.release.package.{package}.debug=\"limited\"")
+}
+
+/// Prepares an isolated build of the checkout at `src_dir`: stamps every workspace
+/// member's sources with the current time and returns the `--config` overrides that give
+/// their units their own hash.
+pub fn isolate(src_dir: &Path) -> Result<Vec<String>, String> {
+    let mut configs = Vec::new();
+    for (package, dir) in workspace_members(src_dir)? {
+        // A root package is the whole checkout: only members are stamped.
+        if dir != src_dir {
+            touch_tree(&dir).map_err(|e| format!("cannot stamp {}: {e}", dir.display()))?;
+        }
+        configs.push(isolate_config(&package));
+    }
+    Ok(configs)
+}
+
+/// The workspace members of the checkout at `src_dir`, name and directory, as its own
+/// manifest lists them (a baseline's commit may have fewer or other members than today).
+pub fn workspace_members(src_dir: &Path) -> Result<Vec<(String, PathBuf)>, String> {
+    let out = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+        .current_dir(src_dir)
+        .args(["metadata", "--no-deps", "--format-version", "1"])
+        .output()
+        .map_err(|e| format!("cannot run cargo metadata: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "cargo metadata failed in {}: {}",
+            src_dir.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    members_of_metadata(&out.stdout)
+}
+
+fn members_of_metadata(json: &[u8]) -> Result<Vec<(String, PathBuf)>, String> {
+    let meta: serde_json::Value =
+        serde_json::from_slice(json).map_err(|e| format!("cargo metadata output: {e}"))?;
+    let packages = meta["packages"]
+        .as_array()
+        .ok_or("cargo metadata output has no packages")?;
+    packages
+        .iter()
+        .map(|p| {
+            let name = p["name"].as_str().ok_or("a package without a name")?;
+            let manifest = p["manifest_path"]
+                .as_str()
+                .ok_or("a package without a manifest path")?;
+            let dir = Path::new(manifest)
+                .parent()
+                .ok_or("a manifest path without a directory")?;
+            Ok((name.to_owned(), dir.to_owned()))
+        })
+        .collect()
+}
 
 /// `cargo build --release -p filter-proxy` with a given target directory.
 #[derive(Debug, Clone, Default)]
@@ -80,7 +140,9 @@ impl Compiler for Cargo {
             cmd.args(["--features", &features.join(",")]);
         }
         if isolated {
-            cmd.args(["--config", ISOLATE_CONFIG]);
+            for config in isolate(src_dir)? {
+                cmd.args(["--config", &config]);
+            }
         }
         let out = cmd.output().map_err(|e| format!("cannot run cargo: {e}"))?;
         if !out.status.success() {
@@ -271,12 +333,6 @@ pub fn control(dirs: &BuildDirs, commit: Option<&str>, compiler: &dyn Compiler) 
             Err(e) => return unavailable(format!("cannot run git: {e}")),
         }
     }
-    let proxy_sources = tree.join("proxy");
-    if proxy_sources.is_dir() {
-        if let Err(e) = touch_tree(&proxy_sources) {
-            return unavailable(format!("cannot stamp {}: {e}", proxy_sources.display()));
-        }
-    }
     let built = match compiler.build(&tree, &dirs.target_dir, &[], true) {
         Ok(bin) => bin,
         Err(log) => return unavailable(format!("commit {full} does not build:\n{log}")),
@@ -392,6 +448,41 @@ mod tests {
         }
     }
 
+    #[test]
+    fn every_workspace_member_of_this_checkout_is_isolated() {
+        // The real manifest: the proxy's own path dependencies must be among the members
+        // whose units an isolated build separates, or the candidate links the control's.
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        let members = workspace_members(repo).unwrap();
+        let names: Vec<&str> = members.iter().map(|(n, _)| n.as_str()).collect();
+        for needed in ["filter-proxy", "proxy-protocol", "appliance"] {
+            assert!(names.contains(&needed), "{needed} missing from {names:?}");
+        }
+        for (_, dir) in &members {
+            assert!(dir.join("Cargo.toml").is_file(), "{}", dir.display());
+        }
+        assert_eq!(
+            isolate_config("proxy-protocol"),
+            "profile.release.package.proxy-protocol.debug=\"limited\""
+        );
+    }
+
+    #[test]
+    fn members_read_from_metadata_and_bad_metadata_refused() {
+        let json = br#"{"packages":[{"name":"a","manifest_path":"/w/a/Cargo.toml"},
+            {"name":"b","manifest_path":"/w/b/Cargo.toml"}]}"#;
+        assert_eq!(
+            members_of_metadata(json).unwrap(),
+            vec![
+                ("a".to_owned(), PathBuf::from("/w/a")),
+                ("b".to_owned(), PathBuf::from("/w/b"))
+            ]
+        );
+        assert!(members_of_metadata(b"{}").is_err());
+        assert!(members_of_metadata(br#"{"packages":[{"manifest_path":"/x"}]}"#).is_err());
+        assert!(members_of_metadata(b"not json").is_err());
+    }
+
     fn repo_with_commit(dir: &Path, file: &str) -> String {
         let run = |args: &[&str]| {
             let out = Command::new("git")
@@ -487,40 +578,59 @@ mod tests {
     }
 
     #[test]
-    fn the_worktree_sources_are_stamped_before_a_control_build() {
+    fn an_isolated_build_stamps_every_member_and_separates_its_units() {
         let tmp = tempfile::tempdir().unwrap();
-        let dirs = dirs(tmp.path());
-        std::fs::create_dir_all(dirs.repo.join("proxy")).unwrap();
-        let commit = repo_with_commit(&dirs.repo, "proxy/lib.rs");
-        // Checked out now, then aged: the build must see it newer than any earlier build.
-        let tree = dirs.worktree(&commit);
-        let out = Command::new("git")
-            .arg("-C")
-            .arg(&dirs.repo)
-            .args(["worktree", "add", "--detach", "--force"])
-            .arg(&tree)
-            .arg(&commit)
-            .output()
+        let tree = tmp.path().canonicalize().unwrap();
+        std::fs::write(
+            tree.join("Cargo.toml"),
+            "[workspace]\nmembers = [\"proxy\", \"proxy-protocol\"]\nresolver = \"2\"\n",
+        )
+        .unwrap();
+        for (dir, name) in [
+            ("proxy", "filter-proxy"),
+            ("proxy-protocol", "proxy-protocol"),
+        ] {
+            std::fs::create_dir_all(tree.join(dir).join("src")).unwrap();
+            std::fs::write(
+                tree.join(dir).join("Cargo.toml"),
+                format!("[package]\nname = \"{name}\"\nversion = \"0.1.0\"\nedition = \"2021\"\n"),
+            )
             .unwrap();
-        assert!(out.status.success(), "{out:?}");
+            std::fs::write(tree.join(dir).join("src/lib.rs"), "").unwrap();
+        }
+        // Checked out, then aged: the build must see every member newer than any earlier
+        // build of another checkout.
         let old = std::time::SystemTime::now() - std::time::Duration::from_secs(86_400);
-        std::fs::File::options()
-            .write(true)
-            .open(tree.join("proxy/lib.rs"))
-            .unwrap()
-            .set_modified(old)
-            .unwrap();
+        for dir in ["proxy", "proxy-protocol"] {
+            std::fs::File::options()
+                .write(true)
+                .open(tree.join(dir).join("src/lib.rs"))
+                .unwrap()
+                .set_modified(old)
+                .unwrap();
+        }
         let before = std::time::SystemTime::now() - std::time::Duration::from_secs(5);
-        let compiler = Counting(Cell::new(0));
-        assert!(matches!(
-            control(&dirs, Some(&commit), &compiler),
-            ControlBuild::Ready { .. }
-        ));
-        let stamped = std::fs::metadata(tree.join("proxy/lib.rs"))
-            .unwrap()
-            .modified()
-            .unwrap();
-        assert!(stamped >= before, "the source was not stamped");
+        let mut configs = isolate(&tree).unwrap();
+        configs.sort();
+        assert_eq!(
+            configs,
+            vec![
+                isolate_config("filter-proxy"),
+                isolate_config("proxy-protocol")
+            ]
+        );
+        for dir in ["proxy", "proxy-protocol"] {
+            let stamped = std::fs::metadata(tree.join(dir).join("src/lib.rs"))
+                .unwrap()
+                .modified()
+                .unwrap();
+            assert!(stamped >= before, "{dir} was not stamped");
+        }
+        // Not a cargo workspace: refused with cargo's reason, nothing built.
+        let empty = tempfile::tempdir().unwrap();
+        assert!(isolate(empty.path())
+            .unwrap_err()
+            .contains("cargo metadata"));
     }
 
     #[test]
