@@ -3,7 +3,7 @@ CARGO ?= cargo
 PROFILE ?= peak
 CONFIG ?= scenarios/demo/proxy.toml
 
-.PHONY: deps build release test lint fmt fuzz image proxy baseline promote gate gate-doc gate-selftest run soak spike flamegraph faults capacity rollout rollout-check parity bench bench-cpu bench-loadgen bench-profile clean help
+.PHONY: deps build release test lint fmt fuzz image proxy baseline promote gate gate-doc gate-selftest run soak spike flamegraph faults capacity rollout rollout-check parity browser bench bench-cpu bench-loadgen bench-profile clean help
 
 help:
 	@echo "make deps | build | release | test | fuzz | image | lint | fmt | proxy | bench | baseline | promote | gate | gate-doc | gate-selftest | run | soak | spike | flamegraph | faults | capacity | rollout | rollout-check | parity"
@@ -128,6 +128,13 @@ capacity: release
 ## each; runs/parity-<UTC time>/parity.md. Exit 1 on mismatches outside the known classes.
 parity:
 	scripts/parity.sh
+
+## browser: headless Chromium through the proxy (blocks, CORS, preflights, subresources,
+## HTTPS through CONNECT) as the page's own scripts see them; runs/browser-<UTC time>/ holds
+## browser.json and the block page's screenshot. Exit 1 when a check fails.
+browser: build
+	scripts/deps.sh test
+	target/debug/browser-check --out runs/browser-$$(date -u +%Y%m%dT%H%M%SZ)
 
 DURATION ?= 30m
 

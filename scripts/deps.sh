@@ -22,6 +22,8 @@ test   ip                 iproute2
 test   callgrind_control  valgrind
 test   e2guardian         e2guardian
 test   perf               linux-perf
+test   chromium           chromium
+test   certutil           libnss3-tools
 ci     make               make
 image  buildah            buildah
 image  curl               curl

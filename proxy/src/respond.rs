@@ -5,9 +5,9 @@
 
 use http::header::{
     ACCEPT, ACCESS_CONTROL_ALLOW_CREDENTIALS, ACCESS_CONTROL_ALLOW_HEADERS,
-    ACCESS_CONTROL_ALLOW_METHODS, ACCESS_CONTROL_ALLOW_ORIGIN, ACCESS_CONTROL_REQUEST_HEADERS,
-    ACCESS_CONTROL_REQUEST_METHOD, CACHE_CONTROL, CONNECTION, CONTENT_TYPE, ORIGIN, RETRY_AFTER,
-    VARY,
+    ACCESS_CONTROL_ALLOW_METHODS, ACCESS_CONTROL_ALLOW_ORIGIN, ACCESS_CONTROL_MAX_AGE,
+    ACCESS_CONTROL_REQUEST_HEADERS, ACCESS_CONTROL_REQUEST_METHOD, CACHE_CONTROL, CONNECTION,
+    CONTENT_TYPE, ORIGIN, RETRY_AFTER, VARY,
 };
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Response, StatusCode};
 
@@ -87,7 +87,8 @@ pub enum RequestKind {
     Navigation,
     /// XHR / fetch: gets JSON a script can read (CORS headers included).
     Script,
-    /// A CORS preflight: gets a readable 403 with the CORS answer headers.
+    /// A CORS preflight: gets a 204 that grants the request it asks about, never cached,
+    /// so the request itself is sent and gets the readable 403 (see [`blocked`]).
     Preflight,
 }
 
@@ -166,7 +167,20 @@ pub fn blocked(
             );
             text_response(StatusCode::FORBIDDEN, "text/html; charset=utf-8", page)
         }
-        RequestKind::Script | RequestKind::Preflight => {
+        // A browser sends the request only after a preflight answered with a 2xx
+        // ("HTTP ok status"); a 403 here made the script see `TypeError: Failed to
+        // fetch` instead of the reason (found by the browser checks). So the preflight
+        // passes and the request it announced gets the block, which the script can read.
+        // Never cached (`Access-Control-Max-Age: 0`): a cached grant would let the same
+        // request skip the origin's own preflight once the site is unblocked.
+        RequestKind::Preflight => {
+            let mut r = text_response(StatusCode::NO_CONTENT, "text/plain", String::new());
+            r.headers_mut().remove(CONTENT_TYPE);
+            r.headers_mut()
+                .insert(ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("0"));
+            r
+        }
+        RequestKind::Script => {
             let json = serde_json::json!({
                 "blocked": true,
                 "host": host,

@@ -154,6 +154,13 @@ async fn answer(state: Arc<OriginState>, req: Request<Incoming>) -> Answer {
         ),
         Route::EchoHeaders => echo_headers(&req),
         Route::Cors => cors(req).await,
+        Route::Page(page) => {
+            let (kind, body) = page.content();
+            let mut r = response(StatusCode::OK, OriginBody::full(Bytes::from_static(body)));
+            r.headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static(kind));
+            r
+        }
         Route::Reset => return Err(AbortConnection),
         Route::AdminFaults | Route::NotFound => {
             response(StatusCode::NOT_FOUND, OriginBody::empty())
@@ -222,12 +229,19 @@ async fn cors(req: Request<Incoming>) -> Response<OriginBody> {
         r
     };
     let h = r.headers_mut();
+    // A named origin may send credentials (a browser refuses them with `*`).
+    if origin.as_bytes() != b"*" {
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
+            HeaderValue::from_static("true"),
+        );
+    }
     h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
     h.insert(header::VARY, HeaderValue::from_static("origin"));
     if preflight {
         h.insert(
             header::ACCESS_CONTROL_ALLOW_METHODS,
-            HeaderValue::from_static("GET, POST, OPTIONS"),
+            HeaderValue::from_static("GET, POST, PUT, OPTIONS"),
         );
         h.insert(
             header::ACCESS_CONTROL_ALLOW_HEADERS,

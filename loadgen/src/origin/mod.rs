@@ -11,6 +11,7 @@
 pub mod body;
 pub mod faults;
 pub mod handler;
+pub mod pages;
 pub mod routes;
 pub mod tls;
 

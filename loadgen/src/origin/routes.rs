@@ -4,6 +4,8 @@
 //! prefix a category entry needs (`/games/bytes/1024`), so the endpoint is read
 //! from the END of the path. Parsing borrows the path: no allocation.
 
+use super::pages::Page;
+
 /// Prefix of the origin's own admin routes (never subject to faults).
 pub const ADMIN_PREFIX: &str = "/__origin/";
 
@@ -30,6 +32,8 @@ pub enum Route {
     Cors,
     /// `/reset`: the connection is closed without an answer.
     Reset,
+    /// `/page/{name}`: a page for the browser checks ([`Page`]).
+    Page(Page),
     /// `/__origin/faults`: read or change fault injection.
     AdminFaults,
     /// `/`: a tiny fixed answer.
@@ -54,6 +58,9 @@ pub fn parse(path: &str) -> Route {
     let Some((head, last)) = path.rsplit_once('/') else {
         return Route::NotFound;
     };
+    if head.ends_with("/page") {
+        return Page::named(last).map_or(Route::NotFound, Route::Page);
+    }
     match last {
         "cors" => return Route::Cors,
         "reset" => return Route::Reset,
@@ -88,6 +95,9 @@ mod tests {
         assert_eq!(parse("/a/b/echo/headers"), Route::EchoHeaders);
         assert_eq!(parse("/x/cors"), Route::Cors);
         assert_eq!(parse("/reset"), Route::Reset);
+        assert_eq!(parse("/page/app"), Route::Page(Page::App));
+        assert_eq!(parse("/x/page/pixel.png"), Route::Page(Page::Pixel));
+        assert_eq!(parse("/page/other"), Route::NotFound);
         assert_eq!(parse("/__origin/faults"), Route::AdminFaults);
         assert_eq!(parse("/"), Route::Root);
         assert_eq!(parse("/bytes/abc"), Route::NotFound);

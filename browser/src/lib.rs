@@ -1,0 +1,123 @@
+//! A real browser through the proxy.
+//!
+//! Schools meet the proxy through browsers, and the failures that cost proxy teams days
+//! are browser-shaped: a blocked API call inside an allowed app that surfaces as an
+//! opaque `TypeError: Failed to fetch`, a preflight answered with a 407 or a redirect, a
+//! block page served for a subresource. Hand-written HTTP clients cannot see these: only
+//! a browser applies CORS, preflights and subresource rules. Headless Chromium is driven
+//! over the DevTools protocol (`chromiumoxide`), through the proxy and, for comparison,
+//! straight to the origin; each check asserts what the page's own script observes.
+//!
+//! Layout: [`chrome`] (launching the browser, the CA trusted, the per-tab network and
+//! console record), [`cases`] (the checks), [`report`] (the result directory), and
+//! [`run_checks`], which starts the rig (test origin and proxy, from loadgen) and runs
+//! every check.
+
+pub mod cases;
+pub mod chrome;
+pub mod report;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use loadgen::rig::{Rig, RigSpec};
+
+use crate::cases::CaseResult;
+use crate::chrome::{Chrome, Reach};
+
+/// Why the checks could not run (a failing check is a [`CaseResult`], not an error).
+#[derive(Debug, thiserror::Error)]
+pub enum BrowserError {
+    /// A program the checks need is not installed.
+    #[error("{program} not found; {hint}")]
+    Missing {
+        /// The program.
+        program: &'static str,
+        /// How to get it.
+        hint: &'static str,
+    },
+    /// The browser did not start.
+    #[error("launching Chromium: {detail}")]
+    Launch {
+        /// What failed.
+        detail: String,
+    },
+    /// The DevTools protocol failed.
+    #[error("DevTools protocol: {0}")]
+    Cdp(#[from] chromiumoxide::error::CdpError),
+    /// A script's result was not the JSON expected.
+    #[error("reading a script's result: {0}")]
+    Json(#[from] serde_json::Error),
+    /// The origin or the proxy did not start.
+    #[error("starting the test origin and the proxy: {0}")]
+    Rig(#[from] loadgen::rig::RigError),
+    /// A file operation failed.
+    #[error("{what}: {cause}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// The cause.
+        cause: std::io::Error,
+    },
+}
+
+impl BrowserError {
+    fn io(what: &str, cause: std::io::Error) -> BrowserError {
+        BrowserError::Io {
+            what: what.to_owned(),
+            cause,
+        }
+    }
+}
+
+/// What to run the checks with.
+#[derive(Debug, Clone)]
+pub struct Setup {
+    /// The `filter-proxy` binary.
+    pub proxy_bin: PathBuf,
+    /// The checkout (its demo config is the proxy's base config).
+    pub repo: PathBuf,
+    /// The result directory (proxy config and logs, screenshots, `browser.json`).
+    pub out: PathBuf,
+}
+
+/// Starts the test origin and the proxy on the demo config, then runs every check
+/// through a proxied and a direct browser. Everything started is stopped on return.
+pub async fn run_checks(setup: &Setup) -> Result<Vec<CaseResult>, BrowserError> {
+    std::fs::create_dir_all(&setup.out)
+        .map_err(|e| BrowserError::io("create the result directory", e))?;
+    let rig = Rig::start(&RigSpec {
+        run_dir: setup.out.clone(),
+        proxy_bin: setup.proxy_bin.clone(),
+        base_config: loadgen::rig::paths::base_config(None, &setup.repo),
+        redis_bin: None,
+        overrides: toml::Table::new(),
+        proxy_cpus: None,
+        loadgen_cpus: None,
+        origin_threads: 1,
+        seed_redis: false,
+        ready_timeout: Duration::from_secs(30),
+    })
+    .await?;
+    let ca = rig.origin.ca_path().to_path_buf();
+    let proxied = Chrome::launch(Reach::Proxy(rig.listen), &ca).await?;
+    let direct = Chrome::launch(Reach::Direct(rig.origin.addr()), &ca).await?;
+    let results = all_cases(&proxied, &direct, &setup.out).await;
+    proxied.close().await;
+    direct.close().await;
+    drop(rig);
+    results
+}
+
+async fn all_cases(
+    proxied: &Chrome,
+    direct: &Chrome,
+    out: &Path,
+) -> Result<Vec<CaseResult>, BrowserError> {
+    let mut results = vec![cases::navigation_blocked(proxied, out).await?];
+    results.extend(cases::scripts_read_block(proxied).await?);
+    results.extend(cases::allowed_unchanged(proxied, direct).await?);
+    results.push(cases::subresources(proxied).await?);
+    results.extend(cases::https(proxied).await?);
+    Ok(results)
+}
