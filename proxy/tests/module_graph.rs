@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 type Module = Vec<String>;
 
 /// The library sources checked: every crate of the workspace (paths from this crate).
-const CRATES: [&str; 7] = [
+const CRATES: [&str; 8] = [
     "src",
     "../appliance/src",
     "../proxy-protocol/src",
@@ -26,6 +26,7 @@ const CRATES: [&str; 7] = [
     "../reports/src",
     "../rundir/src",
     "../fuzz/src",
+    "../browser/src",
 ];
 
 /// Every library source file under `dir` (relative to this crate), keyed by its module
