@@ -348,12 +348,13 @@ async fn instruction_pass(
     proxy_cpus: Option<&[usize]>,
 ) -> Result<(), RigError> {
     let dir = crate::instructions::pass_dir(&setup.run_dir);
+    let slow = crate::instructions::callgrind_timeouts();
     let config = launch::write_config(&ConfigSpec {
         base_config: &setup.demo_config,
         dir: &dir,
         origin: origin.addr(),
         redis_url,
-        overrides: None,
+        overrides: Some(&slow),
     })?;
     let count = crate::instructions::measure(&crate::instructions::PassSpec {
         requests: setup.instructions,

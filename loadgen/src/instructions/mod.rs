@@ -55,6 +55,27 @@ use crate::rig::admin::{wait_ready, AdminClient};
 use crate::rig::children::ChildGuard;
 use crate::rig::RigError;
 
+/// Wall-clock limits of the proxy config raised for a proxy under callgrind, which runs
+/// it tens of times slower (more on a busy machine): with the config's own limits, a
+/// keep-alive connection of the pass's client idle for ten seconds while others were
+/// served was closed by the proxy's header-read deadline as the next request went out
+/// ("connection error" in a session on a machine with four builds running). Durations
+/// only: they change no code path the count covers, and every proxy version reads them.
+pub fn callgrind_timeouts() -> toml::Table {
+    let long = toml::Value::String("600s".into());
+    let section = |keys: &[&str]| {
+        toml::Value::Table(keys.iter().map(|k| (k.to_string(), long.clone())).collect())
+    };
+    let mut table = toml::Table::new();
+    table.insert("server".into(), section(&["header_read_timeout"]));
+    table.insert(
+        "upstream".into(),
+        section(&["response_header_timeout", "idle_timeout"]),
+    );
+    table.insert("tunnel".into(), section(&["hello_timeout"]));
+    table
+}
+
 /// Settings of the pass.
 #[derive(Debug, Clone)]
 pub struct PassSpec {
@@ -262,4 +283,31 @@ const SETTLE: Duration = Duration::from_millis(300);
 /// The directory of a run's instruction pass.
 pub fn pass_dir(run_dir: &Path) -> PathBuf {
     run_dir.join("instructions")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rig::launch::{write_config, ConfigSpec};
+
+    #[test]
+    fn the_pass_config_raises_every_wall_clock_limit_and_the_proxy_accepts_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/demo/proxy.toml");
+        let slow = callgrind_timeouts();
+        let written = write_config(&ConfigSpec {
+            base_config: &base,
+            dir: dir.path(),
+            origin: "127.0.0.1:9".parse().unwrap(),
+            redis_url: None,
+            overrides: Some(&slow),
+        })
+        .unwrap();
+        let config = filter_proxy::config::Config::load(&written.path).unwrap();
+        let ten_minutes = Duration::from_secs(600);
+        assert_eq!(config.server.header_read_timeout, ten_minutes);
+        assert_eq!(config.upstream.response_header_timeout, ten_minutes);
+        assert_eq!(config.upstream.idle_timeout, ten_minutes);
+        assert_eq!(config.tunnel.hello_timeout, ten_minutes);
+    }
 }
