@@ -293,7 +293,8 @@ pub fn compare(merged: &RunJson, single: &RunJson) -> String {
         pct(mt.rps.unwrap_or(0.0), st.rps.unwrap_or(0.0)),
     );
     for (class, m) in &merged.classes {
-        let Some(s) = single.classes.get(class) else {
+        // Classes neither run sent are left out.
+        let Some(s) = single.classes.get(class).filter(|s| s.count + m.count > 0) else {
             continue;
         };
         let (ml, sl) = (m.ttlb_us.unwrap_or_default(), s.ttlb_us.unwrap_or_default());
