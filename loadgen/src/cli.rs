@@ -5,8 +5,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::attack::{AttackOptions, Driver, OriginAddrs};
+use crate::attack::{AttackOptions, Driver, OriginAddrs, StartAt, Worker};
 use crate::origin::{self, OriginError, OriginState, TestCa, TlsListener};
+use crate::segment::{Segment, SegmentError};
 
 /// Arguments of `loadgen attack`.
 #[derive(Debug, Clone, clap::Args)]
@@ -44,6 +45,17 @@ pub struct AttackArgs {
     /// Do not print Goose's tables.
     #[arg(long)]
     pub quiet: bool,
+    /// Run one slice of the load: `I/N` runs segment I (1-based) of N workers; `N` alone
+    /// takes I from JOB_COMPLETION_INDEX (0-based, as an Indexed Job sets it) plus one.
+    /// Users, stages, ramp and target rates (and `--users`, `--rate`, which are the whole
+    /// run's) are split so the N slices add up exactly; the roster is split disjointly.
+    #[arg(long)]
+    pub segment: Option<String>,
+    /// Shared start (RFC 3339, e.g. 2026-12-06T16:00:00Z): set up, then wait for it, so
+    /// every worker's warm-up and steady window line up. A worker past it by more than a
+    /// second says so and is recorded as late.
+    #[arg(long)]
+    pub start_at: Option<String>,
 }
 
 fn parse_duration_arg(text: &str) -> Result<Duration, String> {
@@ -71,6 +83,31 @@ impl AttackArgs {
             rate: self.rate,
             quiet: self.quiet,
         }
+    }
+}
+
+/// `--segment` or `--start-at` that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerArgError {
+    /// A bad segment.
+    #[error(transparent)]
+    Segment(#[from] SegmentError),
+    /// A bad start time.
+    #[error("--start-at: {0}")]
+    StartAt(#[from] rundir::time::TimeParseError),
+}
+
+impl AttackArgs {
+    /// The worker these arguments describe; `job_index` is the value of
+    /// `JOB_COMPLETION_INDEX` (read by the caller).
+    pub fn worker(&self, job_index: Option<&str>) -> Result<Worker, WorkerArgError> {
+        Ok(Worker {
+            segment: match &self.segment {
+                Some(text) => Segment::parse(text, job_index)?,
+                None => Segment::WHOLE,
+            },
+            start_at: self.start_at.as_deref().map(StartAt::parse).transpose()?,
+        })
     }
 }
 

@@ -9,7 +9,7 @@
 //! layers, never from one that depends on it (`proxy/tests/module_graph.rs` checks every
 //! crate of the workspace).
 //! - Data: [`units`] (durations, sizes), [`profile`], [`mix`], [`roster`], [`corpus`]
-//!   (data files -> typed values).
+//!   (data files -> typed values); [`segment`] (one worker's slice of a distributed run).
 //! - Recording: [`record`] (µs HDR histograms per class and per second), [`output`]
 //!   (the run directory an attack writes).
 //! - Traffic: [`origin`] (the test origin), [`scenarios`] (Goose scenarios),
@@ -20,7 +20,7 @@
 //!   generation, proxy launch, pinning, CPU quota, `/proc` samples).
 //! - Commands above the rig: [`harness`] (`loadgen run`), [`instructions`] (the
 //!   instruction pass), [`appliance`] (appliance runs), [`faults`], [`capacity`],
-//!   [`parity`]; [`judged`] (what a judged command returns); [`cli`] (the `origin` and
+//!   [`parity`], [`fleet`] (a distributed run's workers on one machine); [`judged`] (what a judged command returns); [`cli`] (the `origin` and
 //!   `attack` arguments).
 
 pub mod appliance;
@@ -29,6 +29,7 @@ pub mod capacity;
 pub mod cli;
 pub mod corpus;
 pub mod faults;
+pub mod fleet;
 pub mod get_loop;
 pub mod harness;
 pub mod instructions;
@@ -43,4 +44,5 @@ pub mod rig;
 pub mod roster;
 pub mod scenarios;
 pub mod schedule;
+pub mod segment;
 pub mod units;

@@ -32,6 +32,9 @@ enum Cmd {
     Faults(loadgen::faults::FaultArgs),
     /// Step offered load (open loop) until an SLO breaks; report the knee.
     Capacity(loadgen::capacity::CapacityArgs),
+    /// Run N open-loop workers (--segment I/N, one shared --start-at) and one process at
+    /// the same total rate against one proxy, for `perf-report merge --compare`.
+    Fleet(loadgen::fleet::FleetArgs),
     /// Replay a URL corpus through a reference and a candidate filter, twice each, and
     /// report the decisions that differ by cause (exit 1: unexplained mismatches).
     Parity(loadgen::parity::ParityArgs),
@@ -49,7 +52,9 @@ async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Cmd::Origin(args) => loadgen::cli::run_origin(&args).await?,
         Cmd::Attack(args) => {
-            let report = loadgen::attack::attack(&args.options()).await?;
+            let job_index = std::env::var(loadgen::segment::INDEX_VAR).ok();
+            let worker = args.worker(job_index.as_deref())?;
+            let report = loadgen::attack::attack_as(&args.options(), &worker).await?;
             let totals = &report.run_json["totals"];
             eprintln!(
                 "run directory {}: {} requests, {} failures, {:.0} req/s",
@@ -66,6 +71,13 @@ async fn main() -> anyhow::Result<()> {
         Cmd::Capacity(args) => {
             let r = loadgen::capacity::run(&args).await;
             std::process::exit(judged("loadgen capacity", r, Report::Stdout))
+        }
+        Cmd::Fleet(args) => {
+            let outcome = loadgen::fleet::run(&args).await?;
+            print!("{}", outcome.report());
+            if !outcome.failed.is_empty() {
+                std::process::exit(EXIT_FAILED);
+            }
         }
         Cmd::Parity(args) => {
             let r = loadgen::parity::run(&args).await;

@@ -1,5 +1,6 @@
 //! The run directory an attack writes: `run.json`, `timeseries.csv`, one HDR
-//! histogram (V2) per class under `hist/`, and Goose's own report.
+//! histogram (V2) per class under `hist/`, the per-second histograms of every class as an
+//! HdrHistogram interval log (`hist/latency.hlog`), and Goose's own report.
 //!
 //! `run.json` is the contract with the report generator and the release gate:
 //! it is built as the typed `rundir::run::RunJson` the reports read (the version is
@@ -12,7 +13,7 @@ use std::time::{Duration, SystemTime};
 use rundir::hdr::{self, HdrError};
 use rundir::run::{
     ClassStats, CoordinatedOmission, DriverFacts, Files, Percentiles, ProfileInfo, RunJson,
-    Samples, Totals, RUN_SCHEMA_VERSION,
+    Samples, Totals, WorkerFacts, RUN_SCHEMA_VERSION,
 };
 use rundir::time::rfc3339;
 use serde_json::{json, Value};
@@ -34,6 +35,9 @@ pub mod files {
     pub const TTFB_DIR: &str = "hist/ttfb";
     /// Coordinated-omission corrected histograms, `hist/corrected/<class>.hdr`.
     pub const CORRECTED_DIR: &str = "hist/corrected";
+    /// Per-second time-to-last-byte histograms of every class (HdrHistogram interval log,
+    /// tagged by class, V2-deflate).
+    pub const INTERVAL_LOG: &str = "hist/latency.hlog";
     /// Goose's HTML report.
     pub const GOOSE_HTML: &str = "goose-report.html";
     /// Goose's JSON report.
@@ -59,6 +63,9 @@ pub enum OutputError {
     /// A histogram could not be written.
     #[error(transparent)]
     Hdr(#[from] HdrError),
+    /// The interval log could not be written.
+    #[error(transparent)]
+    Hlog(#[from] rundir::hlog::HlogError),
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> OutputError + '_ {
@@ -93,6 +100,8 @@ pub struct RunFacts<'a> {
     pub offered_rps: Option<f64>,
     /// Extra driver-specific facts (Goose totals, roster groups, ...).
     pub extra: DriverFacts,
+    /// This process's slice of a distributed run, when it is one.
+    pub worker: Option<WorkerFacts>,
 }
 
 /// Writes the run directory; returns the `run.json` document.
@@ -120,6 +129,7 @@ pub fn write_run_dir(
             corrected.insert(name.to_owned(), rel(files::CORRECTED_DIR));
         }
     }
+    write_interval_log(&dir.join(files::INTERVAL_LOG), facts.started, summary)?;
     let ts = dir.join(files::TIMESERIES);
     write_csv(
         &summary.rows,
@@ -201,13 +211,41 @@ pub fn write_run_dir(
             ttfb_histograms: ttfb,
             corrected_histograms: corrected,
             goose_report: goose_report.into_iter().map(str::to_owned).collect(),
+            interval_log: Some(files::INTERVAL_LOG.to_owned()),
         }),
         extra: facts.extra.clone(),
+        worker: facts.worker.clone(),
         ..RunJson::default()
     };
     let path = dir.join(files::RUN_JSON);
     std::fs::write(&path, run.to_pretty_json()).map_err(io_err(&path))?;
     Ok(serde_json::to_value(&run).expect("the run document is plain data"))
+}
+
+/// The per-second histograms as an interval log whose start and base time are the start
+/// of the run clock (interval starts are the `second` column of `timeseries.csv`).
+fn write_interval_log(
+    path: &Path,
+    started: SystemTime,
+    summary: &Summary,
+) -> Result<(), OutputError> {
+    let decoded = summary
+        .intervals
+        .iter()
+        .map(|i| {
+            let h = rundir::hlog::inflate(&i.deflated)
+                .expect("the aggregator deflated this histogram itself");
+            (i.class.as_str(), Duration::from_secs(i.second), h)
+        })
+        .collect::<Vec<_>>();
+    rundir::hlog::write(
+        path,
+        started,
+        decoded
+            .iter()
+            .map(|(tag, start, h)| (*tag, *start, Duration::from_secs(1), h)),
+    )?;
+    Ok(())
 }
 
 fn class_doc(c: &ClassSummary, measured_s: f64) -> ClassStats {

@@ -5,6 +5,7 @@
 //! `Proxy-Authorization` value is built here, once per identity, so requests
 //! never format or encode credentials.
 
+use std::ops::Range;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -14,6 +15,7 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 
 use crate::mix::{GeneratedGroup, RosterSource};
+use crate::segment::{Segment, SegmentError};
 
 /// Errors building the roster.
 #[derive(Debug, thiserror::Error)]
@@ -98,6 +100,17 @@ impl Roster {
     /// The identity of the `n`-th user (wrapping around).
     pub fn get(&self, n: usize) -> Arc<Identity> {
         Arc::clone(&self.users[n % self.users.len()])
+    }
+
+    /// This worker's share of the roster: a contiguous, disjoint slice of the shuffled
+    /// users, so no identity is used by two workers (identity checks need the proxy to
+    /// see each user from one place) and together the workers use every identity once.
+    /// Returns the slice and where it lies in the whole roster.
+    pub fn segment(&self, segment: Segment) -> Result<(Roster, Range<u64>), SegmentError> {
+        let range = segment.range(self.users.len() as u64);
+        segment.scale_nonzero(self.users.len() as u64, "roster identities")?;
+        let users = self.users[range.start as usize..range.end as usize].to_vec();
+        Ok((Roster { users }, range))
     }
 
     /// Users per group.

@@ -127,6 +127,80 @@ async fn straight_at_the_origin_the_proxy_only_scenarios_are_skipped() {
     assert!(out.join("goose-report.html").is_file());
     assert!(out.join("goose-report.json").is_file());
     assert!(out.join("origin-ca.pem").is_file());
+    check_interval_log(&out, s);
+}
+
+/// The interval log, read back with the hdrhistogram crate's reader, holds each class's
+/// requests of each second, as many as the per-second rows count.
+fn check_interval_log(out: &Path, s: &loadgen::record::Summary) {
+    let log = rundir::hlog::read(&out.join("hist/latency.hlog")).unwrap();
+    assert!(log.start_time.is_some() && log.base_time.is_some());
+    let mut counted = 0;
+    for i in &log.intervals {
+        let second = i.start.as_secs() as usize;
+        let class = Class::ALL.iter().position(|c| c.as_str() == i.tag).unwrap();
+        let row = s.rows.iter().find(|r| r.second as usize == second).unwrap();
+        assert_eq!(
+            i.histogram.len(),
+            row.classes[class].requests,
+            "{} second {second}",
+            i.tag
+        );
+        counted += i.histogram.len();
+    }
+    let rows: u64 = s
+        .rows
+        .iter()
+        .flat_map(|r| r.classes.iter().map(|c| c.requests))
+        .sum();
+    assert!(counted > 0);
+    assert_eq!(counted, rows, "every second's requests are in the log");
+}
+
+/// Two workers of one open-loop run, started together in-process with a shared start:
+/// each sends its half of the rate, browses as its own slice of the roster, says which
+/// segment it was and that it was on time, and writes a schema-valid run.json.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn segments_with_a_shared_start_split_the_rate_and_the_roster() {
+    use loadgen::attack::{attack_as, StartAt, Worker};
+    use loadgen::segment::Segment;
+    let _one = ONE_ATTACK.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let profile = write_run_files(dir.path(), "browse_allowed = 1", 4, 3, Some(200.0));
+    let start = std::time::SystemTime::now() + std::time::Duration::from_secs(5);
+    let start_at = StartAt::parse(&rundir::time::rfc3339(start)).unwrap();
+    let run = |i: u64| {
+        let out = dir.path().join(format!("w{i}"));
+        let mut opts = options(&profile, &out, None);
+        opts.driver = Driver::OpenLoop;
+        let worker = Worker {
+            segment: Segment::new(i, 2).unwrap(),
+            start_at: Some(start_at.clone()),
+        };
+        async move { attack_as(&opts, &worker).await.unwrap() }
+    };
+    let (a, b) = tokio::join!(run(1), run(2));
+    let mut ranges = Vec::new();
+    for (i, r) in [(1, &a), (2, &b)] {
+        check_schema(&r.run_json);
+        let w = &r.run_json["worker"];
+        assert_eq!(
+            (w["index"].as_u64(), w["count"].as_u64()),
+            (Some(i), Some(2))
+        );
+        assert_eq!(w["rate"], 100.0, "half the rate each");
+        assert_eq!(w["users"], 2, "half the connections each");
+        assert_eq!(w["late"], false, "{w}");
+        assert_eq!(r.run_json["totals"]["offered_rps"], 100.0);
+        let range = w["roster_range"].as_array().unwrap().clone();
+        ranges.push((range[0].as_u64().unwrap(), range[1].as_u64().unwrap()));
+        check_interval_log(&r.dir, &r.summary);
+    }
+    assert_eq!(
+        ranges[0].1, ranges[1].0,
+        "the roster slices meet and do not overlap"
+    );
+    assert!(ranges[0].0 < ranges[0].1 && ranges[1].0 < ranges[1].1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -116,3 +116,45 @@ fn derived_plan_and_overrides() {
     assert!(short.stages.iter().all(|s| s.users <= 150));
     assert_eq!(short.stages[2].users, 150);
 }
+
+/// Every shipped profile split over uneven worker counts: users, each stage's users and
+/// the rates add up to the whole run's, and stage lengths are the same on every worker.
+#[test]
+fn segments_of_every_profile_add_up_to_the_whole() {
+    use loadgen::segment::Segment;
+    for name in ["ci", "peak", "soak", "spike"] {
+        let whole = Profile::load(&profiles_dir().join(format!("{name}.toml"))).unwrap();
+        for n in [2u64, 3, 5, 7] {
+            let parts: Vec<Profile> = (1..=n)
+                .filter_map(|i| whole.clone().segment(Segment::new(i, n).unwrap()).ok())
+                .collect();
+            if parts.len() < n as usize {
+                assert!(
+                    whole.users < n,
+                    "{name} over {n}: only too few users may refuse"
+                );
+                continue;
+            }
+            assert_eq!(
+                parts.iter().map(|p| p.users).sum::<u64>(),
+                whole.users,
+                "{name}/{n}"
+            );
+            for (k, stage) in whole.stages.iter().enumerate() {
+                let users: u64 = parts.iter().map(|p| p.stages[k].users).sum();
+                assert_eq!(users, stage.users, "{name}/{n} stage {k}");
+                assert!(parts.iter().all(|p| p.stages[k].over == stage.over));
+            }
+            let rate: f64 = parts.iter().filter_map(|p| p.target_rate).sum();
+            assert!(
+                (rate - whole.target_rate.unwrap_or(0.0)).abs() < 1e-6,
+                "{name}/{n}"
+            );
+            let ramp: f64 = parts.iter().map(|p| p.ramp_rate).sum();
+            assert!((ramp - whole.ramp_rate).abs() < 1e-6, "{name}/{n}");
+        }
+    }
+    let one = parse(GOOD).unwrap().with_overrides(None, Some(2));
+    let err = one.segment(Segment::new(2, 3).unwrap()).unwrap_err();
+    assert!(err.to_string().contains("gets no users"), "{err}");
+}

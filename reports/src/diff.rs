@@ -57,6 +57,12 @@ pub fn diff(opts: &DiffOptions) -> Result<GateReport> {
             reason: "the run is incomplete (interrupted or not marked complete)".to_owned(),
         });
     }
+    if let Some(why) = run.run.merge.as_ref().and_then(|m| m.invalid.first()) {
+        return Err(ReportError::NotAMeasurement {
+            path: opts.run_dir.clone(),
+            reason: format!("the merged run is invalid: {why}"),
+        });
+    }
     let gates_path = opts.gates.clone().unwrap_or_else(|| {
         opts.baseline
             .parent()

@@ -5,7 +5,8 @@
 //! through a typed, tolerant view ([`rundir`]); metrics are extracted ([`metrics`]) into the
 //! same shape a baseline stores ([`baseline`]); the rule engine ([`rules`], [`gate`])
 //! compares two metric sets with robust statistics ([`stats`]) and returns pass, hotfix
-//! or rollback.
+//! or rollback. The workers of a distributed run are first merged into one run
+//! directory ([`merge`]: histograms added, seconds summed by wall clock).
 
 pub mod ab;
 pub mod atomic;
@@ -18,6 +19,7 @@ pub mod fixtures;
 pub mod gate;
 pub mod hist;
 pub mod machine;
+pub mod merge;
 pub mod metrics;
 pub mod plots;
 pub mod promote;

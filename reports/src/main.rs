@@ -36,6 +36,21 @@ enum Command {
         #[arg(long, default_value = reports::render::headline::DEFAULT_BASELINES)]
         baselines: PathBuf,
     },
+    /// Merge the run directories of a distributed run's workers (`loadgen attack
+    /// --segment I/N`) into OUT, which render, diff, promote and gate read like any run:
+    /// histograms added, per-second series summed by wall-clock second, counts summed.
+    /// A missing, killed or short worker makes it incomplete; a saturated or late one
+    /// invalid. Exit 0 when the merged run is complete and valid, 1 when not, 2 bad input.
+    Merge {
+        /// The merged run directory to write.
+        out: PathBuf,
+        /// The workers' run directories.
+        #[arg(required = true)]
+        workers: Vec<PathBuf>,
+        /// A run of one process at the same total load: print how the merged run compares.
+        #[arg(long)]
+        compare: Option<PathBuf>,
+    },
     /// Promote a run to baselines/NAME.{json,md,folded}.
     Promote {
         /// The run directory.
@@ -332,6 +347,30 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .context("writing the calibration document")?;
             println!("wrote {} ({} sessions)", out.display(), results.len());
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Merge {
+            out,
+            workers,
+            compare,
+        } => {
+            let report = reports::merge::merge(&out, &workers).context("merging the workers")?;
+            println!("{}", report.summary());
+            if let Some(single) = compare {
+                let single = reports::rundir::read_run_json(&single.join("run.json"))
+                    .context("reading the single-process run")?;
+                print!("{}", reports::merge::compare(&report.run, &single));
+            }
+            let sound = report.run.complete == Some(true)
+                && report
+                    .run
+                    .merge
+                    .as_ref()
+                    .is_some_and(|m| m.invalid.is_empty());
+            Ok(if sound {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
         }
         Command::Render { run_dir, baselines } => {
             let run = RunDir::load(&run_dir).context("loading the run")?;

@@ -14,9 +14,12 @@
 //! - [`verdict`]: the verdict documents of `perf-report diff` and of a gate session.
 //! - [`schema`]: the JSON Schemas of those documents, generated from the types and committed
 //!   under `rundir/schemas/`.
-//! - [`time`]: UTC time stamps as the run directory spells them (RFC 3339, second precision).
+//! - [`time`]: UTC time stamps as the run directory spells them (RFC 3339, second precision),
+//!   and the RFC 3339 parser a coordinated start is given with.
 //! - [`columns`]: the request classes and the columns of `timeseries.csv`.
 //! - [`hdr`]: HDR histograms (V2) in files, in bytes and as base64 for JSON documents.
+//! - [`hlog`]: HdrHistogram interval logs (`.hlog`, V2-deflate): per-second histograms
+//!   other HdrHistogram tools read, and the merge adds.
 //! - [`folded`]: the one parser of collapsed CPU stacks and the frame rankings built on it.
 //! - [`flame`]: flame graphs (plain and differential) drawn from collapsed stacks.
 
@@ -26,6 +29,7 @@ pub mod columns;
 pub mod flame;
 pub mod folded;
 pub mod hdr;
+pub mod hlog;
 pub mod run;
 pub mod schema;
 pub mod time;

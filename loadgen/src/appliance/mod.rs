@@ -616,6 +616,7 @@ fn write_attack_view(ctx: &Ctx, mix: &Mix, parts: &Parts, driven: &Driven) -> Re
             appliance_route: Some("classes, hist/ and timeseries.csv: requests through the appliance (half the offered rate); see appliance for the other half, straight to the proxy".into()),
             ..Default::default()
         },
+        worker: None,
     };
     output::write_run_dir(dir, &facts, &summary).map_err(config_err)?;
     Ok(())

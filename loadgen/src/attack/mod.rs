@@ -11,15 +11,19 @@
 //! - [`plan`]: what an attack is asked to do and what it returns (options, report, errors),
 //!   shared with the drivers.
 //! - [`open_loop`]: the open-loop driver, which this file calls.
+//! - [`worker`]: a worker's slice of a distributed run (`--segment`) and the shared
+//!   start (`--start-at`) both drivers wait for.
 
 pub mod open_loop;
 pub mod plan;
+pub mod worker;
 
 pub use plan::{AttackError, AttackOptions, AttackReport, Driver, OriginAddrs};
+pub use worker::{StartAt, Worker};
 
 use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use goose::config::{GooseConfiguration, GooseDefault, GooseDefaultType};
 use goose::prelude::*;
@@ -30,7 +34,7 @@ use crate::mix::Mix;
 use crate::origin::RunningOrigin;
 use crate::output::{self, files, RunFacts};
 use crate::profile::Profile;
-use crate::record::{Aggregator, RunClock};
+use crate::record::Aggregator;
 use crate::roster::Roster;
 use crate::scenarios::{self, Route, RunContext};
 
@@ -59,15 +63,23 @@ async fn origin_in_use(opts: &AttackOptions) -> Result<OriginInUse, AttackError>
     })
 }
 
-/// Runs one attack and writes its run directory.
+/// Runs one attack (the whole load, starting when ready) and writes its run directory.
 pub async fn attack(opts: &AttackOptions) -> Result<AttackReport, AttackError> {
-    let profile = Profile::load(&opts.profile)?.with_overrides(opts.duration, opts.users);
+    attack_as(opts, &Worker::whole()).await
+}
+
+/// Runs `worker`'s slice of an attack and writes its run directory. The overrides
+/// (`--users`, `--rate`) describe the whole run; the worker takes its segment of them.
+pub async fn attack_as(opts: &AttackOptions, worker: &Worker) -> Result<AttackReport, AttackError> {
+    let profile = Profile::load(&opts.profile)?
+        .with_overrides(opts.duration, opts.users)
+        .segment(worker.segment)?;
     std::fs::create_dir_all(&opts.out)
         .map_err(|e| AttackError::Setup(format!("creating {}: {e}", opts.out.display())))?;
     let origin = origin_in_use(opts).await?;
     let result = match opts.driver {
-        Driver::Goose => run_goose(opts, &profile, &origin.addrs).await,
-        Driver::OpenLoop => open_loop::attack(opts, &profile, &origin.addrs).await,
+        Driver::Goose => run_goose(opts, worker, &profile, &origin.addrs).await,
+        Driver::OpenLoop => open_loop::attack(opts, worker, &profile, &origin.addrs).await,
     };
     if let Some(own) = origin.own {
         own.stop().await?;
@@ -77,6 +89,7 @@ pub async fn attack(opts: &AttackOptions) -> Result<AttackReport, AttackError> {
 
 async fn run_goose(
     opts: &AttackOptions,
+    worker: &Worker,
     profile: &Profile,
     origin: &OriginAddrs,
 ) -> Result<AttackReport, AttackError> {
@@ -89,7 +102,8 @@ async fn run_goose(
         },
     };
     let corpus = Corpus::build(&mix, addressing)?;
-    let roster = Roster::load(&mix.roster, mix.roster_seed)?;
+    let (roster, roster_range) =
+        Roster::load(&mix.roster, mix.roster_seed)?.segment(worker.segment)?;
     let ca_pem = std::fs::read(&origin.ca).map_err(|e| {
         AttackError::Setup(format!(
             "reading the origin CA {}: {e}",
@@ -101,6 +115,7 @@ async fn run_goose(
         .map(|rate| Duration::from_secs_f64(profile.users as f64 / rate));
     let (aggregator, samples) = Aggregator::spawn(profile.warmup);
     let groups = roster.group_counts();
+    let started = worker.start().await?;
     let ctx = Arc::new(RunContext {
         route: opts.proxy.map_or(Route::Direct, Route::Proxy),
         corpus,
@@ -110,7 +125,7 @@ async fn run_goose(
         cors_origin: http::HeaderValue::from_str(&mix.cors_origin)
             .map_err(|e| AttackError::Setup(format!("cors.page_origin: {e}")))?,
         pace_interval,
-        clock: RunClock::start_now(),
+        clock: started.clock,
         samples,
         next_identity: AtomicUsize::new(0),
     });
@@ -146,10 +161,8 @@ async fn run_goose(
         );
     }
 
-    let started_wall = SystemTime::now();
-    let started = Instant::now();
     let goose_result = goose.execute().await;
-    let elapsed = started.elapsed();
+    let elapsed = started.clock.start.elapsed();
     let ended_wall = SystemTime::now();
     drop(ctx);
     let summary = tokio::task::spawn_blocking(move || aggregator.finish(Duration::from_secs(3)))
@@ -186,12 +199,18 @@ async fn run_goose(
         mix: Some(&mix),
         proxy: opts.proxy.map(|p| p.to_string()),
         origin: origin.http.to_string(),
-        started: started_wall,
+        started: started.wall,
         ended: ended_wall,
         elapsed,
         complete,
         offered_rps: profile.target_rate,
         extra,
+        worker: worker.facts(
+            &started,
+            profile.users,
+            profile.target_rate,
+            Some(roster_range),
+        ),
     };
     let run_json = output::write_run_dir(&opts.out, &facts, &summary)?;
     if let Err(e) = goose_result {

@@ -18,12 +18,13 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use super::plan::{AttackError, AttackOptions, AttackReport, OriginAddrs};
+use super::worker::Worker;
 use crate::corpus::{Addressing, Corpus};
 use crate::get_loop::{self, Answer, Ending, GetTarget, Gets, Sink};
 use crate::mix::Mix;
 use crate::output::{self, RunFacts};
 use crate::profile::Profile;
-use crate::record::{Aggregator, Class, Outcome, RunClock, Sample, UserRecorder};
+use crate::record::{Aggregator, Class, Outcome, Sample, UserRecorder};
 use crate::roster::Roster;
 use crate::schedule::{Schedule, Ticket};
 
@@ -33,11 +34,17 @@ const MAX_CONNECTIONS: u64 = 4096;
 /// Runs the open-loop driver and writes the run directory.
 pub async fn attack(
     opts: &AttackOptions,
+    worker: &Worker,
     profile: &Profile,
     origin: &OriginAddrs,
 ) -> Result<AttackReport, AttackError> {
     let mix = Mix::load(&profile.scenario_mix)?;
-    let rate = opts.rate.or(profile.target_rate).filter(|r| *r > 0.0);
+    // `--rate` is the whole run's; the profile's target rate is already this segment's.
+    let rate = opts
+        .rate
+        .map(|r| worker.segment.scale_rate(r))
+        .or(profile.target_rate)
+        .filter(|r| *r > 0.0);
     let (addressing, connect_to) = match opts.proxy {
         Some(p) => (Addressing::Proxy, p),
         None => (
@@ -50,18 +57,17 @@ pub async fn attack(
     };
     let corpus = Corpus::build(&mix, addressing)?;
     let targets = Gets::targets(&corpus, opts.proxy.is_some())?;
-    let auth = match opts.proxy {
-        Some(_) => Some(
-            Roster::load(&mix.roster, mix.roster_seed)?
-                .get(0)
-                .proxy_authorization
-                .clone(),
-        ),
-        None => None,
-    };
+    // Every connection browses as the first identity of this worker's share of the
+    // roster, so workers never share one.
+    let (roster, roster_range) =
+        Roster::load(&mix.roster, mix.roster_seed)?.segment(worker.segment)?;
+    let auth = opts
+        .proxy
+        .map(|_| roster.get(0).proxy_authorization.clone());
     let connections = profile.users.clamp(1, MAX_CONNECTIONS);
     let (aggregator, samples) = Aggregator::spawn(profile.warmup);
-    let clock = RunClock::start_now();
+    let started = worker.start().await?;
+    let clock = started.clock;
     let schedule = Arc::new(Schedule::new(
         clock.start,
         rate,
@@ -75,7 +81,6 @@ pub async fn attack(
         auth,
         timeout: mix.request_timeout,
     });
-    let started_wall = SystemTime::now();
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..connections {
         let sink = Samples {
@@ -107,12 +112,13 @@ pub async fn attack(
         mix: Some(&mix),
         proxy: opts.proxy.map(|p| p.to_string()),
         origin: origin.http.to_string(),
-        started: started_wall,
+        started: started.wall,
         ended: ended_wall,
         elapsed,
         complete: true,
         offered_rps: rate,
         extra,
+        worker: worker.facts(&started, connections, rate, Some(roster_range)),
     };
     let run_json = output::write_run_dir(&opts.out, &facts, &summary)?;
     Ok(AttackReport {

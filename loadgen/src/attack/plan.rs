@@ -18,6 +18,7 @@ use crate::profile::ProfileError;
 use crate::record::Summary;
 pub use crate::rig::origin::OriginAddrs;
 use crate::roster::RosterError;
+use crate::segment::SegmentError;
 
 /// Errors of an attack.
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +47,9 @@ pub enum AttackError {
     /// A corpus URL cannot be sent.
     #[error(transparent)]
     Target(#[from] TargetError),
+    /// This worker's segment cannot be cut from the profile.
+    #[error(transparent)]
+    Segment(#[from] SegmentError),
     /// Setup problem (arguments, files).
     #[error("{0}")]
     Setup(String),

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::segment::{Segment, SegmentError};
 use crate::units::{format_duration, Written};
 
 /// Errors loading a profile.
@@ -203,6 +204,23 @@ impl Profile {
             self.stages = derive_stages(self.users, self.ramp_rate, self.duration);
         }
         self
+    }
+
+    /// This worker's slice of the profile (after any overrides): users and every stage's
+    /// users split by the segment's exact arithmetic (the slices of each add up to the
+    /// whole), ramp and target rates in proportion; stage lengths, duration and warm-up
+    /// unchanged, so every worker's windows line up.
+    pub fn segment(mut self, segment: Segment) -> Result<Profile, SegmentError> {
+        if segment.is_whole() {
+            return Ok(self);
+        }
+        self.users = segment.scale_nonzero(self.users, "users")?;
+        for s in &mut self.stages {
+            s.users = segment.scale(s.users);
+        }
+        self.ramp_rate = segment.scale_rate(self.ramp_rate);
+        self.target_rate = self.target_rate.map(|r| segment.scale_rate(r));
+        Ok(self)
     }
 
     /// The test plan in Goose's `--test-plan` syntax, ending with a stop.

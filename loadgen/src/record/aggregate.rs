@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use hdrhistogram::Histogram;
 
 use super::sample::{new_histogram, record_clamped, Class, Outcome, Sample};
-use super::timeseries::{Row, Timeseries};
+use super::timeseries::{Row, SecondHistogram, Timeseries};
 
 /// Statistics of one class over the measured part of the run.
 #[derive(Debug, Clone)]
@@ -73,6 +73,9 @@ pub struct Summary {
     pub classes: Vec<ClassSummary>,
     /// Per-second rows (warm-up included, flagged).
     pub rows: Vec<Row>,
+    /// Per-second time-to-last-byte histograms by class (warm-up included), for the
+    /// interval log.
+    pub intervals: Vec<SecondHistogram>,
     /// Samples that arrived after their second had closed.
     pub late_samples: u64,
     /// Samples that finished inside the warm-up (not in the class statistics).
@@ -182,10 +185,11 @@ fn run(rx: Receiver<Vec<Sample>>, finish: Arc<AtomicBool>, warmup: Duration) -> 
             }
         }
     }
-    let (rows, late_samples) = c.series.finish();
+    let (rows, intervals, late_samples) = c.series.finish();
     Summary {
         classes: c.classes,
         rows,
+        intervals,
         late_samples,
         warmup_samples: c.warmup_samples,
         last_done_us: c.last_done_us,

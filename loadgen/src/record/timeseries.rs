@@ -6,6 +6,11 @@
 //! seconds newer arrive. Users ship samples within ~100 ms, so a sample for a
 //! closed second is rare; it still counts in the run's totals and is reported
 //! as `late`.
+//!
+//! Each class's histogram of a second is also kept, V2-deflate compressed (a few hundred
+//! bytes, where the histogram itself is some 200 KiB), when the second closes: the run's
+//! interval log (`.hlog`) is written from them, and a merge of workers adds them by
+//! wall-clock second to get exact per-second percentiles of the whole fleet.
 
 use std::collections::BTreeMap;
 
@@ -41,6 +46,17 @@ pub struct Row {
     pub classes: [ClassSecond; 6],
 }
 
+/// One class's time-to-last-byte histogram over one closed second, compressed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecondHistogram {
+    /// Seconds since the start of the run.
+    pub second: u64,
+    /// The class.
+    pub class: Class,
+    /// The histogram, V2-deflate encoded (`rundir::hlog::deflate`).
+    pub deflated: Vec<u8>,
+}
+
 #[derive(Debug)]
 struct OpenSecond {
     classes: [ClassSecond; 6],
@@ -56,6 +72,7 @@ pub struct Timeseries {
     rows: Vec<Row>,
     pool: Vec<Histogram<u64>>,
     late: u64,
+    intervals: Vec<SecondHistogram>,
 }
 
 impl Timeseries {
@@ -68,6 +85,7 @@ impl Timeseries {
             rows: Vec::new(),
             pool: Vec::new(),
             late: 0,
+            intervals: Vec::new(),
         }
     }
 
@@ -114,6 +132,11 @@ impl Timeseries {
             if let Some(mut h) = slot.take() {
                 open.classes[i].p50_us = h.value_at_quantile(0.5);
                 open.classes[i].p99_us = h.value_at_quantile(0.99);
+                self.intervals.push(SecondHistogram {
+                    second,
+                    class: Class::ALL[i],
+                    deflated: rundir::hlog::deflate(&h),
+                });
                 h.reset();
                 self.pool.push(h);
             }
@@ -130,12 +153,13 @@ impl Timeseries {
         });
     }
 
-    /// Closes every open second and returns the rows and the late count.
-    pub fn finish(mut self) -> (Vec<Row>, u64) {
+    /// Closes every open second and returns the rows, the per-second histograms (by
+    /// second, then class) and the late count.
+    pub fn finish(mut self) -> (Vec<Row>, Vec<SecondHistogram>, u64) {
         while !self.open.is_empty() {
             self.close_first();
         }
-        (self.rows, self.late)
+        (self.rows, self.intervals, self.late)
     }
 }
 

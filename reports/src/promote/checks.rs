@@ -66,6 +66,13 @@ pub fn unfit_reasons(run: &RunDir) -> Vec<String> {
     if failures > 0 {
         reasons.push(format!("the run had {failures} failed requests"));
     }
+    if let Some(m) = &r.merge {
+        reasons.extend(
+            m.invalid
+                .iter()
+                .map(|why| format!("the merged run is invalid: {why}")),
+        );
+    }
     if r.route.as_deref() == Some("direct") {
         reasons.push(
             "the run went straight to the origin (route: direct), not through the proxy".to_owned(),

@@ -105,6 +105,14 @@ pub fn against(run: &RunDir, dir: &Path) -> Against {
     if run.run.complete != Some(true) && out.no_verdict.is_none() {
         out.no_verdict = Some("the run is incomplete, so the gate does not judge it".to_owned());
     }
+    if let (None, Some(why)) = (
+        &out.no_verdict,
+        run.run.merge.as_ref().and_then(|m| m.invalid.first()),
+    ) {
+        out.no_verdict = Some(format!(
+            "the merged run is invalid ({why}), so the gate does not judge it"
+        ));
+    }
     if let (None, Some(gates), Some((_, b))) = (&out.no_verdict, &gates, &out.baseline) {
         let current = metrics::extract(run);
         out.report = Some(gate::evaluate(gates, &out.rules, &b.metrics, &current));

@@ -50,6 +50,10 @@ pub struct Files {
     /// Goose's reports, when written.
     #[serde(default)]
     pub goose_report: Vec<String>,
+    /// Per-second time-to-last-byte histograms of every class, as an HdrHistogram
+    /// interval log (`.hlog`, V2-deflate; readable by other HdrHistogram tools).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval_log: Option<String>,
 }
 
 /// What one driver adds about itself (`run.json` `extra`): the Goose driver its roster,

@@ -11,6 +11,7 @@ use super::class::ClassStats;
 use super::harness::{HarnessReport, Instructions, Placement};
 use super::latency::AddedLatency;
 use super::window::SteadyWindow;
+use super::worker::{MergeFacts, WorkerFacts};
 
 /// The `run.json` schema version the load generator writes (this build also reads 1).
 pub const RUN_SCHEMA_VERSION: u32 = 2;
@@ -112,6 +113,12 @@ pub struct RunJson {
     /// Appliance results: added latency, identity, RADIUS (appliance runs only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub appliance: Option<ApplianceResults>,
+    /// This run's slice of a distributed run (`loadgen attack --segment`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worker: Option<WorkerFacts>,
+    /// The workers a merged run was made of (`perf-report merge`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merge: Option<MergeFacts>,
 }
 
 /// One stage of the test plan on the run's clock (planned seconds since the attack

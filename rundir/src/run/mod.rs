@@ -18,6 +18,7 @@ pub mod harness;
 pub mod latency;
 pub mod migrate;
 pub mod window;
+pub mod worker;
 
 pub use appliance::ApplianceResults;
 pub use attack::{CoordinatedOmission, DriverFacts, Files, GooseTotals, Samples};
@@ -28,6 +29,7 @@ pub use harness::{ClassInstructions, HarnessReport, Instructions, Placement};
 pub use latency::{AddedLatency, Percentiles};
 pub use migrate::DocError;
 pub use window::SteadyWindow;
+pub use worker::{MergeFacts, MergedWorker, WorkerFacts};
 
 #[cfg(test)]
 mod tests {
