@@ -5,12 +5,14 @@
 //! through a typed, tolerant view ([`rundir`]); metrics are extracted ([`metrics`]) into the
 //! same shape a baseline stores ([`baseline`]); the rule engine ([`rules`], [`gate`])
 //! compares two metric sets with robust statistics ([`stats`]) and returns pass, hotfix
-//! or rollback.
+//! or rollback. [`canary`] asks the same question of live telemetry: canary instances
+//! against control instances serving the same traffic at the same time.
 
 pub mod ab;
 pub mod atomic;
 pub mod baseline;
 pub mod callgrind;
+pub mod canary;
 pub mod clean;
 pub mod diff;
 pub mod error;
