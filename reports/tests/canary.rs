@@ -17,7 +17,7 @@ mod canary_rig;
 use std::process::Command;
 use std::time::Duration;
 
-use canary_rig::{Load, Origin, Proxy, Stream, ALLOWED_HOST, BLOCKED_HOST};
+use canary_rig::{machine_gates, mix, Load, Origin, Proxy, Stream};
 use reports::canary::classify::Class;
 use reports::canary::CanaryReport;
 
@@ -25,62 +25,6 @@ use reports::canary::CanaryReport;
 const INTERVALS: u32 = 12;
 /// Seconds per interval.
 const INTERVAL_S: u32 = 1;
-
-/// The committed gates file with the `[canary]` latency and CPU lines widened for this
-/// machine: two shared cores, where identical builds' per-interval CPU per request and
-/// median latency differed by 14% and 25-50% in A/A sessions of this test (the CI gate
-/// keeps CPU per request reported-only and its latency lines at +50%/+100% for the same
-/// reason). The slowdowns below are far beyond these lines.
-fn machine_gates(dir: &std::path::Path) -> std::path::PathBuf {
-    let committed = concat!(env!("CARGO_MANIFEST_DIR"), "/../baselines/gates.toml");
-    let mut doc: toml::Table =
-        toml::from_str(&std::fs::read_to_string(committed).expect("read gates.toml"))
-            .expect("gates.toml parses");
-    let metrics = doc["canary"]["metric"]
-        .as_array()
-        .expect("canary metrics")
-        .clone();
-    let widened: Vec<toml::Value> = metrics
-        .into_iter()
-        .map(|mut m| {
-            let name = m["metric"].as_str().unwrap_or_default().to_string();
-            if name.starts_with("latency_") || name == "cpu_s_per_request" {
-                let t = m.as_table_mut().expect("a rule is a table");
-                t.insert("hotfix".into(), 0.5.into());
-                t.insert("rollback".into(), 1.0.into());
-            }
-            m
-        })
-        .collect();
-    doc["canary"]
-        .as_table_mut()
-        .expect("[canary] is a table")
-        .insert("metric".into(), widened.into());
-    let path = dir.join("gates.toml");
-    std::fs::write(&path, toml::to_string(&doc).expect("serialise")).expect("write gates");
-    path
-}
-
-/// Load for one proxy: allowed pages and block pages.
-fn mix(proxy: &Proxy, allowed_rate: f64, blocked_rate: f64) -> Vec<Stream> {
-    let mut out = Vec::new();
-    if allowed_rate > 0.0 {
-        let half = Stream {
-            proxy: proxy.listen,
-            host: ALLOWED_HOST,
-            rate: allowed_rate / 2.0,
-        };
-        out.extend([half, half]);
-    }
-    if blocked_rate > 0.0 {
-        out.push(Stream {
-            proxy: proxy.listen,
-            host: BLOCKED_HOST,
-            rate: blocked_rate,
-        });
-    }
-    out
-}
 
 /// Runs `perf-report canary` on the two proxies' endpoints while `streams` load them;
 /// returns the exit code and the JSON report.

@@ -260,3 +260,129 @@ fn request(proxy: SocketAddr, host: &str, i: u64) {
     let mut sink = Vec::new();
     let _ = s.read_to_end(&mut sink);
 }
+
+/// The committed gates file with the `[canary]` latency and CPU lines widened for this
+/// machine: two shared cores, where identical builds' per-interval CPU per request and
+/// median latency differed by 14% and 25-50% in A/A sessions of this test (the CI gate
+/// keeps CPU per request reported-only and its latency lines at +50%/+100% for the same
+/// reason), and one non-critical metric of the thirteen crossed its line in one A/A
+/// session of six, so the pass score is 90 here (twelve of thirteen). The slowdowns below
+/// are far beyond these lines.
+pub fn machine_gates(dir: &std::path::Path) -> std::path::PathBuf {
+    let committed = concat!(env!("CARGO_MANIFEST_DIR"), "/../baselines/gates.toml");
+    let mut doc: toml::Table =
+        toml::from_str(&std::fs::read_to_string(committed).expect("read gates.toml"))
+            .expect("gates.toml parses");
+    let metrics = doc["canary"]["metric"]
+        .as_array()
+        .expect("canary metrics")
+        .clone();
+    let widened: Vec<toml::Value> = metrics
+        .into_iter()
+        .map(|mut m| {
+            let name = m["metric"].as_str().unwrap_or_default().to_string();
+            if name.starts_with("latency_") || name == "cpu_s_per_request" {
+                let t = m.as_table_mut().expect("a rule is a table");
+                t.insert("hotfix".into(), 0.5.into());
+                t.insert("rollback".into(), 1.0.into());
+            }
+            m
+        })
+        .collect();
+    doc["canary"]
+        .as_table_mut()
+        .expect("[canary] is a table")
+        .insert("metric".into(), widened.into());
+    let canary = doc["canary"].as_table_mut().expect("[canary] is a table");
+    canary.insert("pass_score".into(), 90.0.into());
+    let path = dir.join("gates.toml");
+    std::fs::write(&path, toml::to_string(&doc).expect("serialise")).expect("write gates");
+    path
+}
+
+/// Load for one proxy: allowed pages and block pages.
+pub fn mix(proxy: &Proxy, allowed_rate: f64, blocked_rate: f64) -> Vec<Stream> {
+    let mut out = Vec::new();
+    if allowed_rate > 0.0 {
+        let half = Stream {
+            proxy: proxy.listen,
+            host: ALLOWED_HOST,
+            rate: allowed_rate / 2.0,
+        };
+        out.extend([half, half]);
+    }
+    if blocked_rate > 0.0 {
+        out.push(Stream {
+            proxy: proxy.listen,
+            host: BLOCKED_HOST,
+            rate: blocked_rate,
+        });
+    }
+    out
+}
+
+/// Debian's `prometheus` scraping `jobs` (name, admin address) every second on loopback,
+/// its data in a temp dir; stopped by pid on drop. None when it is not installed.
+pub struct Prometheus {
+    child: Child,
+    pub addr: SocketAddr,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Prometheus {
+    pub fn start(jobs: &[(&str, SocketAddr)]) -> Option<Self> {
+        let bin = ["/usr/bin/prometheus", "/usr/local/bin/prometheus"]
+            .into_iter()
+            .map(Path::new)
+            .find(|p| p.exists())?;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut config = String::from(
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n",
+        );
+        for (name, addr) in jobs {
+            config.push_str(&format!(
+                "  - job_name: {name}\n    static_configs:\n      - targets: [\"{addr}\"]\n"
+            ));
+        }
+        let path = dir.path().join("prometheus.yml");
+        std::fs::write(&path, config).expect("write prometheus.yml");
+        let addr = free_port();
+        let child = Command::new(bin)
+            .arg(format!("--config.file={}", path.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.path().join("data").display()
+            ))
+            .arg(format!("--web.listen-address={addr}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start prometheus");
+        let mut prom = Prometheus {
+            child,
+            addr,
+            _dir: dir,
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(Some(status)) = prom.child.try_wait() {
+                panic!("prometheus exited before it was ready: {status}");
+            }
+            if get_status(addr, "/-/ready") == Some(200) {
+                return Some(prom);
+            }
+            assert!(
+                Instant::now() < deadline,
+                "prometheus not ready within 30 s"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
