@@ -4,10 +4,10 @@
 //! arrays indexed by small enums, so recording on the hot path is an atomic add with no
 //! label hashing and no allocation.
 //!
-//! The request latency histogram is split by `decision`, so a canary judge can compare
-//! allowed, blocked and failed requests apart (a blocked request never reaches an origin;
-//! pooled into one histogram a shift in the mix reads as a shift in latency). Sums over
-//! `le` give the whole-proxy figure the alert rules use. The standard process metrics
+//! Beside the whole-proxy latency histogram (which the alert rules read) a second one is
+//! split by `decision`, so a canary judge can compare allowed, blocked and failed requests
+//! apart (a blocked request never reaches an origin; pooled into one histogram, a shift in
+//! the mix reads as a shift in latency). The standard process metrics
 //! (`process_cpu_seconds_total`, `process_resident_memory_bytes`, unprefixed as every
 //! exporter writes them) are read from `/proc/self` when `/metrics` is rendered: the judge
 //! needs CPU per request and memory per instance, and a scrape is the one moment they are
@@ -162,7 +162,8 @@ pub struct PoolMetrics {
 pub struct Metrics {
     registry: Registry,
     requests: [[Counter; 5]; 3],
-    latency: [Histogram; 3],
+    latency: Histogram,
+    latency_by_decision: [Histogram; 3],
     /// Unprefixed registry of the standard process metrics.
     process: Registry,
     process_cpu_seconds: Counter<f64, std::sync::atomic::AtomicU64>,
@@ -218,15 +219,22 @@ impl Metrics {
         let requests = DECISIONS.map(|d| {
             CLASSES.map(|c| requests_family.get_or_create_owned(&[("decision", d), ("status", c)]))
         });
+        let latency = Histogram::new(exponential_buckets(0.0005, 2.0, 16));
+        registry.register(
+            "request_duration_seconds",
+            "Time from request head to response head",
+            latency.clone(),
+        );
         let latency_family = Family::<Labels, Histogram>::new_with_constructor(|| {
             Histogram::new(exponential_buckets(0.0005, 2.0, 16))
         });
         registry.register(
-            "request_duration_seconds",
+            "request_duration_by_decision_seconds",
             "Time from request head to response head, by decision",
             latency_family.clone(),
         );
-        let latency = DECISIONS.map(|d| latency_family.get_or_create(&[("decision", d)]).clone());
+        let latency_by_decision =
+            DECISIONS.map(|d| latency_family.get_or_create(&[("decision", d)]).clone());
         let mut process = Registry::default();
         let process_cpu_seconds = Counter::<f64, std::sync::atomic::AtomicU64>::default();
         process.register(
@@ -360,6 +368,7 @@ impl Metrics {
             registry,
             requests,
             latency,
+            latency_by_decision,
             process,
             process_cpu_seconds,
             process_rss_bytes,
@@ -398,7 +407,9 @@ impl Metrics {
     pub fn record_request(&self, decision: DecisionLabel, status: u16, elapsed: Duration) {
         let class = usize::from(status / 100).clamp(1, 5) - 1;
         self.requests[decision as usize][class].inc();
-        self.latency[decision as usize].observe(elapsed.as_secs_f64());
+        let seconds = elapsed.as_secs_f64();
+        self.latency.observe(seconds);
+        self.latency_by_decision[decision as usize].observe(seconds);
     }
 
     /// Counts an upstream failure.
@@ -514,14 +525,13 @@ mod tests {
         let m = Metrics::new();
         m.record_request(DecisionLabel::Blocked, 403, Duration::from_millis(2));
         let text = m.render();
-        assert!(
-            text.contains(r#"filter_proxy_request_duration_seconds_count{decision="blocked"} 1"#),
-            "{text}"
-        );
-        assert!(
-            text.contains(r#"filter_proxy_request_duration_seconds_count{decision="allowed"} 0"#),
-            "{text}"
-        );
+        for line in [
+            "filter_proxy_request_duration_seconds_count 1",
+            r#"filter_proxy_request_duration_by_decision_seconds_count{decision="blocked"} 1"#,
+            r#"filter_proxy_request_duration_by_decision_seconds_count{decision="allowed"} 0"#,
+        ] {
+            assert!(text.contains(line), "{line} missing from:\n{text}");
+        }
         let rss = text
             .lines()
             .find_map(|l| l.strip_prefix("process_resident_memory_bytes "))

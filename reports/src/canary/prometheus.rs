@@ -83,9 +83,13 @@ pub fn collect(base: &HttpUrl, selector: &str, range: Range) -> Result<Vec<Snaps
             Field::Buckets,
             format!(
                 "sum by (decision, le) ({}{})",
-                names::LATENCY_BUCKET,
+                names::LATENCY_BY_DECISION_BUCKET,
                 with("")
             ),
+        ),
+        (
+            Field::Buckets,
+            format!("sum by (le) ({}{})", names::LATENCY_BUCKET, with("")),
         ),
         (
             Field::PoolExhausted,

@@ -3,8 +3,8 @@
 //!
 //! Counters are summed over the side's instances (CPU seconds and requests add up); the
 //! resident memory is the mean per instance, since sides may have different instance
-//! counts. Latency buckets are kept per `decision` label; a proxy whose histogram has no
-//! such label (older builds) contributes to the whole-proxy class only.
+//! counts. Latency buckets are kept per `decision` (the by-decision histogram); a proxy
+//! without it (older builds) gives the whole-proxy class only, from its one histogram.
 
 use std::collections::BTreeMap;
 
@@ -15,6 +15,9 @@ pub mod names {
     /// Requests by `decision` and `status`.
     pub const REQUESTS: &str = "filter_proxy_requests_total";
     /// Latency histogram, by `decision`.
+    pub const LATENCY_BY_DECISION_BUCKET: &str =
+        "filter_proxy_request_duration_by_decision_seconds_bucket";
+    /// Latency histogram of every request (the only one of older builds).
     pub const LATENCY_BUCKET: &str = "filter_proxy_request_duration_seconds_bucket";
     /// Pool acquisitions that timed out: each one a 503 to a client.
     pub const POOL_EXHAUSTED: &str = "filter_proxy_pool_exhausted_total";
@@ -94,11 +97,14 @@ impl Snapshot {
                     let decision = s.label("decision").unwrap_or(UNLABELLED);
                     *snap.requests.entry(decision.to_string()).or_default() += s.value;
                 }
-                names::LATENCY_BUCKET => {
+                names::LATENCY_BY_DECISION_BUCKET | names::LATENCY_BUCKET => {
                     let Some(le) = s.label("le").and_then(parse_bound) else {
                         continue;
                     };
-                    let decision = s.label("decision").unwrap_or(UNLABELLED);
+                    let decision = match s.name.as_str() {
+                        names::LATENCY_BUCKET => UNLABELLED,
+                        _ => s.label("decision").unwrap_or(UNLABELLED),
+                    };
                     snap.add_bucket(decision, le, s.value);
                 }
                 names::POOL_EXHAUSTED => snap.pool_exhausted += s.value,
@@ -155,14 +161,19 @@ impl Snapshot {
         out
     }
 
-    /// Cumulative buckets of a latency class: a decision, or [`ALL_CLASSES`] (every
-    /// histogram summed).
+    /// Cumulative buckets of a latency class: a decision, or [`ALL_CLASSES`] (the
+    /// decisions' histograms summed; the whole-proxy histogram when there are none).
     pub fn class_buckets(&self, class: &str) -> Option<BTreeMap<Bound, f64>> {
         if class != ALL_CLASSES {
             return self.buckets.get(class).cloned();
         }
+        let labelled = self.buckets.keys().any(|k| k != UNLABELLED);
         let mut all = BTreeMap::new();
-        for bounds in self.buckets.values() {
+        for (_, bounds) in self
+            .buckets
+            .iter()
+            .filter(|(k, _)| !labelled || k.as_str() != UNLABELLED)
+        {
             for (le, v) in bounds {
                 *all.entry(*le).or_default() += v;
             }
@@ -200,10 +211,12 @@ mod tests {
 
     const SCRAPE: &str = "filter_proxy_requests_total{decision=\"allowed\",status=\"2xx\"} 10\n\
         filter_proxy_requests_total{decision=\"blocked\",status=\"4xx\"} 4\n\
-        filter_proxy_request_duration_seconds_bucket{decision=\"allowed\",le=\"0.001\"} 6\n\
-        filter_proxy_request_duration_seconds_bucket{decision=\"allowed\",le=\"+Inf\"} 10\n\
-        filter_proxy_request_duration_seconds_bucket{decision=\"blocked\",le=\"0.001\"} 4\n\
-        filter_proxy_request_duration_seconds_bucket{decision=\"blocked\",le=\"+Inf\"} 4\n\
+        filter_proxy_request_duration_by_decision_seconds_bucket{decision=\"allowed\",le=\"0.001\"} 6\n\
+        filter_proxy_request_duration_by_decision_seconds_bucket{decision=\"allowed\",le=\"+Inf\"} 10\n\
+        filter_proxy_request_duration_by_decision_seconds_bucket{decision=\"blocked\",le=\"0.001\"} 4\n\
+        filter_proxy_request_duration_by_decision_seconds_bucket{decision=\"blocked\",le=\"+Inf\"} 4\n\
+        filter_proxy_request_duration_seconds_bucket{le=\"0.001\"} 10\n\
+        filter_proxy_request_duration_seconds_bucket{le=\"+Inf\"} 14\n\
         filter_proxy_store_unavailable_total{mode=\"open\"} 2\n\
         filter_proxy_store_unavailable_total{mode=\"closed\"} 5\n\
         process_cpu_seconds_total 1.5\nprocess_resident_memory_bytes 1000\n";
