@@ -24,6 +24,7 @@ test   e2guardian         e2guardian
 test   perf               linux-perf
 test   chromium           chromium
 test   certutil           libnss3-tools
+test   prometheus         prometheus
 ci     make               make
 image  buildah            buildah
 image  curl               curl

@@ -3,10 +3,19 @@
 //! Every label set is resolved once at start into plain counter/gauge handles held in
 //! arrays indexed by small enums, so recording on the hot path is an atomic add with no
 //! label hashing and no allocation.
+//!
+//! Beside the whole-proxy latency histogram (which the alert rules read) a second one is
+//! split by `decision`, so a canary judge can compare allowed, blocked and failed requests
+//! apart (a blocked request never reaches an origin; pooled into one histogram, a shift in
+//! the mix reads as a shift in latency). The standard process metrics
+//! (`process_cpu_seconds_total`, `process_resident_memory_bytes`, unprefixed as every
+//! exporter writes them) are read from `/proc/self` when `/metrics` is rendered: the judge
+//! needs CPU per request and memory per instance, and a scrape is the one moment they are
+//! wanted.
 
 use std::time::Duration;
 
-use prometheus_client::encoding::text::encode;
+use prometheus_client::encoding::text::{encode, encode_registry};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -154,6 +163,11 @@ pub struct Metrics {
     registry: Registry,
     requests: [[Counter; 5]; 3],
     latency: Histogram,
+    latency_by_decision: [Histogram; 3],
+    /// Unprefixed registry of the standard process metrics.
+    process: Registry,
+    process_cpu_seconds: Counter<f64, std::sync::atomic::AtomicU64>,
+    process_rss_bytes: Gauge,
     /// Client connections being served.
     pub active_connections: Gauge,
     /// Client connections refused at the connection limit.
@@ -210,6 +224,29 @@ impl Metrics {
             "request_duration_seconds",
             "Time from request head to response head",
             latency.clone(),
+        );
+        let latency_family = Family::<Labels, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.0005, 2.0, 16))
+        });
+        registry.register(
+            "request_duration_by_decision_seconds",
+            "Time from request head to response head, by decision",
+            latency_family.clone(),
+        );
+        let latency_by_decision =
+            DECISIONS.map(|d| latency_family.get_or_create(&[("decision", d)]).clone());
+        let mut process = Registry::default();
+        let process_cpu_seconds = Counter::<f64, std::sync::atomic::AtomicU64>::default();
+        process.register(
+            "process_cpu_seconds",
+            "User and system CPU time spent in seconds",
+            process_cpu_seconds.clone(),
+        );
+        let process_rss_bytes = Gauge::default();
+        process.register(
+            "process_resident_memory_bytes",
+            "Resident memory size in bytes",
+            process_rss_bytes.clone(),
         );
         let active_connections = Gauge::default();
         registry.register(
@@ -331,6 +368,10 @@ impl Metrics {
             registry,
             requests,
             latency,
+            latency_by_decision,
+            process,
+            process_cpu_seconds,
+            process_rss_bytes,
             active_connections,
             refused_connections,
             pool,
@@ -366,7 +407,9 @@ impl Metrics {
     pub fn record_request(&self, decision: DecisionLabel, status: u16, elapsed: Duration) {
         let class = usize::from(status / 100).clamp(1, 5) - 1;
         self.requests[decision as usize][class].inc();
-        self.latency.observe(elapsed.as_secs_f64());
+        let seconds = elapsed.as_secs_f64();
+        self.latency.observe(seconds);
+        self.latency_by_decision[decision as usize].observe(seconds);
     }
 
     /// Counts an upstream failure.
@@ -426,8 +469,75 @@ impl Metrics {
 
     /// The Prometheus text exposition of every metric.
     pub fn render(&self) -> String {
+        self.sample_process();
         let mut out = String::with_capacity(8 * 1024);
+        encode_registry(&mut out, &self.process).expect("writing to a String cannot fail");
         encode(&mut out, &self.registry).expect("writing to a String cannot fail");
         out
+    }
+
+    /// Refreshes the process metrics from `/proc/self` (Linux; elsewhere they stay 0).
+    /// The CPU counter is monotonic: it is raised to the kernel's figure, never lowered
+    /// (two scrapes at the same instant could both raise it; scrapers do not overlap).
+    fn sample_process(&self) {
+        if let Some(cpu) = proc_self_cpu_seconds() {
+            let now = self.process_cpu_seconds.get();
+            if cpu > now {
+                self.process_cpu_seconds.inc_by(cpu - now);
+            }
+        }
+        if let Some(rss) = proc_self_rss_bytes() {
+            self.process_rss_bytes.set(rss);
+        }
+    }
+}
+
+/// Kernel clock ticks per second in `/proc` figures (`USER_HZ`: 100 on every Linux ABI).
+const USER_HZ: f64 = 100.0;
+/// Page size assumed for `/proc/self/statm` (4 KiB on the x86-64 and arm64 hosts we run).
+const PAGE_BYTES: i64 = 4096;
+
+/// utime + stime of this process, in seconds.
+fn proc_self_cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The command name may hold spaces; fields after its closing parenthesis are fixed.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let mut fields = rest.split(' ');
+    // After the name: state is field 3; utime and stime are fields 14 and 15.
+    let utime: f64 = fields.nth(11)?.parse().ok()?;
+    let stime: f64 = fields.next()?.parse().ok()?;
+    Some((utime + stime) / USER_HZ)
+}
+
+/// Resident set size of this process, in bytes.
+fn proc_self_rss_bytes() -> Option<i64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: i64 = statm.split(' ').nth(1)?.parse().ok()?;
+    Some(pages * PAGE_BYTES)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latency_is_split_by_decision_and_process_metrics_are_rendered() {
+        let m = Metrics::new();
+        m.record_request(DecisionLabel::Blocked, 403, Duration::from_millis(2));
+        let text = m.render();
+        for line in [
+            "filter_proxy_request_duration_seconds_count 1",
+            r#"filter_proxy_request_duration_by_decision_seconds_count{decision="blocked"} 1"#,
+            r#"filter_proxy_request_duration_by_decision_seconds_count{decision="allowed"} 0"#,
+        ] {
+            assert!(text.contains(line), "{line} missing from:\n{text}");
+        }
+        let rss = text
+            .lines()
+            .find_map(|l| l.strip_prefix("process_resident_memory_bytes "))
+            .expect("RSS rendered");
+        assert!(rss.parse::<i64>().expect("a number") > 0, "{rss}");
+        assert!(text.contains("process_cpu_seconds_total "), "{text}");
+        assert_eq!(text.matches("# EOF").count(), 1, "one exposition");
     }
 }

@@ -6,12 +6,15 @@
 //! same shape a baseline stores ([`baseline`]); the rule engine ([`rules`], [`gate`])
 //! compares two metric sets with robust statistics ([`stats`]) and returns pass, hotfix
 //! or rollback. The workers of a distributed run are first merged into one run
-//! directory ([`merge`]: histograms added, seconds summed by wall clock).
+//! directory ([`merge`]: histograms added, seconds summed by wall clock). [`canary`] asks
+//! the same question of live telemetry: canary instances against control instances
+//! serving the same traffic at the same time.
 
 pub mod ab;
 pub mod atomic;
 pub mod baseline;
 pub mod callgrind;
+pub mod canary;
 pub mod clean;
 pub mod diff;
 pub mod error;

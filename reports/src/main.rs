@@ -76,6 +76,10 @@ enum Command {
         #[arg(long, value_enum, default_value_t)]
         suggest: Suggest,
     },
+    /// Judge canary instances against control instances on live telemetry (Prometheus API
+    /// or direct scrapes). Exit 0 pass, 1 rollback, 3 hotfix, 2 bad input (including
+    /// traffic too different to compare).
+    Canary(CanaryArgs),
     /// Compare a run with a baseline. Exit 0 pass, 1 rollback, 3 hotfix, 4 inconclusive
     /// (too little uncontended time to judge latency), 2 bad input.
     Diff {
@@ -295,6 +299,82 @@ fn gate(args: GateArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::from(code))
 }
 
+#[derive(clap::Args)]
+struct CanaryArgs {
+    /// Prometheus base URL: --control and --canary are then one label selector each
+    /// (e.g. `launch_template_version="7"`). Without it they are /metrics URLs, scraped
+    /// by the judge for the window.
+    #[arg(long)]
+    prometheus: Option<String>,
+    /// The control side: selector, or one or more /metrics URLs.
+    #[arg(long, num_args = 1.., required = true)]
+    control: Vec<String>,
+    /// The canary side: selector, or one or more /metrics URLs.
+    #[arg(long, num_args = 1.., required = true)]
+    canary: Vec<String>,
+    /// Seconds judged: the last WINDOW seconds (Prometheus) or the next (scrapes).
+    #[arg(long, default_value_t = 600.0)]
+    window: f64,
+    /// Seconds per interval [default: interval_s of the [canary] section].
+    #[arg(long)]
+    interval: Option<f64>,
+    /// End of the window for Prometheus, Unix seconds [default: now].
+    #[arg(long)]
+    end: Option<f64>,
+    /// Gates file with the [canary] section.
+    #[arg(long, default_value = "baselines/gates.toml")]
+    gates: PathBuf,
+    /// Where canary.json and canary.md go (printed to stdout as well).
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+fn canary(args: CanaryArgs) -> anyhow::Result<ExitCode> {
+    use reports::canary::{http::HttpUrl, CanaryOptions, Source};
+    let source = match args.prometheus {
+        Some(url) => {
+            let [control, canary] = [&args.control, &args.canary].map(|s| s.join(" "));
+            let end = match args.end {
+                Some(end) => end,
+                None => std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .context("the clock is before 1970")?
+                    .as_secs_f64(),
+            };
+            Source::Prometheus {
+                url: HttpUrl::parse(&url)?,
+                control,
+                canary,
+                end,
+            }
+        }
+        None => {
+            let urls = |v: &[String]| {
+                v.iter()
+                    .map(|u| HttpUrl::parse(u))
+                    .collect::<Result<Vec<_>, _>>()
+            };
+            Source::Scrape {
+                control: urls(&args.control)?,
+                canary: urls(&args.canary)?,
+            }
+        }
+    };
+    let opts = CanaryOptions {
+        source,
+        gates: args.gates,
+        window_s: args.window,
+        interval_s: args.interval,
+    };
+    let report = reports::canary::run(&opts).context("judging the canary")?;
+    print!("{}", reports::canary::report::markdown(&report));
+    if let Some(dir) = &args.out {
+        let [json, md] = reports::canary::report::write(&report, dir)?;
+        println!("\nwrote {} and {}", json.display(), md.display());
+    }
+    Ok(ExitCode::from(report.exit_code()))
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
@@ -309,6 +389,7 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Gate(args) => gate(args),
+        Command::Canary(args) => canary(args),
         Command::Rollout { repo, out, check } => {
             let sources = reports::rollout::Sources::in_repo(&repo);
             let generated =

@@ -29,6 +29,11 @@ struct RawGates {
     gate: Vec<RawRule>,
     #[serde(default)]
     profile: BTreeMap<String, RawProfile>,
+    /// The canary judge's section, read by `perf-report canary` (`canary::config`); the
+    /// gate's rules do not use it.
+    #[serde(default)]
+    #[allow(dead_code)]
+    canary: Option<toml::Table>,
 }
 
 #[derive(Debug, Deserialize)]
