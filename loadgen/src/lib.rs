@@ -19,14 +19,16 @@
 //! - The rig: [`rig`] (child guards, the shutdown signal, paths, origin, Redis, config
 //!   generation, proxy launch, pinning, CPU quota, `/proc` samples).
 //! - Commands above the rig: [`harness`] (`loadgen run`), [`instructions`] (the
-//!   instruction pass), [`appliance`] (appliance runs), [`faults`], [`capacity`],
-//!   [`parity`], [`fleet`] (a distributed run's workers on one machine); [`judged`] (what a judged command returns); [`cli`] (the `origin` and
+//!   instruction pass), [`appliance`] (appliance runs), [`connections`] (connection
+//!   storms), [`faults`], [`capacity`], [`parity`], [`fleet`] (a distributed run's
+//!   workers on one machine); [`judged`] (what a judged command returns); [`cli`] (the `origin` and
 //!   `attack` arguments).
 
 pub mod appliance;
 pub mod attack;
 pub mod capacity;
 pub mod cli;
+pub mod connections;
 pub mod corpus;
 pub mod faults;
 pub mod fleet;

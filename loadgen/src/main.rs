@@ -85,8 +85,11 @@ async fn main() -> anyhow::Result<()> {
         }
         Cmd::Run(args) => {
             // A profile with an `[appliance]` table measures the appliance hop instead.
+            // A profile with a `[connections]` table runs the connection storm.
             let outcome = if loadgen::appliance::wants(&args.profile) {
                 loadgen::appliance::run(args).await?
+            } else if loadgen::connections::wants(&args.profile) {
+                loadgen::connections::run(args).await?
             } else {
                 loadgen::harness::run(args).await?
             };

@@ -14,6 +14,11 @@
 //! Only plain `http` origins are pooled (TLS is tunnelled with CONNECT), so the
 //! scheme+host+port key reduces to host+port. Slots are looked up by `&str`, so
 //! acquiring does not allocate.
+//!
+//! Memory: each connection's read buffer is capped at [`READ_BUFFER_MAX`]. hyper's client
+//! grows it adaptively up to about 400 KiB while a large body streams and never shrinks it
+//! while the connection idles in the pool; at the end of a `peak` run the pool's 1,024 idle
+//! connections held 198 MB of live heap (about 190 KB each) with no client connected.
 
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
@@ -30,6 +35,11 @@ use tokio::time::Instant;
 
 use crate::error::ProxyError;
 use crate::metrics::PoolMetrics;
+
+/// Largest read buffer of an upstream connection (hyper's `max_buf_size`; also the largest
+/// response head accepted). 64 KiB still moves a streamed body in large reads, and bounds
+/// what an idle pooled connection keeps to 64 KiB plus hyper's 8 KiB write buffer.
+pub const READ_BUFFER_MAX: usize = 64 * 1024;
 
 /// Pool limits (from `[upstream]`).
 #[derive(Debug, Clone)]
@@ -383,7 +393,9 @@ impl Pool {
             .take()
             .expect("a connection is opened at most once per acquire");
         let stream = connect().await?;
-        let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        let (sender, connection) = hyper::client::conn::http1::Builder::new()
+            .max_buf_size(READ_BUFFER_MAX)
+            .handshake(TokioIo::new(stream))
             .await
             .map_err(ProxyError::Protocol)?;
         tokio::spawn(async move {

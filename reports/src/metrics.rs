@@ -73,11 +73,35 @@ pub enum Metric {
     IdentityMismatches,
     /// Appliance: answers through the appliance that carried no user / answers checked.
     IdentityMissingRate,
+    /// Connection storm: idle connections made per second over both ramps (keep-alive and tunnels).
+    StormAcceptRatePerS,
+    /// Connection storm: 99th percentile latency of the active users during the storm, µs (from the intended send).
+    StormActiveP99Us,
+    /// Connection storm: storm connections that never became idle, plus failed requests of the active users.
+    StormConnectionFailures,
+    /// Connection storm: attempts beyond the connection cap not answered with the proxy's 503.
+    StormRefusalsMissed,
+    /// Connection storm: live heap per idle keep-alive connection (least-squares slope), bytes.
+    HeapPerKeepAliveBytes,
+    /// Connection storm: upper end of the 95% interval of that slope, bytes.
+    HeapPerKeepAliveUpperBytes,
+    /// Connection storm: live heap per idle tunnel (least-squares slope), bytes.
+    HeapPerTunnelBytes,
+    /// Connection storm: upper end of the 95% interval of that slope, bytes.
+    HeapPerTunnelUpperBytes,
+    /// Connection storm: RSS per idle keep-alive connection (slope), bytes.
+    RssPerKeepAliveBytes,
+    /// Connection storm: RSS per idle tunnel (slope), bytes.
+    RssPerTunnelBytes,
+    /// Connection storm: open fds per idle keep-alive connection (slope).
+    FdsPerKeepAlive,
+    /// Connection storm: open fds per idle tunnel (slope).
+    FdsPerTunnel,
 }
 
 impl Metric {
     /// All metrics, in report order.
-    pub const ALL: [Metric; 25] = [
+    pub const ALL: [Metric; 37] = [
         Metric::FailureRate,
         Metric::P99Us,
         Metric::P999Us,
@@ -103,6 +127,18 @@ impl Metric {
         Metric::ApplianceAddedP99Us,
         Metric::IdentityMismatches,
         Metric::IdentityMissingRate,
+        Metric::StormAcceptRatePerS,
+        Metric::StormActiveP99Us,
+        Metric::StormConnectionFailures,
+        Metric::StormRefusalsMissed,
+        Metric::HeapPerKeepAliveBytes,
+        Metric::HeapPerKeepAliveUpperBytes,
+        Metric::HeapPerTunnelBytes,
+        Metric::HeapPerTunnelUpperBytes,
+        Metric::RssPerKeepAliveBytes,
+        Metric::RssPerTunnelBytes,
+        Metric::FdsPerKeepAlive,
+        Metric::FdsPerTunnel,
     ];
 
     /// The name used in `gates.toml` and in documents.
@@ -133,6 +169,18 @@ impl Metric {
             Metric::ApplianceAddedP99Us => "appliance_added_p99_us",
             Metric::IdentityMismatches => "identity_mismatches",
             Metric::IdentityMissingRate => "identity_missing_rate",
+            Metric::StormAcceptRatePerS => "storm_accept_rate_per_s",
+            Metric::StormActiveP99Us => "storm_active_p99_us",
+            Metric::StormConnectionFailures => "storm_connection_failures",
+            Metric::StormRefusalsMissed => "storm_refusals_missed",
+            Metric::HeapPerKeepAliveBytes => "heap_per_keep_alive_bytes",
+            Metric::HeapPerKeepAliveUpperBytes => "heap_per_keep_alive_upper_bytes",
+            Metric::HeapPerTunnelBytes => "heap_per_tunnel_bytes",
+            Metric::HeapPerTunnelUpperBytes => "heap_per_tunnel_upper_bytes",
+            Metric::RssPerKeepAliveBytes => "rss_per_keep_alive_bytes",
+            Metric::RssPerTunnelBytes => "rss_per_tunnel_bytes",
+            Metric::FdsPerKeepAlive => "fds_per_keep_alive",
+            Metric::FdsPerTunnel => "fds_per_tunnel",
         }
     }
 
@@ -168,6 +216,18 @@ impl Metric {
             | Metric::ApplianceAddedP99Us
             | Metric::IdentityMismatches
             | Metric::IdentityMissingRate => Some("appliance runs"),
+            Metric::StormAcceptRatePerS
+            | Metric::StormActiveP99Us
+            | Metric::StormConnectionFailures
+            | Metric::StormRefusalsMissed
+            | Metric::HeapPerKeepAliveBytes
+            | Metric::HeapPerKeepAliveUpperBytes
+            | Metric::HeapPerTunnelBytes
+            | Metric::HeapPerTunnelUpperBytes
+            | Metric::RssPerKeepAliveBytes
+            | Metric::RssPerTunnelBytes
+            | Metric::FdsPerKeepAlive
+            | Metric::FdsPerTunnel => Some("connection-storm runs"),
             _ => None,
         }
     }
@@ -307,6 +367,7 @@ pub fn extract(run: &RunDir) -> MetricSet {
     put(global(Metric::AchievedRateRatio), achieved, Vec::new());
     extract_soak_and_spike(run, &mut set);
     extract_appliance(run, &mut set);
+    extract_connections(run, &mut set);
     set
 }
 
@@ -369,6 +430,84 @@ fn extract_appliance(run: &RunDir, set: &mut MetricSet) {
             Metric::IdentityMissingRate,
             id.and_then(rundir::run::appliance::IdentityCounts::missing_rate),
         ),
+    ] {
+        if let Some(point) = point.filter(|p| p.is_finite()) {
+            let key = MetricKey {
+                metric,
+                class: None,
+            };
+            set.insert(
+                key.to_string(),
+                MetricValue {
+                    point: Some(point),
+                    samples: Vec::new(),
+                },
+            );
+        }
+    }
+}
+
+/// The connection-storm metrics, for runs with connection results (whole-run values: each
+/// is one fit or one count of the storm).
+fn extract_connections(run: &RunDir, set: &mut MetricSet) {
+    let Some(c) = &run.run.connections else {
+        return;
+    };
+    let ka = c.keep_alive.as_ref();
+    let tu = c.tunnel.as_ref();
+    let slope = |kind: Option<&rundir::run::connections::ConnectionKind>,
+                 pick: fn(
+        &rundir::run::connections::ConnectionKind,
+    ) -> Option<rundir::run::connections::Slope>,
+                 upper: bool| {
+        kind.and_then(pick)
+            .map(|s| if upper { s.upper } else { s.per_connection })
+    };
+    let opened = ka.map_or(0, |k| k.opened) + tu.map_or(0, |k| k.opened);
+    let ramp_s = ka.map_or(0.0, |k| k.ramp_s) + tu.map_or(0.0, |k| k.ramp_s);
+    let accept = (ramp_s > 0.0).then(|| opened as f64 / ramp_s);
+    let failures = ka.map_or(0, |k| k.failed)
+        + tu.map_or(0, |k| k.failed)
+        + c.active.as_ref().map_or(0, |a| a.failures);
+    for (metric, point) in [
+        (Metric::StormAcceptRatePerS, accept),
+        (
+            Metric::StormActiveP99Us,
+            c.active
+                .as_ref()
+                .and_then(|a| a.latency_us)
+                .and_then(|l| l.p99),
+        ),
+        (Metric::StormConnectionFailures, Some(failures as f64)),
+        (
+            Metric::StormRefusalsMissed,
+            c.refusals
+                .as_ref()
+                .map(|r| r.attempted.saturating_sub(r.refused) as f64),
+        ),
+        (
+            Metric::HeapPerKeepAliveBytes,
+            slope(ka, |k| k.heap_bytes, false),
+        ),
+        (
+            Metric::HeapPerKeepAliveUpperBytes,
+            slope(ka, |k| k.heap_bytes, true),
+        ),
+        (
+            Metric::HeapPerTunnelBytes,
+            slope(tu, |k| k.heap_bytes, false),
+        ),
+        (
+            Metric::HeapPerTunnelUpperBytes,
+            slope(tu, |k| k.heap_bytes, true),
+        ),
+        (
+            Metric::RssPerKeepAliveBytes,
+            slope(ka, |k| k.rss_bytes, false),
+        ),
+        (Metric::RssPerTunnelBytes, slope(tu, |k| k.rss_bytes, false)),
+        (Metric::FdsPerKeepAlive, slope(ka, |k| k.fds, false)),
+        (Metric::FdsPerTunnel, slope(tu, |k| k.fds, false)),
     ] {
         if let Some(point) = point.filter(|p| p.is_finite()) {
             let key = MetricKey {

@@ -23,6 +23,8 @@ pub enum Unit {
     Fraction,
     /// Requests per second.
     PerSecond,
+    /// Connections per second.
+    ConnectionsPerSecond,
     /// A ratio, printed as a multiplier.
     Ratio,
     /// A plain count.
@@ -39,21 +41,34 @@ pub fn unit(metric: Metric) -> Unit {
         | Metric::ProxyAddedP50Us
         | Metric::ProxyAddedP99Us
         | Metric::ApplianceAddedP50Us
-        | Metric::ApplianceAddedP99Us => Unit::Micros,
+        | Metric::ApplianceAddedP99Us
+        | Metric::StormActiveP99Us => Unit::Micros,
         Metric::SpikeRecoveryS | Metric::CleanSeconds => Unit::Seconds,
-        Metric::BytesAllocatedPerRequest | Metric::PeakRssBytes => Unit::Bytes,
+        Metric::BytesAllocatedPerRequest
+        | Metric::PeakRssBytes
+        | Metric::HeapPerKeepAliveBytes
+        | Metric::HeapPerKeepAliveUpperBytes
+        | Metric::HeapPerTunnelBytes
+        | Metric::HeapPerTunnelUpperBytes
+        | Metric::RssPerKeepAliveBytes
+        | Metric::RssPerTunnelBytes => Unit::Bytes,
         Metric::RssSlopeBytesPerS => Unit::BytesPerSecond,
         Metric::RssSlopeUpperMbPerH | Metric::AllocResidentSlopeUpperMbPerH => Unit::MbPerHour,
         Metric::FailureRate | Metric::AchievedRateRatio | Metric::IdentityMissingRate => {
             Unit::Fraction
         }
         Metric::ThroughputRps => Unit::PerSecond,
+        Metric::StormAcceptRatePerS => Unit::ConnectionsPerSecond,
         Metric::P99DriftRatio => Unit::Ratio,
         Metric::ProxyInstructionsPerRequest
         | Metric::AllocsPerRequest
         | Metric::FdGrowth
         | Metric::ThreadGrowth
-        | Metric::IdentityMismatches => Unit::Count,
+        | Metric::IdentityMismatches
+        | Metric::StormConnectionFailures
+        | Metric::StormRefusalsMissed
+        | Metric::FdsPerKeepAlive
+        | Metric::FdsPerTunnel => Unit::Count,
     }
 }
 
@@ -113,6 +128,7 @@ pub fn human(unit: Unit, v: f64) -> String {
         Unit::MbPerHour => format!("{} MB/h", sig3(v)),
         Unit::Fraction => format!("{}%", sig3(v * 100.0)),
         Unit::PerSecond => format!("{} req/s", sig3(v)),
+        Unit::ConnectionsPerSecond => format!("{} conn/s", sig3(v)),
         Unit::Ratio => format!("×{}", sig3(v)),
         Unit::Count if v.abs() >= 1e4 => format!("{}k", sig3(v / 1e3)),
         Unit::Count => fmt_num(v),

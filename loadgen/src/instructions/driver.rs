@@ -33,7 +33,6 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -373,28 +372,11 @@ pub struct Client {
 impl Client {
     /// A client of the proxy at `proxy` whose tunnels trust the CA in `origin_ca` (PEM).
     pub fn new(proxy: SocketAddr, origin_ca: &Path) -> Result<Client, RigError> {
-        use rustls::pki_types::pem::PemObject;
-        use rustls::pki_types::CertificateDer;
-        let mut roots = rustls::RootCertStore::empty();
-        let certs = CertificateDer::pem_file_iter(origin_ca)
-            .map_err(|e| setup(format!("read the origin CA {}: {e}", origin_ca.display())))?;
-        for cert in certs {
-            let cert =
-                cert.map_err(|e| setup(format!("the origin CA {}: {e}", origin_ca.display())))?;
-            roots
-                .add(cert)
-                .map_err(|e| setup(format!("the origin CA {}: {e}", origin_ca.display())))?;
-        }
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let config = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| setup(format!("TLS client settings: {e}")))?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
+        let tls = crate::rig::origin::client_tls(origin_ca)?;
         Ok(Client {
             proxy,
             conns: (0..CONNECTIONS).map(|_| None).collect(),
-            tls: TlsConnector::from(Arc::new(config)),
+            tls,
             next: 0,
         })
     }

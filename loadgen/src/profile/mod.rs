@@ -7,6 +7,7 @@
 //! step collects every problem, each naming its key, before anything runs.
 
 pub mod appliance;
+pub mod connections;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -73,6 +74,9 @@ struct RawProfile {
     /// An appliance run (RADIUS stream, appliance hop); see [`crate::appliance`].
     #[serde(default)]
     appliance: Option<appliance::RawAppliance>,
+    /// A connection storm (idle connections in thousands); see [`crate::connections`].
+    #[serde(default)]
+    connections: Option<connections::RawConnections>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -148,6 +152,9 @@ pub struct Profile {
     /// The appliance run's settings, when the profile measures the appliance hop.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub appliance: Option<appliance::ApplianceSettings>,
+    /// The connection storm's settings, when the profile measures connection scale.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connections: Option<connections::ConnectionSettings>,
 }
 
 impl Profile {
@@ -403,6 +410,9 @@ fn validate(raw: RawProfile, base: &Path) -> Result<Profile, Vec<String>> {
         }
     }
     let appliance = raw.appliance.map(|a| a.validate(raw.users, &mut errors));
+    let connections = raw
+        .connections
+        .map(|c| c.validate(raw.users, duration, &mut errors));
     if !errors.is_empty() {
         return Err(errors);
     }
@@ -421,5 +431,6 @@ fn validate(raw: RawProfile, base: &Path) -> Result<Profile, Vec<String>> {
         profile_phases: raw.profile_phases,
         harness: raw.harness.unwrap_or_default(),
         appliance,
+        connections,
     })
 }

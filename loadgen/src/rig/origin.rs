@@ -138,3 +138,33 @@ pub struct OriginAddrs {
     /// The origin's CA certificate (PEM file).
     pub ca: PathBuf,
 }
+
+/// TLS client settings that trust the test origin's CA (PEM at `origin_ca`): for
+/// handshakes through the proxy's tunnels (the instruction pass, the connection storm).
+pub fn client_tls(origin_ca: &Path) -> Result<tokio_rustls::TlsConnector, RigError> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::CertificateDer;
+    let mut roots = rustls::RootCertStore::empty();
+    let certs = CertificateDer::pem_file_iter(origin_ca)
+        .map_err(|e| tls_err(format!("read the origin CA {}: {e}", origin_ca.display())))?;
+    for cert in certs {
+        let cert =
+            cert.map_err(|e| tls_err(format!("the origin CA {}: {e}", origin_ca.display())))?;
+        roots
+            .add(cert)
+            .map_err(|e| tls_err(format!("the origin CA {}: {e}", origin_ca.display())))?;
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| tls_err(format!("TLS client settings: {e}")))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(tokio_rustls::TlsConnector::from(std::sync::Arc::new(
+        config,
+    )))
+}
+
+fn tls_err(detail: String) -> RigError {
+    RigError::Config { detail }
+}

@@ -2,7 +2,12 @@
 //! caller judge its SNI, then splice both ways. Knows nothing of requests or policy; the
 //! caller passes the SNI check in.
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
+use std::future::poll_fn;
+use std::mem::MaybeUninit;
+use std::pin::Pin;
+use std::task::{ready, Poll};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Instant;
 
 use crate::config::{NonTlsPolicy, TunnelSettings};
@@ -108,6 +113,10 @@ where
 
 /// Reads from the client into `buf` until it holds a whole ClientHello or is judged not
 /// to, within `hello_max_bytes` and `hello_timeout`.
+///
+/// `buf` grows to what the client sent, no more: each read lands on the thread's stack
+/// first (never in the tunnel's future), so a tunnel whose client has not spoken yet holds
+/// no buffer at all, instead of the 16 KiB reserved up front it once held.
 async fn peek_hello<C>(
     client: &mut C,
     buf: &mut Vec<u8>,
@@ -118,7 +127,6 @@ where
 {
     let deadline = Instant::now() + settings.hello_timeout;
     let max = settings.hello_max_bytes;
-    buf.reserve(max.min(BUFFER_SIZE));
     loop {
         match inspect(buf) {
             Hello::Complete { sni } => return Ok(Peeked::Hello { sni }),
@@ -127,9 +135,15 @@ where
             Hello::NeedMore if buf.len() >= max => return Ok(Peeked::BadTls),
             Hello::NeedMore => {}
         }
-        let room = (max - buf.len()) as u64;
-        let mut limited = (&mut *client).take(room);
-        match tokio::time::timeout_at(deadline, limited.read_buf(buf)).await {
+        let room = (max - buf.len()).min(BUFFER_SIZE);
+        let read = poll_fn(|cx| {
+            let mut stack = [MaybeUninit::<u8>::uninit(); BUFFER_SIZE];
+            let mut read_buf = ReadBuf::uninit(&mut stack[..room]);
+            ready!(Pin::new(&mut *client).poll_read(cx, &mut read_buf))?;
+            buf.extend_from_slice(read_buf.filled());
+            Poll::Ready(Ok::<usize, std::io::Error>(read_buf.filled().len()))
+        });
+        match tokio::time::timeout_at(deadline, read).await {
             Ok(Ok(0)) | Err(_) if buf.is_empty() => return Ok(Peeked::Other),
             Ok(Ok(0)) | Err(_) => return Ok(Peeked::BadTls),
             Ok(Ok(_)) => {}

@@ -3,12 +3,19 @@
 //! `tokio::io::copy_bidirectional` handles half-close but has no idle timeout and loses
 //! the byte counts on error, and a tunnel needs both (the counts go into metrics, the
 //! timeout keeps abandoned tunnels from pinning file descriptors). So this is a small
-//! poll-based copier: one fixed buffer per direction (bounded memory per tunnel), an EOF
-//! on one side is passed on with `shutdown()` while the other direction keeps flowing, and
-//! one timer, re-armed whenever a byte moves either way, ends an idle tunnel.
+//! poll-based copier: an EOF on one side is passed on with `shutdown()` while the other
+//! direction keeps flowing, and one timer, re-armed whenever a byte moves either way, ends
+//! an idle tunnel.
+//!
+//! Memory: an idle tunnel holds no copy buffer. Each read lands in a buffer on the
+//! thread's stack and is written on at once; only bytes the writer cannot take yet are
+//! kept on the heap, and that copy is freed as soon as it is written. Most tunnels are
+//! idle most of the time (a web app's connection between its requests), and a fixed
+//! 16 KiB buffer per direction cost every one of them 32 KiB of live heap while it waited.
 
 use std::future::{poll_fn, Future};
 use std::io;
+use std::mem::MaybeUninit;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
@@ -16,8 +23,8 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Instant;
 
-/// Buffer size of each direction. 16 KiB is one full TLS record, so a record is usually
-/// moved by a single read and write.
+/// Most bytes one read takes (on the stack). 16 KiB is one full TLS record, so a record is
+/// usually moved by a single read and write.
 pub const BUFFER_SIZE: usize = 16 * 1024;
 
 /// How a splice ended.
@@ -42,11 +49,11 @@ pub struct SpliceResult {
     pub down: u64,
 }
 
-/// One direction: a buffer, what is left to write from it, and whether EOF was seen.
+/// One direction: the bytes read but not yet written (empty, with no allocation, while
+/// the writer keeps up), and whether EOF was seen.
 struct Direction {
-    buf: Box<[u8]>,
+    pending: Vec<u8>,
     pos: usize,
-    cap: usize,
     read_eof: bool,
     finished: bool,
     written: u64,
@@ -55,18 +62,11 @@ struct Direction {
 }
 
 impl Direction {
-    /// A direction whose buffer starts with `pending` (bytes already read, still to be
-    /// written); the buffer is at least [`BUFFER_SIZE`] long.
+    /// A direction that starts with `pending` (bytes already read, still to be written).
     fn new(pending: Vec<u8>) -> Self {
-        let cap = pending.len();
-        let mut buf = pending;
-        if buf.len() < BUFFER_SIZE {
-            buf.resize(BUFFER_SIZE, 0);
-        }
         Self {
-            buf: buf.into_boxed_slice(),
+            pending,
             pos: 0,
-            cap,
             read_eof: false,
             finished: false,
             written: 0,
@@ -90,32 +90,8 @@ impl Direction {
             return Poll::Ready(Ok(()));
         }
         loop {
-            if self.pos == self.cap && !self.read_eof {
-                let mut read_buf = ReadBuf::new(&mut self.buf);
-                match reader.as_mut().poll_read(cx, &mut read_buf) {
-                    Poll::Ready(Ok(())) => {
-                        let n = read_buf.filled().len();
-                        if n == 0 {
-                            self.read_eof = true;
-                        } else {
-                            self.pos = 0;
-                            self.cap = n;
-                        }
-                    }
-                    Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                    Poll::Pending => {
-                        if self.need_flush {
-                            ready!(writer.as_mut().poll_flush(cx))?;
-                            self.need_flush = false;
-                        }
-                        return Poll::Pending;
-                    }
-                }
-            }
-            while self.pos < self.cap {
-                let n = ready!(writer
-                    .as_mut()
-                    .poll_write(cx, &self.buf[self.pos..self.cap]))?;
+            while self.pos < self.pending.len() {
+                let n = ready!(writer.as_mut().poll_write(cx, &self.pending[self.pos..]))?;
                 if n == 0 {
                     return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
                 }
@@ -123,11 +99,52 @@ impl Direction {
                 self.written += n as u64;
                 self.need_flush = true;
             }
-            if self.pos == self.cap && self.read_eof {
+            if self.pending.capacity() > 0 {
+                // Written: free the copy, an idle direction holds nothing.
+                self.pending = Vec::new();
+                self.pos = 0;
+            }
+            if self.read_eof {
                 // Pass the FIN on; the other direction keeps flowing.
                 ready!(writer.as_mut().poll_shutdown(cx))?;
                 self.finished = true;
                 return Poll::Ready(Ok(()));
+            }
+            let mut stack = [MaybeUninit::<u8>::uninit(); BUFFER_SIZE];
+            let mut read_buf = ReadBuf::uninit(&mut stack);
+            match reader.as_mut().poll_read(cx, &mut read_buf) {
+                Poll::Ready(Ok(())) => {}
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => {
+                    if self.need_flush {
+                        ready!(writer.as_mut().poll_flush(cx))?;
+                        self.need_flush = false;
+                    }
+                    return Poll::Pending;
+                }
+            }
+            let filled = read_buf.filled();
+            if filled.is_empty() {
+                self.read_eof = true;
+                continue;
+            }
+            let mut off = 0;
+            while off < filled.len() {
+                match writer.as_mut().poll_write(cx, &filled[off..]) {
+                    Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+                    Poll::Ready(Ok(n)) => {
+                        off += n;
+                        self.written += n as u64;
+                        self.need_flush = true;
+                    }
+                    Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                    Poll::Pending => {
+                        // The writer is full: keep the rest until it drains.
+                        self.pending = filled[off..].to_vec();
+                        self.pos = 0;
+                        return Poll::Pending;
+                    }
+                }
             }
         }
     }

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use super::appliance::ApplianceResults;
 use super::attack::{CoordinatedOmission, DriverFacts, Files, Samples};
 use super::class::ClassStats;
+use super::connections::ConnectionResults;
 use super::harness::{HarnessReport, Instructions, Placement};
 use super::latency::AddedLatency;
 use super::window::SteadyWindow;
@@ -119,6 +120,10 @@ pub struct RunJson {
     /// The workers a merged run was made of (`perf-report merge`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub merge: Option<MergeFacts>,
+    /// Connection-storm results: accept rate, active users' latency, refusals at the
+    /// cap, cost per idle connection (runs of the `connections` profile only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connections: Option<ConnectionResults>,
 }
 
 /// One stage of the test plan on the run's clock (planned seconds since the attack

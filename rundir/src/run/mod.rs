@@ -12,6 +12,7 @@
 pub mod appliance;
 pub mod attack;
 pub mod class;
+pub mod connections;
 pub mod document;
 pub mod file;
 pub mod harness;
@@ -23,6 +24,7 @@ pub mod worker;
 pub use appliance::ApplianceResults;
 pub use attack::{CoordinatedOmission, DriverFacts, Files, GooseTotals, Samples};
 pub use class::ClassStats;
+pub use connections::ConnectionResults;
 pub use document::*;
 pub use file::RunFileError;
 pub use harness::{ClassInstructions, HarnessReport, Instructions, Placement};
