@@ -22,6 +22,7 @@ test   ip                 iproute2
 test   callgrind_control  valgrind
 test   e2guardian         e2guardian
 test   perf               linux-perf
+test   wrk                wrk
 ci     make               make
 image  buildah            buildah
 image  curl               curl
