@@ -119,7 +119,8 @@ faults: release
 	@rc=0; for f in $(if $(FAULT),$(FAULT),$(FAULTS)); do \
 	  $(BIN)/loadgen faults --profile profiles/faults-$$f.toml --out runs/faults-$$f-$(STAMP) || rc=1; done; exit $$rc
 
-## capacity: stepped open-loop load until the SLO breaks; knee in runs/capacity-<time>/capacity.md.
+## capacity: load in steps until the SLO breaks, for the 1 KiB GET and the school-day mix, then the
+## wrk cross-check; knees, bottlenecks and the verdict in runs/capacity-<time>/capacity.md.
 capacity: release
 	$(BIN)/loadgen capacity --profile profiles/capacity.toml --out runs/capacity-$(STAMP)
 

@@ -25,6 +25,7 @@ test   perf               linux-perf
 test   chromium           chromium
 test   certutil           libnss3-tools
 test   prometheus         prometheus
+test   wrk                wrk
 ci     make               make
 image  buildah            buildah
 image  curl               curl

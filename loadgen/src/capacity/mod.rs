@@ -1,8 +1,10 @@
 //! Capacity runs (`loadgen capacity --profile profiles/capacity.toml`): offered load in
-//! steps through the real proxy with the open-loop driver, until a step breaks the SLO
-//! (p99 over its bound, errors over budget, or achieved short of offered). The knee is
-//! the highest rate that held; each step also gets the proxy's CPU per request, read
-//! from `/proc` of its pid.
+//! steps through the real proxy, one staircase per path of the profile (the plain 1 KiB
+//! GET with the open-loop driver, the school-day mix with paced Goose users), until a
+//! step breaks the SLO (p99 over its bound, errors over budget, or achieved short of
+//! offered). The knee is the highest rate that held; each step also gets the proxy's CPU
+//! per request, read from `/proc` of its pid, and what each side used ([`sides`]). A
+//! `wrk` cross-check of the 1 KiB path follows the climbs ([`wrk`]).
 //!
 //! Why open loop: a closed-loop user waits for each answer, so an overloaded proxy
 //! slows the offered load down with it and the knee hides; the open-loop driver keeps
@@ -17,30 +19,41 @@
 //! names what limited the climb, so the knee per proxy core is only claimed when the
 //! proxy's CPU was the bottleneck.
 //!
-//! Modules: [`spec`] (the profile file), [`step`] (one step, the knee, the bottleneck),
-//! [`report`].
+//! Modules: [`spec`] (the profile file), [`load`] (the load profile each step runs),
+//! [`sides`] (what the proxy, the driver and the origin used), [`step`] (one step, the
+//! knee, the bottleneck), [`wrk`] (the cross-check), [`report`].
 
+pub mod load;
 pub mod report;
+pub mod sides;
 pub mod spec;
 pub mod step;
+pub mod wrk;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde_json::json;
 
-use crate::attack::{self, AttackOptions, Driver};
+use crate::attack::{self, AttackOptions, AttackReport, Driver};
+use crate::corpus::{Addressing, Corpus};
 use crate::faults::inject::OriginControl;
 use crate::faults::FaultError;
+use crate::get_loop::Gets;
 use crate::harness::provenance;
 use crate::judged::Judged;
+use crate::mix::Mix;
 use crate::origin::faults::FaultSettings;
-use crate::rig::cpu_quota::CpuQuota;
+use crate::profile::Profile;
+use crate::rig::cpu_quota::{CpuQuota, Throttling};
 use crate::rig::signal::until_shutdown;
 use crate::rig::{paths, pin, sample, Rig, RigSpec};
+use crate::roster::Roster;
 
-use self::spec::CapacityProfile;
+use self::load::StepLoad;
+use self::spec::{CapacityPath, CapacityProfile, PathDriver, WrkCheck};
 use self::step::{KneeReading, StepResult};
+use self::wrk::{CrossCheck, DriverFigures};
 
 /// Arguments of `loadgen capacity`.
 #[derive(Debug, Clone, clap::Args)]
@@ -68,6 +81,27 @@ pub struct CapacityArgs {
     /// `proxy_cores`; 0 runs it without a quota.
     #[arg(long)]
     pub proxy_cores: Option<f64>,
+    /// Skip the `wrk` cross-check even when the profile asks for it.
+    #[arg(long)]
+    pub no_wrk: bool,
+}
+
+/// One path's climb.
+#[derive(Debug, Clone)]
+pub struct PathOutcome {
+    /// The path as run.
+    pub path: CapacityPath,
+    /// Every step run, in order.
+    pub steps: Vec<StepResult>,
+    /// The knee per proxy core and what limited it.
+    pub reading: KneeReading,
+}
+
+impl PathOutcome {
+    /// The highest rate that held.
+    pub fn knee(&self) -> Option<f64> {
+        self.reading.knee_rps
+    }
 }
 
 /// What a capacity run produced.
@@ -75,23 +109,219 @@ pub struct CapacityArgs {
 pub struct CapacityOutcome {
     /// The run directory.
     pub run_dir: PathBuf,
-    /// Every step run, in order.
-    pub steps: Vec<StepResult>,
-    /// The highest rate that held.
-    pub knee: Option<f64>,
-    /// Whether the run met its bar (a knee, at least `min_knee_rps`).
+    /// Each path's climb, in the profile's order.
+    pub paths: Vec<PathOutcome>,
+    /// The `wrk` cross-check, when the profile asked for it.
+    pub cross_check: Option<CrossCheck>,
+    /// Whether the run met its bar (every path has a knee, at least `min_knee_rps`).
     pub held: bool,
     /// The profile as run.
     pub profile: CapacityProfile,
-    /// The knee per proxy core and what limited it.
-    pub reading: KneeReading,
 }
 
-/// Runs the staircase and writes the run directory.
+/// The running proxy and what a step reads it with.
+struct Bench<'a> {
+    rig: &'a Rig,
+    quota: Option<&'a CpuQuota>,
+    ticks: u64,
+    step_duration: Duration,
+}
+
+/// What one attack of a step measured, with what the sides used.
+struct Measured {
+    report: AttackReport,
+    usage: sides::Usage,
+    throttled_share: Option<f64>,
+}
+
+impl Bench<'_> {
+    /// Runs one attack of `path` at `load` into `dir`.
+    async fn attack(
+        &self,
+        path: &CapacityPath,
+        dir: &Path,
+        load: &StepLoad,
+    ) -> Result<Measured, FaultError> {
+        let profile = load::write(dir, path, load)?;
+        let pid = self.rig.proxy_pid();
+        let before = sides::snapshot(pid, self.ticks, &self.rig.admin).await;
+        let throttle_before = self.quota.and_then(|q| q.throttling().ok());
+        let report = attack::attack(&AttackOptions {
+            profile,
+            proxy: Some(self.rig.listen),
+            origin: Some(self.rig.origin_addrs()),
+            out: dir.to_path_buf(),
+            duration: None,
+            users: None,
+            driver: match path.driver {
+                PathDriver::OpenLoop => Driver::OpenLoop,
+                PathDriver::Goose => Driver::Goose,
+            },
+            rate: load.rate,
+            quiet: true,
+        })
+        .await
+        .map_err(|e| FaultError::Setup(format!("{}: {e}", dir.display())))?;
+        let after = sides::snapshot(pid, self.ticks, &self.rig.admin).await;
+        let throttled_share = throttle_before
+            .zip(self.quota.and_then(|q| q.throttling().ok()))
+            .and_then(|(b, a): (Throttling, Throttling)| a.throttled_share_since(&b));
+        Ok(Measured {
+            report,
+            usage: sides::usage(&before, &after, pid, self.ticks),
+            throttled_share,
+        })
+    }
+
+    /// Climbs `path`'s staircase until a step breaks the SLO.
+    async fn climb(
+        &self,
+        profile: &CapacityProfile,
+        path: &CapacityPath,
+        dir: &Path,
+    ) -> Result<Vec<StepResult>, FaultError> {
+        let mut steps = Vec::new();
+        for (i, rate) in path.rates.iter().copied().enumerate() {
+            let load = StepLoad {
+                rate: Some(rate),
+                connections: path.connections,
+                duration: self.step_duration,
+            };
+            let m = self
+                .attack(path, &dir.join(format!("step-{i:02}")), &load)
+                .await?;
+            let run = &m.report.run_json;
+            let all = run["totals"]["requests"].as_u64().unwrap_or(0)
+                + run["samples"]["warmup"].as_u64().unwrap_or(0);
+            let mut result = step::from_run_json(
+                i,
+                rate,
+                run,
+                m.usage.proxy_cpu_ms,
+                all,
+                &profile.slo,
+                path.slo_classes.as_deref(),
+            );
+            result.loadgen_cores_busy = m.usage.loadgen_cores;
+            result.origin_cores_busy = m.usage.origin_cores;
+            result.proxy_cores_busy = m.usage.proxy_cores;
+            result.pool_exhausted = m.usage.pool_exhausted;
+            result.proxy_rss_bytes = m.usage.proxy_rss_bytes;
+            result.proxy_fds = m.usage.proxy_fds.zip(m.usage.proxy_fd_limit);
+            result.throttled_share = m.throttled_share;
+            eprintln!(
+                "{} step {i}: offered {rate:.0}, achieved {:.0} req/s, p99 {} -> {}",
+                path.name,
+                result.achieved_rps,
+                result.p99_ms.map_or("-".into(), |p| format!("{p:.1} ms")),
+                if result.held() {
+                    "held".into()
+                } else {
+                    result.broken.join("; ")
+                }
+            );
+            let broke = !result.held();
+            steps.push(result);
+            if broke {
+                break;
+            }
+            if !crate::rig::children::pid_alive(self.rig.proxy_pid()) {
+                return Err(FaultError::Setup("the proxy exited during the run".into()));
+            }
+        }
+        Ok(steps)
+    }
+
+    /// The `wrk` cross-check: `wrk`, then the driver closed loop, same connections and
+    /// time (see [`wrk`]).
+    async fn cross_check(&self, check: &WrkCheck, path: &CapacityPath, dir: &Path) -> CrossCheck {
+        let mut out = CrossCheck {
+            connections: check.connections,
+            duration_s: check.duration.as_secs_f64(),
+            url: String::new(),
+            wrk: None,
+            driver: None,
+            rate_difference: None,
+            p50_difference: None,
+            agree: None,
+            note: None,
+        };
+        let load = StepLoad {
+            rate: None,
+            connections: check.connections,
+            duration: check.duration,
+        };
+        let target = match wrk_target(path, dir, &load) {
+            Ok(t) => t,
+            Err(e) => {
+                out.note = Some(e);
+                return out;
+            }
+        };
+        out.url = target.0.clone();
+        if !wrk::available() {
+            out.note = Some("wrk is not installed (scripts/deps.sh lists it)".into());
+            return out;
+        }
+        let script = wrk::script(&target.0, &target.1, target.2.as_deref());
+        let wrk_dir = dir.join("wrk");
+        let (proxy, conns, time) = (self.rig.listen, check.connections, check.duration);
+        let ran =
+            tokio::task::spawn_blocking(move || wrk::run(&wrk_dir, proxy, &script, conns, time))
+                .await
+                .unwrap_or_else(|e| Err(format!("wrk task: {e}")));
+        match ran {
+            Ok(f) => out.wrk = Some(f),
+            Err(e) => out.note = Some(e),
+        }
+        match self.attack(path, &dir.join("driver"), &load).await {
+            Ok(m) => {
+                let run = &m.report.run_json;
+                let p50 = run["classes"]["allowed"]["latency_us"]["p50"].as_f64();
+                out.driver = p50.map(|p50| DriverFigures {
+                    rps: run["totals"]["rps"].as_f64().unwrap_or(0.0),
+                    p50_ms: p50 / 1000.0,
+                    failures: run["totals"]["failures"].as_u64().unwrap_or(0),
+                });
+            }
+            Err(e) => out.note = Some(format!("the driver's side: {e}")),
+        }
+        out.judge()
+    }
+}
+
+/// The URL, `Host` and `Proxy-Authorization` `wrk` sends: the top-ranked allowed URL of
+/// the path's mix, as the driver sends it (it writes the closed-loop step's profile too).
+fn wrk_target(
+    path: &CapacityPath,
+    dir: &Path,
+    load: &StepLoad,
+) -> Result<(String, String, Option<String>), String> {
+    let profile_path = load::write(&dir.join("driver"), path, load).map_err(|e| e.to_string())?;
+    let profile = Profile::load(&profile_path).map_err(|e| e.to_string())?;
+    let mix = Mix::load(&profile.scenario_mix).map_err(|e| e.to_string())?;
+    let corpus = Corpus::build(&mix, Addressing::Proxy).map_err(|e| e.to_string())?;
+    let targets = Gets::targets(&corpus, true).map_err(|e| e.to_string())?;
+    let top = targets.first().ok_or("the mix has no allowed URLs")?;
+    let auth = Roster::load(&mix.roster, mix.roster_seed)
+        .map_err(|e| e.to_string())?
+        .get(0)
+        .proxy_authorization
+        .to_str()
+        .ok()
+        .map(str::to_owned);
+    let host = top.host.to_str().unwrap_or_default().to_owned();
+    Ok((top.uri.to_string(), host, auth))
+}
+
+/// Runs every path's staircase and the cross-check, and writes the run directory.
 pub async fn execute(args: &CapacityArgs) -> Result<CapacityOutcome, FaultError> {
     let mut profile = CapacityProfile::load(&args.profile)?;
     if let Some(s) = args.step_seconds.filter(|s| *s > 0) {
         profile.step_duration = Duration::from_secs(s);
+    }
+    if args.no_wrk {
+        profile.wrk = None;
     }
     match args.proxy_cores {
         Some(0.0) => profile.proxy_cores = None,
@@ -142,7 +372,6 @@ pub async fn execute(args: &CapacityArgs) -> Result<CapacityOutcome, FaultError>
             })
             .await?;
     }
-    let ticks = sample::clock_ticks_per_second();
     let pid = rig.proxy_pid();
     // The quota goes on after start-up, so the proxy loads its data at full speed. Where
     // cgroups cannot be written the run goes on pinned only, and the report says so.
@@ -155,60 +384,34 @@ pub async fn execute(args: &CapacityArgs) -> Result<CapacityOutcome, FaultError>
             (None, Some(note))
         }
     };
-    let mut steps = Vec::new();
-    for (i, rate) in profile.rates.iter().copied().enumerate() {
-        let out = run_dir.join(format!("step-{i:02}"));
-        let cpu_before = sample::cpu_ms(pid, ticks).ok();
-        let throttle_before = quota.as_ref().and_then(|q| q.throttling().ok());
-        let own_before = sample::cpu_ms(std::process::id(), ticks).ok();
-        let wall = std::time::Instant::now();
-        let report = attack::attack(&AttackOptions {
-            profile: profile.load_profile.clone(),
-            proxy: Some(rig.listen),
-            origin: Some(rig.origin_addrs()),
-            out,
-            duration: Some(profile.step_duration),
-            users: Some(profile.connections),
-            driver: Driver::OpenLoop,
-            rate: Some(rate),
-            quiet: true,
-        })
-        .await
-        .map_err(|e| FaultError::Setup(format!("step {i} ({rate} req/s): {e}")))?;
-        let cpu_after = sample::cpu_ms(pid, ticks).ok();
-        let cpu = cpu_before.zip(cpu_after).map(|(b, a)| a.saturating_sub(b));
-        let run = &report.run_json;
-        let all = run["totals"]["requests"].as_u64().unwrap_or(0)
-            + run["samples"]["warmup"].as_u64().unwrap_or(0);
-        let mut result = step::from_run_json(i, rate, run, cpu, all, &profile.slo);
-        let own_after = sample::cpu_ms(std::process::id(), ticks).ok();
-        let wall_s = wall.elapsed().as_secs_f64();
-        result.loadgen_cores_busy = own_before
-            .zip(own_after)
-            .map(|(b, a)| a.saturating_sub(b) as f64 / 1000.0 / wall_s);
-        result.proxy_cores_busy = cpu.map(|ms| ms as f64 / 1000.0 / wall_s);
-        result.throttled_share = throttle_before
-            .zip(quota.as_ref().and_then(|q| q.throttling().ok()))
-            .and_then(|(b, a)| a.throttled_share_since(&b));
-        eprintln!(
-            "step {i}: offered {rate:.0}, achieved {:.0} req/s, p99 {} -> {}",
-            result.achieved_rps,
-            result.p99_ms.map_or("-".into(), |p| format!("{p:.1} ms")),
-            if result.held() {
-                "held".into()
-            } else {
-                result.broken.join("; ")
-            }
-        );
-        let broke = !result.held();
-        steps.push(result);
-        if broke {
-            break;
-        }
-        if !crate::rig::children::pid_alive(pid) {
-            return Err(FaultError::Setup("the proxy exited during the run".into()));
-        }
+    let bench = Bench {
+        rig: &rig,
+        quota: quota.as_ref(),
+        ticks: sample::clock_ticks_per_second(),
+        step_duration: profile.step_duration,
+    };
+    let mut climbs = Vec::new();
+    for path in &profile.paths {
+        let steps = bench
+            .climb(&profile, path, &run_dir.join(&path.name))
+            .await?;
+        climbs.push((path.clone(), steps));
     }
+    let cross_check = match &profile.wrk {
+        Some(check) => {
+            let path = profile
+                .paths
+                .iter()
+                .find(|p| p.name == check.path)
+                .expect("validated: the cross-check names a path");
+            let c = bench
+                .cross_check(check, path, &run_dir.join("cross-check"))
+                .await;
+            eprintln!("wrk cross-check: {}", c.verdict());
+            Some(c)
+        }
+        None => None,
+    };
     let quota_desc = quota
         .as_ref()
         .map(|q| format!("{}, {:.2} cores", q.hierarchy().mechanism(), q.cores()));
@@ -224,21 +427,42 @@ pub async fn execute(args: &CapacityArgs) -> Result<CapacityOutcome, FaultError>
         .max(1) as f64;
     drop(quota);
     drop(rig);
-    let knee = step::knee(&steps);
-    let reading = step::read_knee(&steps, proxy_limit, loadgen_cpus, quota_desc, quota_note);
-    let held = knee.is_some_and(|k| profile.slo.min_knee_rps.is_none_or(|min| k >= min));
-    let extra = json!({
-        "placement": placement,
-        "load_profile": profile.load_profile,
+    let paths: Vec<PathOutcome> = climbs
+        .into_iter()
+        .map(|(path, steps)| {
+            let reading = step::read_knee(
+                &steps,
+                proxy_limit,
+                loadgen_cpus,
+                quota_desc.clone(),
+                quota_note.clone(),
+            );
+            PathOutcome {
+                path,
+                steps,
+                reading,
+            }
+        })
+        .collect();
+    let held = paths.iter().all(|p| {
+        p.knee()
+            .is_some_and(|k| profile.slo.min_knee_rps.is_none_or(|min| k >= min))
     });
-    report::write(&run_dir, &profile, &steps, &reading, held, extra)?;
+    let extra = json!({ "placement": placement });
+    report::write(
+        &run_dir,
+        &profile,
+        &paths,
+        cross_check.as_ref(),
+        held,
+        extra,
+    )?;
     Ok(CapacityOutcome {
         run_dir,
-        steps,
-        knee,
+        paths,
+        cross_check,
         held,
         profile,
-        reading,
     })
 }
 
@@ -255,7 +479,7 @@ impl Judged for CapacityOutcome {
     }
 
     fn report(&self) -> String {
-        report::markdown(&self.profile, &self.steps, &self.reading)
+        report::markdown(&self.profile, &self.paths, self.cross_check.as_ref())
     }
 
     fn run_dir(&self) -> &Path {

@@ -1,5 +1,5 @@
-//! `capacity.json` (`schema_version` 1), `capacity.md`, and `capacity.svg`: p99
-//! latency against achieved throughput, one point per step, the knee marked.
+//! `capacity.json` (`schema_version` 2), `capacity.md`, and per path `NAME/capacity.svg`:
+//! p99 latency against achieved throughput, one point per step, the knee marked.
 //!
 //! The SVG is written by hand (a polyline and labelled axes): one small plot does not
 //! justify a plotting dependency in the load generator.
@@ -9,56 +9,101 @@ use std::path::Path;
 
 use serde_json::{json, Value};
 
-use super::spec::CapacityProfile;
-use super::step::{KneeReading, StepResult};
+use super::spec::{CapacityProfile, PathDriver};
+use super::step::StepResult;
+use super::wrk::CrossCheck;
+use super::PathOutcome;
 use crate::harness::rundir;
 use crate::rig::RigError;
 
-/// Version of the `capacity.json` layout.
-pub const SCHEMA_VERSION: u64 = 1;
+/// Version of the `capacity.json` layout: 2 has one climb per path (`paths`) and the
+/// `wrk` cross-check; 1 had one climb at the top level.
+pub const SCHEMA_VERSION: u64 = 2;
 
 /// The `capacity.json` document.
 pub fn document(
     profile: &CapacityProfile,
-    steps: &[StepResult],
-    reading: &KneeReading,
+    paths: &[PathOutcome],
+    cross_check: Option<&CrossCheck>,
     held: bool,
     extra: Value,
 ) -> Value {
+    let paths: Vec<Value> = paths
+        .iter()
+        .map(|p| {
+            json!({
+                "name": p.path.name,
+                "description": p.path.description,
+                "driver": p.path.driver,
+                "connections": p.path.connections,
+                "slo_classes": p.path.slo_classes,
+                "knee_rps": p.reading.knee_rps,
+                "knee_reached": p.steps.iter().any(|s| !s.held()),
+                "knee": p.reading,
+                "steps": p.steps,
+            })
+        })
+        .collect();
     json!({
         "schema_version": SCHEMA_VERSION,
         "tool": concat!("loadgen ", env!("CARGO_PKG_VERSION")),
         "profile": profile.name,
         "description": profile.description,
         "slo": profile.slo,
-        "connections": profile.connections,
         "step_s": profile.step_duration.as_secs_f64(),
         "origin_delay_ms": profile.origin_delay_ms,
-        "knee_rps": reading.knee_rps,
-        "knee_reached": steps.iter().any(|s| !s.held()),
         "proxy_cores": profile.proxy_cores,
-        "knee": reading,
+        "paths": paths,
+        "cross_check": cross_check,
         "held": held,
-        "steps": steps,
         "extra": extra,
     })
 }
 
 /// The `capacity.md` text.
-pub fn markdown(profile: &CapacityProfile, steps: &[StepResult], reading: &KneeReading) -> String {
-    let knee = reading.knee_rps;
+pub fn markdown(
+    profile: &CapacityProfile,
+    paths: &[PathOutcome],
+    cross_check: Option<&CrossCheck>,
+) -> String {
     let mut md = String::new();
-    let broke = steps.iter().any(|s| !s.held());
     let _ = writeln!(
         md,
-        "# Capacity: {}\n\n{}\n\nSLO: p99 <= {} ms (from the intended send), errors <= {:.2} %, achieved >= {:.0} % of offered. {} connections, {} s steps.\n",
+        "# Capacity: {}\n\n{}\n\nSLO: p99 <= {} ms (from the intended send), errors <= {:.2} %, achieved >= {:.0} % of offered. {} s steps.\n",
         profile.name,
         profile.description,
         profile.slo.p99.as_millis(),
         profile.slo.error_budget * 100.0,
         profile.slo.min_achieved * 100.0,
-        profile.connections,
         profile.step_duration.as_secs()
+    );
+    for p in paths {
+        path_section(&mut md, p);
+    }
+    if let Some(c) = cross_check {
+        cross_check_section(&mut md, c);
+    }
+    md
+}
+
+fn path_section(md: &mut String, p: &PathOutcome) {
+    let reading = &p.reading;
+    let knee = reading.knee_rps;
+    let broke = p.steps.iter().any(|s| !s.held());
+    let _ = writeln!(
+        md,
+        "## Path {}\n\n{} ({}, {} {}).\n",
+        p.path.name,
+        p.path.description,
+        match p.path.driver {
+            PathDriver::OpenLoop => "open-loop driver",
+            PathDriver::Goose => "Goose users, each paced",
+        },
+        p.path.connections,
+        match p.path.driver {
+            PathDriver::OpenLoop => "connections",
+            PathDriver::Goose => "users",
+        }
     );
     let _ = writeln!(
         md,
@@ -95,26 +140,31 @@ pub fn markdown(profile: &CapacityProfile, steps: &[StepResult], reading: &KneeR
     );
     let _ = writeln!(
         md,
-        "| offered | achieved | p50 | p99 | p99 service | errors | proxy CPU µs/req | proxy cores | throttled | loadgen cores | driver | SLO |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+        "| offered | achieved | p50 | p99 (class) | p99 service | errors | proxy CPU µs/req | proxy cores | throttled | proxy RSS | pool timeouts | loadgen cores | of which origin | SLO |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
     );
     let f = |v: Option<f64>, unit: &str| v.map_or("-".into(), |v| format!("{v:.1}{unit}"));
-    for s in steps {
-        let _ = writeln!(
+    let c = |v: Option<f64>| v.map_or("-".into(), |c| format!("{c:.2}"));
+    for s in &p.steps {
+        let _ =
+            writeln!(
             md,
-            "| {:.0} | {:.0} | {} | {} | {} | {:.2} % | {} | {} | {} | {} | {} | {} |",
+            "| {:.0} | {:.0} | {} | {}{} | {} | {:.2} % | {} | {} | {} | {} | {} | {} | {} | {} |",
             s.offered_rps,
             s.achieved_rps,
             f(s.p50_ms, " ms"),
             f(s.p99_ms, " ms"),
+            s.p99_class.as_deref().map_or(String::new(), |c| format!(" ({c})")),
             f(s.p99_service_ms, " ms"),
             s.error_rate * 100.0,
             f(s.cpu_us_per_request, ""),
-            s.proxy_cores_busy.map_or("-".into(), |c| format!("{c:.2}")),
+            c(s.proxy_cores_busy),
             s.throttled_share
                 .map_or("-".into(), |t| format!("{:.0} %", t * 100.0)),
-            s.loadgen_cores_busy
-                .map_or("-".into(), |c| format!("{c:.2}")),
-            s.driver,
+            s.proxy_rss_bytes
+                .map_or("-".into(), |b| format!("{:.0} MiB", b as f64 / 1048576.0)),
+            s.pool_exhausted.map_or("-".into(), |n| n.to_string()),
+            c(s.loadgen_cores_busy),
+            c(s.origin_cores_busy),
             if s.held() {
                 "held".into()
             } else {
@@ -122,7 +172,39 @@ pub fn markdown(profile: &CapacityProfile, steps: &[StepResult], reading: &KneeR
             }
         );
     }
-    md
+    md.push('\n');
+}
+
+fn cross_check_section(md: &mut String, c: &CrossCheck) {
+    let _ = writeln!(
+        md,
+        "## Cross-check with wrk\n\n`wrk` and the driver, each closed loop with {} connections for {:.0} s against the same proxy, one after the other; `wrk` sends `{}`.\n\n**{}**\n",
+        c.connections,
+        c.duration_s,
+        c.url,
+        c.verdict()
+    );
+    let _ = writeln!(
+        md,
+        "| side | achieved | p50 | p99 | errors |\n| --- | --- | --- | --- | --- |"
+    );
+    if let Some(w) = c.wrk {
+        let _ = writeln!(
+            md,
+            "| wrk | {:.0} req/s | {:.2} ms | {:.2} ms | {} |",
+            w.rps, w.p50_ms, w.p99_ms, w.errors
+        );
+    }
+    if let Some(d) = c.driver {
+        let _ = writeln!(
+            md,
+            "| driver (closed loop) | {:.0} req/s | {:.2} ms | - | {} |",
+            d.rps, d.p50_ms, d.failures
+        );
+    }
+    if let Some(note) = &c.note {
+        let _ = writeln!(md, "\nNote: {note}");
+    }
 }
 
 /// The latency-vs-throughput plot.
@@ -198,23 +280,31 @@ pub fn svg(steps: &[StepResult], knee: Option<f64>, slo_p99_ms: f64) -> String {
     s
 }
 
-/// Writes the three files into `dir`.
+/// Writes `capacity.json`, `capacity.md` and each path's plot into `dir`.
 pub fn write(
     dir: &Path,
     profile: &CapacityProfile,
-    steps: &[StepResult],
-    reading: &KneeReading,
+    paths: &[PathOutcome],
+    cross_check: Option<&CrossCheck>,
     held: bool,
     extra: Value,
 ) -> Result<(), RigError> {
-    let knee = reading.knee_rps;
-    let doc = document(profile, steps, reading, held, extra);
+    let doc = document(profile, paths, cross_check, held, extra);
     let text = serde_json::to_vec_pretty(&doc).expect("JSON values always serialise");
     rundir::write_atomic(&dir.join("capacity.json"), &text)?;
     rundir::write_atomic(
         &dir.join("capacity.md"),
-        markdown(profile, steps, reading).as_bytes(),
+        markdown(profile, paths, cross_check).as_bytes(),
     )?;
-    let plot = svg(steps, knee, profile.slo.p99.as_secs_f64() * 1000.0);
-    rundir::write_atomic(&dir.join("capacity.svg"), plot.as_bytes())
+    let slo_ms = profile.slo.p99.as_secs_f64() * 1000.0;
+    for p in paths {
+        let plot = svg(&p.steps, p.reading.knee_rps, slo_ms);
+        let path_dir = dir.join(&p.path.name);
+        std::fs::create_dir_all(&path_dir).map_err(|e| RigError::Io {
+            what: format!("create {}", path_dir.display()),
+            cause: e,
+        })?;
+        rundir::write_atomic(&path_dir.join("capacity.svg"), plot.as_bytes())?;
+    }
+    Ok(())
 }

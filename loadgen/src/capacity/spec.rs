@@ -1,8 +1,12 @@
-//! The capacity profile file: offered-load steps, the SLO that ends the climb, and the
-//! base load profile whose scenario mix gives URLs and users.
+//! The capacity profile file: the SLO that ends each climb, and the paths climbed in one
+//! run (`[[paths]]`: a scenario mix, a driver and its offered-load steps), and the `wrk`
+//! cross-check (`[wrk]`).
 //!
 //! Its own small schema for the same reason as the fault profiles: the load profile
-//! refuses unknown keys and describes one level of load, not a staircase.
+//! refuses unknown keys and describes one level of load, not a staircase. Several paths
+//! in one run because a knee per core is only comparable between paths measured against
+//! the same proxy, quota and machine minutes: the plain 1 KiB GET (the proxy's ceiling)
+//! and the school-day mix (what sizing uses).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -21,11 +25,11 @@ struct RawCapacity {
     name: String,
     #[serde(default)]
     description: String,
-    load_profile: PathBuf,
-    connections: u64,
     step_duration: Written,
-    rates: Vec<f64>,
+    paths: Vec<RawPath>,
     slo: RawSlo,
+    #[serde(default)]
+    wrk: Option<RawWrk>,
     #[serde(default)]
     origin_delay_ms: u64,
     #[serde(default)]
@@ -34,6 +38,30 @@ struct RawCapacity {
     pin: Option<bool>,
     #[serde(default)]
     proxy_cores: Option<f64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPath {
+    name: String,
+    #[serde(default)]
+    description: String,
+    load_profile: PathBuf,
+    #[serde(default)]
+    scenario_mix: Option<PathBuf>,
+    driver: String,
+    connections: u64,
+    rates: Vec<f64>,
+    #[serde(default)]
+    slo_classes: Option<Vec<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWrk {
+    path: String,
+    connections: u64,
+    duration: Written,
 }
 
 #[derive(Debug, Deserialize)]
@@ -60,6 +88,51 @@ pub struct Slo {
     pub min_knee_rps: Option<f64>,
 }
 
+/// Which driver climbs a path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PathDriver {
+    /// The lean open-loop driver: allowed-browsing GETs on a fixed schedule.
+    OpenLoop,
+    /// Goose users running the whole scenario mix, each paced to its share of the rate
+    /// (latency from the intended send, so overload shows as it does open loop).
+    Goose,
+}
+
+/// One path climbed: what is sent, by which driver, at which rates.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct CapacityPath {
+    /// Name (the steps' directory, the report's heading).
+    pub name: String,
+    /// One line for humans.
+    pub description: String,
+    /// The base load profile (its roster, client settings and warm-up).
+    pub load_profile: PathBuf,
+    /// The scenario mix sent, instead of the load profile's.
+    pub scenario_mix: Option<PathBuf>,
+    /// The driver.
+    pub driver: PathDriver,
+    /// Connections (open loop) or users (Goose).
+    pub connections: u64,
+    /// Offered rates, ascending.
+    pub rates: Vec<f64>,
+    /// The request classes whose p99 the SLO bounds (`None`: every class measured).
+    pub slo_classes: Option<Vec<String>>,
+}
+
+/// The `wrk` cross-check: the same closed-loop load from `wrk` and from the open-loop
+/// driver (no schedule), against the same proxy, one after the other.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct WrkCheck {
+    /// The path (by name) whose mix gives the URL; an open-loop path.
+    pub path: String,
+    /// Connections each side keeps busy.
+    pub connections: u64,
+    /// How long each side runs.
+    #[serde(serialize_with = "crate::units::serialize_duration")]
+    pub duration: Duration,
+}
+
 /// A validated capacity profile.
 #[derive(Debug, Clone)]
 pub struct CapacityProfile {
@@ -67,14 +140,12 @@ pub struct CapacityProfile {
     pub name: String,
     /// One line for humans.
     pub description: String,
-    /// The base load profile.
-    pub load_profile: PathBuf,
-    /// Connections of the open-loop driver.
-    pub connections: u64,
     /// Length of each step.
     pub step_duration: Duration,
-    /// Offered rates, ascending.
-    pub rates: Vec<f64>,
+    /// The paths climbed, in order.
+    pub paths: Vec<CapacityPath>,
+    /// The `wrk` cross-check, when asked for.
+    pub wrk: Option<WrkCheck>,
     /// The SLO.
     pub slo: Slo,
     /// Delay the origin adds to every answer (0: none).
@@ -100,42 +171,67 @@ impl CapacityProfile {
             path: origin.clone(),
             message: e.to_string(),
         })?;
-        validate(raw, path.parent().unwrap_or(Path::new("."))).map_err(|errors| {
-            SpecError::Invalid {
-                path: origin,
-                errors,
-            }
+        // Paths in the file start at its directory, made absolute: each step's load
+        // profile is written elsewhere and names them.
+        let base = std::fs::canonicalize(path)
+            .ok()
+            .and_then(|p| p.parent().map(Path::to_path_buf))
+            .unwrap_or_else(|| path.parent().unwrap_or(Path::new(".")).to_path_buf());
+        validate(raw, &base).map_err(|errors| SpecError::Invalid {
+            path: origin,
+            errors,
         })
     }
 }
 
 fn validate(raw: RawCapacity, base: &Path) -> Result<CapacityProfile, Vec<String>> {
     let mut errors = Vec::new();
-    let mut dur = |key: &str, w: &Written| {
+    let dur = |key: &str, w: &Written, errors: &mut Vec<String>| {
         w.duration().unwrap_or_else(|e| {
             errors.push(format!("{key}: {e}"));
             Duration::ZERO
         })
     };
-    let step = dur("step_duration", &raw.step_duration);
-    let p99 = dur("slo.p99", &raw.slo.p99);
+    let step = dur("step_duration", &raw.step_duration, &mut errors);
+    let p99 = dur("slo.p99", &raw.slo.p99, &mut errors);
     if step < Duration::from_secs(2) || step > Duration::from_secs(120) {
         errors.push("step_duration: must be 2s to 120s".into());
     }
     if p99.is_zero() {
         errors.push("slo.p99: must be above zero".into());
     }
-    if !(1..=4096).contains(&raw.connections) {
-        errors.push("connections: must be 1 to 4096".into());
+    if raw.paths.is_empty() {
+        errors.push("paths: at least one [[paths]]".into());
     }
-    if raw.rates.is_empty() || raw.rates.len() > MAX_STEPS {
-        errors.push(format!("rates: 1 to {MAX_STEPS} steps"));
+    let mut paths = Vec::new();
+    for (i, p) in raw.paths.into_iter().enumerate() {
+        match path(p, base) {
+            Ok(p) if paths.iter().any(|q: &CapacityPath| q.name == p.name) => {
+                errors.push(format!("paths[{i}].name: '{}' twice", p.name))
+            }
+            Ok(p) => paths.push(p),
+            Err(e) => errors.extend(e.into_iter().map(|e| format!("paths[{i}].{e}"))),
+        }
     }
-    if raw.rates.iter().any(|r| !(*r > 0.0 && *r <= 200_000.0)) {
-        errors.push("rates: each must be above 0 and at most 200000".into());
-    }
-    if raw.rates.windows(2).any(|w| w[1] <= w[0]) {
-        errors.push("rates: must be ascending".into());
+    let mut wrk = None;
+    if let Some(w) = raw.wrk {
+        let duration = dur("wrk.duration", &w.duration, &mut errors);
+        if duration < Duration::from_secs(2) || duration > Duration::from_secs(60) {
+            errors.push("wrk.duration: must be 2s to 60s".into());
+        }
+        if !(1..=1024).contains(&w.connections) {
+            errors.push("wrk.connections: must be 1 to 1024".into());
+        }
+        match paths.iter().find(|p| p.name == w.path) {
+            Some(p) if p.driver == PathDriver::OpenLoop => {}
+            Some(_) => errors.push(format!("wrk.path: '{}' is not an open-loop path", w.path)),
+            None => errors.push(format!("wrk.path: no path named '{}'", w.path)),
+        }
+        wrk = Some(WrkCheck {
+            path: w.path,
+            connections: w.connections,
+            duration,
+        });
     }
     if !(0.0..=1.0).contains(&raw.slo.error_budget) {
         errors.push("slo.error_budget: must be between 0 and 1".into());
@@ -158,10 +254,9 @@ fn validate(raw: RawCapacity, base: &Path) -> Result<CapacityProfile, Vec<String
     Ok(CapacityProfile {
         name: raw.name,
         description: raw.description,
-        load_profile: base.join(raw.load_profile),
-        connections: raw.connections,
         step_duration: step,
-        rates: raw.rates,
+        paths,
+        wrk,
         slo: Slo {
             p99,
             error_budget: raw.slo.error_budget,
@@ -172,5 +267,58 @@ fn validate(raw: RawCapacity, base: &Path) -> Result<CapacityProfile, Vec<String
         proxy: raw.proxy,
         pin: raw.pin.unwrap_or(true),
         proxy_cores: raw.proxy_cores,
+    })
+}
+
+fn path(raw: RawPath, base: &Path) -> Result<CapacityPath, Vec<String>> {
+    let mut errors = Vec::new();
+    let valid_name = !raw.name.is_empty()
+        && raw
+            .name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if !valid_name {
+        errors.push("name: letters, digits, '-' or '_' (it names a directory)".into());
+    }
+    let driver = match raw.driver.as_str() {
+        "open-loop" => PathDriver::OpenLoop,
+        "goose" => PathDriver::Goose,
+        other => {
+            errors.push(format!("driver: '{other}' is not open-loop or goose"));
+            PathDriver::OpenLoop
+        }
+    };
+    if !(1..=4096).contains(&raw.connections) {
+        errors.push("connections: must be 1 to 4096".into());
+    }
+    if raw.rates.is_empty() || raw.rates.len() > MAX_STEPS {
+        errors.push(format!("rates: 1 to {MAX_STEPS} steps"));
+    }
+    if raw.rates.iter().any(|r| !(*r > 0.0 && *r <= 200_000.0)) {
+        errors.push("rates: each must be above 0 and at most 200000".into());
+    }
+    if raw.rates.windows(2).any(|w| w[1] <= w[0]) {
+        errors.push("rates: must be ascending".into());
+    }
+    if let Some(bad) = raw
+        .slo_classes
+        .iter()
+        .flatten()
+        .find(|c| !rundir::columns::CLASSES.contains(&c.as_str()))
+    {
+        errors.push(format!("slo_classes: '{bad}' is not a request class"));
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    Ok(CapacityPath {
+        name: raw.name,
+        description: raw.description,
+        load_profile: base.join(raw.load_profile),
+        scenario_mix: raw.scenario_mix.map(|m| base.join(m)),
+        driver,
+        connections: raw.connections,
+        rates: raw.rates,
+        slo_classes: raw.slo_classes,
     })
 }

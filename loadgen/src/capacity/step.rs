@@ -1,7 +1,10 @@
 //! One step of the staircase: what was offered, what came back, and whether the SLO
 //! held; and the knee over all steps.
 //!
-//! Pure arithmetic over the open-loop driver's `run.json`, tested on made-up values.
+//! Pure arithmetic over the driver's `run.json`, tested on made-up values. The SLO's
+//! p99 is the worst of the classes it bounds (a mix has several; their percentiles
+//! cannot be merged), and the p50 reported is the allowed-browsing class's, the one
+//! request every path has.
 
 use serde::Serialize;
 use serde_json::Value;
@@ -29,6 +32,8 @@ pub struct StepResult {
     pub p50_ms: Option<f64>,
     /// p99 from the intended start, ms.
     pub p99_ms: Option<f64>,
+    /// The class whose p99 is `p99_ms` (the worst of the SLO's classes).
+    pub p99_class: Option<String>,
     /// p99 from the actual send, ms.
     pub p99_service_ms: Option<f64>,
     /// Proxy CPU per request over the step, µs.
@@ -38,8 +43,16 @@ pub struct StepResult {
     /// CPU cores the load generator (driver and origin) kept busy over the step: near
     /// its CPU count, the point measures the load generator, not the proxy.
     pub loadgen_cores_busy: Option<f64>,
+    /// Of `loadgen_cores_busy`, the origin's threads.
+    pub origin_cores_busy: Option<f64>,
     /// CPU cores the proxy kept busy over the step (its CPU time over the wall time).
     pub proxy_cores_busy: Option<f64>,
+    /// Pool acquisitions that timed out during the step (503s for want of a connection).
+    pub pool_exhausted: Option<u64>,
+    /// The proxy's resident memory at the step's end, bytes.
+    pub proxy_rss_bytes: Option<u64>,
+    /// The proxy's open descriptors at the step's end, and its limit.
+    pub proxy_fds: Option<(u64, u64)>,
     /// Share of the quota's periods in which the proxy ran out of quota (with a quota).
     pub throttled_share: Option<f64>,
     /// What broke the SLO (empty when it held).
@@ -57,8 +70,38 @@ fn us_to_ms(v: Option<&Value>) -> Option<f64> {
     v.and_then(Value::as_f64).map(|us| us / 1000.0)
 }
 
+/// The worst p99 (ms, coordinated-omission corrected where recorded) over `classes`
+/// (`None`: every class measured) and its class; the p99 from the actual send of that
+/// class; and the allowed class's p50.
+fn latency(
+    run: &Value,
+    classes: Option<&[String]>,
+) -> (Option<(String, f64)>, Option<f64>, Option<f64>) {
+    let empty = serde_json::Map::new();
+    let all = run["classes"].as_object().unwrap_or(&empty);
+    let corrected = |c: &Value, q: &str| {
+        us_to_ms(
+            c.get("corrected_us")
+                .filter(|v| !v.is_null())
+                .and_then(|v| v.get(q)),
+        )
+        .or(us_to_ms(c["latency_us"].get(q)))
+    };
+    let worst = all
+        .iter()
+        .filter(|(name, _)| classes.is_none_or(|cs| cs.iter().any(|c| c == *name)))
+        .filter_map(|(name, c)| corrected(c, "p99").map(|p| (name.clone(), p, c)))
+        .max_by(|a, b| a.1.total_cmp(&b.1));
+    let service = worst
+        .as_ref()
+        .and_then(|(_, _, c)| us_to_ms(c["latency_us"].get("p99")));
+    let p50 = all.get("allowed").and_then(|c| corrected(c, "p50"));
+    (worst.map(|(n, p, _)| (n, p)), service, p50)
+}
+
 /// Reads a step out of the driver's `run.json`; `cpu_ms` is the proxy's CPU time over
-/// the step and `all_requests` every request of the step (warm-up included).
+/// the step and `all_requests` every request of the step (warm-up included);
+/// `slo_classes` the classes whose p99 the SLO bounds (`None`: all).
 pub fn from_run_json(
     index: usize,
     offered: f64,
@@ -66,17 +109,13 @@ pub fn from_run_json(
     cpu_ms: Option<u64>,
     all_requests: u64,
     slo: &Slo,
+    slo_classes: Option<&[String]>,
 ) -> StepResult {
     let totals = &run["totals"];
     let requests = totals["requests"].as_u64().unwrap_or(0);
     let failures = totals["failures"].as_u64().unwrap_or(0);
     let achieved = totals["rps"].as_f64().unwrap_or(0.0);
-    let class = &run["classes"]["allowed"];
-    let corrected = class.get("corrected_us").filter(|v| !v.is_null());
-    let p99_service = us_to_ms(class["latency_us"].get("p99"));
-    let p99 = us_to_ms(corrected.and_then(|c| c.get("p99"))).or(p99_service);
-    let p50 =
-        us_to_ms(corrected.and_then(|c| c.get("p50"))).or(us_to_ms(class["latency_us"].get("p50")));
+    let (worst, p99_service, p50) = latency(run, slo_classes);
     let error_rate = if requests == 0 {
         1.0
     } else {
@@ -84,9 +123,9 @@ pub fn from_run_json(
     };
     let mut broken = Vec::new();
     let bound_ms = slo.p99.as_secs_f64() * 1000.0;
-    match p99 {
-        Some(p) if p <= bound_ms => {}
-        Some(p) => broken.push(format!("p99 {p:.1} ms > {bound_ms:.1} ms")),
+    match &worst {
+        Some((_, p)) if *p <= bound_ms => {}
+        Some((class, p)) => broken.push(format!("p99 {p:.1} ms ({class}) > {bound_ms:.1} ms")),
         None => broken.push("no latency measured".into()),
     }
     if error_rate > slo.error_budget {
@@ -111,14 +150,19 @@ pub fn from_run_json(
         failures,
         error_rate,
         p50_ms: p50,
-        p99_ms: p99,
+        p99_ms: worst.as_ref().map(|w| w.1),
+        p99_class: worst.map(|w| w.0),
         p99_service_ms: p99_service,
         cpu_us_per_request: cpu_ms
             .filter(|_| all_requests > 0)
             .map(|ms| ms as f64 * 1000.0 / all_requests as f64),
         unsent: run["extra"]["unsent"].as_u64().unwrap_or(0),
         loadgen_cores_busy: None,
+        origin_cores_busy: None,
         proxy_cores_busy: None,
+        pool_exhausted: None,
+        proxy_rss_bytes: None,
+        proxy_fds: None,
         throttled_share: None,
         broken,
     }
@@ -146,6 +190,18 @@ pub enum Bottleneck {
         limit: f64,
         /// Share of quota periods throttled, with a quota.
         throttled_share: Option<f64>,
+    },
+    /// The proxy's upstream pool ran out: acquisitions timed out (503 + Retry-After).
+    Pool {
+        /// Acquisitions that timed out during the step.
+        exhausted: u64,
+    },
+    /// The proxy's descriptors ran out (at 95% of its limit).
+    Fds {
+        /// Descriptors open at the step's end.
+        open: u64,
+        /// The limit.
+        limit: u64,
     },
     /// The load generator used its CPUs up: the point measures the load generator.
     LoadGenerator {
@@ -192,6 +248,12 @@ impl Bottleneck {
                     t * 100.0
                 ))
             ),
+            Bottleneck::Pool { exhausted } => format!(
+                "the proxy's upstream pool: {exhausted} acquisitions timed out"
+            ),
+            Bottleneck::Fds { open, limit } => {
+                format!("the proxy's descriptors: {open} open of its limit {limit}")
+            }
             Bottleneck::LoadGenerator { busy, cpus } => format!(
                 "the load generator: {busy:.2} of its {cpus:.0} cores busy (the point measures it, not the proxy)"
             ),
@@ -208,10 +270,21 @@ impl Bottleneck {
     }
 }
 
-/// What limited the step: the proxy when it used `proxy_limit` cores (or its quota ran
-/// out in half the periods), else the load generator when it used its `loadgen_cpus`,
-/// else nothing measured here.
+/// What limited the step: the proxy's pool when acquisitions timed out, its descriptors
+/// when nearly all were open; else its CPU when it used `proxy_limit` cores (or its quota
+/// ran out in half the periods), else the load generator when it used its
+/// `loadgen_cpus`, else nothing measured here. Memory is recorded per step (RSS) but no
+/// limit is set on it, so it is never named.
 pub fn bottleneck(step: &StepResult, proxy_limit: f64, loadgen_cpus: f64) -> Bottleneck {
+    if let Some(exhausted) = step.pool_exhausted.filter(|n| *n > 0) {
+        return Bottleneck::Pool { exhausted };
+    }
+    if let Some((open, limit)) = step
+        .proxy_fds
+        .filter(|(o, l)| *l > 0 && *o * 100 >= *l * 95)
+    {
+        return Bottleneck::Fds { open, limit };
+    }
     let throttled = step.throttled_share.is_some_and(|t| t >= 0.5);
     match (step.proxy_cores_busy, step.loadgen_cores_busy) {
         (Some(busy), _) if throttled || busy >= PROXY_SATURATED * proxy_limit => {
@@ -333,14 +406,14 @@ mod tests {
     #[test]
     fn each_slo_part_breaks_a_step_and_the_knee_is_the_last_held() {
         let s = slo();
-        let ok = from_run_json(0, 100.0, &run(99.0, 50_000, 0), Some(100), 1000, &s);
+        let ok = from_run_json(0, 100.0, &run(99.0, 50_000, 0), Some(100), 1000, &s, None);
         assert!(ok.held(), "{:?}", ok.broken);
         assert_eq!(ok.cpu_us_per_request, Some(100.0));
-        let slow = from_run_json(1, 200.0, &run(199.0, 150_000, 0), None, 0, &s);
+        let slow = from_run_json(1, 200.0, &run(199.0, 150_000, 0), None, 0, &s, None);
         assert!(slow.broken[0].starts_with("p99"));
-        let errs = from_run_json(1, 200.0, &run(199.0, 50_000, 50), None, 0, &s);
+        let errs = from_run_json(1, 200.0, &run(199.0, 50_000, 50), None, 0, &s, None);
         assert!(errs.broken[0].starts_with("errors"));
-        let short = from_run_json(1, 200.0, &run(150.0, 50_000, 0), None, 0, &s);
+        let short = from_run_json(1, 200.0, &run(150.0, 50_000, 0), None, 0, &s, None);
         assert!(short.broken[0].starts_with("achieved"));
         assert_eq!(knee(&[ok.clone(), slow.clone()]), Some(100.0));
         assert_eq!(knee(&[slow]), None);
@@ -349,7 +422,7 @@ mod tests {
     #[test]
     fn the_bottleneck_is_whichever_side_ran_out_of_cpu() {
         let s = slo();
-        let mut step = from_run_json(3, 2000.0, &run(1500.0, 150_000, 0), None, 0, &s);
+        let mut step = from_run_json(3, 2000.0, &run(1500.0, 150_000, 0), None, 0, &s, None);
         step.proxy_cores_busy = Some(0.24);
         step.loadgen_cores_busy = Some(0.4);
         step.throttled_share = Some(0.8);
@@ -379,10 +452,10 @@ mod tests {
     #[test]
     fn the_rate_per_core_divides_by_the_quota_only_when_the_proxy_broke_the_climb() {
         let s = slo();
-        let mut held = from_run_json(0, 1000.0, &run(990.0, 5_000, 0), None, 0, &s);
+        let mut held = from_run_json(0, 1000.0, &run(990.0, 5_000, 0), None, 0, &s, None);
         held.proxy_cores_busy = Some(0.2);
         held.loadgen_cores_busy = Some(0.3);
-        let mut broke = from_run_json(1, 1500.0, &run(1200.0, 150_000, 0), None, 0, &s);
+        let mut broke = from_run_json(1, 1500.0, &run(1200.0, 150_000, 0), None, 0, &s, None);
         broke.proxy_cores_busy = Some(0.25);
         broke.loadgen_cores_busy = Some(0.35);
         let r = read_knee(&[held.clone(), broke.clone()], 0.25, 1.0, None, None);
@@ -397,5 +470,48 @@ mod tests {
         // No step broke: the knee is a lower bound and nothing is named.
         let r = read_knee(&[held], 0.25, 1.0, None, None);
         assert_eq!(r.bottleneck, None);
+    }
+
+    #[test]
+    fn the_slo_bounds_the_worst_of_its_classes_only() {
+        let s = slo();
+        let mut r = run(500.0, 5_000, 0);
+        r["classes"]["download"] = serde_json::json!({
+            "latency_us": {"p50": 90_000, "p99": 400_000},
+            "corrected_us": {"p50": 90_000, "p99": 400_000}
+        });
+        r["classes"]["tunnel"] = serde_json::json!({
+            "latency_us": {"p50": 3_000, "p99": 20_000},
+            "corrected_us": null
+        });
+        let all = from_run_json(0, 500.0, &r, None, 0, &s, None);
+        assert_eq!(all.p99_class.as_deref(), Some("download"));
+        assert!(!all.held());
+        let classes = ["allowed".to_owned(), "tunnel".to_owned()];
+        let some = from_run_json(0, 500.0, &r, None, 0, &s, Some(&classes));
+        assert!(some.held(), "{:?}", some.broken);
+        assert_eq!(some.p99_class.as_deref(), Some("tunnel"));
+        assert_eq!(some.p99_ms, Some(20.0));
+        assert_eq!(some.p50_ms, Some(1.0), "the allowed class's p50");
+    }
+
+    #[test]
+    fn pool_timeouts_and_descriptors_are_named_before_cpu() {
+        let s = slo();
+        let mut step = from_run_json(3, 2000.0, &run(1500.0, 150_000, 0), None, 0, &s, None);
+        step.proxy_cores_busy = Some(0.25);
+        step.pool_exhausted = Some(12);
+        assert_eq!(
+            bottleneck(&step, 0.25, 1.0),
+            Bottleneck::Pool { exhausted: 12 }
+        );
+        step.pool_exhausted = Some(0);
+        step.proxy_fds = Some((1000, 1024));
+        assert!(matches!(
+            bottleneck(&step, 0.25, 1.0),
+            Bottleneck::Fds { .. }
+        ));
+        step.proxy_fds = Some((100, 1024));
+        assert!(bottleneck(&step, 0.25, 1.0).is_proxy());
     }
 }
