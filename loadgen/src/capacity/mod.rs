@@ -52,7 +52,8 @@ use crate::roster::Roster;
 
 use self::load::StepLoad;
 use self::spec::{CapacityPath, CapacityProfile, PathDriver, WrkCheck};
-use self::step::{KneeReading, StepResult};
+pub use self::step::PathOutcome;
+use self::step::StepResult;
 use self::wrk::{CrossCheck, DriverFigures};
 
 /// Arguments of `loadgen capacity`.
@@ -84,24 +85,6 @@ pub struct CapacityArgs {
     /// Skip the `wrk` cross-check even when the profile asks for it.
     #[arg(long)]
     pub no_wrk: bool,
-}
-
-/// One path's climb.
-#[derive(Debug, Clone)]
-pub struct PathOutcome {
-    /// The path as run.
-    pub path: CapacityPath,
-    /// Every step run, in order.
-    pub steps: Vec<StepResult>,
-    /// The knee per proxy core and what limited it.
-    pub reading: KneeReading,
-}
-
-impl PathOutcome {
-    /// The highest rate that held.
-    pub fn knee(&self) -> Option<f64> {
-        self.reading.knee_rps
-    }
 }
 
 /// What a capacity run produced.

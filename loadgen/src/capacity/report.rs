@@ -10,9 +10,8 @@ use std::path::Path;
 use serde_json::{json, Value};
 
 use super::spec::{CapacityProfile, PathDriver};
-use super::step::StepResult;
+use super::step::{PathOutcome, StepResult};
 use super::wrk::CrossCheck;
-use super::PathOutcome;
 use crate::harness::rundir;
 use crate::rig::RigError;
 

@@ -9,7 +9,7 @@
 use serde::Serialize;
 use serde_json::Value;
 
-use super::spec::Slo;
+use super::spec::{CapacityPath, Slo};
 
 /// One measured point.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -374,6 +374,24 @@ pub fn read_knee(
         rps_per_proxy_core,
         per_core_basis,
         loadgen_busy_at_knee: knee_step.and_then(|s| s.loadgen_cores_busy),
+    }
+}
+
+/// One path's climb.
+#[derive(Debug, Clone)]
+pub struct PathOutcome {
+    /// The path as run.
+    pub path: CapacityPath,
+    /// Every step run, in order.
+    pub steps: Vec<StepResult>,
+    /// The knee per proxy core and what limited it.
+    pub reading: KneeReading,
+}
+
+impl PathOutcome {
+    /// The highest rate that held.
+    pub fn knee(&self) -> Option<f64> {
+        self.reading.knee_rps
     }
 }
 
