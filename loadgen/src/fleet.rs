@@ -138,10 +138,7 @@ pub async fn run(args: &FleetArgs) -> Result<FleetOutcome, RigError> {
             detail: "--workers must be at least 1 and --start-delay at least 2 s".into(),
         });
     }
-    let profile = std::fs::canonicalize(&args.profile).map_err(|cause| RigError::Io {
-        what: format!("profile {}", args.profile.display()),
-        cause,
-    })?;
+    let profile = crate::rig::paths::canonical_profile(&args.profile)?;
     let loaded = crate::profile::Profile::load(&profile).map_err(|e| RigError::Config {
         detail: e.to_string(),
     })?;

@@ -371,20 +371,25 @@ pub fn extract(run: &RunDir) -> MetricSet {
     set
 }
 
+/// Stores a whole-run value (no per-second samples) of `metric`, when there is a finite one.
+fn put_point(set: &mut MetricSet, metric: Metric, class: Option<String>, point: Option<f64>) {
+    if let Some(point) = point.filter(|p| p.is_finite()) {
+        let key = MetricKey { metric, class };
+        set.insert(
+            key.to_string(),
+            MetricValue {
+                point: Some(point),
+                samples: Vec::new(),
+            },
+        );
+    }
+}
+
 /// The soak metrics (for runs [`soak::applies`] to) and the spike recovery (for runs whose
 /// plan has a surge). Whole-run values only: each is one statistic of the whole window.
 fn extract_soak_and_spike(run: &RunDir, set: &mut MetricSet) {
     let mut put = |metric, class: Option<String>, point: Option<f64>| {
-        if let Some(point) = point.filter(|p| p.is_finite()) {
-            let key = MetricKey { metric, class };
-            set.insert(
-                key.to_string(),
-                MetricValue {
-                    point: Some(point),
-                    samples: Vec::new(),
-                },
-            );
-        }
+        put_point(set, metric, class, point);
     };
     if let Some(s) = soak::applies(run).then(|| soak::summarise(run)).flatten() {
         let upper = |c| {
@@ -431,19 +436,7 @@ fn extract_appliance(run: &RunDir, set: &mut MetricSet) {
             id.and_then(rundir::run::appliance::IdentityCounts::missing_rate),
         ),
     ] {
-        if let Some(point) = point.filter(|p| p.is_finite()) {
-            let key = MetricKey {
-                metric,
-                class: None,
-            };
-            set.insert(
-                key.to_string(),
-                MetricValue {
-                    point: Some(point),
-                    samples: Vec::new(),
-                },
-            );
-        }
+        put_point(set, metric, None, point);
     }
 }
 
@@ -509,19 +502,7 @@ fn extract_connections(run: &RunDir, set: &mut MetricSet) {
         (Metric::FdsPerKeepAlive, slope(ka, |k| k.fds, false)),
         (Metric::FdsPerTunnel, slope(tu, |k| k.fds, false)),
     ] {
-        if let Some(point) = point.filter(|p| p.is_finite()) {
-            let key = MetricKey {
-                metric,
-                class: None,
-            };
-            set.insert(
-                key.to_string(),
-                MetricValue {
-                    point: Some(point),
-                    samples: Vec::new(),
-                },
-            );
-        }
+        put_point(set, metric, None, point);
     }
 }
 

@@ -104,10 +104,7 @@ fn raise_fd_limit(want: u64) -> u64 {
 /// Runs a connections profile end to end; see the module documentation.
 pub async fn run(args: RunArgs) -> Result<RunOutcome, RigError> {
     let started = SystemTime::now();
-    let profile_path = std::fs::canonicalize(&args.profile).map_err(|source| RigError::Io {
-        what: format!("profile {}", args.profile.display()),
-        cause: source,
-    })?;
+    let profile_path = paths::canonical_profile(&args.profile)?;
     let profile = Profile::load(&profile_path)
         .map_err(config_err)?
         .with_overrides(args.duration.map(Duration::from_secs), args.users);

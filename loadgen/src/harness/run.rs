@@ -58,10 +58,7 @@ struct Setup {
 
 impl Setup {
     fn resolve(args: &RunArgs, started: SystemTime) -> Result<Self, RigError> {
-        let profile_path = std::fs::canonicalize(&args.profile).map_err(|source| RigError::Io {
-            what: format!("profile {}", args.profile.display()),
-            cause: source,
-        })?;
+        let profile_path = crate::rig::paths::canonical_profile(&args.profile)?;
         let profile = ProfileView::load(
             &profile_path,
             args.duration.map(Duration::from_secs),

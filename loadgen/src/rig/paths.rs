@@ -29,6 +29,15 @@ pub fn repo_dir_of(profile: &Path) -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("."))
 }
 
+/// The profile file as an absolute path (every command finds the checkout's data from
+/// it), or the error naming the profile.
+pub fn canonical_profile(profile: &Path) -> Result<PathBuf, RigError> {
+    std::fs::canonicalize(profile).map_err(|cause| RigError::Io {
+        what: format!("profile {}", profile.display()),
+        cause,
+    })
+}
+
 /// The proxy binary beside this executable (same cargo profile).
 pub fn default_proxy_bin() -> PathBuf {
     std::env::current_exe()

@@ -136,17 +136,7 @@ mod tests {
     use crate::stats::SplitMix64;
 
     fn config() -> CanaryConfig {
-        CanaryConfig {
-            interval_s: 10.0,
-            min_intervals: 8,
-            confidence: 0.98,
-            pass_score: 95.0,
-            marginal_score: 75.0,
-            rate_tolerance: 0.2,
-            mix_tolerance: 0.05,
-            rules: Vec::new(),
-            missing: Verdict::Rollback,
-        }
+        CanaryConfig::for_tests()
     }
 
     fn rule(direction: Direction, kind: Kind) -> MetricRule {

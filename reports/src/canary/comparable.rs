@@ -51,7 +51,6 @@ pub fn check(control: &Traffic, canary: &Traffic, config: &CanaryConfig) -> Resu
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rundir::verdict::Verdict;
 
     fn traffic(rate: f64, blocked: f64) -> Traffic {
         Traffic {
@@ -70,17 +69,7 @@ mod tests {
 
     #[test]
     fn refuses_other_rates_and_easier_mixes() {
-        let config = CanaryConfig {
-            interval_s: 10.0,
-            min_intervals: 8,
-            confidence: 0.98,
-            pass_score: 95.0,
-            marginal_score: 75.0,
-            rate_tolerance: 0.2,
-            mix_tolerance: 0.05,
-            rules: Vec::new(),
-            missing: Verdict::Rollback,
-        };
+        let config = CanaryConfig::for_tests();
         let base = traffic(100.0, 0.2);
         assert!(check(&base, &traffic(110.0, 0.22), &config).is_ok());
         let err = check(&base, &traffic(70.0, 0.2), &config).unwrap_err();

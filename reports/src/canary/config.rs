@@ -113,6 +113,22 @@ pub struct CanaryConfig {
 }
 
 impl CanaryConfig {
+    /// The unit tests' settings: Kayenta's confidence, the committed scores, no rules.
+    #[cfg(test)]
+    pub(crate) fn for_tests() -> Self {
+        CanaryConfig {
+            interval_s: 10.0,
+            min_intervals: 8,
+            confidence: 0.98,
+            pass_score: 95.0,
+            marginal_score: 75.0,
+            rate_tolerance: 0.2,
+            mix_tolerance: 0.05,
+            rules: Vec::new(),
+            missing: Verdict::Rollback,
+        }
+    }
+
     /// Reads the `[canary]` section (and `missing`) of the gates file at `path`.
     pub fn load(path: &Path) -> Result<Self, CanaryError> {
         let text = std::fs::read_to_string(path).map_err(|e| CanaryError::Config {
