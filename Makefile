@@ -3,10 +3,10 @@ CARGO ?= cargo
 PROFILE ?= peak
 CONFIG ?= scenarios/demo/proxy.toml
 
-.PHONY: deps build release test lint fmt fuzz image proxy baseline promote gate gate-doc gate-selftest run soak spike flamegraph faults capacity rollout rollout-check parity browser bench bench-cpu bench-loadgen bench-profile clean help
+.PHONY: deps build release test lint fmt fuzz image proxy baseline promote gate gate-doc gate-selftest run soak spike flamegraph faults capacity rollout rollout-check k8s-check image-loadgen parity browser bench bench-cpu bench-loadgen bench-profile clean help
 
 help:
-	@echo "make deps | build | release | test | fuzz | image | lint | fmt | proxy | bench | baseline | promote | gate | gate-doc | gate-selftest | run | soak | spike | flamegraph | faults | capacity | rollout | rollout-check | parity"
+	@echo "make deps | build | release | test | fuzz | image | lint | fmt | proxy | bench | baseline | promote | gate | gate-doc | gate-selftest | run | soak | spike | flamegraph | faults | capacity | rollout | rollout-check | k8s-check | image-loadgen | parity"
 
 build:
 	$(CARGO) build --workspace --all-targets
@@ -165,6 +165,16 @@ rollout:
 ## rollout-check: what CI runs: deploy/ matches its generator, lints clean, alert tests pass.
 rollout-check:
 	scripts/rollout-check.sh
+
+## k8s-check: what CI runs: `loadgen k8s render` from a short measured two-worker run, its
+## manifests validated offline (kubernetes-validate, pinned, in .venv-k8s).
+k8s-check:
+	scripts/k8s-check.sh
+
+## image-loadgen: the loadgen image (loadgen/Containerfile: loadgen and perf-report, FROM
+## scratch), built with buildah and smoke-run; what the rendered Kubernetes Jobs run.
+image-loadgen:
+	scripts/image-loadgen.sh
 
 ## bench-cpu / bench-loadgen / bench-profile: the comparisons in bench/ (see bench/README.md;
 ## need wrk, squid, perf, strace). Results go to bench/results/.

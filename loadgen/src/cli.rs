@@ -15,8 +15,9 @@ pub struct AttackArgs {
     /// Load profile (TOML), e.g. `profiles/peak.toml`.
     #[arg(long)]
     pub profile: PathBuf,
-    /// Forward proxy address; without it requests go straight to the origin.
-    #[arg(long)]
+    /// Forward proxy address (`IP:PORT`, or `HOST:PORT` resolved once at start, e.g. a
+    /// Kubernetes Service name); without it requests go straight to the origin.
+    #[arg(long, value_parser = resolve_addr)]
     pub proxy: Option<SocketAddr>,
     /// Run directory to write.
     #[arg(long)]
@@ -27,11 +28,12 @@ pub struct AttackArgs {
     /// Override the profile's number of users.
     #[arg(long)]
     pub users: Option<u64>,
-    /// A running origin (plain HTTP; it also answers TLS); default: start one in-process.
-    #[arg(long, requires = "origin_ca")]
+    /// A running origin (plain HTTP; it also answers TLS; `IP:PORT` or `HOST:PORT`);
+    /// default: start one in-process.
+    #[arg(long, requires = "origin_ca", value_parser = resolve_addr)]
     pub origin: Option<SocketAddr>,
     /// The running origin's HTTPS listener (default: `--origin`).
-    #[arg(long, requires = "origin")]
+    #[arg(long, requires = "origin", value_parser = resolve_addr)]
     pub origin_tls: Option<SocketAddr>,
     /// CA certificate (PEM) of the running origin.
     #[arg(long, requires = "origin")]
@@ -60,6 +62,23 @@ pub struct AttackArgs {
 
 fn parse_duration_arg(text: &str) -> Result<Duration, String> {
     crate::units::parse_duration(text)
+}
+
+/// `IP:PORT` as written, else `HOST:PORT` resolved now (its first address). In a cluster
+/// the proxy and the origin are Service names; resolving once keeps every request of the
+/// run on one address, as a run on one machine is.
+pub fn resolve_addr(text: &str) -> Result<SocketAddr, String> {
+    use std::net::ToSocketAddrs;
+    if let Ok(addr) = text.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    if !text.contains(':') {
+        return Err(format!("{text:?}: expected IP:PORT or HOST:PORT"));
+    }
+    text.to_socket_addrs()
+        .map_err(|e| format!("{text:?}: cannot resolve: {e}"))?
+        .next()
+        .ok_or_else(|| format!("{text:?}: the name has no address"))
 }
 
 impl AttackArgs {
@@ -157,4 +176,23 @@ pub async fn run_origin(args: &OriginArgs) -> Result<(), OriginError> {
         let _ = tokio::signal::ctrl_c().await;
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_are_taken_as_written_or_resolved_once() {
+        assert_eq!(
+            resolve_addr("127.0.0.1:3128").unwrap(),
+            "127.0.0.1:3128".parse::<SocketAddr>().unwrap()
+        );
+        let named = resolve_addr("localhost:3128").unwrap();
+        assert!(named.ip().is_loopback() && named.port() == 3128, "{named}");
+        assert!(resolve_addr("localhost").unwrap_err().contains("HOST:PORT"));
+        assert!(resolve_addr("no-such-host.invalid:80")
+            .unwrap_err()
+            .contains("cannot resolve"));
+    }
 }

@@ -85,6 +85,21 @@ struct Entry {
     prefix: String,
 }
 
+/// A text file, or its gzip (told apart by the gzip magic): a category database too big
+/// for a Kubernetes ConfigMap travels gzipped under its own name (`loadgen k8s render`).
+pub fn read_text(path: &std::path::Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let bytes = std::fs::read(path)?;
+    if bytes.starts_with(&[0x1f, 0x8b]) {
+        let mut text = String::new();
+        flate2::read::GzDecoder::new(bytes.as_slice()).read_to_string(&mut text)?;
+        Ok(text)
+    } else {
+        String::from_utf8(bytes)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+    }
+}
+
 impl Corpus {
     /// Builds the corpus of a mix.
     pub fn build(mix: &Mix, addressing: Addressing) -> Result<Corpus, CorpusError> {
@@ -92,7 +107,7 @@ impl Corpus {
         let mut rng = rand::rngs::StdRng::seed_from_u64(spec.seed);
         let (mut allowed, mut blocked) = match &spec.categories {
             Some(path) => {
-                let text = std::fs::read_to_string(path).map_err(|source| CorpusError::Read {
+                let text = read_text(path).map_err(|source| CorpusError::Read {
                     path: path.display().to_string(),
                     cause: source,
                 })?;

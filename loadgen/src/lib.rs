@@ -36,6 +36,7 @@ pub mod get_loop;
 pub mod harness;
 pub mod instructions;
 pub mod judged;
+pub mod k8s;
 pub mod mix;
 pub mod origin;
 pub mod output;

@@ -35,9 +35,19 @@ enum Cmd {
     /// Run N open-loop workers (--segment I/N, one shared --start-at) and one process at
     /// the same total rate against one proxy, for `perf-report merge --compare`.
     Fleet(loadgen::fleet::FleetArgs),
+    /// Kubernetes: render the manifests of a distributed run (Indexed Job of segmented
+    /// workers, shared results volume, merge Job).
+    #[command(subcommand)]
+    K8s(K8sCmd),
     /// Replay a URL corpus through a reference and a candidate filter, twice each, and
     /// report the decisions that differ by cause (exit 1: unexplained mismatches).
     Parity(loadgen::parity::ParityArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum K8sCmd {
+    /// Write plain manifests (JSON) and a README with the kubectl commands into --out.
+    Render(loadgen::k8s::RenderArgs),
 }
 
 #[tokio::main]
@@ -79,6 +89,21 @@ async fn main() -> anyhow::Result<()> {
                 std::process::exit(EXIT_FAILED);
             }
         }
+        Cmd::K8s(K8sCmd::Render(args)) => match loadgen::k8s::render(&args) {
+            Ok(rendered) => {
+                for file in &rendered.files {
+                    println!("{}", file.display());
+                }
+                println!(
+                    "apply them with the commands in {}",
+                    args.out.join("README.md").display()
+                );
+            }
+            Err(e) => {
+                eprintln!("loadgen k8s render: {e}");
+                std::process::exit(EXIT_BAD_INPUT);
+            }
+        },
         Cmd::Parity(args) => {
             let r = loadgen::parity::run(&args).await;
             std::process::exit(judged("parity", r, Report::StderrLine))

@@ -94,6 +94,7 @@ impl Worker {
         };
         let clock = RunClock::start_now();
         let wall = SystemTime::now();
+        let cpu_ms = own_cpu_ms();
         if let (Some(late), Some(start)) = (late_by, &self.start_at) {
             if late > LATE_TOLERANCE {
                 tracing::warn!(
@@ -109,6 +110,7 @@ impl Worker {
             clock,
             wall,
             late_by,
+            cpu_ms,
         })
     }
 
@@ -136,8 +138,28 @@ impl Worker {
             users,
             rate,
             roster_range: roster_range.map(|r| [r.start, r.end]),
+            cpu_s: started
+                .cpu_ms
+                .zip(own_cpu_ms())
+                .map(|(from, to)| to.saturating_sub(from) as f64 / 1000.0),
+            peak_rss_bytes: own_peak_rss(),
+            optimized_build: Some(!cfg!(debug_assertions)),
         })
     }
+}
+
+/// This process's CPU so far (user + system), milliseconds; `None` off Linux.
+fn own_cpu_ms() -> Option<u64> {
+    let tps = crate::rig::sample::clock_ticks_per_second();
+    crate::rig::sample::cpu_ms(std::process::id(), tps).ok()
+}
+
+/// This process's peak resident set size, bytes; `None` off Linux.
+fn own_peak_rss() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    crate::rig::sample::parse_status(&status)
+        .ok()
+        .map(|s| s.hwm_bytes)
 }
 
 /// What a worker does about its shared start.
@@ -160,6 +182,8 @@ pub struct Started {
     pub wall: SystemTime,
     /// How far past the shared start, when there is one.
     pub late_by: Option<Duration>,
+    /// This process's CPU at the start, milliseconds (the run's cost is measured from it).
+    pub cpu_ms: Option<u64>,
 }
 
 #[cfg(test)]
@@ -200,6 +224,7 @@ mod tests {
             clock: RunClock::start_now(),
             wall: SystemTime::UNIX_EPOCH + Duration::from_millis(1_795_863_900_250),
             late_by: Some(Duration::from_millis(late)),
+            cpu_ms: None,
         };
         let late = w.facts(&started(7_500), 4, Some(10.0), Some(3..6)).unwrap();
         assert!(late.late, "{late:?}");

@@ -75,11 +75,12 @@ impl TestCa {
         self.issuer.pem()
     }
 
-    /// Writes the CA certificate (PEM) to `path`.
+    /// Writes the CA certificate (PEM) to `path`, creating its directory, whole or not at
+    /// all: in a cluster the workers read it from a shared volume while the origin runs.
     pub fn write_ca_pem(&self, path: &Path) -> Result<(), TlsError> {
-        std::fs::write(path, self.ca_pem()).map_err(|source| TlsError::Write {
+        rundir::atomic::write_atomic(path, self.ca_pem().as_bytes()).map_err(|e| TlsError::Write {
             path: path.display().to_string(),
-            cause: source,
+            cause: e.cause,
         })
     }
 

@@ -38,6 +38,18 @@ pub struct WorkerFacts {
     /// This worker's share of the roster: identities `[start, end)` of the shuffled roster.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub roster_range: Option<[u64; 2]>,
+    /// CPU seconds (user + system) this worker process used from its start to the end of
+    /// its run: what one request costs the load generator, which `loadgen k8s render`
+    /// sizes the workers' resource requests from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_s: Option<f64>,
+    /// The worker process's peak resident set size, bytes (`VmHWM`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peak_rss_bytes: Option<u64>,
+    /// Whether the worker was an optimised build: a debug build's CPU per request is
+    /// several times a release build's, so sizing from it overstates the need.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub optimized_build: Option<bool>,
 }
 
 /// What `perf-report merge` found in the workers' run directories.
