@@ -3,10 +3,10 @@ CARGO ?= cargo
 PROFILE ?= peak
 CONFIG ?= scenarios/demo/proxy.toml
 
-.PHONY: deps build release test lint fmt fuzz image proxy baseline promote gate gate-doc gate-selftest run soak spike flamegraph faults capacity rollout rollout-check k8s-check image-loadgen parity browser bench bench-cpu bench-loadgen bench-profile clean help
+.PHONY: deps build release test lint fmt fuzz image proxy baseline promote gate gate-doc gate-selftest canary run soak spike flamegraph faults capacity rollout rollout-check k8s-check image-loadgen parity browser bench bench-cpu bench-loadgen bench-profile clean help
 
 help:
-	@echo "make deps | build | release | test | fuzz | image | lint | fmt | proxy | bench | baseline | promote | gate | gate-doc | gate-selftest | run | soak | spike | flamegraph | faults | capacity | rollout | rollout-check | k8s-check | image-loadgen | parity"
+	@echo "make deps | build | release | test | fuzz | image | lint | fmt | proxy | bench | baseline | promote | gate | gate-doc | gate-selftest | canary | run | soak | spike | flamegraph | faults | capacity | rollout | rollout-check | k8s-check | image-loadgen | parity"
 
 build:
 	$(CARGO) build --workspace --all-targets
@@ -102,6 +102,13 @@ gate-doc: release
 ## gate-selftest: A/A sessions and slowed candidates; writes reports/gate-calibration.md.
 gate-selftest: release
 	scripts/gate-selftest.sh
+
+## canary: the canary judge on this machine: the baseline's commit and the work tree side by
+## side under one split load, a real Prometheus, `perf-report canary` through its API; then an
+## A/A session (must pass) and a slowed canary (must not). AA=10 SLOW=3 CALIBRATE=1 writes
+## reports/canary-calibration.md.
+canary: release
+	scripts/canary.sh
 
 ## run: one run of PROFILE, rendered, nothing promoted.
 run: release

@@ -26,6 +26,7 @@
 
 pub mod appliance;
 pub mod attack;
+pub mod canary;
 pub mod capacity;
 pub mod cli;
 pub mod connections;

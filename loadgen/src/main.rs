@@ -35,6 +35,10 @@ enum Cmd {
     /// Run N open-loop workers (--segment I/N, one shared --start-at) and one process at
     /// the same total rate against one proxy, for `perf-report merge --compare`.
     Fleet(loadgen::fleet::FleetArgs),
+    /// One canary session: control and canary proxies side by side under one load split by
+    /// user, scraped by Prometheus, judged by `perf-report canary` (its exit code: 0 pass,
+    /// 1 rollback, 3 hotfix, 2 not judged).
+    Canary(loadgen::canary::CanaryArgs),
     /// Kubernetes: render the manifests of a distributed run (Indexed Job of segmented
     /// workers, shared results volume, merge Job).
     #[command(subcommand)]
@@ -88,6 +92,16 @@ async fn main() -> anyhow::Result<()> {
             if !outcome.failed.is_empty() {
                 std::process::exit(EXIT_FAILED);
             }
+        }
+        Cmd::Canary(args) => {
+            let session = loadgen::canary::run(&args).await?;
+            println!(
+                "canary session {}: exit {} (report {})",
+                session.dir.display(),
+                session.verdict_code,
+                session.report.display()
+            );
+            std::process::exit(session.verdict_code);
         }
         Cmd::K8s(K8sCmd::Render(args)) => match loadgen::k8s::render(&args) {
             Ok(rendered) => {

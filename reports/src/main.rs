@@ -120,6 +120,26 @@ enum Command {
         #[arg(long)]
         check: bool,
     },
+    /// Write reports/canary-calibration.md from `make canary` sessions (NAME=DIR each;
+    /// `aa-3` counts with `aa`).
+    CanaryCalibration {
+        /// Sessions, as NAME=SESSION_DIR.
+        #[arg(required = true, value_parser = reports::ab::calibration::Labelled::parse)]
+        sessions: Vec<reports::ab::calibration::Labelled>,
+        /// Text put under the title (how the sessions were run).
+        #[arg(long, default_value = "")]
+        notes: String,
+        /// The document to write.
+        #[arg(long, default_value = "reports/canary-calibration.md")]
+        out: PathBuf,
+    },
+    /// Print the path of the proxy built from a baseline's commit, as the A/B gate builds
+    /// it (cached; built in a worktree when missing): the control of `make canary`.
+    ControlBin {
+        /// The baseline document whose commit is built.
+        #[arg(long, default_value = "baselines/ci.json")]
+        baseline: PathBuf,
+    },
     /// Print a metric's control value (median over the control trials) of a gate session.
     ControlValue {
         /// The session directory (holding verdict.json).
@@ -390,6 +410,45 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Gate(args) => gate(args),
         Command::Canary(args) => canary(args),
+        Command::CanaryCalibration {
+            sessions,
+            notes,
+            out,
+        } => {
+            let repo = std::env::current_dir().context("locating the checkout")?;
+            let (commit, dirty) = reports::ab::build::head(&repo);
+            let commit = format!(
+                "{}{}",
+                commit
+                    .as_deref()
+                    .map_or("unknown", |c| &c[..c.len().min(7)]),
+                if dirty {
+                    " (work tree with changes)"
+                } else {
+                    ""
+                }
+            );
+            let rows = reports::canary::calibration::write(&sessions, &commit, &notes, &out)
+                .context("writing the canary calibration")?;
+            println!("wrote {} ({} sessions)", out.display(), rows.len());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::ControlBin { baseline } => {
+            use reports::ab::build;
+            let doc = reports::baseline::read(&baseline).context("reading the baseline")?;
+            let repo = std::env::current_dir().context("locating the checkout")?;
+            let dirs = build::BuildDirs::for_repo(&repo);
+            match build::control(&dirs, doc.provenance.git_commit.as_deref(), &build::Cargo) {
+                build::ControlBuild::Ready { bin, .. } => {
+                    println!("{}", bin.display());
+                    Ok(ExitCode::SUCCESS)
+                }
+                build::ControlBuild::Unavailable { commit, reason } => anyhow::bail!(
+                    "no control build of {}: {reason}",
+                    commit.as_deref().unwrap_or("the baseline's commit")
+                ),
+            }
+        }
         Command::Rollout { repo, out, check } => {
             let sources = reports::rollout::Sources::in_repo(&repo);
             let generated =

@@ -7,10 +7,9 @@
 //! must not be judged at all. The sessions run one after the other in one test so that
 //! no session's load disturbs another's.
 //!
-//! The knob's delay is applied before the proxy starts its request timer, so the proxy's
-//! own latency histogram cannot see it (nor the CPU burn's time): the knob is caught by
-//! CPU per request. Latency is proven by a canary whose origin answers 5 ms late, which
-//! lands inside the timed span, as a slower request path would.
+//! The knob runs inside the proxy's timed span, as a slower request path would, so the
+//! slowed canary is caught both by CPU per request and by its own latency histogram. A
+//! canary whose origin answers 5 ms late proves latency alone (no extra CPU).
 
 mod canary_rig;
 
@@ -99,6 +98,11 @@ fn a_a_passes_a_slowed_canary_does_not_and_easy_traffic_is_refused() {
     let (code, report) = judge(&control, &slowed, &streams);
     assert_eq!(code, 1, "a slowed canary is a rollback: {report:#?}");
     assert_eq!(class_of(&report, "cpu_s_per_request"), Class::Rollback);
+    assert_eq!(
+        class_of(&report, "latency_p50_ms.allowed"),
+        Class::Rollback,
+        "the knob's delay is inside the proxy's timed span"
+    );
     drop(slowed);
 
     // Requests 5 ms slower inside the timed span (its origin answers late).

@@ -109,8 +109,22 @@ pub async fn start_proxy(
     log: PathBuf,
     ready_timeout: Duration,
 ) -> Result<(ChildGuard, AdminClient), RigError> {
+    start_proxy_with_env(proxy_bin, config, cpus, log, ready_timeout, &[]).await
+}
+
+/// [`start_proxy`] with variables set in the proxy's environment only (the self-test
+/// slowdown of one side of a canary session).
+pub async fn start_proxy_with_env(
+    proxy_bin: &Path,
+    config: &ProxyConfig,
+    cpus: Option<&[usize]>,
+    log: PathBuf,
+    ready_timeout: Duration,
+    env: &[(String, String)],
+) -> Result<(ChildGuard, AdminClient), RigError> {
     let mut cmd = pin::command(proxy_bin.as_os_str(), cpus);
     cmd.arg("--config").arg(&config.path);
+    cmd.envs(env.iter().map(|(k, v)| (k, v)));
     let mut proxy = ChildGuard::spawn("filter-proxy", cmd, Some(log))?;
     let admin = AdminClient::new(config.admin)?;
     wait_ready(&admin, &mut proxy, ready_timeout).await?;

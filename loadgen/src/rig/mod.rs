@@ -37,6 +37,7 @@ pub mod origin;
 pub mod paths;
 pub mod perf;
 pub mod pin;
+pub mod prometheus;
 pub mod redis;
 pub mod sample;
 pub mod signal;

@@ -31,6 +31,13 @@ pub(crate) async fn handle(
     req: Request<Incoming>,
 ) -> Response<ProxyBody> {
     let start = Instant::now();
+    // The self-test slowdown runs inside the timed span, as a slower request path would:
+    // the proxy's own latency histogram (what a canary judge reads) sees it too.
+    #[cfg(feature = "gate-selftest")]
+    {
+        let delay = crate::slowdown::per_request(crate::slowdown::RequestPath::of(req.method()));
+        crate::slowdown::delay(delay).await;
+    }
     // Only the debug log line needs the target after the request is consumed.
     let logged =
         tracing::enabled!(tracing::Level::DEBUG).then(|| (req.method().clone(), req.uri().clone()));

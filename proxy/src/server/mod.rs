@@ -189,14 +189,7 @@ async fn connection(
         let (shared, ctx) = (shared.clone(), ctx.clone());
         service_fn(move |req| {
             let (shared, ctx) = (shared.clone(), ctx.clone());
-            #[cfg(feature = "gate-selftest")]
-            let delay =
-                crate::slowdown::per_request(crate::slowdown::RequestPath::of(req.method()));
-            async move {
-                #[cfg(feature = "gate-selftest")]
-                crate::slowdown::delay(delay).await;
-                Ok::<_, Infallible>(crate::forward::handle(shared, ctx, req).await)
-            }
+            async move { Ok::<_, Infallible>(crate::forward::handle(shared, ctx, req).await) }
         })
     };
     let io = TokioIo::new(framing::RecordingIo::new(stream, window));

@@ -13,6 +13,16 @@ use super::intervals::Traffic;
 /// Whether the two sides are comparable; Err names the first figure that is not.
 pub fn check(control: &Traffic, canary: &Traffic, config: &CanaryConfig) -> Result<(), String> {
     for (side, t) in [("control", control), ("canary", canary)] {
+        if t.instances == 0 {
+            // Nothing matched: a selector naming no instance, or a build older than the
+            // series the judge reads (the per-decision request histogram, process CPU).
+            return Err(format!(
+                "no {side} instance exposed the series the judge reads in the window \
+                 (`filter_proxy_request_duration_seconds` by decision, \
+                 `process_cpu_seconds_total`): check the selector, and that the build \
+                 exports them"
+            ));
+        }
         if t.requests <= 0.0 {
             return Err(format!("the {side} served no request in the window"));
         }
@@ -78,5 +88,12 @@ mod tests {
         assert!(err.contains("share of"), "{err}");
         let err = check(&base, &traffic(0.0, 0.2), &config).unwrap_err();
         assert!(err.contains("no request"), "{err}");
+        let silent = Traffic {
+            instances: 0,
+            requests: 0.0,
+            ..traffic(0.0, 0.0)
+        };
+        let err = check(&silent, &base, &config).unwrap_err();
+        assert!(err.starts_with("no control instance exposed"), "{err}");
     }
 }

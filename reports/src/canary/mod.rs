@@ -19,6 +19,7 @@
 //! Exit codes are the gate's: 0 pass, 1 rollback, 3 hotfix, 2 bad input (which includes
 //! non-comparable traffic and nothing to judge).
 
+pub mod calibration;
 pub mod classify;
 pub mod comparable;
 pub mod config;

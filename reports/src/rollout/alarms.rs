@@ -37,16 +37,20 @@ pub enum Signal {
     UpstreamErrors,
     /// Growth of the proxy's resident memory, bytes/s.
     RssGrowth,
+    /// The canary judge's verdict between checkpoints: 1 when `perf-report canary` said
+    /// rollback, published by the job that runs it.
+    CanaryVerdict,
 }
 
 impl Signal {
     /// Every signal, in table order.
-    pub const ALL: [Signal; 5] = [
+    pub const ALL: [Signal; 6] = [
         Signal::Failures,
         Signal::FailOpen,
         Signal::PoolExhausted,
         Signal::UpstreamErrors,
         Signal::RssGrowth,
+        Signal::CanaryVerdict,
     ];
 
     /// Short name, used in alarm names and logical ids.
@@ -57,6 +61,7 @@ impl Signal {
             Signal::PoolExhausted => "pool-exhausted-ratio",
             Signal::UpstreamErrors => "upstream-error-ratio",
             Signal::RssGrowth => "rss-growth",
+            Signal::CanaryVerdict => "canary-verdict",
         }
     }
 
@@ -68,6 +73,7 @@ impl Signal {
             Signal::PoolExhausted => "PoolExhaustedRatio",
             Signal::UpstreamErrors => "UpstreamErrorRatio",
             Signal::RssGrowth => "RssGrowth",
+            Signal::CanaryVerdict => "CanaryVerdict",
         }
     }
 }
@@ -189,5 +195,31 @@ pub fn alarms(plan: &Plan) -> Vec<Alarm> {
             ),
         });
     }
+    out.push(Alarm {
+        signal: Signal::CanaryVerdict,
+        severity: Severity::Rollback,
+        period_s: CANARY_VERDICT_PERIOD_S,
+        eval: Evaluation {
+            threshold: 0.5,
+            evaluation_periods: 1,
+            datapoints_to_alarm: 1,
+            treat_missing: TreatMissing::NotBreaching,
+        },
+        in_refresh: true,
+        rule: "the canary judge's verdict (`perf-report canary`, `[canary]` of gates.toml)"
+            .to_owned(),
+        why: format!(
+            "the job judging the canary between checkpoints publishes `{CANARY_VERDICT_METRIC}` \
+             1 on a rollback verdict, 0 otherwise; one period of {CANARY_VERDICT_PERIOD_S} s, \
+             since the verdict already decides over its whole window; no judge running is \
+             not breaching"
+        ),
+    });
     out
 }
+
+/// The metric the canary judge's job publishes (1: rollback verdict), with the fleet's
+/// namespace and `fleet` dimension.
+pub const CANARY_VERDICT_METRIC: &str = "canary_rollback_verdict";
+/// Period of the canary verdict alarm, s.
+pub const CANARY_VERDICT_PERIOD_S: u32 = 60;

@@ -77,6 +77,18 @@ fn alarm_metrics(plan: &Plan, a: &Alarm) -> Value {
                 {"Id": "growth", "Expression": "RATE(rss)", "Label": "RSS growth, bytes/s", "ReturnData": true}
             ])
         }
+        Signal::CanaryVerdict => {
+            let mut verdict = metric(
+                plan,
+                "verdict",
+                super::alarms::CANARY_VERDICT_METRIC,
+                &[],
+                "Maximum",
+                p,
+            );
+            verdict["ReturnData"] = json!(true);
+            return json!([verdict]);
+        }
     };
     json!([
         bad,

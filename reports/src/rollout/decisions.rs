@@ -78,7 +78,7 @@ pub fn render(plan: &Plan, alarms: &[Alarm], rules: &RuleFile) -> String {
          switch; the agent is one package on the image. Its cost: the agent drops Prometheus \
          histograms, so latency is alerted on by Prometheus (burn-rate rules), and the \
          CloudWatch rollback alarms ({pages} of them, hotfix ones aside) watch failures, \
-         fail-open decisions, pool exhaustion, upstream errors and memory.\n\
+         fail-open decisions, pool exhaustion, upstream errors, memory and the canary judge's published verdict.\n\
          - **Rollback mechanics**: a rollback alarm in ALARM during the instance refresh \
          (checkpoints, their delays and the bake time) fails the refresh, which fails the \
          stack update; CloudFormation's update rollback then restores the previous launch \
