@@ -103,12 +103,16 @@ fn row(name: &str, report: &CanaryReport) -> Row {
             }),
         score: report.decision.as_ref().map(|d| d.score),
         effects: SHOWN.map(effect),
-        flagged: report
-            .judgements
-            .iter()
-            .filter(|j| j.class != super::classify::Class::Pass)
-            .map(|j| format!("{} {:?}", j.metric, j.class).to_lowercase())
-            .collect(),
+        // A session not judged says why; a judged one lists what did not pass.
+        flagged: match &report.not_comparable {
+            Some(why) => vec![why.clone()],
+            None => report
+                .judgements
+                .iter()
+                .filter(|j| j.class != super::classify::Class::Pass)
+                .map(|j| format!("{} {:?}", j.metric, j.class).to_lowercase())
+                .collect(),
+        },
     }
 }
 
