@@ -11,13 +11,15 @@
 //! Layout: [`chrome`] (launching the browser, the CA trusted, the per-tab network and
 //! console record), [`cases`] (the checks), [`auth`] (the identity checks, against
 //! proxies that require Basic proxy authentication or identify clients by address),
-//! [`report`] (the result directory), and
+//! [`report`] (the result directory), [`load`] (the `browser` load class: page-load
+//! timing through the proxy against direct), and
 //! [`run_checks`], which starts the rig (test origin and proxy, from loadgen) and runs
 //! every check.
 
 pub mod auth;
 pub mod cases;
 pub mod chrome;
+pub mod load;
 pub mod report;
 
 use std::path::{Path, PathBuf};
