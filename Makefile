@@ -138,11 +138,18 @@ parity:
 	scripts/parity.sh
 
 ## browser: headless Chromium through the proxy (blocks, CORS, preflights, subresources,
-## HTTPS through CONNECT) as the page's own scripts see them; runs/browser-<UTC time>/ holds
-## browser.json and the block page's screenshot. Exit 1 when a check fails.
+## HTTPS through CONNECT, proxy authentication) as the page's own scripts see them, then the
+## browser load class (BROWSERS per path, REPS loads each, at most MAX_SECONDS): page-load
+## timing through the proxy and direct. runs/browser-<UTC time>/ holds browser.json,
+## browser-load.json, browser-load.md and the block page's screenshot. Exit 1 when a check
+## fails.
+BROWSERS ?= 2
+REPS ?= 20
+MAX_SECONDS ?= 120
 browser: build
 	scripts/deps.sh test
-	target/debug/browser-check --out runs/browser-$$(date -u +%Y%m%dT%H%M%SZ)
+	target/debug/browser-check --out runs/browser-$$(date -u +%Y%m%dT%H%M%SZ) \
+	  --load --browsers $(BROWSERS) --repetitions $(REPS) --max-seconds $(MAX_SECONDS)
 
 DURATION ?= 30m
 

@@ -47,7 +47,7 @@ impl CaseResult {
 
 /// A script run in the app's page: `fetch` with `init`, reporting status, the body as
 /// text and the response headers the page may read, or the error it got.
-fn fetch_script(url: &str, init: &Value) -> String {
+pub(crate) fn fetch_script(url: &str, init: &Value) -> String {
     format!(
         "async () => {{
             try {{
@@ -64,7 +64,7 @@ fn fetch_script(url: &str, init: &Value) -> String {
 }
 
 /// The same with XMLHttpRequest.
-fn xhr_script(url: &str) -> String {
+pub(crate) fn xhr_script(url: &str) -> String {
     format!(
         "() => new Promise(resolve => {{
             const x = new XMLHttpRequest();
@@ -78,7 +78,10 @@ fn xhr_script(url: &str) -> String {
 }
 
 /// Runs `script` in a fresh tab on the app page.
-async fn in_app(chrome: &Chrome, script: &str) -> Result<(Value, Vec<ViewLine>), BrowserError> {
+pub(crate) async fn in_app(
+    chrome: &Chrome,
+    script: &str,
+) -> Result<(Value, Vec<ViewLine>), BrowserError> {
     let tab = chrome.tab().await?;
     tab.page.goto(APP).await?;
     let saw: Value = tab.page.evaluate_function(script).await?.into_value()?;
@@ -89,7 +92,7 @@ async fn in_app(chrome: &Chrome, script: &str) -> Result<(Value, Vec<ViewLine>),
 }
 
 /// Lets the last network events of a script arrive before the view is read.
-async fn settle() {
+pub(crate) async fn settle() {
     tokio::time::sleep(Duration::from_millis(200)).await;
 }
 
@@ -113,7 +116,7 @@ fn expect_readable_block(saw: &Value, problems: &mut Vec<String>) {
 
 /// Statuses a proxy must never answer a browser's request with when identity is by
 /// client address: an authentication challenge or, for a preflight, a redirect.
-fn no_challenge_or_redirect(view: &[ViewLine], problems: &mut Vec<String>) {
+pub(crate) fn no_challenge_or_redirect(view: &[ViewLine], problems: &mut Vec<String>) {
     for line in view {
         if let ViewLine::Response { status, url, kind } = line {
             if *status == 407 {

@@ -15,6 +15,8 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use chromiumoxide::auth::Credentials;
+use chromiumoxide::cdp::browser_protocol::fetch::EventAuthRequired;
 use chromiumoxide::cdp::browser_protocol::log::{EnableParams as LogEnable, EventEntryAdded};
 use chromiumoxide::cdp::browser_protocol::network::{
     EventLoadingFailed, EventRequestWillBeSent, EventResponseReceived,
@@ -33,6 +35,17 @@ pub enum Reach {
     Proxy(SocketAddr),
     /// Every host name resolved to the origin at this address, no proxy.
     Direct(SocketAddr),
+    /// Through the proxy, except `host`, which is reached straight at `origin`
+    /// (`--proxy-bypass-list`): an app page that loads without the proxy, so what its
+    /// scripts meet at the proxy (a 407 first of all) is their own.
+    ProxyBypassing {
+        /// The proxy.
+        proxy: SocketAddr,
+        /// The host reached without it.
+        host: &'static str,
+        /// Where that host is.
+        origin: SocketAddr,
+    },
 }
 
 /// The Chromium binary: `CHROMIUM` if set, else `chromium` on the PATH.
@@ -66,8 +79,17 @@ impl Chrome {
         let home = tempfile::tempdir().map_err(|e| BrowserError::io("create a browser home", e))?;
         trust_ca(home.path(), ca_pem)?;
         let route = match path {
-            Reach::Proxy(proxy) => format!("proxy-server=http://{proxy}"),
-            Reach::Direct(origin) => format!("host-resolver-rules=MAP * {origin}"),
+            Reach::Proxy(proxy) => vec![format!("proxy-server=http://{proxy}")],
+            Reach::Direct(origin) => vec![format!("host-resolver-rules=MAP * {origin}")],
+            Reach::ProxyBypassing {
+                proxy,
+                host,
+                origin,
+            } => vec![
+                format!("proxy-server=http://{proxy}"),
+                format!("proxy-bypass-list={host}"),
+                format!("host-resolver-rules=MAP {host} {origin}"),
+            ],
         };
         let config = BrowserConfig::builder()
             .chrome_executable(executable()?)
@@ -78,8 +100,8 @@ impl Chrome {
             .launch_timeout(Duration::from_secs(30))
             .request_timeout(Duration::from_secs(30))
             // Switches without their leading dashes: the launcher adds them.
+            .args(route.iter().map(String::as_str))
             .args([
-                route.as_str(),
                 // No traffic of Chromium's own (updates, safe browsing, field trials).
                 "disable-background-networking",
                 "disable-component-update",
@@ -209,6 +231,14 @@ pub enum ViewLine {
     Console { text: String },
     /// A browser log entry (where Chromium reports CORS refusals).
     Log { text: String },
+    /// The login prompt Chromium raised for a 407 (or 401), and how it was answered.
+    Prompt {
+        url: String,
+        kind: String,
+        source: String,
+        realm: String,
+        answer: String,
+    },
 }
 
 impl std::fmt::Display for ViewLine {
@@ -224,8 +254,34 @@ impl std::fmt::Display for ViewLine {
             },
             ViewLine::Console { text } => write!(f, "console  {text}"),
             ViewLine::Log { text } => write!(f, "log      {text}"),
+            ViewLine::Prompt {
+                url,
+                kind,
+                source,
+                realm,
+                answer,
+            } => write!(
+                f,
+                "prompt   {source} auth, realm {realm:?}, for {url} ({kind}): {answer}"
+            ),
         }
     }
+}
+
+/// How the tab's login prompt is answered when the proxy (or a site) asks for credentials.
+#[derive(Debug, Clone)]
+pub enum PromptAnswer {
+    /// The user types a wrong password, then presses Cancel when asked again. (The
+    /// DevTools client answers every prompt itself once asked to: the credentials first,
+    /// cancel on the repeat; a cancel is reached through one wrong attempt.)
+    Cancel,
+    /// The user types these credentials.
+    Credentials {
+        /// User name.
+        user: String,
+        /// Password.
+        password: String,
+    },
 }
 
 /// A tab and the record of what it saw.
@@ -240,6 +296,52 @@ impl Tab {
     /// What the tab saw so far.
     pub fn view(&self) -> Vec<ViewLine> {
         self.view.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Answers the tab's login prompts with `answer` from now on, recording each prompt in
+    /// the view. Headless Chromium shows no prompt: without this a request that meets a
+    /// 407 waits for an answer that never comes. Over the DevTools protocol (`Fetch` with
+    /// `handleAuthRequests`, set up by chromiumoxide's `authenticate`) the prompt is the
+    /// `Fetch.authRequired` event, answered the way the dialog would: the credentials on
+    /// a request's first prompt, cancel on its second.
+    pub async fn answer_prompts(&mut self, answer: PromptAnswer) -> Result<(), BrowserError> {
+        let mut prompts = self.page.event_listener::<EventAuthRequired>().await?;
+        let (user, password) = match answer {
+            PromptAnswer::Cancel => ("nobody".to_owned(), "wrong".to_owned()),
+            PromptAnswer::Credentials { user, password } => (user, password),
+        };
+        self.page
+            .authenticate(Credentials {
+                username: user,
+                password,
+            })
+            .await?;
+        let view = Arc::clone(&self.view);
+        self.tasks.push(tokio::spawn(async move {
+            let mut asked = std::collections::HashSet::new();
+            while let Some(e) = prompts.next().await {
+                let first = asked.insert(e.request_id.clone());
+                view.lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(ViewLine::Prompt {
+                        url: e.request.url.clone(),
+                        kind: format!("{:?}", e.resource_type),
+                        source: e
+                            .auth_challenge
+                            .source
+                            .as_ref()
+                            .map_or("unknown".into(), |s| format!("{s:?}")),
+                        realm: e.auth_challenge.realm.clone(),
+                        answer: if first {
+                            "credentials given"
+                        } else {
+                            "cancelled"
+                        }
+                        .into(),
+                    });
+            }
+        }));
+        Ok(())
     }
 
     /// Closes the tab.

@@ -9,12 +9,17 @@
 //! straight to the origin; each check asserts what the page's own script observes.
 //!
 //! Layout: [`chrome`] (launching the browser, the CA trusted, the per-tab network and
-//! console record), [`cases`] (the checks), [`report`] (the result directory), and
+//! console record), [`cases`] (the checks), [`auth`] (the identity checks, against
+//! proxies that require Basic proxy authentication or identify clients by address),
+//! [`report`] (the result directory), [`load`] (the `browser` load class: page-load
+//! timing through the proxy against direct), and
 //! [`run_checks`], which starts the rig (test origin and proxy, from loadgen) and runs
 //! every check.
 
+pub mod auth;
 pub mod cases;
 pub mod chrome;
+pub mod load;
 pub mod report;
 
 use std::path::{Path, PathBuf};
@@ -105,8 +110,20 @@ pub async fn run_checks(setup: &Setup) -> Result<Vec<CaseResult>, BrowserError> 
     let results = all_cases(&proxied, &direct, &setup.out).await;
     proxied.close().await;
     direct.close().await;
+    let mut results = results?;
+    let base_config = loadgen::rig::paths::base_config(None, &setup.repo);
+    results.extend(
+        auth::run(&auth::AuthSetup {
+            proxy_bin: &setup.proxy_bin,
+            base_config: &base_config,
+            origin: rig.origin.addr(),
+            ca: &ca,
+            out: &setup.out,
+        })
+        .await?,
+    );
     drop(rig);
-    results
+    Ok(results)
 }
 
 async fn all_cases(

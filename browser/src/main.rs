@@ -15,6 +15,19 @@ struct Args {
     /// The filter-proxy binary (default: the one beside this executable).
     #[arg(long)]
     proxy_bin: Option<PathBuf>,
+    /// After the checks, run the `browser` load class: page-load timing through the proxy
+    /// and direct (browser-load.json and browser-load.md in the result directory).
+    #[arg(long)]
+    load: bool,
+    /// Load class: browsers per path, loading at the same time.
+    #[arg(long, default_value_t = 2)]
+    browsers: u32,
+    /// Load class: loads per browser.
+    #[arg(long, default_value_t = 20)]
+    repetitions: u32,
+    /// Load class: longest it may run, in seconds (no new round starts after it).
+    #[arg(long, default_value_t = 120)]
+    max_seconds: u64,
 }
 
 #[tokio::main]
@@ -45,6 +58,33 @@ async fn main() -> ExitCode {
                 return ExitCode::from(2);
             }
             let failed = results.iter().filter(|r| !r.passed()).count();
+            if args.load {
+                let spec = browser::load::LoadSpec {
+                    browsers: args.browsers,
+                    repetitions: args.repetitions,
+                    max: std::time::Duration::from_secs(args.max_seconds),
+                };
+                let load =
+                    loadgen::rig::signal::until_shutdown(browser::load::run_load(&setup, &spec))
+                        .await;
+                match load {
+                    None => {
+                        eprintln!("browser-check: stopped by a signal during the load class");
+                        return ExitCode::from(130);
+                    }
+                    Some(Err(e)) => {
+                        eprintln!("browser-check: load class: {e}");
+                        return ExitCode::from(2);
+                    }
+                    Some(Ok(load)) => {
+                        if let Err(e) = browser::load::write(&setup.out, &load) {
+                            eprintln!("browser-check: {e}");
+                            return ExitCode::from(2);
+                        }
+                        print!("\n{}", load.markdown());
+                    }
+                }
+            }
             println!(
                 "{} of {} checks passed; results in {}",
                 results.len() - failed,

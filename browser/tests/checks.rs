@@ -23,6 +23,10 @@ async fn a_page_script_sees_blocks_cors_and_tunnels_as_designed() {
     println!("{table}");
     browser::report::write_json(&setup.out, &results).unwrap();
     assert!(setup.out.join("navigation-blocked.png").is_file());
-    assert!(results.len() >= 12, "{table}");
+    assert!(results.len() >= 20, "{table}");
+    assert!(
+        results.iter().any(|r| r.name == "auth-preflight-no-407"),
+        "{table}"
+    );
     assert!(results.iter().all(|r| r.passed()), "{table}");
 }

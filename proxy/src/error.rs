@@ -61,6 +61,10 @@ pub enum ProxyError {
     /// No upstream connection became free within the acquire timeout.
     #[error("upstream connection pool exhausted")]
     PoolExhausted,
+    /// No identity source identified the client and `identity.require_auth` is on: a 407
+    /// carrying this `Proxy-Authenticate` challenge (the configured Basic realm).
+    #[error("proxy authentication required")]
+    AuthRequired(http::HeaderValue),
     /// The policy store cannot answer and fails closed: nothing is forwarded unfiltered.
     #[error("filtering is temporarily unavailable; try again shortly")]
     FilteringUnavailable,
@@ -74,7 +78,8 @@ impl ProxyError {
             | ProxyError::Framing(_)
             | ProxyError::OriginForm
             | ProxyError::ClientBody(_)
-            | ProxyError::Loop => Fault::Downstream,
+            | ProxyError::Loop
+            | ProxyError::AuthRequired(_) => Fault::Downstream,
             ProxyError::PoolExhausted | ProxyError::FilteringUnavailable => Fault::Ours,
             _ => Fault::Upstream,
         }
@@ -101,6 +106,7 @@ impl ProxyError {
             ProxyError::OriginForm => ClientErrorKind::OriginForm,
             ProxyError::Loop => ClientErrorKind::Loop,
             ProxyError::ClientBody(_) => ClientErrorKind::Body,
+            ProxyError::AuthRequired(_) => ClientErrorKind::AuthRequired,
             _ => return None,
         })
     }

@@ -104,9 +104,18 @@ pub enum ClientErrorKind {
     Loop = 3,
     /// The request body broke off or was malformed (e.g. bad chunked encoding).
     Body = 4,
+    /// No credentials (or wrong ones) while `identity.require_auth` is on: a 407.
+    AuthRequired = 5,
 }
 
-const CLIENT_ERROR_KINDS: [&str; 5] = ["bad_request", "framing", "origin_form", "loop", "body"];
+const CLIENT_ERROR_KINDS: [&str; 6] = [
+    "bad_request",
+    "framing",
+    "origin_form",
+    "loop",
+    "body",
+    "auth_required",
+];
 
 impl ClientErrorKind {
     /// The metric label (also used in access-log lines).
@@ -175,7 +184,7 @@ pub struct Metrics {
     /// Upstream pool gauges.
     pub pool: PoolMetrics,
     upstream_errors: [Counter; 6],
-    client_errors: [Counter; 5],
+    client_errors: [Counter; 6],
     identity: [Counter; 4],
     /// Tunnels open right now.
     pub tunnels_open: Gauge,

@@ -7,7 +7,7 @@ use http::header::{
     ACCEPT, ACCESS_CONTROL_ALLOW_CREDENTIALS, ACCESS_CONTROL_ALLOW_HEADERS,
     ACCESS_CONTROL_ALLOW_METHODS, ACCESS_CONTROL_ALLOW_ORIGIN, ACCESS_CONTROL_MAX_AGE,
     ACCESS_CONTROL_REQUEST_HEADERS, ACCESS_CONTROL_REQUEST_METHOD, CACHE_CONTROL, CONNECTION,
-    CONTENT_TYPE, ORIGIN, RETRY_AFTER, VARY,
+    CONTENT_TYPE, ORIGIN, PROXY_AUTHENTICATE, RETRY_AFTER, VARY,
 };
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Response, StatusCode};
 
@@ -36,6 +36,7 @@ impl ProxyError {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             ProxyError::Loop => StatusCode::LOOP_DETECTED,
+            ProxyError::AuthRequired(_) => StatusCode::PROXY_AUTHENTICATION_REQUIRED,
         }
     }
 
@@ -56,6 +57,10 @@ impl ProxyError {
             ProxyError::PoolExhausted | ProxyError::FilteringUnavailable => {
                 resp.headers_mut()
                     .insert(RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            ProxyError::AuthRequired(challenge) => {
+                resp.headers_mut()
+                    .insert(PROXY_AUTHENTICATE, challenge.clone());
             }
             _ => {}
         }
@@ -135,6 +140,23 @@ pub fn block(
         category,
         rule,
     )
+}
+
+/// The answer to a CORS preflight from a client the proxy has not identified while
+/// `identity.require_auth` is on: the grant a blocked preflight gets (204 echoing the
+/// origin, method and headers asked for, `Access-Control-Max-Age: 0`), never a 407.
+///
+/// Why: browsers send preflights without credentials (Fetch: a CORS-preflight request's
+/// credentials mode is "omit"), and a preflight answered with anything but a 2xx fails
+/// the script's request with `TypeError: Failed to fetch` before it is sent (see
+/// `make browser`). Granted, the request itself is sent — with the browser's cached
+/// `Proxy-Authorization` once it has authenticated — and judged like any other: forwarded
+/// with the origin's own CORS answer, blocked with the readable 403, or challenged with a
+/// 407. Nothing reaches an origin unauthenticated; the grant is never cached, so the
+/// origin's own preflight is skipped only while the proxy answers this one.
+pub fn unauthenticated_preflight(headers: &HeaderMap) -> Response<ProxyBody> {
+    // A preflight grant names no host, category or rule.
+    blocked(RequestKind::Preflight, headers, "", "", "")
 }
 
 /// The category name and rule text of a block, for pages and logs.

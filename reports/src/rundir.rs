@@ -1,4 +1,5 @@
-//! Loading a run directory: `run.json`, `timeseries.csv`, `hist/<class>.hdr`, `cpu.folded`.
+//! Loading a run directory: `run.json`, `timeseries.csv`, `hist/<class>.hdr`, `cpu.folded`,
+//! `browser-load.json`.
 //!
 //! Only `run.json` is required. The schema version is checked before anything else is read
 //! so that a document from another tool version is refused with a clear message instead of
@@ -42,6 +43,8 @@ pub struct RunDir {
     pub corrected: BTreeMap<String, Histogram<u64>>,
     /// Collapsed CPU stacks, if recorded.
     pub folded: Option<String>,
+    /// The browser load class's results (`browser-load.json`), when the run has them.
+    pub browser: Option<rundir::browser::BrowserLoad>,
 }
 
 impl RunDir {
@@ -71,6 +74,16 @@ impl RunDir {
         } else {
             None
         };
+        let browser = rundir::browser::BrowserLoad::read_from(path).map_err(|e| match e {
+            rundir::browser::ReadError::Io { source, .. } => ReportError::Read {
+                path: path.join(rundir::browser::FILE),
+                source,
+            },
+            rundir::browser::ReadError::Parse { source, .. } => ReportError::Malformed {
+                path: path.join(rundir::browser::FILE),
+                detail: source.to_string(),
+            },
+        })?;
         Ok(Self {
             path: path.to_owned(),
             run,
@@ -78,6 +91,7 @@ impl RunDir {
             histograms,
             corrected,
             folded,
+            browser,
         })
     }
 

@@ -158,3 +158,73 @@ fn paced_runs_get_a_corrected_spectrum() {
         parse_xml(&std::fs::read_to_string(dir.join("plots/spectrum_corrected.svg")).unwrap());
     assert!(svg.has_text("allowed corrected") && svg.has_text("allowed measured"));
 }
+
+/// A browser load document with one figure per path (the others absent).
+fn browser_load(direct_ttfb: f64, proxy_ttfb: f64, steal_pct: f64) -> rundir::browser::BrowserLoad {
+    use rundir::browser::*;
+    let path = |name: &str, ttfb: f64| PathTiming {
+        path: name.into(),
+        loads: 3,
+        failed: 0,
+        figures: vec![Figure {
+            name: "ttfb".into(),
+            median_ms: ttfb,
+            p90_ms: ttfb * 2.0,
+        }],
+        samples: vec![],
+    };
+    BrowserLoad {
+        schema_version: SCHEMA_VERSION,
+        started: "2026-01-01T00:00:00Z".into(),
+        page: "http://school-app.example/page/load".into(),
+        subresources: 11,
+        browsers: 2,
+        repetitions: 3,
+        max_seconds: 60.0,
+        took_seconds: 5.0,
+        machine: Contention {
+            cpus: 2,
+            load_avg_start: 0.5,
+            load_avg_end: 0.7,
+            steal_pct,
+            busy_pct: 40.0,
+        },
+        paths: vec![path("direct", direct_ttfb), path("proxy", proxy_ttfb)],
+        proxy_adds: vec![Difference {
+            name: "ttfb".into(),
+            median_ms: proxy_ttfb - direct_ttfb,
+            p90_ms: (proxy_ttfb - direct_ttfb) * 2.0,
+        }],
+    }
+}
+
+#[test]
+fn the_browser_section_appears_when_the_run_has_browser_results() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = run_dir(tmp.path(), "run", &Fixture::default());
+    let out = render(&RunDir::load(&dir).unwrap()).unwrap();
+    let without = std::fs::read_to_string(&out.markdown).unwrap();
+    assert!(!without.contains("# Browser"), "{without}");
+
+    browser_load(1.25, 2.5, 12.0).write_to(&dir).unwrap();
+    let run = RunDir::load(&dir).unwrap();
+    let out = render(&run).unwrap();
+    let md = std::fs::read_to_string(&out.markdown).unwrap();
+    let section = &md[md.find("# Browser").expect("a Browser section")..];
+    let ttfb = section
+        .lines()
+        .find(|l| l.contains("time to first byte"))
+        .expect("a ttfb row");
+    for figure in ["1.2", "2.5", "+1.2", "5.0", "+2.5"] {
+        assert!(ttfb.contains(figure), "{figure} in {ttfb}");
+    }
+    assert!(section.contains("12.0% steal"), "{section}");
+    assert!(section.contains("contended"), "{section}");
+    parse_xml(&std::fs::read_to_string(&out.html).unwrap());
+
+    std::fs::write(dir.join(rundir::browser::FILE), "{").unwrap();
+    assert!(
+        RunDir::load(&dir).is_err(),
+        "a malformed browser-load.json is refused"
+    );
+}

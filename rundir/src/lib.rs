@@ -10,6 +10,8 @@
 //! - [`run`]: the typed `run.json`: [`run::RunJson`], which every writer builds and the
 //!   reports read (schema version 2), and [`run::migrate`], which brings every version 1
 //!   shape to that layout (no reader-side normalising).
+//! - [`browser`]: `browser-load.json`, the browser load class's results (real browsers
+//!   through the proxy and direct), which the report's "Browser" section reads.
 //! - [`baseline`]: the baseline document (`baselines/NAME.json`).
 //! - [`verdict`]: the verdict documents of `perf-report diff` and of a gate session.
 //! - [`schema`]: the JSON Schemas of those documents, generated from the types and committed
@@ -25,6 +27,7 @@
 
 pub mod atomic;
 pub mod baseline;
+pub mod browser;
 pub mod columns;
 pub mod flame;
 pub mod folded;

@@ -9,6 +9,7 @@ use schemars::generate::SchemaSettings;
 use schemars::JsonSchema;
 
 use crate::baseline::Baseline;
+use crate::browser::BrowserLoad;
 use crate::run::RunJson;
 use crate::verdict::{DiffVerdict, SessionVerdict};
 
@@ -28,6 +29,7 @@ pub fn all() -> Vec<Schema> {
         generate::<Baseline>("baseline.schema.json"),
         generate::<DiffVerdict>("verdict.schema.json"),
         generate::<SessionVerdict>("gate-verdict.schema.json"),
+        generate::<BrowserLoad>("browser-load.schema.json"),
     ]
 }
 

@@ -18,7 +18,22 @@ pub enum Page {
     Pixel,
     /// `/page/script.js`: a script that marks itself loaded.
     Script,
+    /// `/page/load`: the browser load class's page: a stylesheet, a script, [`LOAD_IMAGES`]
+    /// images and, from the script, one cross-origin XHR.
+    Load,
+    /// `/page/load.css`: the load page's stylesheet.
+    LoadStyle,
+    /// `/page/load.js`: the load page's script; it sends the XHR and sets
+    /// `window.xhrDone` when the answer is in.
+    LoadScript,
 }
+
+/// Images on the load page (`/page/pixel.png?n=K`, K = 1..=LOAD_IMAGES: distinct URLs,
+/// so each is its own request).
+pub const LOAD_IMAGES: u32 = 8;
+
+/// Subresources the load page makes: stylesheet, script, images and the XHR.
+pub const LOAD_SUBRESOURCES: u32 = LOAD_IMAGES + 3;
 
 impl Page {
     /// The page named `name`, if there is one.
@@ -28,6 +43,9 @@ impl Page {
             "subresources" => Page::Subresources,
             "pixel.png" => Page::Pixel,
             "script.js" => Page::Script,
+            "load" => Page::Load,
+            "load.css" => Page::LoadStyle,
+            "load.js" => Page::LoadScript,
             _ => return None,
         })
     }
@@ -39,6 +57,9 @@ impl Page {
             Page::Subresources => ("text/html; charset=utf-8", SUBRESOURCES.as_bytes()),
             Page::Pixel => ("image/png", PIXEL),
             Page::Script => ("text/javascript", SCRIPT.as_bytes()),
+            Page::Load => ("text/html; charset=utf-8", LOAD.as_bytes()),
+            Page::LoadStyle => ("text/css", LOAD_STYLE.as_bytes()),
+            Page::LoadScript => ("text/javascript", LOAD_SCRIPT.as_bytes()),
         }
     }
 }
@@ -64,6 +85,34 @@ function mark(name, outcome) { window.results[name] = outcome; }
 </body></html>
 "#;
 
+/// The load page; the images are listed in full so the page is plain HTML (no script
+/// adds requests the parser would not see).
+const LOAD: &str = r#"<!doctype html>
+<html><head><meta charset="utf-8"><title>Load</title>
+<link rel="stylesheet" href="/page/load.css">
+<script src="/page/load.js"></script>
+</head><body>
+<h1>Timetable</h1>
+<img src="/page/pixel.png?n=1" alt=""><img src="/page/pixel.png?n=2" alt="">
+<img src="/page/pixel.png?n=3" alt=""><img src="/page/pixel.png?n=4" alt="">
+<img src="/page/pixel.png?n=5" alt=""><img src="/page/pixel.png?n=6" alt="">
+<img src="/page/pixel.png?n=7" alt=""><img src="/page/pixel.png?n=8" alt="">
+<p id="after">the rest of the page</p>
+</body></html>
+"#;
+
+const LOAD_STYLE: &str = "body { font-family: sans-serif; margin: 2em; }\n\
+img { width: 16px; height: 16px; margin: 2px; }\n";
+
+/// One cross-origin XHR to an allowed API, as a web app's first data call.
+const LOAD_SCRIPT: &str = "window.xhrDone = false;\n\
+(function () {\n\
+  var x = new XMLHttpRequest();\n\
+  x.open('GET', 'http://api-allowed.example/api/cors?load=1');\n\
+  x.onloadend = function () { window.xhrDone = true; window.xhrStatus = x.status; };\n\
+  x.send();\n\
+})();\n";
+
 const SCRIPT: &str = "window.scriptRuns = (window.scriptRuns || 0) + 1;\n";
 
 /// A valid 1x1 transparent PNG.
@@ -86,6 +135,9 @@ mod tests {
             ("subresources", Page::Subresources),
             ("pixel.png", Page::Pixel),
             ("script.js", Page::Script),
+            ("load", Page::Load),
+            ("load.css", Page::LoadStyle),
+            ("load.js", Page::LoadScript),
         ] {
             assert_eq!(Page::named(name), Some(page));
         }
@@ -93,5 +145,14 @@ mod tests {
         let (kind, png) = Page::Pixel.content();
         assert_eq!(kind, "image/png");
         assert!(png.starts_with(b"\x89PNG\r\n\x1a\n") && png.ends_with(b"IEND\xae\x42\x60\x82"));
+    }
+
+    #[test]
+    fn the_load_page_names_every_image_once() {
+        for n in 1..=LOAD_IMAGES {
+            let src = format!("src=\"/page/pixel.png?n={n}\"");
+            assert_eq!(LOAD.matches(&src).count(), 1, "{src}");
+        }
+        assert_eq!(LOAD.matches("<img ").count() as u32, LOAD_IMAGES);
     }
 }

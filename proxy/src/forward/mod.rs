@@ -138,7 +138,20 @@ async fn route(
     let target = target::parse(&authority, Some(80))?;
 
     let snapshot = shared.reloader.current();
-    let (identity, policy) = state::resolve(shared, &snapshot, req.headers(), client).await?;
+    let (identity, policy) = match state::resolve(shared, &snapshot, req.headers(), client).await {
+        Ok(resolved) => resolved,
+        // A preflight is never challenged (browsers send it without credentials): it
+        // gets the grant and the request it announces meets the 407 if it has none.
+        // Counted as allowed: the proxy let it pass. Only the 407 path pays this check.
+        Err(ProxyError::AuthRequired(_))
+            if respond::RequestKind::of(req.method(), req.headers())
+                == respond::RequestKind::Preflight =>
+        {
+            let resp = respond::unauthenticated_preflight(req.headers());
+            return Ok((DecisionLabel::Allowed, resp));
+        }
+        Err(e) => return Err(e),
+    };
     let decision = policy.decide_target(&snapshot.db, &target.host, target.ip, uri.path());
     if let Some(facts) = facts {
         facts.identity(&identity);

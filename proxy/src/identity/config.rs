@@ -26,6 +26,15 @@ pub struct IdentityConfig {
     /// Client network -> user name.
     #[serde(default)]
     pub ip_users: Vec<IpUser>,
+    /// Answer a request that no source identified with `407 Proxy Authentication Required`
+    /// and a Basic challenge, instead of filtering it with the `default` group. CORS
+    /// preflights are never challenged (browsers send no credentials on them; see
+    /// `crate::respond::unauthenticated_preflight`). Needs `basic` in `order`.
+    #[serde(default)]
+    pub require_auth: bool,
+    /// The realm named in the challenge (browsers show it in their login prompt).
+    #[serde(default = "default_auth_realm")]
+    pub auth_realm: String,
 }
 
 /// One entry of the client-IP map.
@@ -47,6 +56,8 @@ impl Default for IdentityConfig {
             trusted_group_header: default_trusted_group_header(),
             trusted_cidrs: Vec::new(),
             ip_users: Vec::new(),
+            require_auth: false,
+            auth_realm: default_auth_realm(),
         }
     }
 }
@@ -63,4 +74,7 @@ fn default_trusted_user_header() -> String {
 }
 fn default_trusted_group_header() -> String {
     "x-appliance-group".to_string()
+}
+fn default_auth_realm() -> String {
+    "web filter".to_string()
 }

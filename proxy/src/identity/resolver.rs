@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use base64::Engine as _;
 use http::header::{HeaderName, PROXY_AUTHORIZATION};
-use http::HeaderMap;
+use http::{HeaderMap, HeaderValue};
 use ipnet::IpNet;
 
 use super::config::IdentityConfig;
@@ -59,6 +59,9 @@ pub struct IdentityResolver {
     trusted_cidrs: Box<[IpNet]>,
     ip_users: IpMap<UserIdentity>,
     default_group: Arc<str>,
+    /// `Proxy-Authenticate` for a request no source identified, when `require_auth` is
+    /// on (`Basic realm="..."`, built once).
+    challenge: Option<HeaderValue>,
 }
 
 impl IdentityResolver {
@@ -132,6 +135,13 @@ impl IdentityResolver {
                 ));
             }
         }
+        let challenge = match challenge(cfg, users.is_some()) {
+            Ok(challenge) => challenge,
+            Err(problem) => {
+                errors.push(problem);
+                None
+            }
+        };
         if !errors.is_empty() {
             return Err(IdentityError::Invalid {
                 origin: SETTINGS.to_string(),
@@ -148,6 +158,7 @@ impl IdentityResolver {
             trusted_cidrs: cfg.trusted_cidrs.clone().into(),
             ip_users,
             default_group,
+            challenge,
         })
     }
 
@@ -177,6 +188,12 @@ impl IdentityResolver {
             group: Arc::clone(&self.default_group),
             source: IdentitySource::Unknown,
         }
+    }
+
+    /// The `Proxy-Authenticate` value to answer an unidentified request with, when
+    /// `require_auth` is on.
+    pub fn challenge(&self) -> Option<&HeaderValue> {
+        self.challenge.as_ref()
     }
 
     /// The configured source order.
@@ -262,6 +279,37 @@ impl IdentityResolver {
             .get(group)
             .map_or_else(|| Arc::from(group), Arc::clone)
     }
+}
+
+/// The Basic challenge `require_auth` answers with, or why it cannot be: without `basic`
+/// in the order or without a user table no client could ever answer it.
+fn challenge(cfg: &IdentityConfig, has_users: bool) -> Result<Option<HeaderValue>, String> {
+    if !cfg.require_auth {
+        return Ok(None);
+    }
+    if !cfg.order.contains(&IdentitySource::Basic) {
+        return Err(
+            "require_auth: `basic` must be in `order` (the challenge asks for \
+                    Basic credentials)"
+                .to_string(),
+        );
+    }
+    if !has_users {
+        return Err("require_auth: needs `users_file` (no credentials could match)".to_string());
+    }
+    let realm = &cfg.auth_realm;
+    if realm.is_empty()
+        || realm
+            .chars()
+            .any(|c| c == '"' || c == '\\' || !(' '..='~').contains(&c))
+    {
+        return Err(format!(
+            "auth_realm: {realm:?} must be non-empty printable ASCII without `\"` or `\\`"
+        ));
+    }
+    HeaderValue::from_str(&format!("Basic realm=\"{realm}\", charset=\"UTF-8\""))
+        .map(Some)
+        .map_err(|_| format!("auth_realm: {realm:?} is not valid in a header"))
 }
 
 /// The token a client sends for `user:password` in `Proxy-Authorization: Basic <token>`.

@@ -15,6 +15,12 @@ use super::shared::Shared;
 
 /// Who sent the request and the policy that applies, from the store (one call per
 /// request); a fail-closed store that cannot answer refuses the request.
+///
+/// With `identity.require_auth`, a request no source identified is refused with
+/// [`ProxyError::AuthRequired`] (a 407) — but only when the store answered (a store that
+/// is down loses every identity; challenging then would prompt users who did send their
+/// credentials) and never for a client behind an appliance (a transparently intercepted
+/// browser does not know there is a proxy to authenticate to).
 pub(crate) async fn resolve(
     shared: &Shared,
     snapshot: &Snapshot,
@@ -41,6 +47,17 @@ pub(crate) async fn resolve(
         )
         .await;
     shared.metrics.identity(resolution.identity.source);
+    let challenge = match (
+        &resolution.verdict,
+        resolution.identity.source,
+        &client.appliance,
+    ) {
+        (Verdict::Decide(_), IdentitySource::Unknown, None) => shared.resolver.challenge(),
+        _ => None,
+    };
+    if let Some(challenge) = challenge {
+        return Err(ProxyError::AuthRequired(challenge.clone()));
+    }
     match resolution.verdict {
         Verdict::Decide(policy) | Verdict::FailOpen(policy) => Ok((resolution.identity, policy)),
         Verdict::FailClosed => Err(ProxyError::FilteringUnavailable),

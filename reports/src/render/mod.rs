@@ -3,6 +3,7 @@
 
 pub mod appliance;
 pub mod baseline_doc;
+pub mod browser;
 pub mod doc;
 pub mod headline;
 pub mod machine;

@@ -53,6 +53,7 @@ pub fn report_against(run: &RunDir, baselines: &Path) -> Result<Doc> {
     }
     super::spike::section(&mut doc, run)?;
     super::appliance::section(&mut doc, run);
+    super::browser::section(&mut doc, run);
     super::machine::section(&mut doc, run);
     cpu_section(&mut doc, run);
     Ok(doc)
