@@ -12,7 +12,7 @@ use std::path::{Component, Path, PathBuf};
 use crate::mix::{Mix, RosterSource};
 use crate::profile::Profile;
 
-use super::K8sError;
+use super::error::K8sError;
 
 /// A ConfigMap holds at most 1 MiB (etcd's object limit, less its own fields).
 pub const CONFIGMAP_LIMIT: usize = 1024 * 1024 - 16 * 1024;

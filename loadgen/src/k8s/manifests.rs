@@ -4,9 +4,10 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
+use super::args::RenderArgs;
+use super::error::K8sError;
 use super::inputs::{Content, Inputs};
 use super::sizing::{Cost, Resources};
-use super::{K8sError, RenderArgs};
 use crate::profile::Profile;
 
 /// Where the inputs ConfigMap is mounted in every pod.

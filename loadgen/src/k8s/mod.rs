@@ -20,81 +20,19 @@
 //! JSON, not YAML: JSON is YAML, so `kubectl` and every validator read it, and it needs
 //! no serializer beyond the one the workspace has.
 
+mod args;
+mod error;
 mod inputs;
 mod manifests;
 mod sizing;
 
 use std::path::{Path, PathBuf};
 
+pub use args::RenderArgs;
+pub use error::K8sError;
 pub use inputs::{Content, Input, Inputs};
 pub use manifests::{Manifest, Plan};
 pub use sizing::{Cost, Resources};
-
-/// Arguments of `loadgen k8s render`.
-#[derive(Debug, Clone, clap::Args)]
-pub struct RenderArgs {
-    /// Load profile (TOML); it and the files it names go into a ConfigMap.
-    #[arg(long)]
-    pub profile: PathBuf,
-    /// Worker pods (the Indexed Job's completions and parallelism).
-    #[arg(long)]
-    pub workers: u32,
-    /// The proxy under test as the workers reach it: `HOST:PORT`, e.g. a Service name.
-    #[arg(long)]
-    pub proxy: String,
-    /// Total open-loop rate, requests per second (split over the workers); default: the
-    /// profile's target rate.
-    #[arg(long)]
-    pub rate: Option<f64>,
-    /// Total connections (split over the workers; default: the profile's users).
-    #[arg(long)]
-    pub users: Option<u64>,
-    /// Length of the run (`60s`, `10m`; default: the profile's).
-    #[arg(long)]
-    pub duration: Option<String>,
-    /// A measured distributed run (a `loadgen fleet` directory or worker run
-    /// directories) whose recorded CPU and memory per request size the pods.
-    #[arg(long)]
-    pub cost_from: PathBuf,
-    /// The loadgen image (`loadgen/Containerfile`), as your cluster pulls it.
-    #[arg(long, default_value = "localhost/loadgen:latest")]
-    pub image: String,
-    /// Name of the run: the Jobs' names and the results directory.
-    #[arg(long, default_value = "district")]
-    pub name: String,
-    /// Storage class of the results volume (default: the cluster's default). It must
-    /// offer ReadWriteMany when the workers land on several nodes.
-    #[arg(long)]
-    pub storage_class: Option<String>,
-    /// Directory to write (new or empty).
-    #[arg(long)]
-    pub out: PathBuf,
-}
-
-/// Why the manifests could not be rendered.
-#[derive(Debug, thiserror::Error)]
-pub enum K8sError {
-    /// A file could not be read or written.
-    #[error("{what}: {cause}")]
-    Io {
-        /// What was being done.
-        what: String,
-        /// Why it failed.
-        cause: std::io::Error,
-    },
-    /// The profile or its inputs cannot be used.
-    #[error("{0}")]
-    Input(String),
-    /// An argument cannot be used.
-    #[error("{0}")]
-    Argument(String),
-    /// The measured cost cannot be read.
-    #[error("--cost-from: {0}")]
-    Cost(String),
-    /// A manifest could not be written whole.
-    #[error(transparent)]
-    Write(#[from] rundir::atomic::WriteError),
-}
 
 /// What a render wrote.
 #[derive(Debug)]

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use rundir::run::RunJson;
 
-use super::K8sError;
+use super::error::K8sError;
 
 /// Requests are the measured need times this: room for a busier node and a faster rate.
 pub const HEADROOM: f64 = 1.5;
