@@ -13,7 +13,10 @@
 #   slowed     the canary is the work tree built with the gate-selftest feature, burning 10%
 #              more CPU per request (sized from the aa session's control) and adding a delay
 #              of a fifth of its p99: must not pass.
-# AA=N and SLOW=N repeat the aa and slowed sessions; CANDIDATE=0 skips the candidate
+#   fail-open  both sides on a real Redis store (fail_mode open); the canary's Redis is
+#              unreachable, so it serves every request unfiltered: must not pass.
+# AA=N, SLOW=N and FAILOPEN=N repeat the aa, slowed and fail-open sessions (0 skips
+# them); CANDIDATE=0 skips the candidate
 # session (CI: the A/B gate has just judged the release); CALIBRATE=1 also writes
 # reports/canary-calibration.md from every session of this call. WINDOW (seconds judged,
 # default 30) sets the session length (about WINDOW + 25 s each).
@@ -29,6 +32,7 @@ SLOW=${SLOW:-1}
 WINDOW=${WINDOW:-30}
 CALIBRATE=${CALIBRATE:-}
 CANDIDATE=${CANDIDATE:-1}
+FAILOPEN=${FAILOPEN:-1}
 OUT=${OUT:-target/canary/$(date -u +%Y%m%dT%H%M%SZ)}
 mkdir -p "$OUT"
 
@@ -86,6 +90,11 @@ for i in $(seq 1 "$SLOW"); do
   session "slowed-$i" caught --control-bin "$candidate" --canary-bin "$selftest" \
     --canary-env "FILTER_PROXY_SELFTEST_BURN_US=$burn" \
     --canary-env "FILTER_PROXY_SELFTEST_DELAY_US=$delay"
+done
+
+for i in $(seq 1 "$FAILOPEN"); do
+  session "fail-open-$i" caught --control-bin "$candidate" --canary-bin "$candidate" \
+    --redis --canary-store-down
 done
 
 if [ -n "$CALIBRATE" ]; then

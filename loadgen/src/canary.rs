@@ -46,6 +46,14 @@ pub struct CanaryArgs {
     /// Seconds per judged interval (at least 2: Prometheus scrapes every second).
     #[arg(long, default_value_t = 2.0)]
     pub interval: f64,
+    /// Both proxies look users and policies up in a real Redis (seeded with the demo
+    /// data, `fail_mode = "open"`) instead of the config's files.
+    #[arg(long)]
+    pub redis: bool,
+    /// With `--redis`: the canary's Redis is unreachable (its URL names a closed port), so
+    /// every lookup it makes fails open, serving unfiltered: the judge must catch it.
+    #[arg(long, requires = "redis")]
+    pub canary_store_down: bool,
     /// Gates file with the `[canary]` section.
     #[arg(long, default_value = "baselines/gates.toml")]
     pub gates: PathBuf,
@@ -136,11 +144,30 @@ pub async fn run(args: &CanaryArgs) -> Result<CanarySession, RigError> {
 
     let origin = Origin::start(&dir.join("origin"), 1)?;
     let base_config = paths::base_config(None, &repo);
+    let redis = if args.redis {
+        Some(crate::rig::redis::start(
+            std::path::Path::new("redis-server"),
+            None,
+            dir.join("redis.log"),
+            Duration::from_secs(10),
+        )?)
+    } else {
+        None
+    };
+    let redis_url = redis.as_ref().map(crate::rig::redis::RedisServer::url);
+    // A port bound and released: nothing listens there, every connection is refused.
+    let dead_url = format!("redis://{}", crate::rig::redis::free_local_addr()?);
+    let fail_open: toml::Table =
+        toml::from_str("[store.redis]\nfail_mode = \"open\"\n").expect("a constant table");
     let mut sides = Vec::new();
     for (name, bin, env) in [
         ("control", &control_bin, &[][..]),
         ("canary", &canary_bin, &canary_env[..]),
     ] {
+        let url = match (&redis_url, name) {
+            (Some(_), "canary") if args.canary_store_down => Some(dead_url.as_str()),
+            (url, _) => url.as_deref(),
+        };
         let side_dir = dir.join(name);
         std::fs::create_dir_all(&side_dir).map_err(|cause| RigError::Io {
             what: format!("create {}", side_dir.display()),
@@ -150,9 +177,12 @@ pub async fn run(args: &CanaryArgs) -> Result<CanarySession, RigError> {
             base_config: &base_config,
             dir: &side_dir,
             origin: origin.addr(),
-            redis_url: None,
-            overrides: None,
+            redis_url: url,
+            overrides: url.map(|_| &fail_open),
         })?;
+        if name == "control" && redis.is_some() {
+            crate::rig::seed_redis(bin, &config.path, &side_dir).await?;
+        }
         let (guard, _admin) = launch::start_proxy_with_env(
             bin,
             &config,
@@ -270,6 +300,7 @@ pub async fn run(args: &CanaryArgs) -> Result<CanarySession, RigError> {
     })?;
     drop(prom);
     drop(sides);
+    drop(redis);
     drop(origin);
     outcome
 }

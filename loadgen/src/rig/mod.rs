@@ -217,7 +217,8 @@ impl Rig {
 }
 
 /// Seeds the Redis store with the demo data through the proxy binary.
-async fn seed_redis(
+/// Seeds Redis with the demo data through `filter-proxy seed-redis` on `config`.
+pub async fn seed_redis(
     proxy_bin: &std::path::Path,
     config: &std::path::Path,
     run_dir: &std::path::Path,
