@@ -79,13 +79,17 @@ fi
 for i in $(seq 1 "$AA"); do
   session "aa-$i" pass --control-bin "$candidate" --canary-bin "$candidate"
 done
-# Size the slowdown from the first A/A session's control side.
+# Size the slowdown from the first A/A session's control side (the slowed sessions need one).
+burn="" delay="" cpu_us="" p99_ms=""
 aa="$OUT/aa-1/judge/canary.json"
-cpu_us=$(json "$aa" "round(next(j['medians'][0] for j in d['judgements'] if j['metric']=='cpu_s_per_request')*1e6)")
-p99_ms=$(json "$aa" "round(next(j['medians'][0] for j in d['judgements'] if j['metric']=='latency_p99_ms.all'), 3)")
-burn=$(( (cpu_us + 5) / 10 ))
-delay=$(python3 -c "print(round($p99_ms * 1000 / 5))")
-say "slowdown: +${burn} us CPU per request (10% of ${cpu_us} us), +${delay} us delay (a fifth of p99 ${p99_ms} ms)"
+if [ "$SLOW" -gt 0 ]; then
+  [ -f "$aa" ] || { echo "canary: SLOW=$SLOW needs an A/A session first (AA >= 1) to size the slowdown" >&2; exit 2; }
+  cpu_us=$(json "$aa" "round(next(j['medians'][0] for j in d['judgements'] if j['metric']=='cpu_s_per_request')*1e6)")
+  p99_ms=$(json "$aa" "round(next(j['medians'][0] for j in d['judgements'] if j['metric']=='latency_p99_ms.all'), 3)")
+  burn=$(( (cpu_us + 5) / 10 ))
+  delay=$(python3 -c "print(round($p99_ms * 1000 / 5))")
+  say "slowdown: +${burn} us CPU per request (10% of ${cpu_us} us), +${delay} us delay (a fifth of p99 ${p99_ms} ms)"
+fi
 for i in $(seq 1 "$SLOW"); do
   session "slowed-$i" caught --control-bin "$candidate" --canary-bin "$selftest" \
     --canary-env "FILTER_PROXY_SELFTEST_BURN_US=$burn" \
@@ -98,8 +102,10 @@ for i in $(seq 1 "$FAILOPEN"); do
 done
 
 if [ -n "$CALIBRATE" ]; then
+  slowdown_note=""
+  [ -z "$burn" ] || slowdown_note="Slowdown: +${burn} us of CPU per request (10% of the A/A control's ${cpu_us} us) and +${delay} us of delay (a fifth of its p99, ${p99_ms} ms). "
   "$BIN/perf-report" canary-calibration --out reports/canary-calibration.md \
-    --notes "Slowdown: +${burn} us of CPU per request (10% of the A/A control's ${cpu_us} us) and +${delay} us of delay (a fifth of its p99, ${p99_ms} ms). Window ${WINDOW} s in 2 s intervals. Machine: $(nproc) cores, $(uname -r), load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)." \
+    --notes "${slowdown_note}Window ${WINDOW} s in 2 s intervals. Machine: $(nproc) cores, $(uname -r), load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)." \
     "${sessions[@]}"
   say "wrote reports/canary-calibration.md"
 fi
