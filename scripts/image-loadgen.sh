@@ -13,6 +13,7 @@
 #   scripts/image-loadgen.sh            (make image-loadgen)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
 
 TARGET=x86_64-unknown-linux-gnu
 STATIC=target/$TARGET/release
@@ -25,22 +26,7 @@ work=$(mktemp -d)
 pids=()
 ctr=""
 
-stop_all() {
-  local pid
-  for pid in "${pids[@]}"; do kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-  pids=()
-}
-cleanup() {
-  local rc=$?
-  stop_all
-  [ -z "$ctr" ] || "${BUILDAH[@]}" rm "$ctr" >/dev/null 2>&1 || true
-  "${BUILDAH[@]}" rmi -f "$IMAGE" >/dev/null 2>&1 || true
-  rm -rf "$work"
-  [ $rc -eq 0 ] || echo "image-loadgen: FAILED (exit $rc); logs are in $OUT/" >&2
-  exit $rc
-}
-trap cleanup EXIT
+trap 'image_cleanup image-loadgen' EXIT
 trap 'exit 130' INT TERM
 say() { echo "image-loadgen: $*"; }
 

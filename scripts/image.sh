@@ -15,6 +15,7 @@
 #   scripts/image.sh            (make image; .ci/run after the release build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
 
 TARGET=x86_64-unknown-linux-gnu
 STATIC=target/$TARGET/release/filter-proxy
@@ -27,32 +28,7 @@ work=$(mktemp -d)
 pids=()
 ctr=""
 
-# The appliance runs under buildah run, whose child does not stop with it: it gets a
-# process group of its own (setsid), and the whole group is stopped.
-stop_all() {
-  local pid
-  for pid in "${pids[@]}"; do kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true; done
-  for _ in $(seq 1 50); do
-    local alive=""
-    for pid in "${pids[@]}"; do kill -0 -- "-$pid" 2>/dev/null && alive=1; done
-    [ -n "$alive" ] || break
-    sleep 0.1
-  done
-  for pid in "${pids[@]}"; do kill -KILL -- "-$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-  pids=()
-}
-
-cleanup() {
-  local rc=$?
-  stop_all
-  [ -z "$ctr" ] || "${BUILDAH[@]}" rm "$ctr" >/dev/null 2>&1 || true
-  "${BUILDAH[@]}" rmi -f "$IMAGE" >/dev/null 2>&1 || true
-  rm -rf "$work"
-  [ $rc -eq 0 ] || { echo "image: FAILED (exit $rc); logs were in $OUT/" >&2; }
-  exit $rc
-}
-trap cleanup EXIT
+trap 'image_cleanup image' EXIT
 trap 'exit 130' INT TERM
 
 say() { echo "image: $*"; }

@@ -9,6 +9,7 @@
 # No cluster is needed. Installs what is missing. Exit non-zero on the first failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
 
 VALIDATE_VERSION=1.37.0
 # The Kubernetes version the manifests are validated against.
@@ -17,17 +18,7 @@ VENV=.venv-k8s
 BIN=${BIN:-target/debug}
 OUT=target/k8s-check
 
-if [ "$("$VENV/bin/kubernetes-validate" --version 2>/dev/null)" != "$VALIDATE_VERSION" ]; then
-  echo "k8s-check: installing kubernetes-validate==$VALIDATE_VERSION into $VENV"
-  if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq --no-install-recommends python3 python3-venv >/dev/null
-  fi
-  rm -rf "$VENV"
-  python3 -m venv "$VENV"
-  "$VENV/bin/pip" install -q "kubernetes-validate==$VALIDATE_VERSION"
-fi
+pinned_tool "$VENV" kubernetes-validate "$VALIDATE_VERSION"
 
 [ -x "$BIN/loadgen" ] && [ -x "$BIN/filter-proxy" ] || ${CARGO:-cargo} build --locked -q -p loadgen -p filter-proxy
 rm -rf "$OUT"

@@ -6,6 +6,7 @@
 # Installs what is missing. Exit non-zero on the first failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
 
 CFN_LINT_VERSION=1.58.0
 VENV=.venv-ci
@@ -24,17 +25,7 @@ if ! command -v promtool >/dev/null 2>&1; then
   apt-get install -y -qq --no-install-recommends prometheus >/dev/null
   if [ -n "$made_policy" ]; then rm -f /usr/sbin/policy-rc.d; fi
 fi
-if [ "$("$VENV/bin/cfn-lint" --version 2>/dev/null | awk '{print $2}')" != "$CFN_LINT_VERSION" ]; then
-  echo "rollout-check: installing cfn-lint==$CFN_LINT_VERSION into $VENV"
-  if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq --no-install-recommends python3 python3-venv >/dev/null
-  fi
-  rm -rf "$VENV"
-  python3 -m venv "$VENV"
-  "$VENV/bin/pip" install -q "cfn-lint==$CFN_LINT_VERSION"
-fi
+pinned_tool "$VENV" cfn-lint "$CFN_LINT_VERSION"
 
 ${CARGO:-cargo} run --locked -q -p reports --bin perf-report -- rollout --check
 

@@ -86,24 +86,32 @@ pub struct Setup {
     pub out: PathBuf,
 }
 
+impl Setup {
+    /// Starts the test origin and the proxy on the demo config, writing their config and
+    /// logs into `run_dir` (the result directory is created first).
+    pub async fn start_rig(&self, run_dir: PathBuf) -> Result<Rig, BrowserError> {
+        std::fs::create_dir_all(&self.out)
+            .map_err(|e| BrowserError::io("create the result directory", e))?;
+        Ok(Rig::start(&RigSpec {
+            run_dir,
+            proxy_bin: self.proxy_bin.clone(),
+            base_config: loadgen::rig::paths::base_config(None, &self.repo),
+            redis_bin: None,
+            overrides: toml::Table::new(),
+            proxy_cpus: None,
+            loadgen_cpus: None,
+            origin_threads: 1,
+            seed_redis: false,
+            ready_timeout: Duration::from_secs(30),
+        })
+        .await?)
+    }
+}
+
 /// Starts the test origin and the proxy on the demo config, then runs every check
 /// through a proxied and a direct browser. Everything started is stopped on return.
 pub async fn run_checks(setup: &Setup) -> Result<Vec<CaseResult>, BrowserError> {
-    std::fs::create_dir_all(&setup.out)
-        .map_err(|e| BrowserError::io("create the result directory", e))?;
-    let rig = Rig::start(&RigSpec {
-        run_dir: setup.out.clone(),
-        proxy_bin: setup.proxy_bin.clone(),
-        base_config: loadgen::rig::paths::base_config(None, &setup.repo),
-        redis_bin: None,
-        overrides: toml::Table::new(),
-        proxy_cpus: None,
-        loadgen_cpus: None,
-        origin_threads: 1,
-        seed_redis: false,
-        ready_timeout: Duration::from_secs(30),
-    })
-    .await?;
+    let rig = setup.start_rig(setup.out.clone()).await?;
     let ca = rig.origin.ca_path().to_path_buf();
     let proxied = Chrome::launch(Reach::Proxy(rig.listen), &ca).await?;
     let direct = Chrome::launch(Reach::Direct(rig.origin.addr()), &ca).await?;

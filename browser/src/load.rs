@@ -18,7 +18,6 @@ use std::time::{Duration, Instant};
 use chromiumoxide::cdp::browser_protocol::network::SetCacheDisabledParams;
 use futures_util::future::join_all;
 use loadgen::origin::pages::LOAD_SUBRESOURCES;
-use loadgen::rig::{Rig, RigSpec};
 use rundir::browser::{BrowserLoad, Contention, Difference, Figure, PathTiming, Sample, FIGURES};
 use serde_json::Value;
 
@@ -44,21 +43,7 @@ pub struct LoadSpec {
 /// Starts the origin and the proxy, runs the load class and returns its results.
 /// Everything started is stopped on return.
 pub async fn run_load(setup: &Setup, spec: &LoadSpec) -> Result<BrowserLoad, BrowserError> {
-    std::fs::create_dir_all(&setup.out)
-        .map_err(|e| BrowserError::io("create the result directory", e))?;
-    let rig = Rig::start(&RigSpec {
-        run_dir: setup.out.join("browser-load"),
-        proxy_bin: setup.proxy_bin.clone(),
-        base_config: loadgen::rig::paths::base_config(None, &setup.repo),
-        redis_bin: None,
-        overrides: toml::Table::new(),
-        proxy_cpus: None,
-        loadgen_cpus: None,
-        origin_threads: 1,
-        seed_redis: false,
-        ready_timeout: Duration::from_secs(30),
-    })
-    .await?;
+    let rig = setup.start_rig(setup.out.join("browser-load")).await?;
     let ca = rig.origin.ca_path().to_path_buf();
     let mut paths: Vec<(&str, Vec<Chrome>)> = Vec::new();
     for (name, reach) in [

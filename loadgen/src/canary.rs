@@ -99,15 +99,6 @@ fn parse_env(items: &[String]) -> Result<Vec<(String, String)>, RigError> {
         .collect()
 }
 
-fn beside_exe(name: &str) -> Result<PathBuf, RigError> {
-    std::env::current_exe()
-        .map(|exe| exe.with_file_name(name))
-        .map_err(|cause| RigError::Io {
-            what: "locate this executable".into(),
-            cause,
-        })
-}
-
 /// Runs one session.
 pub async fn run(args: &CanaryArgs) -> Result<CanarySession, RigError> {
     if args.interval < 2.0 || args.window < 8 || (args.window as f64) < 4.0 * args.interval {
@@ -123,19 +114,14 @@ pub async fn run(args: &CanaryArgs) -> Result<CanarySession, RigError> {
     })?;
     let repo = paths::repo_dir_of(&profile);
     let dir = paths::fresh_run_dir(Some(&args.out), &repo, "canary", "")?;
-    let control_bin = paths::proxy_bin(Some(
-        &args
-            .control_bin
-            .clone()
-            .unwrap_or_else(paths::default_proxy_bin),
-    ))?;
+    let control_bin = paths::proxy_bin(args.control_bin.as_deref())?;
     let canary_bin = match &args.canary_bin {
         Some(bin) => paths::proxy_bin(Some(bin))?,
         None => control_bin.clone(),
     };
     let judge_bin = match &args.perf_report {
         Some(bin) => bin.clone(),
-        None => beside_exe("perf-report")?,
+        None => paths::beside_exe("perf-report")?,
     };
     let gates = std::fs::canonicalize(&args.gates).map_err(|cause| RigError::Io {
         what: format!("read {}", args.gates.display()),
@@ -209,7 +195,7 @@ pub async fn run(args: &CanaryArgs) -> Result<CanarySession, RigError> {
     let duration = warmup + window + LOAD_TAIL;
     let start = SystemTime::now() + START_DELAY;
     let start_at = rundir::time::rfc3339(start);
-    let exe = beside_exe("loadgen")?;
+    let exe = paths::beside_exe("loadgen")?;
     let mut workers = Vec::new();
     for (i, (name, config, _)) in sides.iter().enumerate() {
         let mut cmd = Command::new(&exe);

@@ -71,14 +71,12 @@ pub struct Inputs {
 }
 
 impl Inputs {
-    /// Collects the profile at `path` and the files it names (it must load as a run would).
-    pub fn collect(path: &Path) -> Result<Inputs, K8sError> {
+    /// Collects the profile at `path` (already loaded as `profile`) and the files it names.
+    pub fn collect(path: &Path, profile: &Profile) -> Result<Inputs, K8sError> {
         let profile_path = std::fs::canonicalize(path).map_err(|cause| K8sError::Io {
             what: format!("read profile {}", path.display()),
             cause,
         })?;
-        let profile =
-            Profile::load(&profile_path).map_err(|e| K8sError::Input(format!("profile: {e}")))?;
         let mix = Mix::load(&profile.scenario_mix)
             .map_err(|e| K8sError::Input(format!("scenario mix: {e}")))?;
         let mut paths = vec![profile_path.clone(), profile.scenario_mix.clone()];

@@ -105,7 +105,7 @@ impl Plan {
                 args.workers
             )));
         }
-        let inputs = Inputs::collect(&args.profile)?;
+        let inputs = Inputs::collect(&args.profile, &profile)?;
         let cost = Cost::measure(&args.cost_from)?;
         let per_worker = rate / f64::from(args.workers);
         Ok(Plan {

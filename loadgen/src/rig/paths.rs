@@ -38,6 +38,17 @@ pub fn canonical_profile(profile: &Path) -> Result<PathBuf, RigError> {
     })
 }
 
+/// The workspace binary `name` beside this executable (same cargo profile): the load
+/// generator re-running itself as workers, the judge it calls.
+pub fn beside_exe(name: &str) -> Result<PathBuf, RigError> {
+    std::env::current_exe()
+        .map(|exe| exe.with_file_name(name))
+        .map_err(|cause| RigError::Io {
+            what: "locate this executable".into(),
+            cause,
+        })
+}
+
 /// The proxy binary beside this executable (same cargo profile).
 pub fn default_proxy_bin() -> PathBuf {
     std::env::current_exe()
