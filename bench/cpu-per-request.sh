@@ -38,28 +38,7 @@ write_blocklist "$BLOCKLIST_SIZE"
 write_proxy_config
 
 # --- squid config ----------------------------------------------------------------------
-SQUID_PORT="$(free_port)"
-SQUID_USER="$(id -un)"
-[[ "$SQUID_USER" == root ]] && SQUID_USER=proxy # squid refuses to keep root privileges
-cat >"$WORK_DIR/squid.conf" <<CONF
-http_port 127.0.0.1:$SQUID_PORT
-workers 1
-cache_effective_user $SQUID_USER
-pid_filename $WORK_DIR/squid.pid
-cache_log $WORK_DIR/squid-cache.log
-access_log stdio:$WORK_DIR/squid-access.log
-coredump_dir $WORK_DIR
-cache deny all
-cache_mem 0 MB
-# Every site goes to the local origin, as the proxy's resolve "*" does.
-cache_peer 127.0.0.1 parent $ORIGIN_PORT 0 no-query no-digest originserver name=origin
-never_direct allow all
-acl blocklist dstdomain "$WORK_DIR/blocklist.txt"
-http_access deny blocklist
-http_access allow all
-shutdown_lifetime 0 seconds
-pinger_enable off
-CONF
+[[ -n "${BENCH_SKIP_SQUID:-}" ]] || write_squid_config
 
 # measure NAME KIND PID...: warm up, then RUNS runs per size; appends rows to $WORK_DIR/raw.tsv
 # (name size run requests errors cpu_us user_us sys_us allocs).
@@ -107,13 +86,9 @@ stop "$PROXY_PID"
 # --- squid -----------------------------------------------------------------------------
 SQUID_VERSION="not measured"
 if [[ -z "${BENCH_SKIP_SQUID:-}" ]]; then
-  SQUID_VERSION="$(squid -v | head -1 | sed 's/.*Version //')"
-  spawn "$SERVER_CPU" "$WORK_DIR/squid.log" squid -N -f "$WORK_DIR/squid.conf"
-  SQUID_PID=$SPAWNED_PID
-  wait_port "$SQUID_PORT" 30
+  start_squid "$SERVER_CPU"
   expect_status "$SQUID_PORT" "$BENCH_HOST" 200
   expect_status "$SQUID_PORT" "$BLOCKED_HOST" 403
-  log "squid $SQUID_VERSION pid $SQUID_PID on 127.0.0.1:$SQUID_PORT (cpu $SERVER_CPU)"
   measure squid squid "$SQUID_PORT" "$SQUID_PID"
   stop "$SQUID_PID"
 fi

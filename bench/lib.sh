@@ -5,7 +5,8 @@
 BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO_DIR="$(cd "$BENCH_DIR/.." && pwd)"
 # The command as run (a sourced file sees its caller's arguments), for host_note.
-BENCH_INVOCATION="bench/$(basename "$0")$(printf ' %q' "$@")"
+BENCH_INVOCATION="bench/$(basename "$0")"
+(($#)) && BENCH_INVOCATION+="$(printf ' %q' "$@")"
 CHILD_PIDS=()
 WORK_DIR=""
 
@@ -199,6 +200,55 @@ start_proxy() {
   log "filter-proxy pid $PROXY_PID on 127.0.0.1:$PROXY_PORT (cpu $1)"
 }
 
+# write_squid_config [EXTRA]: $WORK_DIR/squid.conf, Squid set up as the proxy's equivalent:
+# the blocklist as a dstdomain ACL denied, everything else allowed, no cache, every request
+# sent to the origin as an `originserver` parent (the proxy's resolve "*"), logs and pid
+# file in $WORK_DIR, one worker. EXTRA (lines) goes before the http_access rules. Needs
+# write_blocklist and start_origin first; $WORK_DIR must be writable by the Squid user.
+# Sets SQUID_PORT.
+write_squid_config() {
+  local extra="${1:-}" user
+  SQUID_PORT="$(free_port)"
+  user="$(id -un)"
+  [[ "$user" == root ]] && user=proxy # squid refuses to keep root privileges
+  {
+    cat <<CONF
+http_port 127.0.0.1:$SQUID_PORT
+workers 1
+cache_effective_user $user
+pid_filename $WORK_DIR/squid.pid
+cache_log $WORK_DIR/squid-cache.log
+access_log stdio:$WORK_DIR/squid-access.log
+coredump_dir $WORK_DIR
+cache deny all
+cache_mem 0 MB
+# Every site goes to the local origin, as the proxy's resolve "*" does.
+cache_peer 127.0.0.1 parent $ORIGIN_PORT 0 no-query no-digest originserver name=origin
+never_direct allow all
+acl blocklist dstdomain "$WORK_DIR/blocklist.txt"
+CONF
+    [[ -n "$extra" ]] && printf '%s\n' "$extra"
+    cat <<CONF
+http_access deny blocklist
+http_access allow all
+shutdown_lifetime 0 seconds
+pinger_enable off
+CONF
+  } >"$WORK_DIR/squid.conf"
+  squid -k parse -f "$WORK_DIR/squid.conf" >"$WORK_DIR/squid-parse.log" 2>&1 ||
+    die "generated squid.conf is invalid (see $WORK_DIR/squid-parse.log)"
+}
+
+# start_squid CPU: Squid pinned to CPU in the foreground (-N) with $WORK_DIR/squid.conf,
+# accepting; sets SQUID_PID, SQUID_VERSION.
+start_squid() {
+  SQUID_VERSION="$(squid -v | head -1 | sed 's/.*Version //')"
+  spawn "$1" "$WORK_DIR/squid.log" squid -N -f "$WORK_DIR/squid.conf"
+  SQUID_PID=$SPAWNED_PID
+  wait_port "$SQUID_PORT" 30
+  log "squid $SQUID_VERSION pid $SQUID_PID on 127.0.0.1:$SQUID_PORT (cpu $1)"
+}
+
 # expect_status PORT HOST STATUS: one request through a proxy, checked.
 expect_status() {
   local got
@@ -216,5 +266,7 @@ host_note() {
     dirty=" with uncommitted changes"
   fi
   echo "Commit: $commit$dirty. Reproduce: \`${BENCH_INVOCATION% }\`."
-  echo "Host: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'), kernel $(uname -r); load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)."
+  local vm=""
+  grep -qw hypervisor /proc/cpuinfo && vm=" (a VM)"
+  echo "Host: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //')$vm, kernel $(uname -r); load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)."
 }

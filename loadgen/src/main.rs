@@ -39,6 +39,9 @@ enum Cmd {
     /// user, scraped by Prometheus, judged by `perf-report canary` (its exit code: 0 pass,
     /// 1 rollback, 3 hotfix, 2 not judged).
     Canary(loadgen::canary::CanaryArgs),
+    /// The connection storm against a proxy already running (Squid, or filter-proxy): RSS
+    /// and fds per idle connection from /proc/PID, over the connections the client holds.
+    Storm(loadgen::connections::storm::StormArgs),
     /// Kubernetes: render the manifests of a distributed run (Indexed Job of segmented
     /// workers, shared results volume, merge Job).
     #[command(subcommand)]
@@ -103,6 +106,19 @@ async fn main() -> anyhow::Result<()> {
             );
             std::process::exit(session.verdict_code);
         }
+        Cmd::Storm(args) => match loadgen::connections::storm::run(&args).await {
+            Ok(report) => {
+                let dir = &args.out;
+                println!(
+                    "{}",
+                    loadgen::connections::storm_report::summary(&report, dir)
+                );
+            }
+            Err(e) => {
+                eprintln!("loadgen storm: {}", loadgen::judged::chain(&e));
+                std::process::exit(EXIT_BAD_INPUT);
+            }
+        },
         Cmd::K8s(K8sCmd::Render(args)) => match loadgen::k8s::render(&args) {
             Ok(rendered) => {
                 for file in &rendered.files {

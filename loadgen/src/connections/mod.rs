@@ -23,17 +23,28 @@
 //! along a ramp of thousands of connections average that out, and the interval says how
 //! well.
 //!
+//! `loadgen storm` ([`storm`]) makes the same storm against a proxy already running
+//! (Squid, for comparison) and fits RSS and fds over the connections the client holds, the
+//! one method every proxy allows.
+//!
 //! Why the proxy's `server.header_read_timeout` is raised for the run: hyper starts its
 //! head timer as soon as a keep-alive connection waits for its next request, so the
 //! shipped 10 s closes an idle keep-alive connection after 10 s. The storm holds them
 //! longer to measure what they cost while open; the run's notes say so.
 
 pub mod active;
+pub mod fd_limit;
+pub mod fit;
 pub mod open;
 pub mod samples;
 pub mod slope;
+pub mod storm;
+pub mod storm_error;
+pub mod storm_report;
 
 use std::path::Path;
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use ::rundir::run::connections::{ActiveUsers, ConnectionKind, ConnectionResults, Refusals};
@@ -47,6 +58,7 @@ use crate::rig::pin;
 use crate::rig::signal::until_shutdown;
 use crate::rig::{paths, Rig, RigError, RigSpec};
 
+use self::fit::{costs, kind_of};
 use self::open::Kind;
 use self::samples::{Phase, Sample};
 
@@ -63,42 +75,6 @@ fn config_err(detail: impl std::fmt::Display) -> RigError {
     RigError::Config {
         detail: detail.to_string(),
     }
-}
-
-/// This process's fd limit (soft, hard), from `/proc/self/limits`.
-fn fd_limit() -> Option<(u64, u64)> {
-    let text = std::fs::read_to_string("/proc/self/limits").ok()?;
-    let line = text.lines().find(|l| l.starts_with("Max open files"))?;
-    let mut fields = line["Max open files".len()..].split_whitespace();
-    let soft = fields.next()?.parse().ok()?;
-    let hard = fields.next()?.parse().ok()?;
-    Some((soft, hard))
-}
-
-/// Raises this process's fd limit to `want` with util-linux `prlimit` (the proxy, started
-/// after, inherits it; root may raise the hard limit too, anyone the soft one up to the
-/// hard one); returns the soft limit in force afterwards. A tool rather than a system call
-/// because the crate forbids unsafe code, as the rig's pinning uses `taskset`.
-fn raise_fd_limit(want: u64) -> u64 {
-    let Some((soft, hard)) = fd_limit() else {
-        return 0;
-    };
-    if soft >= want {
-        return soft;
-    }
-    let pid = std::process::id().to_string();
-    let run = |limit: String| {
-        std::process::Command::new("prlimit")
-            .args(["--pid", &pid, &format!("--nofile={limit}")])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    };
-    if !run(format!("{want}:{}", want.max(hard))) {
-        run(format!("{}:{hard}", want.min(hard)));
-    }
-    fd_limit().map_or(soft, |l| l.0)
 }
 
 /// Runs a connections profile end to end; see the module documentation.
@@ -255,34 +231,6 @@ fn summary(r: &ConnectionResults, dir: &Path) -> String {
     )
 }
 
-/// The fitted costs of one kind over the samples of its phase.
-fn costs(samples: &[Sample], phase: Phase, kind: &mut ConnectionKind) {
-    let of = |f: fn(&Sample) -> f64| -> Vec<(f64, f64)> {
-        samples
-            .iter()
-            .filter(|s| s.phase == phase)
-            .map(|s| (s.connections, f(s)))
-            .collect()
-    };
-    kind.heap_bytes = slope::fit(&of(|s| s.heap));
-    kind.rss_bytes = slope::fit(&of(|s| s.rss));
-    kind.fds = slope::fit(&of(|s| s.fds));
-}
-
-fn kind_of(planned: u64, ramp: &open::Ramp) -> ConnectionKind {
-    let opened = ramp.held.len() as u64;
-    let secs = ramp.elapsed.as_secs_f64().max(1e-3);
-    ConnectionKind {
-        planned,
-        opened,
-        failed: ramp.failed,
-        ramp_s: secs,
-        accept_rate_per_s: opened as f64 / secs,
-        establish_us: Percentiles::of(&ramp.establish_us),
-        ..ConnectionKind::default()
-    }
-}
-
 async fn orchestrate(
     profile: &Profile,
     settings: &ConnectionSettings,
@@ -293,7 +241,7 @@ async fn orchestrate(
     // Each side holds a socket per connection, the origin one per tunnel, plus slack.
     let want =
         (settings.keep_alive + settings.tunnels) * 2 + settings.beyond_cap + profile.users + 4_096;
-    let limit = raise_fd_limit(want);
+    let limit = fd_limit::raise(want);
     if limit < want {
         notes.push(format!(
             "fd limit {limit}, below the {want} the storm needs: connections beyond it fail"
@@ -321,9 +269,13 @@ async fn orchestrate(
 
     let (phase_tx, phase_rx) = watch::channel(Phase::Idle);
     let (stop_tx, stop_rx) = watch::channel(false);
+    let probe = samples::Probe {
+        pid: rig.proxy_pid(),
+        count: samples::Count::ProxyGauge(rig.admin.clone()),
+        heap: Some(rig.admin.clone()),
+    };
     let sampler = tokio::spawn(samples::run(
-        rig.admin.clone(),
-        rig.proxy_pid(),
+        probe,
         settings.sample_interval,
         phase_rx,
         stop_rx.clone(),
@@ -339,6 +291,8 @@ async fn orchestrate(
     tokio::time::sleep(Duration::from_secs(1)).await;
 
     let settle = Duration::from_secs(1);
+    // The client-side count; this run's x-axis is the proxy's own gauge.
+    let held = Arc::new(AtomicU64::new(0));
     let _ = phase_tx.send(Phase::KeepAlive);
     let keep_alive = open::ramp(
         Kind::KeepAlive,
@@ -347,17 +301,21 @@ async fn orchestrate(
         settings.ramp,
         proxy,
         &tls,
+        &held,
     )
     .await;
     tokio::time::sleep(settle).await;
     let _ = phase_tx.send(Phase::Tunnel);
     let tunnels = open::ramp(
-        Kind::Tunnel,
+        Kind::Tunnel {
+            port: open::TUNNEL_PORT,
+        },
         settings.tunnels,
         settings.keep_alive,
         settings.ramp,
         proxy,
         &tls,
+        &held,
     )
     .await;
     tokio::time::sleep(settle).await;

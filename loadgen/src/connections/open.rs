@@ -7,8 +7,11 @@
 //! A ramp opens `n` connections at evenly spaced start times over its length, with a
 //! bounded number in flight (so a stalled proxy slows the ramp instead of piling up
 //! tasks); every connection has a deadline, and what it cost to establish is recorded.
+//! A shared counter follows the connections held as each becomes idle, so a sampler can
+//! plot a proxy's cost over what the client holds when the proxy reports no count itself.
 
 use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -33,9 +36,17 @@ const HEAD_MAX: usize = 8 * 1024;
 pub enum Kind {
     /// One GET of 1 KiB, then idle.
     KeepAlive,
-    /// CONNECT, TLS handshake with the origin through it, then idle.
-    Tunnel,
+    /// CONNECT to `HOST:port`, TLS handshake with the origin through it, then idle. The
+    /// bundled proxy sends every host and port to the origin ([`TUNNEL_PORT`] then); a
+    /// proxy that resolves names itself (Squid with a hosts file) needs the origin's port.
+    Tunnel {
+        /// The port the CONNECT names.
+        port: u16,
+    },
 }
+
+/// The port tunnels name by default (the bundled proxy maps it to the origin).
+pub const TUNNEL_PORT: u16 = 443;
 
 /// A connection held open until the storm ends.
 pub enum Held {
@@ -43,6 +54,24 @@ pub enum Held {
     Plain(TcpStream),
     /// An idle tunnel with its TLS session.
     Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+}
+
+impl Held {
+    /// Whether the proxy still has the connection open: nothing to read (`WouldBlock`) or
+    /// unread bytes (a TLS session ticket) is open; end of stream or an error is closed.
+    /// May consume a byte, so it is for a connection about to be dropped.
+    pub fn still_open(&self) -> bool {
+        let stream = match self {
+            Held::Plain(s) => s,
+            Held::Tls(s) => s.get_ref().0,
+        };
+        let mut byte = [0u8; 1];
+        match stream.try_read(&mut byte) {
+            Ok(0) => false,
+            Ok(_) => true,
+            Err(e) => e.kind() == std::io::ErrorKind::WouldBlock,
+        }
+    }
 }
 
 /// What a ramp produced.
@@ -144,11 +173,16 @@ async fn keep_alive(proxy: SocketAddr, src: Ipv4Addr) -> Result<Held, String> {
     }
 }
 
-async fn tunnel(proxy: SocketAddr, src: Ipv4Addr, tls: TlsConnector) -> Result<Held, String> {
+async fn tunnel(
+    proxy: SocketAddr,
+    src: Ipv4Addr,
+    port: u16,
+    tls: TlsConnector,
+) -> Result<Held, String> {
     let mut stream = connect_from(src, proxy)
         .await
         .map_err(|e| format!("connect: {e}"))?;
-    let connect = format!("CONNECT {HOST}:443 HTTP/1.1\r\nHost: {HOST}:443\r\n\r\n");
+    let connect = format!("CONNECT {HOST}:{port} HTTP/1.1\r\nHost: {HOST}:{port}\r\n\r\n");
     stream
         .write_all(connect.as_bytes())
         .await
@@ -182,7 +216,8 @@ async fn tunnel(proxy: SocketAddr, src: Ipv4Addr, tls: TlsConnector) -> Result<H
 }
 
 /// Opens `n` connections of `kind` over `ramp`, the first from source address index
-/// `first`; returns them idle with the ramp's account.
+/// `first`; returns them idle with the ramp's account. `held_now` is raised by one as each
+/// connection becomes idle (the caller lowers it when it drops them).
 pub async fn ramp(
     kind: Kind,
     n: u64,
@@ -190,6 +225,7 @@ pub async fn ramp(
     over: Duration,
     proxy: SocketAddr,
     tls: &TlsConnector,
+    held_now: &Arc<AtomicU64>,
 ) -> Ramp {
     let start = Instant::now();
     let gate = Arc::new(Semaphore::new(IN_FLIGHT));
@@ -203,6 +239,7 @@ pub async fn ramp(
             .expect("the ramp's semaphore is never closed");
         let src = source_addr(0, first + i);
         let tls = tls.clone();
+        let held_now = Arc::clone(held_now);
         tasks.spawn(async move {
             let _permit = permit;
             let t0 = Instant::now();
@@ -210,11 +247,14 @@ pub async fn ramp(
                 Kind::KeepAlive => {
                     tokio::time::timeout(ESTABLISH_DEADLINE, keep_alive(proxy, src)).await
                 }
-                Kind::Tunnel => {
-                    tokio::time::timeout(ESTABLISH_DEADLINE, tunnel(proxy, src, tls)).await
+                Kind::Tunnel { port } => {
+                    tokio::time::timeout(ESTABLISH_DEADLINE, tunnel(proxy, src, port, tls)).await
                 }
             };
             let opened = opened.unwrap_or_else(|_| Err("deadline passed".into()));
+            if opened.is_ok() {
+                held_now.fetch_add(1, Ordering::Relaxed);
+            }
             (opened, t0.elapsed())
         });
     }

@@ -1,9 +1,16 @@
-//! The proxy sampled through the storm: its open client connections (its own gauge),
-//! live heap (jemalloc `allocated` from `/debug/jemalloc`), RSS and open fds (`/proc`),
-//! each sample tagged with the storm's phase, so the cost per connection is fitted over
-//! the phase that opened that kind of connection.
+//! The proxy sampled through the storm: its open connections, live heap, RSS and open fds
+//! (`/proc`), each sample tagged with the storm's phase, so the cost per connection is
+//! fitted over the phase that opened that kind of connection.
+//!
+//! What the connection count is and whether the heap is read depend on the proxy
+//! ([`Probe`]): the bundled proxy reports its own client-connection gauge and jemalloc's
+//! live heap; another proxy (Squid) has neither endpoint, so the count is the connections
+//! the storm client holds open and the heap is not measured. Measuring the bundled proxy
+//! the second way too is what makes a comparison with another proxy like for like.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
@@ -40,6 +47,47 @@ impl Phase {
     }
 }
 
+/// What the sampler counts as the open connections (the slopes' x-axis).
+#[derive(Clone)]
+pub enum Count {
+    /// The proxy's own gauge of open client connections, from its `/metrics`.
+    ProxyGauge(AdminClient),
+    /// The connections the storm client holds open (established, not yet dropped).
+    ClientHeld(Arc<AtomicU64>),
+}
+
+impl Count {
+    /// The count now; `None` when the proxy's gauge could not be read.
+    async fn read(&self) -> Option<f64> {
+        match self {
+            Count::ProxyGauge(admin) => {
+                let metrics = admin.metrics().await.ok()?;
+                scrape::proxy_gauges(&metrics).client_connections
+            }
+            Count::ClientHeld(held) => Some(held.load(Ordering::Relaxed) as f64),
+        }
+    }
+
+    /// The axis's name in reports.
+    pub fn describe(&self) -> &'static str {
+        match self {
+            Count::ProxyGauge(_) => "the proxy's open client connections (its own gauge)",
+            Count::ClientHeld(_) => "the connections the storm client holds open",
+        }
+    }
+}
+
+/// What is sampled, and from where.
+#[derive(Clone)]
+pub struct Probe {
+    /// The proxy process whose `/proc/PID` gives RSS and fds.
+    pub pid: u32,
+    /// The x-axis.
+    pub count: Count,
+    /// The bundled proxy's admin listener, for jemalloc's live heap; `None`: not measured.
+    pub heap: Option<AdminClient>,
+}
+
 /// One sample.
 #[derive(Debug, Clone, Copy)]
 pub struct Sample {
@@ -47,21 +95,20 @@ pub struct Sample {
     pub t_s: f64,
     /// The phase when taken.
     pub phase: Phase,
-    /// The proxy's open client connections.
+    /// The open connections, as the probe counts them.
     pub connections: f64,
-    /// Live heap, bytes.
-    pub heap: f64,
+    /// Live heap, bytes (`None` when the probe has no heap).
+    pub heap: Option<f64>,
     /// Resident set size, bytes.
     pub rss: f64,
     /// Open fds.
     pub fds: f64,
 }
 
-/// Samples the proxy every `every` until `stop` turns true (or `deadline`); a sample
+/// Samples `probe` every `every` until `stop` turns true (or `deadline`); a sample
 /// whose reads failed is skipped, never filled in.
 pub async fn run(
-    admin: AdminClient,
-    pid: u32,
+    probe: Probe,
     every: Duration,
     phase: watch::Receiver<Phase>,
     mut stop: watch::Receiver<bool>,
@@ -78,21 +125,22 @@ pub async fn run(
             _ = stop.changed() => break,
         }
         let taken_in = *phase.borrow();
-        let Ok(metrics) = admin.metrics().await else {
+        let Some(connections) = probe.count.read().await else {
             continue;
         };
-        let Some(connections) = scrape::proxy_gauges(&metrics).client_connections else {
-            continue;
+        let heap = match &probe.heap {
+            None => None,
+            Some(admin) => match admin
+                .jemalloc()
+                .await
+                .ok()
+                .and_then(|doc| doc.get("allocated").and_then(serde_json::Value::as_f64))
+            {
+                Some(allocated) => Some(allocated),
+                None => continue,
+            },
         };
-        let Some(heap) = admin
-            .jemalloc()
-            .await
-            .ok()
-            .and_then(|doc| doc.get("allocated").and_then(serde_json::Value::as_f64))
-        else {
-            continue;
-        };
-        let Ok(proc_sample) = sample::sample_pid(pid, ticks) else {
+        let Ok(proc_sample) = sample::sample_pid(probe.pid, ticks) else {
             continue;
         };
         // A sample that straddles a phase change belongs to neither.
@@ -111,7 +159,7 @@ pub async fn run(
     out
 }
 
-/// Writes the samples as CSV into `path`.
+/// Writes the samples as CSV into `path` (an empty heap field: not measured).
 pub fn write_csv(path: &Path, samples: &[Sample]) -> Result<(), RigError> {
     let mut text = String::from("t_s,phase,connections,heap_bytes,rss_bytes,fds\n");
     for s in samples {
@@ -120,7 +168,7 @@ pub fn write_csv(path: &Path, samples: &[Sample]) -> Result<(), RigError> {
             s.t_s,
             s.phase.name(),
             s.connections,
-            s.heap,
+            s.heap.map_or_else(String::new, |h| h.to_string()),
             s.rss,
             s.fds
         ));
