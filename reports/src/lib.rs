@@ -31,6 +31,7 @@ pub mod render;
 pub mod rollout;
 pub mod rules;
 pub mod rundir;
+pub mod sizing;
 pub mod soak;
 pub mod spike;
 pub mod stats;

@@ -97,11 +97,19 @@ pub enum Metric {
     FdsPerKeepAlive,
     /// Connection storm: open fds per idle tunnel (slope).
     FdsPerTunnel,
+    /// Simulated users: the proxy's open client connections per user, per steady second.
+    /// What a fleet is sized by: how many connections one pupil's device holds.
+    ClientConnectionsPerUser,
+    /// Simulated users: requests per user per second, per steady second.
+    RequestsPerUserPerS,
+    /// Simulated users: the proxy's open fds per user, per steady second (client sockets,
+    /// tunnels' origin sockets and the upstream pool's share).
+    FdsPerUser,
 }
 
 impl Metric {
     /// All metrics, in report order.
-    pub const ALL: [Metric; 37] = [
+    pub const ALL: [Metric; 40] = [
         Metric::FailureRate,
         Metric::P99Us,
         Metric::P999Us,
@@ -139,6 +147,9 @@ impl Metric {
         Metric::RssPerTunnelBytes,
         Metric::FdsPerKeepAlive,
         Metric::FdsPerTunnel,
+        Metric::ClientConnectionsPerUser,
+        Metric::RequestsPerUserPerS,
+        Metric::FdsPerUser,
     ];
 
     /// The name used in `gates.toml` and in documents.
@@ -181,6 +192,9 @@ impl Metric {
             Metric::RssPerTunnelBytes => "rss_per_tunnel_bytes",
             Metric::FdsPerKeepAlive => "fds_per_keep_alive",
             Metric::FdsPerTunnel => "fds_per_tunnel",
+            Metric::ClientConnectionsPerUser => "client_connections_per_user",
+            Metric::RequestsPerUserPerS => "requests_per_user_per_s",
+            Metric::FdsPerUser => "fds_per_user",
         }
     }
 
@@ -228,6 +242,9 @@ impl Metric {
             | Metric::RssPerTunnelBytes
             | Metric::FdsPerKeepAlive
             | Metric::FdsPerTunnel => Some("connection-storm runs"),
+            Metric::ClientConnectionsPerUser | Metric::RequestsPerUserPerS | Metric::FdsPerUser => {
+                Some("runs of simulated users (not a connection storm)")
+            }
             _ => None,
         }
     }
@@ -368,7 +385,69 @@ pub fn extract(run: &RunDir) -> MetricSet {
     extract_soak_and_spike(run, &mut set);
     extract_appliance(run, &mut set);
     extract_connections(run, &mut set);
+    extract_per_user(run, &mut set);
     set
+}
+
+/// The per-user figures a fleet is sized by ([`Metric::ClientConnectionsPerUser`],
+/// [`Metric::RequestsPerUserPerS`], [`Metric::FdsPerUser`]): each steady second's value
+/// divided by the users running in that second, median as the point. Not for a connection
+/// storm, whose thousands of idle connections belong to no user.
+fn extract_per_user(run: &RunDir, set: &mut MetricSet) {
+    let r = &run.run;
+    if r.connections.is_some() {
+        return;
+    }
+    let Some(ts) = &run.timeseries else {
+        return;
+    };
+    // The users running in a second: its stage's, or the profile's `users` for a run
+    // that recorded no stages (one level throughout).
+    let stages = r.stages();
+    let flat = r.profile.settings.get("users").and_then(|u| u.as_u64());
+    let users_at = |second: f64| {
+        if stages.is_empty() {
+            return flat.filter(|&u| u > 0);
+        }
+        stages
+            .iter()
+            .find(|s| second >= s.start_s && second < s.end_s)
+            .map(|s| s.users)
+            .filter(|&u| u > 0)
+    };
+    let Some(seconds) = ts.column(rundir::columns::SECOND) else {
+        return;
+    };
+    let rows = ts.steady_rows(r.steady_window);
+    for (metric, column) in [
+        (Metric::ClientConnectionsPerUser, "proxy_client_connections"),
+        (Metric::RequestsPerUserPerS, rundir::columns::REQUESTS),
+        (Metric::FdsPerUser, "proxy_fds"),
+    ] {
+        let Some(values) = ts.column(column) else {
+            continue;
+        };
+        let samples: Vec<f64> = rows
+            .iter()
+            .filter_map(|&i| {
+                let users = seconds.get(i).copied().flatten().and_then(users_at)?;
+                Some(values.get(i).copied().flatten()? / users as f64)
+            })
+            .collect();
+        if let Some(point) = stats::median(&samples) {
+            set.insert(
+                MetricKey {
+                    metric,
+                    class: None,
+                }
+                .to_string(),
+                MetricValue {
+                    point: Some(point),
+                    samples,
+                },
+            );
+        }
+    }
 }
 
 /// Stores a whole-run value (no per-second samples) of `metric`, when there is a finite one.

@@ -68,7 +68,10 @@ pub fn unit(metric: Metric) -> Unit {
         | Metric::StormConnectionFailures
         | Metric::StormRefusalsMissed
         | Metric::FdsPerKeepAlive
-        | Metric::FdsPerTunnel => Unit::Count,
+        | Metric::FdsPerTunnel
+        | Metric::ClientConnectionsPerUser
+        | Metric::FdsPerUser => Unit::Count,
+        Metric::RequestsPerUserPerS => Unit::PerSecond,
     }
 }
 

@@ -483,3 +483,47 @@ fn a_run_that_recorded_no_machine_is_refused_only_against_a_committed_document()
         "{err}"
     );
 }
+
+#[test]
+fn the_document_sizes_an_instance_from_its_own_and_the_sibling_figures() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = run_dir(tmp.path(), "run", &Fixture::default());
+    let out = tmp.path().join("baselines");
+    std::fs::create_dir_all(&out).unwrap();
+    // The committed [sizing], with this fixture's profile as the school-day baseline and
+    // its proxy configuration where `proxy_config` points.
+    let gates = std::fs::read_to_string(committed_gates())
+        .unwrap()
+        .replace("school_day = \"peak\"", "school_day = \"ci\"");
+    std::fs::write(out.join("gates.toml"), gates).unwrap();
+    let demo = tmp.path().join("scenarios/demo");
+    std::fs::create_dir_all(&demo).unwrap();
+    std::fs::write(demo.join("proxy.toml"), "[server]\nmax_connections = 500\n").unwrap();
+    let mut o = opts(&run, &out);
+    o.gates = None;
+    let done = promote(&o).unwrap();
+    let b = reports::baseline::read(&done.json).unwrap();
+    let per_user = b.metrics["client_connections_per_user"].point.unwrap();
+    assert!(per_user > 0.0);
+    let md = std::fs::read_to_string(&done.markdown).unwrap();
+    let cap_bound = format!("{:.0}", (500.0 / per_user).floor());
+    for needle in [
+        "## Sizing",
+        // 1e6 / the fixture's 120 µs of CPU per request.
+        "| requests per second per core | 8333 (1e6 / 120 µs of CPU per request",
+        "| connection cap (server.max_connections) | 500 | scenarios/demo/proxy.toml |",
+        &format!("| connection cap | {cap_bound} | server.max_connections 500 /"),
+        "2 vCPU x 8333 req/s per core",
+        // No connection-storm baseline beside it: named, and its bound left out.
+        "Not measured: heap_per_keep_alive_upper_bytes (from the connections baseline)",
+    ] {
+        assert!(
+            md.contains(needle),
+            "baseline document lacks {needle:?}:\n{md}"
+        );
+    }
+    assert!(
+        !md.contains("| memory |"),
+        "no memory bound without the storm"
+    );
+}

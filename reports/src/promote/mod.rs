@@ -160,7 +160,9 @@ pub fn promote(opts: &PromoteOptions) -> Result<Promoted> {
     baseline.replaced = previous
         .as_ref()
         .map(|old| compare::compare(old, &baseline));
-    let doc = baseline_doc::document(&baseline, &run, gates.as_ref());
+    let sizing = crate::sizing::for_baseline(&baseline, &opts.out_dir, &gates_path, gates.as_ref())
+        .map_err(ReportError::Usage)?;
+    let doc = baseline_doc::document(&baseline, &run, gates.as_ref(), sizing.as_ref());
     let json = serde_json::to_vec_pretty(&baseline)
         .expect("a baseline serialises: plain data, string keys");
     let out = |file: String| opts.out_dir.join(file);

@@ -8,10 +8,11 @@ use super::tables::{class_rows, frame_rows, global_figures, opt, CLASS_HEADER, F
 use crate::gate;
 use crate::rules::{Gates, Kind, Rule};
 use crate::rundir::RunDir;
+use crate::sizing::Sizing;
 use rundir::baseline::Baseline;
 
 /// Builds the baseline document.
-pub fn document(b: &Baseline, run: &RunDir, gates: Option<&Gates>) -> Doc {
+pub fn document(b: &Baseline, run: &RunDir, gates: Option<&Gates>, sizing: Option<&Sizing>) -> Doc {
     let mut doc = Doc::new(format!("Baseline: profile {}", b.profile));
     doc.para(format!(
         "Promoted {} from the run of {} to {}. Machine: {}.",
@@ -88,6 +89,9 @@ pub fn document(b: &Baseline, run: &RunDir, gates: Option<&Gates>) -> Doc {
             .get("bytes_allocated_per_request")
             .and_then(|v| v.value()))
     ));
+    if let Some(sizing) = sizing {
+        super::sizing::section(&mut doc, sizing);
+    }
     doc.heading(1, "Top CPU frames (self time)");
     if b.top_frames.is_empty() {
         doc.para("CPU stacks: not measured.");

@@ -8,6 +8,7 @@ pub mod doc;
 pub mod headline;
 pub mod machine;
 pub mod run;
+pub mod sizing;
 pub mod soak;
 pub mod spike;
 pub mod summary;

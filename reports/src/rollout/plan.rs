@@ -144,14 +144,14 @@ impl Plan {
             .git_commit
             .clone()
             .unwrap_or_else(|| "unknown".to_owned());
-        let capacity_per_core = 1e6 / cpu;
+        let capacity_per_core = crate::sizing::requests_per_core(cpu);
         note(
             &mut d,
             "capacity",
             format!("{:.0} requests per core-second", capacity_per_core),
             format!(
-                "1e6 / proxy_cpu_us_per_request {:.1} µs (baselines/{}.json, commit {}); \
-                 to be replaced by the Sizing section's figure when it lands",
+                "1e6 / proxy_cpu_us_per_request {:.1} µs (baselines/{}.json, commit {}): \
+                 the requests per core of that document's Sizing section",
                 cpu,
                 baseline.profile,
                 &baseline_commit[..baseline_commit.len().min(12)]

@@ -34,6 +34,10 @@ struct RawGates {
     #[serde(default)]
     #[allow(dead_code)]
     canary: Option<toml::Table>,
+    /// The Sizing section's instance and sources, read by `sizing::SizingConfig`.
+    #[serde(default)]
+    #[allow(dead_code)]
+    sizing: Option<toml::Table>,
 }
 
 #[derive(Debug, Deserialize)]
