@@ -132,6 +132,8 @@ median() {
 # parallel build in the shared target dir cannot swap them mid-run. Sets PROXY_BIN, LOADGEN_BIN.
 build_release() {
   [[ -n "$WORK_DIR" ]] || die "build_release needs WORK_DIR"
+  # The commit the binaries are built from, taken now: others may commit during a run.
+  BENCH_COMMIT="$(commit_now)"
   if [[ -z "${BENCH_NO_BUILD:-}" ]]; then
     log "building release (filter-proxy, loadgen)"
     (cd "$REPO_DIR" && cargo build --release -q -p filter-proxy -p loadgen) >&2
@@ -256,16 +258,21 @@ expect_status() {
   [[ "$got" == "$3" ]] || die "via 127.0.0.1:$1, http://$2/ answered $got, expected $3"
 }
 
-# host_note: where a results file's figures came from: the commit measured (marked when the
-# tree had uncommitted changes), the machine and how busy it was, and the command that
-# reproduces them (every committed figure names all three).
-host_note() {
+# commit_now: the commit checked out, marked when the tree has uncommitted changes.
+commit_now() {
   local commit dirty=""
   commit=$(git -C "$REPO_DIR" rev-parse --short HEAD 2>/dev/null || echo unknown)
   if [[ -n "$(git -C "$REPO_DIR" status --porcelain --untracked-files=no 2>/dev/null)" ]]; then
     dirty=" with uncommitted changes"
   fi
-  echo "Commit: $commit$dirty. Reproduce: \`${BENCH_INVOCATION% }\`."
+  echo "$commit$dirty"
+}
+
+# host_note: where a results file's figures came from: the commit measured (as it was at
+# build_release, marked when the tree had uncommitted changes), the machine and how busy
+# it was, and the command that reproduces them (every committed figure names all three).
+host_note() {
+  echo "Commit: ${BENCH_COMMIT:-$(commit_now)}. Reproduce: \`${BENCH_INVOCATION% }\`."
   local vm=""
   grep -qw hypervisor /proc/cpuinfo && vm=" (a VM)"
   echo "Host: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //')$vm, kernel $(uname -r); load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)."
