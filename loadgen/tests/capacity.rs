@@ -133,6 +133,16 @@ async fn a_slow_origin_puts_both_knees_below_its_limit_and_wrk_agrees() {
         let (w, d) = (check.wrk.unwrap(), check.driver.unwrap());
         assert_eq!(check.agree, Some(true), "{}: {check:?}", check.verdict());
         assert!(w.p50_ms >= 50.0 && d.p50_ms >= 50.0, "{check:?}");
+        // Each side's CPU is recorded, and the reading is computed from it.
+        for cpu in [check.wrk_cpu, check.driver_cpu] {
+            let cpu = cpu.expect("each side's CPU is read");
+            assert!(
+                cpu.proxy_cores.is_some() && cpu.tool_cores.is_some(),
+                "{cpu:?}"
+            );
+            assert!(cpu.origin_cores.is_some(), "{cpu:?}");
+        }
+        assert!(check.reading.iter().any(|l| l.starts_with("wrk: proxy")));
         assert!(md.contains("## Cross-check with wrk"));
         assert_eq!(doc["cross_check"]["agree"], true);
     } else {

@@ -23,6 +23,8 @@ pub struct StepLoad {
     pub connections: u64,
     /// Length, warm-up included.
     pub duration: Duration,
+    /// Warm-up left out of the figures (`None`: [`STEP_WARMUP`]).
+    pub warmup: Option<Duration>,
 }
 
 /// The step's load profile as TOML: `base` (the path's load profile, read as a table)
@@ -46,7 +48,7 @@ pub fn step_profile(
     );
     t.insert(
         "warmup".into(),
-        format!("{}s", STEP_WARMUP.as_secs()).into(),
+        format!("{}s", load.warmup.unwrap_or(STEP_WARMUP).as_secs()).into(),
     );
     match load.rate {
         Some(r) => t.insert("target_rate".into(), r.into()),
@@ -96,6 +98,8 @@ mod tests {
             connections: 40,
             rates: vec![100.0],
             slo_classes: None,
+            step_duration: None,
+            warmup: None,
         }
     }
 
@@ -109,6 +113,7 @@ mod tests {
             rate: Some(500.0),
             connections: 40,
             duration: Duration::from_secs(8),
+            warmup: None,
         };
         let t = step_profile(&base, Path::new("/repo/profiles"), &path(None), &load);
         assert_eq!(t["users"].as_integer(), Some(40));
@@ -120,6 +125,13 @@ mod tests {
         );
         assert_eq!(t["ramp"]["increase_rate"].as_float(), Some(40.0));
         assert!(!t.contains_key("harness"));
+        assert_eq!(t["warmup"].as_str(), Some("2s"));
+        let warm = StepLoad {
+            warmup: Some(Duration::from_secs(6)),
+            ..load
+        };
+        let t = step_profile(&base, Path::new("/repo/profiles"), &path(None), &warm);
+        assert_eq!(t["warmup"].as_str(), Some("6s"), "the path's own warm-up");
         let closed = StepLoad { rate: None, ..load };
         let t = step_profile(
             &base,

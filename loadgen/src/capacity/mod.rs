@@ -54,7 +54,9 @@ use self::load::StepLoad;
 use self::spec::{CapacityPath, CapacityProfile, PathDriver, WrkCheck};
 pub use self::step::PathOutcome;
 use self::step::StepResult;
-use self::wrk::{CrossCheck, DriverFigures};
+use self::wrk::{CrossCheck, DriverFigures, SideCpu, WrkTarget};
+use rand::rngs::SmallRng;
+use rand::SeedableRng;
 
 /// Arguments of `loadgen capacity`.
 #[derive(Debug, Clone, clap::Args)]
@@ -146,9 +148,7 @@ impl Bench<'_> {
         .await
         .map_err(|e| FaultError::Setup(format!("{}: {e}", dir.display())))?;
         let after = sides::snapshot(pid, self.ticks, &self.rig.admin).await;
-        let throttled_share = throttle_before
-            .zip(self.quota.and_then(|q| q.throttling().ok()))
-            .and_then(|(b, a): (Throttling, Throttling)| a.throttled_share_since(&b));
+        let throttled_share = self.throttled_since(throttle_before);
         Ok(Measured {
             report,
             usage: sides::usage(&before, &after, pid, self.ticks),
@@ -168,7 +168,8 @@ impl Bench<'_> {
             let load = StepLoad {
                 rate: Some(rate),
                 connections: path.connections,
-                duration: self.step_duration,
+                duration: path.step(self.step_duration),
+                warmup: path.warmup,
             };
             let m = self
                 .attack(path, &dir.join(format!("step-{i:02}")), &load)
@@ -215,24 +216,39 @@ impl Bench<'_> {
         Ok(steps)
     }
 
-    /// The `wrk` cross-check: `wrk`, then the driver closed loop, same connections and
-    /// time (see [`wrk`]).
-    async fn cross_check(&self, check: &WrkCheck, path: &CapacityPath, dir: &Path) -> CrossCheck {
+    /// The `wrk` cross-check: `wrk`, then the driver closed loop, same connections,
+    /// time, CPU and request sequence, each side's CPU recorded (see [`wrk`]).
+    async fn cross_check(
+        &self,
+        check: &WrkCheck,
+        path: &CapacityPath,
+        dir: &Path,
+        limits: (f64, f64),
+    ) -> CrossCheck {
+        let (proxy_limit_cores, load_cpus) = limits;
         let mut out = CrossCheck {
             connections: check.connections,
             duration_s: check.duration.as_secs_f64(),
             url: String::new(),
+            distinct_urls: 0,
+            load_cpus,
+            proxy_limit_cores,
             wrk: None,
+            wrk_cpu: None,
             driver: None,
+            driver_cpu: None,
             rate_difference: None,
             p50_difference: None,
             agree: None,
+            reading: Vec::new(),
             note: None,
         };
         let load = StepLoad {
             rate: None,
             connections: check.connections,
             duration: check.duration,
+            // `wrk` measures its whole run, so the driver does too.
+            warmup: Some(Duration::ZERO),
         };
         let target = match wrk_target(path, dir, &load) {
             Ok(t) => t,
@@ -241,45 +257,95 @@ impl Bench<'_> {
                 return out;
             }
         };
-        out.url = target.0.clone();
+        out.url = target.top.clone();
+        out.distinct_urls = target.targets.len();
         if !wrk::available() {
             out.note = Some("wrk is not installed (scripts/deps.sh lists it)".into());
             return out;
         }
-        let script = wrk::script(&target.0, &target.1, target.2.as_deref());
+        let script = wrk::script(&target.targets, &target.sequence, target.auth.as_deref());
         let wrk_dir = dir.join("wrk");
         let (proxy, conns, time) = (self.rig.listen, check.connections, check.duration);
+        let pid = self.rig.proxy_pid();
+        let before = sides::snapshot(pid, self.ticks, &self.rig.admin).await;
+        let throttle_before = self.quota.and_then(|q| q.throttling().ok());
         let ran =
             tokio::task::spawn_blocking(move || wrk::run(&wrk_dir, proxy, &script, conns, time))
                 .await
                 .unwrap_or_else(|e| Err(format!("wrk task: {e}")));
+        let after = sides::snapshot(pid, self.ticks, &self.rig.admin).await;
+        let throttled = self.throttled_since(throttle_before);
         match ran {
-            Ok(f) => out.wrk = Some(f),
+            Ok(r) => {
+                let used = sides::usage(&before, &after, pid, self.ticks);
+                out.wrk = Some(r.figures);
+                out.wrk_cpu = Some(SideCpu {
+                    proxy_cores: used.proxy_cores,
+                    proxy_cpu_us_per_request: per_request(used.proxy_cpu_ms, r.figures.requests),
+                    proxy_throttled_share: throttled,
+                    tool_cores: r
+                        .cpu_ms
+                        .map(|ms| ms as f64 / 1000.0 / r.wall.as_secs_f64().max(1e-3)),
+                    origin_cores: used.origin_cores,
+                });
+            }
             Err(e) => out.note = Some(e),
         }
         match self.attack(path, &dir.join("driver"), &load).await {
             Ok(m) => {
                 let run = &m.report.run_json;
                 let p50 = run["classes"]["allowed"]["latency_us"]["p50"].as_f64();
+                let all = run["totals"]["requests"].as_u64().unwrap_or(0)
+                    + run["samples"]["warmup"].as_u64().unwrap_or(0);
                 out.driver = p50.map(|p50| DriverFigures {
                     rps: run["totals"]["rps"].as_f64().unwrap_or(0.0),
                     p50_ms: p50 / 1000.0,
                     failures: run["totals"]["failures"].as_u64().unwrap_or(0),
+                });
+                out.driver_cpu = Some(SideCpu {
+                    proxy_cores: m.usage.proxy_cores,
+                    proxy_cpu_us_per_request: per_request(m.usage.proxy_cpu_ms, all),
+                    proxy_throttled_share: m.throttled_share,
+                    tool_cores: m
+                        .usage
+                        .loadgen_cores
+                        .zip(m.usage.origin_cores)
+                        .map(|(all, origin)| (all - origin).max(0.0)),
+                    origin_cores: m.usage.origin_cores,
                 });
             }
             Err(e) => out.note = Some(format!("the driver's side: {e}")),
         }
         out.judge()
     }
+
+    /// The quota's throttled share since `before` (with a quota).
+    fn throttled_since(&self, before: Option<Throttling>) -> Option<f64> {
+        before
+            .zip(self.quota.and_then(|q| q.throttling().ok()))
+            .and_then(|(b, a)| a.throttled_share_since(&b))
+    }
 }
 
-/// The URL, `Host` and `Proxy-Authorization` `wrk` sends: the top-ranked allowed URL of
-/// the path's mix, as the driver sends it (it writes the closed-loop step's profile too).
-fn wrk_target(
-    path: &CapacityPath,
-    dir: &Path,
-    load: &StepLoad,
-) -> Result<(String, String, Option<String>), String> {
+/// CPU per request, µs.
+fn per_request(cpu_ms: Option<u64>, requests: u64) -> Option<f64> {
+    cpu_ms
+        .filter(|_| requests > 0)
+        .map(|ms| ms as f64 * 1000.0 / requests as f64)
+}
+
+/// What `wrk` sends: the path's allowed URLs in a sequence drawn from the corpus's Zipf
+/// ranks (the driver's draw), with the driver's `Proxy-Authorization`.
+struct WrkPlan {
+    top: String,
+    targets: Vec<WrkTarget>,
+    sequence: Vec<usize>,
+    auth: Option<String>,
+}
+
+/// Builds [`WrkPlan`] from the path's mix as the driver reads it (it writes the
+/// closed-loop step's profile too).
+fn wrk_target(path: &CapacityPath, dir: &Path, load: &StepLoad) -> Result<WrkPlan, String> {
     let profile_path = load::write(&dir.join("driver"), path, load).map_err(|e| e.to_string())?;
     let profile = Profile::load(&profile_path).map_err(|e| e.to_string())?;
     let mix = Mix::load(&profile.scenario_mix).map_err(|e| e.to_string())?;
@@ -293,15 +359,44 @@ fn wrk_target(
         .to_str()
         .ok()
         .map(str::to_owned);
-    let host = top.host.to_str().unwrap_or_default().to_owned();
-    Ok((top.uri.to_string(), host, auth))
+    // Draw as the driver does, then keep only the URLs drawn.
+    let mut rng = SmallRng::seed_from_u64(0x9E37_79B9_7F4A_7C15);
+    let mut index = std::collections::HashMap::new();
+    let mut chosen = Vec::new();
+    let mut sequence = Vec::with_capacity(wrk::SEQUENCE_LEN);
+    for _ in 0..wrk::SEQUENCE_LEN {
+        let rank = corpus.zipf_rank(&mut rng).min(targets.len() - 1);
+        let next = index.len();
+        let i = *index.entry(rank).or_insert_with(|| {
+            let t = &targets[rank];
+            chosen.push(WrkTarget {
+                url: t.uri.to_string(),
+                host: t.host.to_str().unwrap_or_default().to_owned(),
+            });
+            next
+        });
+        sequence.push(i);
+    }
+    Ok(WrkPlan {
+        top: top.uri.to_string(),
+        targets: chosen,
+        sequence,
+        auth,
+    })
 }
 
 /// Runs every path's staircase and the cross-check, and writes the run directory.
 pub async fn execute(args: &CapacityArgs) -> Result<CapacityOutcome, FaultError> {
     let mut profile = CapacityProfile::load(&args.profile)?;
     if let Some(s) = args.step_seconds.filter(|s| *s > 0) {
+        // One length for every step; a path's warm-up still has to leave 2 s measured.
         profile.step_duration = Duration::from_secs(s);
+        for p in &mut profile.paths {
+            p.step_duration = None;
+            p.warmup = p
+                .warmup
+                .map(|w| w.min(Duration::from_secs(s.saturating_sub(2))));
+        }
     }
     if args.no_wrk {
         profile.wrk = None;
@@ -380,21 +475,6 @@ pub async fn execute(args: &CapacityArgs) -> Result<CapacityOutcome, FaultError>
             .await?;
         climbs.push((path.clone(), steps));
     }
-    let cross_check = match &profile.wrk {
-        Some(check) => {
-            let path = profile
-                .paths
-                .iter()
-                .find(|p| p.name == check.path)
-                .expect("validated: the cross-check names a path");
-            let c = bench
-                .cross_check(check, path, &run_dir.join("cross-check"))
-                .await;
-            eprintln!("wrk cross-check: {}", c.verdict());
-            Some(c)
-        }
-        None => None,
-    };
     let quota_desc = quota
         .as_ref()
         .map(|q| format!("{}, {:.2} cores", q.hierarchy().mechanism(), q.cores()));
@@ -408,6 +488,26 @@ pub async fn execute(args: &CapacityArgs) -> Result<CapacityOutcome, FaultError>
         .as_ref()
         .map_or(pin::allowed_cpus().len(), |p| p.loadgen_cpus.len())
         .max(1) as f64;
+    let cross_check = match &profile.wrk {
+        Some(check) => {
+            let path = profile
+                .paths
+                .iter()
+                .find(|p| p.name == check.path)
+                .expect("validated: the cross-check names a path");
+            let c = bench
+                .cross_check(
+                    check,
+                    path,
+                    &run_dir.join("cross-check"),
+                    (proxy_limit, loadgen_cpus),
+                )
+                .await;
+            eprintln!("wrk cross-check: {}", c.verdict());
+            Some(c)
+        }
+        None => None,
+    };
     drop(quota);
     drop(rig);
     let paths: Vec<PathOutcome> = climbs

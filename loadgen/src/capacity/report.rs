@@ -36,6 +36,8 @@ pub fn document(
                 "driver": p.path.driver,
                 "connections": p.path.connections,
                 "slo_classes": p.path.slo_classes,
+                "step_s": p.path.step(profile.step_duration).as_secs_f64(),
+                "warmup_s": p.path.warmup.unwrap_or(super::load::STEP_WARMUP).as_secs_f64(),
                 "knee_rps": p.reading.knee_rps,
                 "knee_reached": p.steps.iter().any(|s| !s.held()),
                 "knee": p.reading,
@@ -68,7 +70,7 @@ pub fn markdown(
     let mut md = String::new();
     let _ = writeln!(
         md,
-        "# Capacity: {}\n\n{}\n\nSLO: p99 <= {} ms (from the intended send), errors <= {:.2} %, achieved >= {:.0} % of offered. {} s steps.\n",
+        "# Capacity: {}\n\n{}\n\nSLO: p99 <= {} ms (from the intended send), errors <= {:.2} %, achieved >= {:.0} % of offered. {} s steps unless a path says otherwise.\n",
         profile.name,
         profile.description,
         profile.slo.p99.as_millis(),
@@ -77,7 +79,7 @@ pub fn markdown(
         profile.step_duration.as_secs()
     );
     for p in paths {
-        path_section(&mut md, p);
+        path_section(&mut md, p, profile.step_duration);
     }
     if let Some(c) = cross_check {
         cross_check_section(&mut md, c);
@@ -85,13 +87,13 @@ pub fn markdown(
     md
 }
 
-fn path_section(md: &mut String, p: &PathOutcome) {
+fn path_section(md: &mut String, p: &PathOutcome, profile_step: std::time::Duration) {
     let reading = &p.reading;
     let knee = reading.knee_rps;
     let broke = p.steps.iter().any(|s| !s.held());
     let _ = writeln!(
         md,
-        "## Path {}\n\n{} ({}, {} {}).\n",
+        "## Path {}\n\n{} ({}, {} {}; {} s steps, the first {} s of each a warm-up left out).\n",
         p.path.name,
         p.path.description,
         match p.path.driver {
@@ -102,7 +104,9 @@ fn path_section(md: &mut String, p: &PathOutcome) {
         match p.path.driver {
             PathDriver::OpenLoop => "connections",
             PathDriver::Goose => "users",
-        }
+        },
+        p.path.step(profile_step).as_secs(),
+        p.path.warmup.unwrap_or(super::load::STEP_WARMUP).as_secs()
     );
     let _ = writeln!(
         md,
@@ -177,29 +181,58 @@ fn path_section(md: &mut String, p: &PathOutcome) {
 fn cross_check_section(md: &mut String, c: &CrossCheck) {
     let _ = writeln!(
         md,
-        "## Cross-check with wrk\n\n`wrk` and the driver, each closed loop with {} connections for {:.0} s against the same proxy, one after the other; `wrk` sends `{}`.\n\n**{}**\n",
+        "## Cross-check with wrk\n\n`wrk` and the driver, each closed loop with {} connections for {:.0} s against the same proxy, one after the other, from the same CPUs as the climb's load side ({:.0}, with the origin); both send the path's Zipf draw over its corpus ({} distinct URLs in `wrk`'s replayed sequence, the most frequent `{}`).\n\n**{}**\n",
         c.connections,
         c.duration_s,
+        c.load_cpus,
+        c.distinct_urls,
         c.url,
         c.verdict()
     );
     let _ = writeln!(
         md,
-        "| side | achieved | p50 | p99 | errors |\n| --- | --- | --- | --- | --- |"
+        "| side | achieved | p50 | p99 | errors | proxy cores | proxy CPU µs/req | throttled | tool cores | origin cores |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
     );
+    let f = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.2}"));
+    let cpu = |s: Option<super::wrk::SideCpu>| {
+        let s = s.unwrap_or_default();
+        format!(
+            "{} | {} | {} | {} | {}",
+            f(s.proxy_cores),
+            s.proxy_cpu_us_per_request
+                .map_or("-".into(), |v| format!("{v:.1}")),
+            s.proxy_throttled_share
+                .map_or("-".into(), |t| format!("{:.0} %", t * 100.0)),
+            f(s.tool_cores),
+            f(s.origin_cores)
+        )
+    };
     if let Some(w) = c.wrk {
         let _ = writeln!(
             md,
-            "| wrk | {:.0} req/s | {:.2} ms | {:.2} ms | {} |",
-            w.rps, w.p50_ms, w.p99_ms, w.errors
+            "| wrk | {:.0} req/s | {:.2} ms | {:.2} ms | {} | {} |",
+            w.rps,
+            w.p50_ms,
+            w.p99_ms,
+            w.errors,
+            cpu(c.wrk_cpu)
         );
     }
     if let Some(d) = c.driver {
         let _ = writeln!(
             md,
-            "| driver (closed loop) | {:.0} req/s | {:.2} ms | - | {} |",
-            d.rps, d.p50_ms, d.failures
+            "| driver (closed loop) | {:.0} req/s | {:.2} ms | - | {} | {} |",
+            d.rps,
+            d.p50_ms,
+            d.failures,
+            cpu(c.driver_cpu)
         );
+    }
+    if !c.reading.is_empty() {
+        md.push('\n');
+        for line in &c.reading {
+            let _ = writeln!(md, "- {line}");
+        }
     }
     if let Some(note) = &c.note {
         let _ = writeln!(md, "\nNote: {note}");

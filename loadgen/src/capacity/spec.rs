@@ -54,6 +54,10 @@ struct RawPath {
     rates: Vec<f64>,
     #[serde(default)]
     slo_classes: Option<Vec<String>>,
+    #[serde(default)]
+    step_duration: Option<Written>,
+    #[serde(default)]
+    warmup: Option<Written>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -118,6 +122,31 @@ pub struct CapacityPath {
     pub rates: Vec<f64>,
     /// The request classes whose p99 the SLO bounds (`None`: every class measured).
     pub slo_classes: Option<Vec<String>>,
+    /// This path's step length, instead of the profile's.
+    #[serde(serialize_with = "serialize_opt_duration")]
+    pub step_duration: Option<Duration>,
+    /// This path's warm-up at the start of each step (left out of the step's figures),
+    /// instead of [`STEP_WARMUP`](super::load::STEP_WARMUP): a path of many users needs
+    /// them all started, connected and paced before its window is measured.
+    #[serde(serialize_with = "serialize_opt_duration")]
+    pub warmup: Option<Duration>,
+}
+
+impl CapacityPath {
+    /// The length of this path's steps, given the profile's.
+    pub fn step(&self, profile_step: Duration) -> Duration {
+        self.step_duration.unwrap_or(profile_step)
+    }
+}
+
+fn serialize_opt_duration<S: serde::Serializer>(
+    d: &Option<Duration>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => crate::units::serialize_duration(d, s),
+        None => s.serialize_none(),
+    }
 }
 
 /// The `wrk` cross-check: the same closed-loop load from `wrk` and from the open-loop
@@ -211,6 +240,16 @@ fn validate(raw: RawCapacity, base: &Path) -> Result<CapacityProfile, Vec<String
             }
             Ok(p) => paths.push(p),
             Err(e) => errors.extend(e.into_iter().map(|e| format!("paths[{i}].{e}"))),
+        }
+    }
+    for p in paths.iter().filter(|p| p.step_duration.is_none()) {
+        if p.warmup
+            .is_some_and(|w| step.saturating_sub(w) < Duration::from_secs(2))
+        {
+            errors.push(format!(
+                "paths '{}'.warmup: must leave at least 2s of the step measured",
+                p.name
+            ));
         }
     }
     let mut wrk = None;
@@ -308,6 +347,23 @@ fn path(raw: RawPath, base: &Path) -> Result<CapacityPath, Vec<String>> {
     {
         errors.push(format!("slo_classes: '{bad}' is not a request class"));
     }
+    let dur = |key: &str, w: &Option<Written>, errors: &mut Vec<String>| {
+        w.as_ref().and_then(|w| {
+            w.duration()
+                .map_err(|e| errors.push(format!("{key}: {e}")))
+                .ok()
+        })
+    };
+    let step_duration = dur("step_duration", &raw.step_duration, &mut errors);
+    let warmup = dur("warmup", &raw.warmup, &mut errors);
+    if step_duration.is_some_and(|d| d < Duration::from_secs(2) || d > Duration::from_secs(120)) {
+        errors.push("step_duration: must be 2s to 120s".into());
+    }
+    if let (Some(w), Some(d)) = (warmup, step_duration) {
+        if d.saturating_sub(w) < Duration::from_secs(2) {
+            errors.push("warmup: must leave at least 2s of the step measured".into());
+        }
+    }
     if !errors.is_empty() {
         return Err(errors);
     }
@@ -320,5 +376,7 @@ fn path(raw: RawPath, base: &Path) -> Result<CapacityPath, Vec<String>> {
         connections: raw.connections,
         rates: raw.rates,
         slo_classes: raw.slo_classes,
+        step_duration,
+        warmup,
     })
 }

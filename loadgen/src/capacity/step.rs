@@ -191,6 +191,20 @@ pub enum Bottleneck {
         /// Share of quota periods throttled, with a quota.
         throttled_share: Option<f64>,
     },
+    /// The proxy's CPU in bursts: on average below its quota, but the quota ran out in
+    /// enough periods that the stalls it imposes (the rest of each such period) cover
+    /// more than the p99's tail, so the p99 broke on the proxy's CPU all the same.
+    ProxyCpuBursts {
+        /// Cores the proxy kept busy on average.
+        busy: f64,
+        /// Cores it could use (its quota).
+        limit: f64,
+        /// Share of quota periods throttled.
+        throttled_share: f64,
+        /// Most of the step's time the throttling could have stalled the proxy:
+        /// `throttled_share * (1 - limit)` for a quota below one core.
+        stalled_share: f64,
+    },
     /// The proxy's upstream pool ran out: acquisitions timed out (503 + Retry-After).
     Pool {
         /// Acquisitions that timed out during the step.
@@ -224,13 +238,19 @@ pub enum Bottleneck {
 
 /// A proxy at 90% of its cores, or throttled in half the quota's periods, is saturated.
 pub const PROXY_SATURATED: f64 = 0.9;
+/// The share of requests above the p99: quota stalls covering more of a step than this
+/// are enough to break the SLO's p99 by themselves.
+pub const P99_TAIL: f64 = 0.01;
 /// A load generator at 85% of its cores is saturated (it also has to keep its schedule).
 pub const LOADGEN_SATURATED: f64 = 0.85;
 
 impl Bottleneck {
     /// Whether the knee measures the proxy.
     pub fn is_proxy(&self) -> bool {
-        matches!(self, Bottleneck::ProxyCpu { .. })
+        matches!(
+            self,
+            Bottleneck::ProxyCpu { .. } | Bottleneck::ProxyCpuBursts { .. }
+        )
     }
 
     /// One line for the report.
@@ -247,6 +267,16 @@ impl Bottleneck {
                     ", quota exhausted in {:.0} % of periods",
                     t * 100.0
                 ))
+            ),
+            Bottleneck::ProxyCpuBursts {
+                busy,
+                limit,
+                throttled_share,
+                stalled_share,
+            } => format!(
+                "the proxy's CPU in bursts: {busy:.2} of {limit:.2} cores busy on average, but the quota ran out in {:.0} % of periods, stalling the proxy for up to {:.1} % of the step, more than the p99's 1 % tail",
+                throttled_share * 100.0,
+                stalled_share * 100.0
             ),
             Bottleneck::Pool { exhausted } => format!(
                 "the proxy's upstream pool: {exhausted} acquisitions timed out"
@@ -272,7 +302,8 @@ impl Bottleneck {
 
 /// What limited the step: the proxy's pool when acquisitions timed out, its descriptors
 /// when nearly all were open; else its CPU when it used `proxy_limit` cores (or its quota
-/// ran out in half the periods), else the load generator when it used its
+/// ran out in half the periods), or when the p99 broke and its quota's throttling could
+/// stall it for more than the p99's tail ([`P99_TAIL`]); else the load generator when it used its
 /// `loadgen_cpus`, else nothing measured here. Memory is recorded per step (RSS) but no
 /// limit is set on it, so it is never named.
 pub fn bottleneck(step: &StepResult, proxy_limit: f64, loadgen_cpus: f64) -> Bottleneck {
@@ -286,6 +317,10 @@ pub fn bottleneck(step: &StepResult, proxy_limit: f64, loadgen_cpus: f64) -> Bot
         return Bottleneck::Fds { open, limit };
     }
     let throttled = step.throttled_share.is_some_and(|t| t >= 0.5);
+    // A quota of `limit` cores lets the proxy run `limit` of each period; a throttled
+    // period stalls it for up to the rest. Only a quota below one core stalls this way.
+    let stalled = step.throttled_share.unwrap_or(0.0) * (1.0 - proxy_limit.min(1.0));
+    let p99_broke = step.broken.iter().any(|b| b.starts_with("p99"));
     match (step.proxy_cores_busy, step.loadgen_cores_busy) {
         (Some(busy), _) if throttled || busy >= PROXY_SATURATED * proxy_limit => {
             Bottleneck::ProxyCpu {
@@ -294,6 +329,12 @@ pub fn bottleneck(step: &StepResult, proxy_limit: f64, loadgen_cpus: f64) -> Bot
                 throttled_share: step.throttled_share,
             }
         }
+        (Some(busy), _) if p99_broke && stalled >= P99_TAIL => Bottleneck::ProxyCpuBursts {
+            busy,
+            limit: proxy_limit,
+            throttled_share: step.throttled_share.unwrap_or(0.0),
+            stalled_share: stalled,
+        },
         (_, Some(busy)) if busy >= LOADGEN_SATURATED * loadgen_cpus => Bottleneck::LoadGenerator {
             busy,
             cpus: loadgen_cpus,
@@ -451,6 +492,7 @@ mod tests {
             "at 96% of its quota"
         );
         step.proxy_cores_busy = Some(0.1);
+        step.throttled_share = Some(0.005);
         assert!(matches!(
             bottleneck(&step, 0.25, 1.0),
             Bottleneck::NotSaturated { .. }
@@ -511,6 +553,29 @@ mod tests {
         assert_eq!(some.p99_class.as_deref(), Some("tunnel"));
         assert_eq!(some.p99_ms, Some(20.0));
         assert_eq!(some.p50_ms, Some(1.0), "the allowed class's p50");
+    }
+
+    #[test]
+    fn quota_stalls_covering_the_p99_tail_name_the_proxys_cpu_in_bursts() {
+        let s = slo();
+        let mut step = from_run_json(1, 300.0, &run(295.0, 150_000, 0), None, 0, &s, None);
+        step.proxy_cores_busy = Some(0.15);
+        step.loadgen_cores_busy = Some(0.3);
+        step.throttled_share = Some(0.05);
+        let b = bottleneck(&step, 0.25, 1.0);
+        assert!(
+            matches!(b, Bottleneck::ProxyCpuBursts { stalled_share, .. } if (stalled_share - 0.0375).abs() < 1e-9),
+            "{b:?}"
+        );
+        assert!(b.is_proxy());
+        // Too few throttled periods to reach the tail: not the proxy.
+        step.throttled_share = Some(0.01);
+        assert!(!bottleneck(&step, 0.25, 1.0).is_proxy());
+        // The same throttling, but the step broke on its achieved rate, not its p99.
+        let mut short = from_run_json(1, 300.0, &run(200.0, 5_000, 0), None, 0, &s, None);
+        short.proxy_cores_busy = Some(0.15);
+        short.throttled_share = Some(0.05);
+        assert!(!bottleneck(&short, 0.25, 1.0).is_proxy());
     }
 
     #[test]

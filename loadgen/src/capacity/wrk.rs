@@ -3,29 +3,48 @@
 //!
 //! The design: `wrk` is closed loop (each connection sends its next request when the
 //! last answer is in), so it is compared with the driver run closed loop too, with the
-//! same connection count, for the same time, on the same URL set, one after the other.
-//! Held to its quota, the proxy is saturated by either, so both measure its ceiling:
-//! the achieved rates must agree, and so must the p50 (by Little's law the p50 follows
-//! from the connections and the rate, so a driver that adds its own latency or loses
-//! requests shows here). Each figure must be within [`AGREEMENT`] of `wrk`'s. An
-//! open-loop run at a rate `wrk` achieved would not do: at the ceiling an open-loop
-//! queue does not settle, and its p50 is whatever the queue reached.
+//! same connection count, for the same time, from the same CPU (both inherit the load
+//! generator's pinning, beside the origin), one after the other. Held to its quota, the
+//! proxy is saturated by either, so both measure its ceiling: the achieved rates must
+//! agree, and so must the p50 (by Little's law the p50 follows from the connections and
+//! the rate, so a driver that adds its own latency or loses requests shows here). Each
+//! figure must be within [`AGREEMENT`] of `wrk`'s. An open-loop run at a rate `wrk`
+//! achieved would not do: at the ceiling an open-loop queue does not settle, and its p50
+//! is whatever the queue reached.
 //!
-//! `wrk` sends the top-ranked URL of the path's corpus (the one the driver sends most),
-//! in absolute form with the same `Proxy-Authorization`, through a Lua script written
-//! into the run directory; its `done` hook prints one JSON line, read back here. It runs
-//! as a child guard (killed by pid on any exit) with its own time bound.
+//! Like for like means the same requests too. The proxy's work per request depends on
+//! the URL: the path's corpus spreads 5,000 URLs over thousands of hosts (Zipf), each
+//! host its own upstream pool entry and category lookup, and a single URL costs the
+//! proxy about half as much (measured: 46 against 28 µs of proxy CPU per request), so a
+//! `wrk` sending one URL measured a ceiling 70 % above the driver's. `wrk` therefore
+//! replays [`SEQUENCE_LEN`] URLs drawn from the corpus's own Zipf ranks, in absolute form
+//! with the driver's `Proxy-Authorization`, through a Lua script written into the run
+//! directory; its `done` hook prints one JSON line, read back here.
+//!
+//! Each side records what it used ([`SideCpu`]): the proxy's cores and CPU per request,
+//! the tool's own cores (`wrk`'s process; the driver's process less the origin's
+//! threads) and the origin's, so a disagreement names its cause from measurements
+//! ([`CrossCheck::reading`]). `wrk` runs as a child guard (killed by pid on any exit)
+//! with its own time bound.
 
 use std::path::Path;
 use std::process::Command;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
 use crate::rig::children::ChildGuard;
+use crate::rig::sample;
 
 /// Largest relative difference between the driver's figure and `wrk`'s that agrees.
 pub const AGREEMENT: f64 = 0.10;
+
+/// Requests `wrk` cycles through, drawn from the corpus's Zipf ranks.
+pub const SEQUENCE_LEN: usize = 20_000;
+
+/// A side whose tool and origin use this share of the load generator's CPUs is
+/// saturated: its figures measure the load side, not the proxy.
+pub const LOAD_SATURATED: f64 = 0.85;
 
 /// What `wrk` measured.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -53,6 +72,29 @@ pub struct DriverFigures {
     pub failures: u64,
 }
 
+/// What one side of the cross-check used while it ran.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Default)]
+pub struct SideCpu {
+    /// Cores the proxy kept busy.
+    pub proxy_cores: Option<f64>,
+    /// The proxy's CPU per answered request, µs.
+    pub proxy_cpu_us_per_request: Option<f64>,
+    /// Share of the quota's periods in which the proxy ran out of quota (with a quota).
+    pub proxy_throttled_share: Option<f64>,
+    /// Cores the load tool itself kept busy (`wrk`'s process; the driver's process less
+    /// the origin's threads).
+    pub tool_cores: Option<f64>,
+    /// Cores the origin's threads kept busy.
+    pub origin_cores: Option<f64>,
+}
+
+impl SideCpu {
+    /// The tool's and the origin's cores together: what the load side used.
+    pub fn load_cores(&self) -> Option<f64> {
+        Some(self.tool_cores? + self.origin_cores?)
+    }
+}
+
 /// The cross-check's record.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CrossCheck {
@@ -60,24 +102,36 @@ pub struct CrossCheck {
     pub connections: u64,
     /// Seconds each side ran.
     pub duration_s: f64,
-    /// The URL `wrk` sent.
+    /// The most frequent URL sent (both sides send the corpus's Zipf draw).
     pub url: String,
+    /// Distinct URLs in `wrk`'s replayed sequence.
+    pub distinct_urls: usize,
+    /// CPUs the load side (tool and origin) could use.
+    pub load_cpus: f64,
+    /// Cores the proxy could use (its quota, else its CPUs).
+    pub proxy_limit_cores: f64,
     /// `wrk`'s figures (`None`: it did not run; see `note`).
     pub wrk: Option<WrkFigures>,
+    /// What the sides used while `wrk` ran.
+    pub wrk_cpu: Option<SideCpu>,
     /// The driver's, closed loop.
     pub driver: Option<DriverFigures>,
+    /// What the sides used while the driver ran.
+    pub driver_cpu: Option<SideCpu>,
     /// Driver's rate over `wrk`'s, minus 1.
     pub rate_difference: Option<f64>,
     /// Driver's p50 over `wrk`'s, minus 1.
     pub p50_difference: Option<f64>,
     /// Both within [`AGREEMENT`].
     pub agree: Option<bool>,
+    /// What the CPU figures say about the comparison (computed, see [`CrossCheck::reading`]).
+    pub reading: Vec<String>,
     /// Why a side is missing.
     pub note: Option<String>,
 }
 
 impl CrossCheck {
-    /// Fills the differences and the verdict from the two sides.
+    /// Fills the differences, the verdict and the reading from the two sides.
     pub fn judge(mut self) -> CrossCheck {
         if let (Some(w), Some(d)) = (self.wrk, self.driver) {
             let rel = |ours: f64, theirs: f64| (theirs > 0.0).then(|| ours / theirs - 1.0);
@@ -89,7 +143,50 @@ impl CrossCheck {
                     .all(|d| d.is_some_and(|d| d.abs() <= AGREEMENT)),
             );
         }
+        self.reading = self.reading();
         self
+    }
+
+    /// What each side's CPU says: which side was saturated, and whether the proxy did
+    /// the same work per request for both tools. Computed from the figures only.
+    pub fn reading(&self) -> Vec<String> {
+        let mut lines = Vec::new();
+        for (name, cpu) in [("wrk", self.wrk_cpu), ("driver", self.driver_cpu)] {
+            let Some(cpu) = cpu else { continue };
+            let proxy_saturated = cpu.proxy_throttled_share.is_some_and(|t| t >= 0.5)
+                || cpu
+                    .proxy_cores
+                    .is_some_and(|c| c >= super::step::PROXY_SATURATED * self.proxy_limit_cores);
+            let load_saturated = cpu
+                .load_cores()
+                .is_some_and(|c| c >= LOAD_SATURATED * self.load_cpus);
+            let f = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.2}"));
+            lines.push(format!(
+                "{name}: proxy {} of {:.2} cores ({}), {} {} + origin {} of the load side's {:.0} cores ({})",
+                f(cpu.proxy_cores),
+                self.proxy_limit_cores,
+                if proxy_saturated { "saturated" } else { "not saturated" },
+                name,
+                f(cpu.tool_cores),
+                f(cpu.origin_cores),
+                self.load_cpus,
+                if load_saturated { "saturated: this side measured the load generator" } else { "not saturated" },
+            ));
+        }
+        let per_req = |c: Option<SideCpu>| c.and_then(|c| c.proxy_cpu_us_per_request);
+        if let (Some(w), Some(d)) = (per_req(self.wrk_cpu), per_req(self.driver_cpu)) {
+            let diff = if w > 0.0 { d / w - 1.0 } else { 0.0 };
+            lines.push(format!(
+                "proxy CPU per request: {w:.1} µs under wrk, {d:.1} µs under the driver ({:+.1} %){}",
+                diff * 100.0,
+                if diff.abs() > AGREEMENT {
+                    ": the proxy did different work per request, so the rates differ by that much"
+                } else {
+                    ": the same work per request"
+                }
+            ));
+        }
+        lines
     }
 
     /// One line for the report.
@@ -111,23 +208,54 @@ impl CrossCheck {
     }
 }
 
-/// The Lua script: one request in absolute form through the proxy, and a JSON line of
-/// the figures at the end.
-pub fn script(url: &str, host: &str, auth: Option<&str>) -> String {
+/// One URL `wrk` may send, with its `Host`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WrkTarget {
+    /// The absolute URL of the request line.
+    pub url: String,
+    /// The `Host` header.
+    pub host: String,
+}
+
+/// The Lua script: `targets` in absolute form through the proxy, sent in the order of
+/// `sequence` (indexes into `targets`, cycled), and a JSON line of the figures at the end.
+pub fn script(targets: &[WrkTarget], sequence: &[usize], auth: Option<&str>) -> String {
     let lua = |s: &str| s.replace('\\', "\\\\").replace('"', "\\\"");
-    let mut s = format!(
-        "wrk.method = \"GET\"\nwrk.path = \"{}\"\nwrk.headers[\"Host\"] = \"{}\"\n",
-        lua(url),
-        lua(host)
-    );
-    if let Some(a) = auth {
+    let mut s = String::from("local urls = {\n");
+    for t in targets {
         s.push_str(&format!(
-            "wrk.headers[\"Proxy-Authorization\"] = \"{}\"\n",
-            lua(a)
+            "  {{\"{}\", \"{}\"}},\n",
+            lua(&t.url),
+            lua(&t.host)
         ));
     }
+    s.push_str("}\nlocal seq = {");
+    for (i, n) in sequence.iter().enumerate() {
+        if i % 32 == 0 {
+            s.push('\n');
+        }
+        s.push_str(&format!("{},", n + 1));
+    }
+    s.push_str("\n}\n");
+    s.push_str(&format!(
+        "local auth = {}\n",
+        auth.map_or("nil".into(), |a| format!("\"{}\"", lua(a)))
+    ));
     s.push_str(
-        r#"done = function(summary, latency, requests)
+        r#"local reqs = {}
+local n = 0
+init = function(args)
+  for i, u in ipairs(urls) do
+    local h = { ["Host"] = u[2] }
+    if auth then h["Proxy-Authorization"] = auth end
+    reqs[i] = wrk.format("GET", u[1], h)
+  end
+end
+request = function()
+  n = n % #seq + 1
+  return reqs[seq[n]]
+end
+done = function(summary, latency, requests)
   local e = summary.errors
   io.write(string.format("WRKJSON {\"requests\":%d,\"duration_us\":%d,\"p50_us\":%d,\"p99_us\":%d,\"errors\":%d}\n",
     summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
@@ -165,15 +293,27 @@ pub fn available() -> bool {
         .is_ok_and(|o| !o.stdout.is_empty() || !o.stderr.is_empty())
 }
 
-/// Runs `wrk` against `proxy` (`http://ADDR/`, the request line set by `script`) for
-/// `duration` with `connections` on one thread, bounded by the guard's wait.
+/// What one `wrk` run measured, with its own CPU.
+#[derive(Debug, Clone, Copy)]
+pub struct WrkRun {
+    /// Its figures.
+    pub figures: WrkFigures,
+    /// Its CPU time (user + system), ms: read from `/proc` until it exits (its last
+    /// reading, as a zombie, before it is reaped).
+    pub cpu_ms: Option<u64>,
+    /// From spawn to exit.
+    pub wall: Duration,
+}
+
+/// Runs `wrk` against `proxy` (`http://ADDR/`, the request lines set by `script`) for
+/// `duration` with `connections` on one thread, bounded by its own time plus 10 s.
 pub fn run(
     dir: &Path,
     proxy: std::net::SocketAddr,
     script_text: &str,
     connections: u64,
     duration: Duration,
-) -> Result<WrkFigures, String> {
+) -> Result<WrkRun, String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let script_path = dir.join("wrk.lua");
     std::fs::write(&script_path, script_text)
@@ -188,16 +328,48 @@ pub fn run(
         .arg("-s")
         .arg(&script_path)
         .arg(format!("http://{proxy}/"));
+    let started = Instant::now();
     let mut guard = ChildGuard::spawn("wrk", cmd, Some(log.clone())).map_err(|e| e.to_string())?;
-    let status = guard.wait_timeout(duration + Duration::from_secs(10));
+    let ticks = sample::clock_ticks_per_second();
+    let stat_path = format!("/proc/{}/stat", guard.pid());
+    let deadline = started + duration + Duration::from_secs(10);
+    let mut cpu_ms = None;
+    // Poll its CPU until it exits: a zombie keeps its counters until reaped, so the
+    // reading taken in state Z is the whole run's.
+    let status = loop {
+        if let Some(stat) = std::fs::read_to_string(&stat_path)
+            .ok()
+            .and_then(|t| sample::parse_stat(&t).ok())
+        {
+            cpu_ms = Some(sample::ticks_to_ms(
+                stat.utime_ticks + stat.stime_ticks,
+                ticks,
+            ));
+            if stat.state == 'Z' {
+                break guard.wait_timeout(Duration::from_secs(1));
+            }
+        }
+        if let Some(s) = guard.try_exit_status() {
+            break Some(s);
+        }
+        if Instant::now() >= deadline {
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let wall = started.elapsed();
     guard.kill();
     let output = std::fs::read_to_string(&log).unwrap_or_default();
     match status {
         None => Err("wrk did not finish within its time bound; killed".into()),
         Some(s) if !s.success() => Err(format!("wrk exited with {s}: {}", output.trim())),
-        Some(_) => {
-            parse(&output).ok_or_else(|| format!("no figures in wrk's output: {}", output.trim()))
-        }
+        Some(_) => parse(&output)
+            .map(|figures| WrkRun {
+                figures,
+                cpu_ms,
+                wall,
+            })
+            .ok_or_else(|| format!("no figures in wrk's output: {}", output.trim())),
     }
 }
 
@@ -217,11 +389,22 @@ mod tests {
     }
 
     #[test]
-    fn the_script_quotes_what_it_is_given() {
-        let s = script("http://a.example/x?q=\"1\"", "a.example", Some("Basic abc"));
-        assert!(s.contains(r#"wrk.path = "http://a.example/x?q=\"1\"""#));
-        assert!(s.contains("Proxy-Authorization"));
-        assert!(!script("http://a/", "a", None).contains("Proxy-Authorization"));
+    fn the_script_quotes_what_it_is_given_and_replays_the_sequence() {
+        let targets = [
+            WrkTarget {
+                url: "http://a.example/x?q=\"1\"".into(),
+                host: "a.example".into(),
+            },
+            WrkTarget {
+                url: "http://b.example/".into(),
+                host: "b.example".into(),
+            },
+        ];
+        let s = script(&targets, &[0, 1, 0], Some("Basic abc"));
+        assert!(s.contains(r#"{"http://a.example/x?q=\"1\"", "a.example"},"#));
+        assert!(s.contains("1,2,1,"), "Lua indexes from 1: {s}");
+        assert!(s.contains(r#"local auth = "Basic abc""#));
+        assert!(script(&targets, &[0], None).contains("local auth = nil"));
     }
 
     fn check(wrk_rps: f64, rps: f64, wrk_p50: f64, p50: f64) -> CrossCheck {
@@ -229,6 +412,9 @@ mod tests {
             connections: 16,
             duration_s: 6.0,
             url: "http://a/".into(),
+            distinct_urls: 1,
+            load_cpus: 1.0,
+            proxy_limit_cores: 0.25,
             wrk: Some(WrkFigures {
                 requests: 1,
                 rps: wrk_rps,
@@ -236,14 +422,17 @@ mod tests {
                 p99_ms: 1.0,
                 errors: 0,
             }),
+            wrk_cpu: None,
             driver: Some(DriverFigures {
                 rps,
                 p50_ms: p50,
                 failures: 0,
             }),
+            driver_cpu: None,
             rate_difference: None,
             p50_difference: None,
             agree: None,
+            reading: Vec::new(),
             note: None,
         }
         .judge()
@@ -260,5 +449,35 @@ mod tests {
         missing.wrk = None;
         missing.agree = None;
         assert!(missing.judge().verdict().starts_with("not compared"));
+    }
+
+    #[test]
+    fn the_reading_names_the_saturated_side_and_the_work_per_request() {
+        let mut c = check(9000.0, 5400.0, 0.5, 0.7);
+        c.wrk_cpu = Some(SideCpu {
+            proxy_cores: Some(0.25),
+            proxy_cpu_us_per_request: Some(28.0),
+            proxy_throttled_share: Some(0.9),
+            tool_cores: Some(0.1),
+            origin_cores: Some(0.1),
+        });
+        c.driver_cpu = Some(SideCpu {
+            proxy_cores: Some(0.1),
+            proxy_cpu_us_per_request: Some(46.0),
+            proxy_throttled_share: Some(0.0),
+            tool_cores: Some(0.7),
+            origin_cores: Some(0.2),
+        });
+        let r = c.judge().reading;
+        assert!(
+            r[0].starts_with("wrk: proxy 0.25") && r[0].contains("(saturated)"),
+            "{r:?}"
+        );
+        assert!(r[0].ends_with("(not saturated)"), "{r:?}");
+        assert!(
+            r[1].contains("(not saturated)") && r[1].contains("measured the load generator"),
+            "{r:?}"
+        );
+        assert!(r[2].contains("different work"), "{r:?}");
     }
 }
