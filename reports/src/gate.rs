@@ -6,7 +6,7 @@
 //! and an exact `.class` rule takes precedence over the wildcard.
 
 use crate::clean;
-use crate::metrics::MetricKey;
+use crate::metrics::{Metric, MetricKey};
 use crate::rules::{Evaluation, Gates, Kind, Rule, Verdict};
 use rundir::baseline::MetricSet;
 pub use rundir::verdict::GateReport;
@@ -62,6 +62,9 @@ pub fn evaluate_with<'a>(
         .iter()
         .filter_map(|k| k.split_once('.').map(|(_, c)| c.to_owned()))
         .collect();
+    let is_storm = keys
+        .iter()
+        .any(|k| k.as_str() == Metric::StormConnectionFailures.name());
     let mut evaluations = Vec::new();
     for rule in rules {
         for key in keys_for(rule, rules, &classes) {
@@ -85,6 +88,19 @@ pub fn evaluate_with<'a>(
                     e.verdict = Verdict::NotApplicable;
                     e.reason = format!("does not apply: measured by {producers} only");
                 }
+            }
+            // A connection storm sends no classed requests: its per-class rules (failure
+            // rate, latency) do not apply. Only a storm's own figures say so, so an ordinary
+            // run that lost its classes stays missing.
+            if rule.metric.per_class()
+                && classes.is_empty()
+                && is_storm
+                && e.baseline.is_none()
+                && e.current.is_none()
+                && matches!(e.verdict, Verdict::Missing | Verdict::Inconclusive)
+            {
+                e.verdict = Verdict::NotApplicable;
+                e.reason = "does not apply: a connection storm has no request classes".to_owned();
             }
             evaluations.push(e);
         }

@@ -60,7 +60,7 @@ pub fn document(b: &Baseline, run: &RunDir, gates: Option<&Gates>, sizing: Optio
                     vec![
                         e.metric.clone(),
                         crate::rules::describe_evaluation(e),
-                        opt(e.current),
+                        in_units(&e.metric, e.current),
                         verdict_word(e.verdict).to_owned(),
                         if e.enforce { "yes" } else { "reported only" }.to_owned(),
                     ]
@@ -112,6 +112,16 @@ pub fn document(b: &Baseline, run: &RunDir, gates: Option<&Gates>, sizing: Optio
         doc.table(&CRITERIA_HEADER, rules.iter().map(criteria_row).collect());
     }
     doc
+}
+
+/// A metric key's value in its human unit (`24.8 KiB`, `8.75 ms`); the rule column keeps
+/// the raw thresholds, as `gates.toml` writes them.
+fn in_units(key: &str, v: Option<f64>) -> String {
+    let name = key.split_once('.').map_or(key, |(m, _)| m);
+    match (crate::metrics::Metric::from_name(name), v) {
+        (Some(m), Some(v)) => crate::units::metric_value(m, v),
+        _ => opt(v),
+    }
 }
 
 const CRITERIA_HEADER: [&str; 4] = ["metric", "rule", "enforced", "why"];
