@@ -181,7 +181,7 @@ fn path_section(md: &mut String, p: &PathOutcome, profile_step: std::time::Durat
 fn cross_check_section(md: &mut String, c: &CrossCheck) {
     let _ = writeln!(
         md,
-        "## Cross-check with wrk\n\n`wrk` and the driver, each closed loop with {} connections for {:.0} s against the same proxy, one after the other, from the same CPUs as the climb's load side ({:.0}, with the origin); both send the path's Zipf draw over its corpus ({} distinct URLs in `wrk`'s replayed sequence, the most frequent `{}`).\n\n**{}**\n",
+        "## Cross-check with wrk\n\n`wrk` and the driver, each closed loop with {} connections for {:.0} s against the same proxy, one after the other, from the same CPUs as the climb's load side ({:.0}, with the origin); both send the path's Zipf draw over its corpus ({} distinct URLs in `wrk`'s replayed sequence, the most frequent `{}`). Both p50s are per request, from the send to the whole answer: `wrk`'s with its coordinated-omission correction undone (what `wrk` itself reports is beside it).\n\n**{}**\n",
         c.connections,
         c.duration_s,
         c.load_cpus,
@@ -210,10 +210,12 @@ fn cross_check_section(md: &mut String, c: &CrossCheck) {
     if let Some(w) = c.wrk {
         let _ = writeln!(
             md,
-            "| wrk | {:.0} req/s | {:.2} ms | {:.2} ms | {} | {} |",
+            "| wrk | {:.0} req/s | {:.2} ms (reported, corrected: {:.2} ms) | {:.2} ms (reported: {:.2} ms) | {} | {} |",
             w.rps,
             w.p50_ms,
+            w.reported_p50_ms,
             w.p99_ms,
+            w.reported_p99_ms,
             w.errors,
             cpu(c.wrk_cpu)
         );
