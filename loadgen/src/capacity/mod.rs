@@ -24,6 +24,7 @@
 //! knee, the bottleneck), [`wrk`] (the cross-check), [`report`].
 
 pub mod load;
+pub mod rate;
 pub mod report;
 pub mod sides;
 pub mod spec;
@@ -171,10 +172,18 @@ impl Bench<'_> {
                 duration: path.step(self.step_duration),
                 warmup: path.warmup,
             };
-            let m = self
-                .attack(path, &dir.join(format!("step-{i:02}")), &load)
-                .await?;
-            let run = &m.report.run_json;
+            let step_dir = dir.join(format!("step-{i:02}"));
+            let m = self.attack(path, &step_dir, &load).await?;
+            // The achieved rate is the step's sustained per-second rate (`rate`), not the
+            // whole window's, which the stop and one late answer dilute.
+            let mut run_json = m.report.run_json.clone();
+            if let Some(rate) = std::fs::read_to_string(step_dir.join("timeseries.csv"))
+                .ok()
+                .and_then(|t| rate::steady_rate(&t))
+            {
+                run_json["totals"]["rps"] = rate.into();
+            }
+            let run = &run_json;
             let all = run["totals"]["requests"].as_u64().unwrap_or(0)
                 + run["samples"]["warmup"].as_u64().unwrap_or(0);
             let mut result = step::from_run_json(
