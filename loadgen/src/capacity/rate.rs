@@ -32,14 +32,8 @@ pub fn steady_rate(timeseries_csv: &str) -> Option<f64> {
     if rows.len() < 3 {
         return None;
     }
-    let mut counts: Vec<f64> = rows.into_iter().map(|(_, n)| n).collect();
-    counts.sort_by(f64::total_cmp);
-    let mid = counts.len() / 2;
-    Some(if counts.len() % 2 == 1 {
-        counts[mid]
-    } else {
-        (counts[mid - 1] + counts[mid]) / 2.0
-    })
+    let counts: Vec<f64> = rows.into_iter().map(|(_, n)| n).collect();
+    rundir::baseline::median(&counts)
 }
 
 #[cfg(test)]
