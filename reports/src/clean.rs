@@ -4,7 +4,7 @@
 //! (the committed peak baseline said allowed p99 8.7 ms; a rerun on a busier machine gave
 //! 19.8 ms with 38 of 166 seconds contended). The harness records, per second, whether the
 //! machine itself was contended ([`crate::machine`]); the `clean_*` metrics
-//! ([`Metric::CleanP99Us`]) use only the other seconds. When a run (or a trial pair) has
+//! ([`Metric::CleanP99Us`], [`Metric::CleanP50Us`]) use only the other seconds. When a run (or a trial pair) has
 //! fewer than [`MIN_CLEAN_SECONDS`] of them, its latency is not judged: the rule's
 //! verdict is [`Verdict::Inconclusive`], `inconclusive (machine)`, never a silent pass
 //! and never a failure the machine caused.
@@ -20,7 +20,7 @@ pub const MIN_CLEAN_SECONDS: f64 = 6.0;
 
 /// Whether a rule's metric is judged on uncontended seconds only.
 pub fn judged_on_clean_time(rule: &Rule) -> bool {
-    rule.metric == Metric::CleanP99Us
+    matches!(rule.metric, Metric::CleanP99Us | Metric::CleanP50Us)
 }
 
 /// The uncontended seconds a metric set rests on (`None`: the run recorded no

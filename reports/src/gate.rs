@@ -39,10 +39,14 @@ pub fn evaluate(
                 return clean::inconclusive(rule, name, why);
             }
         }
-        rule.evaluate(
+        let scale = rule
+            .scale_key(name)
+            .and_then(|k| control.get(&k).and_then(|v| v.value()));
+        rule.evaluate_scaled(
             name,
             control.get(name),
             candidate.get(name),
+            scale,
             gates.comparison,
         )
     })

@@ -26,6 +26,13 @@ pub enum Metric {
     /// machine the whole-run p99 is set by the neighbours' worst seconds (2-30x between
     /// identical runs); a typical clean second's p99 moves with the proxy.
     CleanP99Us,
+    /// Median latency of a class judged on uncontended seconds only: the median over the
+    /// same seconds as [`Metric::CleanP99Us`] of each second's p50, µs. Why: a latency
+    /// added to every request moves the median by all of it, and the median of a second
+    /// rests on half its requests, not on its two slowest; gated as a shift scaled by the
+    /// control's clean p99 (`kind = "shift"`, `of = "clean_p99_us"`), it catches a +20%
+    /// p99 made of added latency where the p99 itself is too noisy to.
+    CleanP50Us,
     /// Seconds after the warm-up in which the machine was not contended: how much evidence the
     /// `clean_*` metrics rest on (not a rule's metric; the gate reads it to call a
     /// latency verdict inconclusive).
@@ -109,11 +116,12 @@ pub enum Metric {
 
 impl Metric {
     /// All metrics, in report order.
-    pub const ALL: [Metric; 40] = [
+    pub const ALL: [Metric; 41] = [
         Metric::FailureRate,
         Metric::P99Us,
         Metric::P999Us,
         Metric::CleanP99Us,
+        Metric::CleanP50Us,
         Metric::CleanSeconds,
         Metric::ProxyCpuUsPerRequest,
         Metric::ProxyInstructionsPerRequest,
@@ -159,6 +167,7 @@ impl Metric {
             Metric::P99Us => "p99_us",
             Metric::P999Us => "p999_us",
             Metric::CleanP99Us => "clean_p99_us",
+            Metric::CleanP50Us => "clean_p50_us",
             Metric::CleanSeconds => "clean_seconds",
             Metric::ProxyCpuUsPerRequest => "proxy_cpu_us_per_request",
             Metric::ProxyInstructionsPerRequest => "proxy_instructions_per_request",
@@ -206,6 +215,7 @@ impl Metric {
                 | Metric::P99Us
                 | Metric::P999Us
                 | Metric::CleanP99Us
+                | Metric::CleanP50Us
                 | Metric::P99DriftRatio
         )
     }
@@ -317,6 +327,8 @@ pub fn extract(run: &RunDir) -> MetricSet {
         if let Some(rows) = &clean {
             let samples = column_at(run, &format!("{class}_p99_us"), rows);
             put(key(Metric::CleanP99Us), stats::median(&samples), samples);
+            let samples = column_at(run, &format!("{class}_p50_us"), rows);
+            put(key(Metric::CleanP50Us), stats::median(&samples), samples);
         }
     }
     if let Some(rows) = &clean {

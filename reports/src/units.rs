@@ -37,6 +37,7 @@ pub fn unit(metric: Metric) -> Unit {
         Metric::P99Us
         | Metric::P999Us
         | Metric::CleanP99Us
+        | Metric::CleanP50Us
         | Metric::ProxyCpuUsPerRequest
         | Metric::ProxyAddedP50Us
         | Metric::ProxyAddedP99Us

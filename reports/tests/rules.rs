@@ -13,6 +13,7 @@ fn rule(direction: Direction, kind: Kind, hotfix: f64, rollback: f64) -> Rule {
         class: None,
         direction,
         kind,
+        of: None,
         hotfix,
         rollback,
         enforce: true,
@@ -403,6 +404,47 @@ rollback = 0.95
         "unknown metric 'cpu_per_request'",
         "gate[2] (allocs_per_request).rollback",
         "gate[3] (achieved_rate_ratio).rollback",
+    ] {
+        assert!(all.contains(needle), "missing {needle:?} in:\n{all}");
+    }
+    let shifts = r#"
+schema_version = 1
+[[gate]]
+metric = "clean_p50_us.*"
+direction = "lower"
+kind = "shift"
+hotfix = 0.1
+rollback = 0.25
+[[gate]]
+metric = "clean_p50_us.allowed"
+direction = "lower"
+kind = "shift"
+of = "clean_p90_us"
+hotfix = 0.1
+rollback = 0.25
+[[gate]]
+metric = "clean_p50_us.blocked"
+direction = "lower"
+kind = "shift"
+of = "peak_rss_bytes"
+hotfix = 0.1
+rollback = 0.25
+[[gate]]
+metric = "peak_rss_bytes"
+direction = "lower"
+kind = "relative"
+of = "clean_p99_us"
+hotfix = 0.1
+rollback = 0.25
+"#;
+    let problems = Gates::parse(shifts).unwrap_err();
+    let all = problems.join("\n");
+    assert_eq!(problems.len(), 4, "{all}");
+    for needle in [
+        "gate[0] (clean_p50_us.*).of: a shift rule names the metric",
+        "gate[1] (clean_p50_us.allowed).of: unknown metric 'clean_p90_us'",
+        "gate[2] (clean_p50_us.blocked).of: 'peak_rss_bytes' and 'clean_p50_us' must both be per class",
+        "gate[3] (peak_rss_bytes).of: only a shift rule",
     ] {
         assert!(all.contains(needle), "missing {needle:?} in:\n{all}");
     }

@@ -189,6 +189,12 @@ pub enum Kind {
     /// half an allocation per request more): for nearly deterministic counts, where a
     /// small absolute change is meaningful whatever the relative size.
     Delta,
+    /// Thresholds are differences from the baseline as a share of the baseline's value of
+    /// another metric (the rule's `of`): `(current - baseline) / baseline_of`. For a
+    /// latency added to every request, judged where it is steady (the median) and sized
+    /// against the tail it also lengthens: +0.20 on the median, of the p99, is the p99
+    /// itself 20% longer, without the tail's noise.
+    Shift,
 }
 
 /// The outcome of one rule.

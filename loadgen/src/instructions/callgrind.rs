@@ -55,7 +55,12 @@ pub fn command(proxy: &Path, config: &Path, out_pattern: &Path, cpus: Option<&[u
         .arg("--dump-instr=no")
         .arg(proxy)
         .arg("--config")
-        .arg(config);
+        .arg(config)
+        // The gate's self-test delays its latency candidate (a `gate-selftest` build of the
+        // proxy) by this variable. A delay is waiting, not work: the count would otherwise
+        // gain the wait's hand-off, and the calibration could not show that the latency
+        // rules alone catch it.
+        .env_remove("FILTER_PROXY_SELFTEST_DELAY_US");
     cmd
 }
 
@@ -168,5 +173,21 @@ mod tests {
         assert_eq!(parse_totals("events: Ir\nsummary: 7 3\n"), Some(7));
         assert_eq!(parse_totals("events: Ir\ntotals: many\n"), None);
         assert_eq!(parse_totals(""), None);
+    }
+
+    #[test]
+    fn the_counted_proxy_runs_without_the_self_tests_wait() {
+        let cmd = command(
+            Path::new("filter-proxy"),
+            Path::new("proxy.toml"),
+            Path::new("callgrind.out.%p"),
+            None,
+        );
+        let removed: Vec<_> = cmd
+            .get_envs()
+            .filter(|(_, v)| v.is_none())
+            .map(|(k, _)| k.to_owned())
+            .collect();
+        assert_eq!(removed, ["FILTER_PROXY_SELFTEST_DELAY_US"]);
     }
 }

@@ -48,6 +48,9 @@ pub struct SessionResult {
     /// Whether an enforced comparison (relative or delta) rule failed: a verdict about
     /// the difference between the arms, unlike an SLO the candidate alone misses.
     pub compared_flag: bool,
+    /// Whether an enforced comparison rule on latency (`clean_p50_us`, `clean_p99_us`)
+    /// failed: what a delayed candidate must be caught by, whatever else flags it.
+    pub latency_flag: bool,
     /// Per-pair effects by metric (as the report prints them).
     pub effects: BTreeMap<String, Vec<f64>>,
 }
@@ -81,11 +84,13 @@ pub fn read_session(s: &Labelled) -> Result<SessionResult> {
     let doc = read_verdict(&s.dir)?;
     let mut flagged = Vec::new();
     let mut compared_flag = false;
+    let mut latency_flag = false;
     let mut effects = BTreeMap::new();
     for e in doc.today.iter().flat_map(|r| &r.evaluations) {
         let kind = word(e.kind);
         if e.enforce && e.verdict > Verdict::Inconclusive {
             compared_flag |= e.kind != Kind::Absolute;
+            latency_flag |= e.kind != Kind::Absolute && e.metric.starts_with("clean_p");
             flagged.push(format!(
                 "{} ({kind}): {}: {}",
                 e.metric,
@@ -102,6 +107,7 @@ pub fn read_session(s: &Labelled) -> Result<SessionResult> {
         verdict: doc.verdict,
         flagged,
         compared_flag,
+        latency_flag,
         effects,
     })
 }
@@ -127,7 +133,7 @@ pub fn markdown(results: &[SessionResult], notes: &str) -> String {
         out.push_str(notes.trim_end());
         out.push_str("\n\n");
     }
-    out.push_str("## Summary\n\n| candidate | sessions | flagged | rollback | hotfix | flagged by a comparison rule | inconclusive (machine) |\n| --- | --- | --- | --- | --- | --- | --- |\n");
+    out.push_str("## Summary\n\n| candidate | sessions | flagged | rollback | hotfix | flagged by a comparison rule | of which by a latency rule | inconclusive (machine) |\n| --- | --- | --- | --- | --- | --- | --- | --- |\n");
     for g in &groups {
         let rs: Vec<&SessionResult> = results.iter().filter(|r| r.label == *g).collect();
         let count = |v: &str| rs.iter().filter(|r| r.verdict == v).count();
@@ -137,8 +143,9 @@ pub fn markdown(results: &[SessionResult], notes: &str) -> String {
             .count();
         let flagged = rs.iter().filter(|r| r.verdict != "PASS").count() - inconclusive;
         let compared = rs.iter().filter(|r| r.compared_flag).count();
+        let latency = rs.iter().filter(|r| r.latency_flag).count();
         out.push_str(&format!(
-            "| {g} | {} | {flagged} | {} | {} | {compared} | {inconclusive} |\n",
+            "| {g} | {} | {flagged} | {} | {} | {compared} | {latency} | {inconclusive} |\n",
             rs.len(),
             count("ROLLBACK"),
             count("HOTFIX")
@@ -154,6 +161,7 @@ pub fn markdown(results: &[SessionResult], notes: &str) -> String {
                     || k.starts_with("proxy_cpu_us_per_request")
                     || k.starts_with("allocs_per_request")
                     || k.starts_with("clean_p99_us")
+                    || k.starts_with("clean_p50_us")
             })
             .map(|(k, v)| {
                 let shown: Vec<String> = v
@@ -205,6 +213,7 @@ mod tests {
             verdict: verdict.into(),
             flagged: Vec::new(),
             compared_flag: verdict == "ROLLBACK",
+            latency_flag: false,
             effects: BTreeMap::from([(
                 "proxy_cpu_us_per_request (relative)".to_owned(),
                 vec![0.01, -0.02],
@@ -220,11 +229,22 @@ mod tests {
                 result("A/A", "HOTFIX"),
                 result("A/A", "INCONCLUSIVE (machine)"),
                 result("+10% CPU", "ROLLBACK"),
+                SessionResult {
+                    latency_flag: true,
+                    ..result("+20% p99", "HOTFIX")
+                },
             ],
             "",
         );
-        assert!(md.contains("| A/A | 3 | 1 | 0 | 1 | 0 | 1 |"), "{md}");
-        assert!(md.contains("| +10% CPU | 1 | 1 | 1 | 0 | 1 | 0 |"), "{md}");
+        assert!(md.contains("| A/A | 3 | 1 | 0 | 1 | 0 | 0 | 1 |"), "{md}");
+        assert!(
+            md.contains("| +10% CPU | 1 | 1 | 1 | 0 | 1 | 0 | 0 |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| +20% p99 | 1 | 1 | 0 | 1 | 0 | 1 | 0 |"),
+            "{md}"
+        );
         assert!(md.contains("+1.0%, -2.0%"), "{md}");
     }
 

@@ -43,7 +43,9 @@ pub fn decide(
             }
             match rule.kind {
                 Kind::Absolute => absolute(gates, rule, name, control, candidate),
-                Kind::Relative | Kind::Delta => paired(gates, rule, name, control, candidate),
+                Kind::Relative | Kind::Delta | Kind::Shift => {
+                    paired(gates, rule, name, control, candidate)
+                }
             }
         },
     )
@@ -170,23 +172,41 @@ fn paired(
     let cand = summarise_arm(name, candidate);
     // Start from the plain comparison of the pooled arms: it fills the "missing" cases
     // and the display values; the paired logic below replaces its verdict.
-    let mut e = rule.evaluate(name, ctrl.as_ref(), cand.as_ref(), gates.comparison);
+    let scale_key = rule.scale_key(name);
+    let scale_of = |trial: &MetricSet| {
+        scale_key
+            .as_ref()
+            .and_then(|k| trial.get(k).and_then(|v| v.value()))
+    };
+    let pooled_scale = scale_key
+        .as_ref()
+        .and_then(|k| summarise_arm(k, control))
+        .and_then(|v| v.point);
+    let mut e = rule.evaluate_scaled(
+        name,
+        ctrl.as_ref(),
+        cand.as_ref(),
+        pooled_scale,
+        gates.comparison,
+    );
     if e.verdict == Verdict::Missing && (ctrl.is_none() || cand.is_none()) {
         return e;
     }
     e.baseline = ctrl.as_ref().and_then(|v| v.point);
     e.current = cand.as_ref().and_then(|v| v.point);
     e.method = Method::PairedTrials;
-    let pairs: Vec<(f64, f64)> = control
+    // A shift is scaled pair by pair by the control trial's own `of` value: the pair
+    // that ran on a slower stretch of the machine is judged against its own tail.
+    e.pair_effects = control
         .iter()
         .zip(candidate)
-        .filter_map(|(a, b)| Some((a.get(name)?.value()?, b.get(name)?.value()?)))
-        .collect();
-    e.pair_effects = pairs
-        .iter()
-        .map(|&(a, b)| match rule.kind {
-            Kind::Delta => b - a,
-            Kind::Relative | Kind::Absolute => relative_change(a, b),
+        .filter_map(|(a, b)| {
+            let (x, y) = (a.get(name)?.value()?, b.get(name)?.value()?);
+            match rule.kind {
+                Kind::Delta => Some(y - x),
+                Kind::Shift => rule.shift(Some(x), Some(y), scale_of(a)),
+                Kind::Relative | Kind::Absolute => Some(relative_change(x, y)),
+            }
         })
         .collect();
     let Some(effect) = stats::median(&e.pair_effects) else {
@@ -195,7 +215,7 @@ fn paired(
         return e;
     };
     e.change = match rule.kind {
-        Kind::Delta => e
+        Kind::Delta | Kind::Shift => e
             .baseline
             .zip(e.current)
             .map(|(b, c)| relative_change(b, c)),
@@ -520,6 +540,93 @@ rollback = 0.95
             verdict_of(&report, "clean_p99_us.allowed").0,
             Verdict::Rollback
         );
+    }
+
+    const SHIFT_RULES: &str = r#"
+schema_version = 1
+missing = "rollback"
+[[gate]]
+metric = "clean_p50_us.*"
+direction = "lower"
+kind = "shift"
+of = "clean_p99_us"
+hotfix = 0.10
+rollback = 0.25
+"#;
+
+    /// A trial like [`clean_trial`] with a median latency too: per-second p50s scatter
+    /// (10%) around `p50`, p99s (30%) around `p99`, as this machine's seconds do.
+    fn latency_trial(rng: &mut SplitMix64, p50: f64, p99: f64) -> MetricSet {
+        let mut set = clean_trial(rng, p99, 14.0);
+        let p99s: Vec<f64> = (0..14).map(|_| p99 * (0.3 * rng.normal()).exp()).collect();
+        let p50s: Vec<f64> = (0..14).map(|_| p50 * (0.1 * rng.normal()).exp()).collect();
+        for (key, samples) in [
+            ("clean_p99_us.allowed", p99s),
+            ("clean_p50_us.allowed", p50s),
+        ] {
+            set.insert(
+                key.into(),
+                MetricValue {
+                    point: stats::median(&samples),
+                    samples,
+                },
+            );
+        }
+        set
+    }
+
+    /// Three pairs; the candidate waits `delay` µs more per request, which adds `delay` to
+    /// its median and to its p99 alike.
+    fn delayed_session(seed: u64, delay: f64) -> (Vec<MetricSet>, Vec<MetricSet>) {
+        let mut rng = SplitMix64::new(seed);
+        (0..3)
+            .map(|_| {
+                (
+                    latency_trial(&mut rng, 650.0, 7000.0),
+                    latency_trial(&mut rng, 650.0 + delay, 7000.0 + delay),
+                )
+            })
+            .unzip()
+    }
+
+    #[test]
+    fn a_delay_of_a_fifth_of_the_p99_is_caught_on_the_median_and_identical_builds_pass() {
+        let gates = Gates::parse(SHIFT_RULES).unwrap();
+        let rules = gates.for_profile("ci");
+        let (a, b) = delayed_session(30, 1400.0);
+        let report = decide(&gates, &rules, &a, &b);
+        let (v, why) = verdict_of(&report, "clean_p50_us.allowed");
+        assert_eq!(v, Verdict::Hotfix, "{why}");
+        assert!(why.contains("of the baseline's clean_p99_us"), "{why}");
+        let e = report
+            .evaluations
+            .iter()
+            .find(|e| e.metric == "clean_p50_us.allowed")
+            .unwrap();
+        // Each pair's shift is scaled by its own control trial's p99 (about 7 ms).
+        for x in &e.pair_effects {
+            assert!((0.12..0.30).contains(x), "{:?}", e.pair_effects);
+        }
+        for seed in 31..41 {
+            let (a, b) = delayed_session(seed, 0.0);
+            let report = decide(&gates, &rules, &a, &b);
+            let (v, why) = verdict_of(&report, "clean_p50_us.allowed");
+            assert_eq!(v, Verdict::Pass, "seed {seed}: {why}");
+        }
+    }
+
+    #[test]
+    fn a_shift_without_the_controls_scale_is_missing_not_a_pass() {
+        let gates = Gates::parse(SHIFT_RULES).unwrap();
+        let rules = gates.for_profile("ci");
+        let (mut a, b) = delayed_session(42, 5000.0);
+        for t in &mut a {
+            t.remove("clean_p99_us.allowed");
+        }
+        let report = decide(&gates, &rules, &a, &b);
+        let (v, why) = verdict_of(&report, "clean_p50_us.allowed");
+        assert_eq!(v, Verdict::Missing, "{why}");
+        assert_eq!(report.verdict, Verdict::Rollback);
     }
 
     #[test]

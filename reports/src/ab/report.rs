@@ -150,7 +150,7 @@ fn pair_effects(e: &Evaluation) -> String {
         .iter()
         .map(|&x| match e.kind {
             Kind::Delta => format!("{}{}", if x >= 0.0 { "+" } else { "" }, fmt_num(x)),
-            Kind::Relative | Kind::Absolute => format!("{:+.1}%", x * 100.0),
+            Kind::Relative | Kind::Absolute | Kind::Shift => format!("{:+.1}%", x * 100.0),
         })
         .collect::<Vec<_>>()
         .join(", ")

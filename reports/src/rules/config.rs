@@ -57,6 +57,9 @@ struct RawRule {
     metric: String,
     direction: Direction,
     kind: Kind,
+    /// The scaling metric of a `shift` rule.
+    #[serde(default)]
+    of: Option<String>,
     hotfix: f64,
     rollback: f64,
     #[serde(default = "enforce_default")]
@@ -246,10 +249,41 @@ fn validate_rules(table: &str, raw: &[RawRule], problems: &mut Vec<String>) -> V
                 ok = false;
             }
         }
-        let ordered = match (r.kind, r.direction) {
-            (Kind::Relative | Kind::Delta, _) | (Kind::Absolute, Direction::Lower) => {
-                r.rollback >= r.hotfix
+        let of = match (r.kind, r.of.as_deref()) {
+            (Kind::Shift, None) => {
+                problems.push(format!(
+                    "{at}.of: a shift rule names the metric that scales it (e.g. of = \"clean_p99_us\")"
+                ));
+                ok = false;
+                None
             }
+            (Kind::Shift, Some(of)) => match Metric::from_name(of) {
+                Some(m) if m.per_class() == metric.per_class() => Some(m),
+                Some(_) => {
+                    problems.push(format!(
+                        "{at}.of: '{of}' and '{name}' must both be per class or both not"
+                    ));
+                    ok = false;
+                    None
+                }
+                None => {
+                    problems.push(format!("{at}.of: unknown metric '{of}'"));
+                    ok = false;
+                    None
+                }
+            },
+            (_, Some(_)) => {
+                problems.push(format!(
+                    "{at}.of: only a shift rule is scaled by another metric"
+                ));
+                ok = false;
+                None
+            }
+            (_, None) => None,
+        };
+        let ordered = match (r.kind, r.direction) {
+            (Kind::Relative | Kind::Delta | Kind::Shift, _)
+            | (Kind::Absolute, Direction::Lower) => r.rollback >= r.hotfix,
             (Kind::Absolute, Direction::Higher) => r.rollback <= r.hotfix,
         };
         if ok && !ordered {
@@ -272,6 +306,7 @@ fn validate_rules(table: &str, raw: &[RawRule], problems: &mut Vec<String>) -> V
                 class,
                 direction: r.direction,
                 kind: r.kind,
+                of,
                 hotfix: r.hotfix,
                 rollback: r.rollback,
                 enforce: r.enforce,

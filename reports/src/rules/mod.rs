@@ -53,6 +53,19 @@ impl Rule {
         current: Option<&MetricValue>,
         cmp: Comparison,
     ) -> Evaluation {
+        self.evaluate_scaled(key, baseline, current, None, cmp)
+    }
+
+    /// [`Rule::evaluate`], with the baseline's value of the rule's `of` metric for a
+    /// `shift` rule (ignored by other kinds; a shift rule without it is not comparable).
+    pub fn evaluate_scaled(
+        &self,
+        key: &str,
+        baseline: Option<&MetricValue>,
+        current: Option<&MetricValue>,
+        scale: Option<f64>,
+        cmp: Comparison,
+    ) -> Evaluation {
         let mut e = self.unjudged(key);
         e.baseline = baseline.and_then(MetricValue::value);
         e.current = current.and_then(MetricValue::value);
@@ -62,8 +75,8 @@ impl Rule {
             .map(|(b, c)| relative_change(b, c));
         match self.kind {
             Kind::Absolute => self.absolute(&mut e),
-            Kind::Relative | Kind::Delta => match (baseline, current) {
-                (Some(b), Some(c)) => self.relative(&mut e, b, c, cmp),
+            Kind::Relative | Kind::Delta | Kind::Shift => match (baseline, current) {
+                (Some(b), Some(c)) => self.relative(&mut e, b, c, scale, cmp),
                 (None, _) => e.reason = "no baseline value".to_owned(),
                 (_, None) => e.reason = "not measured in this run".to_owned(),
             },
@@ -107,7 +120,14 @@ impl Rule {
         };
     }
 
-    fn relative(&self, e: &mut Evaluation, b: &MetricValue, c: &MetricValue, cmp: Comparison) {
+    fn relative(
+        &self,
+        e: &mut Evaluation,
+        b: &MetricValue,
+        c: &MetricValue,
+        scale: Option<f64>,
+        cmp: Comparison,
+    ) {
         let enough = b.samples.len() >= cmp.min_samples && c.samples.len() >= cmp.min_samples;
         let ci = enough
             .then(|| stats::bootstrap_ratio_of_medians(&b.samples, &c.samples, cmp.bootstrap))
@@ -131,10 +151,18 @@ impl Rule {
         }
         let effect = match self.kind {
             Kind::Delta => e.current.zip(e.baseline).map(|(c, b)| c - b),
+            Kind::Shift => self.shift(e.baseline, e.current, scale),
             Kind::Relative | Kind::Absolute => e.change,
         };
         let Some(effect) = effect else {
-            e.reason = "no comparable values".to_owned();
+            e.reason = if self.kind == Kind::Shift && scale.is_none() {
+                format!(
+                    "no baseline {} to scale the difference by",
+                    self.scale_key(&e.metric).unwrap_or_default()
+                )
+            } else {
+                "no comparable values".to_owned()
+            };
             return;
         };
         let pct = self.show_effect(effect);
@@ -154,6 +182,17 @@ impl Rule {
 }
 
 impl Rule {
+    /// A shift rule's effect: the difference as a share of the baseline's `of` value.
+    pub fn shift(
+        &self,
+        baseline: Option<f64>,
+        current: Option<f64>,
+        scale: Option<f64>,
+    ) -> Option<f64> {
+        let (b, c, s) = (baseline?, current?, scale?);
+        (s.is_finite() && s > 0.0).then(|| (c - b) / s)
+    }
+
     /// The worse-is-positive effect: the effect itself when lower is better, negated when
     /// higher is better.
     pub fn worse(&self, effect: f64) -> f64 {
@@ -170,6 +209,11 @@ impl Rule {
                 "{}{}",
                 if effect >= 0.0 { "+" } else { "" },
                 fmt_num(effect)
+            ),
+            Kind::Shift => format!(
+                "{:+.1}% of the baseline's {}",
+                effect * 100.0,
+                self.of.map_or("scale", |m| m.name())
             ),
             Kind::Relative | Kind::Absolute => format!("{:+.1}%", effect * 100.0),
         }
@@ -229,6 +273,18 @@ pub fn describe(direction: Direction, kind: Kind, hotfix: f64, rollback: f64) ->
                 "{better} is better; hotfix beyond {sign}{}, rollback beyond {sign}{} (difference), if significant",
                 fmt_num(hotfix),
                 fmt_num(rollback)
+            )
+        }
+        Kind::Shift => {
+            let sign = if direction == Direction::Lower {
+                "+"
+            } else {
+                "-"
+            };
+            format!(
+                "{better} is better; hotfix beyond {sign}{:.1}%, rollback beyond {sign}{:.1}% of the baseline's scaling metric (difference, e.g. of the median as a share of the p99), if significant",
+                hotfix * 100.0,
+                rollback * 100.0
             )
         }
         Kind::Absolute => {

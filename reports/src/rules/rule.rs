@@ -17,6 +17,9 @@ pub struct Rule {
     pub direction: Direction,
     /// Relative or absolute thresholds.
     pub kind: Kind,
+    /// For a `shift` rule: the metric (same class) whose baseline value scales the
+    /// difference; None for every other kind.
+    pub of: Option<Metric>,
     /// Hotfix threshold.
     pub hotfix: f64,
     /// Rollback threshold.
@@ -25,6 +28,19 @@ pub struct Rule {
     pub enforce: bool,
     /// Rationale, printed in the baseline document.
     pub why: String,
+}
+
+impl Rule {
+    /// The metric key that scales a `shift` rule's difference for metric `key`
+    /// (`clean_p99_us.allowed` for `clean_p50_us.allowed` of `clean_p99_us`); None for
+    /// other kinds.
+    pub fn scale_key(&self, key: &str) -> Option<String> {
+        let of = self.of?;
+        Some(match key.split_once('.') {
+            Some((_, class)) => format!("{}.{class}", of.name()),
+            None => of.name().to_owned(),
+        })
+    }
 }
 
 /// Settings of the statistical comparison.
