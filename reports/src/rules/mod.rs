@@ -19,7 +19,14 @@ pub use rundir::verdict::{Direction, Evaluation, Kind, Method, RatioCi, Verdict}
 impl Rule {
     /// The rule in words, for documents.
     pub fn describe(&self) -> String {
-        describe(self.direction, self.kind, self.hotfix, self.rollback)
+        let words = describe(self.direction, self.kind, self.hotfix, self.rollback);
+        match self.of {
+            Some(of) => words.replace(
+                "the baseline's scaling metric (difference, e.g. of the median as a share of the p99)",
+                &format!("the baseline's {} (difference, as a share of it)", of.name()),
+            ),
+            None => words,
+        }
     }
 
     /// The evaluation of this rule for metric `key` before anything is compared: no
