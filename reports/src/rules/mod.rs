@@ -12,6 +12,7 @@ mod rule;
 pub use config::{Gates, Session, DEFAULT_PAIRS, GATES_SCHEMA_VERSION};
 pub use rule::{Comparison, Rule};
 
+use crate::metrics::Metric;
 use crate::stats;
 use rundir::baseline::MetricValue;
 pub use rundir::verdict::{Direction, Evaluation, Kind, Method, RatioCi, Verdict};
@@ -19,14 +20,13 @@ pub use rundir::verdict::{Direction, Evaluation, Kind, Method, RatioCi, Verdict}
 impl Rule {
     /// The rule in words, for documents.
     pub fn describe(&self) -> String {
-        let words = describe(self.direction, self.kind, self.hotfix, self.rollback);
-        match self.of {
-            Some(of) => words.replace(
-                "the baseline's scaling metric (difference, e.g. of the median as a share of the p99)",
-                &format!("the baseline's {} (difference, as a share of it)", of.name()),
-            ),
-            None => words,
-        }
+        words(
+            self.direction,
+            self.kind,
+            self.hotfix,
+            self.rollback,
+            self.of.map(Metric::name),
+        )
     }
 
     /// The evaluation of this rule for metric `key` before anything is compared: no
@@ -256,40 +256,37 @@ pub fn describe_evaluation(e: &Evaluation) -> String {
 
 /// Thresholds in words, e.g. "lower is better; hotfix if +10.0% or worse, ...".
 pub fn describe(direction: Direction, kind: Kind, hotfix: f64, rollback: f64) -> String {
+    words(direction, kind, hotfix, rollback, None)
+}
+
+/// [`describe`], naming a shift rule's scaling metric when it is known (an evaluation
+/// does not carry it).
+fn words(direction: Direction, kind: Kind, hotfix: f64, rollback: f64, of: Option<&str>) -> String {
     let better = dir_word(direction);
+    let sign = if direction == Direction::Lower {
+        "+"
+    } else {
+        "-"
+    };
     match kind {
-        Kind::Relative => {
-            let sign = if direction == Direction::Lower {
-                "+"
-            } else {
-                "-"
-            };
-            format!(
-                "{better} is better; hotfix beyond {sign}{:.1}%, rollback beyond {sign}{:.1}%, if significant",
-                hotfix * 100.0,
-                rollback * 100.0
-            )
-        }
-        Kind::Delta => {
-            let sign = if direction == Direction::Lower {
-                "+"
-            } else {
-                "-"
-            };
-            format!(
-                "{better} is better; hotfix beyond {sign}{}, rollback beyond {sign}{} (difference), if significant",
-                fmt_num(hotfix),
-                fmt_num(rollback)
-            )
-        }
+        Kind::Relative => format!(
+            "{better} is better; hotfix beyond {sign}{:.1}%, rollback beyond {sign}{:.1}%, if significant",
+            hotfix * 100.0,
+            rollback * 100.0
+        ),
+        Kind::Delta => format!(
+            "{better} is better; hotfix beyond {sign}{}, rollback beyond {sign}{} (difference), if significant",
+            fmt_num(hotfix),
+            fmt_num(rollback)
+        ),
         Kind::Shift => {
-            let sign = if direction == Direction::Lower {
-                "+"
-            } else {
-                "-"
+            let scale = match of {
+                Some(of) => format!("{of} (difference, as a share of it)"),
+                None => "scaling metric (difference, e.g. of the median as a share of the p99)"
+                    .to_owned(),
             };
             format!(
-                "{better} is better; hotfix beyond {sign}{:.1}%, rollback beyond {sign}{:.1}% of the baseline's scaling metric (difference, e.g. of the median as a share of the p99), if significant",
+                "{better} is better; hotfix beyond {sign}{:.1}%, rollback beyond {sign}{:.1}% of the baseline's {scale}, if significant",
                 hotfix * 100.0,
                 rollback * 100.0
             )
