@@ -20,7 +20,12 @@ pub const MIN_CLEAN_SECONDS: f64 = 6.0;
 
 /// Whether a rule's metric is judged on uncontended seconds only.
 pub fn judged_on_clean_time(rule: &Rule) -> bool {
-    matches!(rule.metric, Metric::CleanP99Us | Metric::CleanP50Us)
+    is_clean_latency(rule.metric)
+}
+
+/// The latency metrics measured on uncontended seconds only.
+pub fn is_clean_latency(metric: Metric) -> bool {
+    matches!(metric, Metric::CleanP99Us | Metric::CleanP50Us)
 }
 
 /// The uncontended seconds a metric set rests on (`None`: the run recorded no

@@ -39,14 +39,11 @@ pub fn evaluate(
                 return clean::inconclusive(rule, name, why);
             }
         }
-        let scale = rule
-            .scale_key(name)
-            .and_then(|k| control.get(&k).and_then(|v| v.value()));
         rule.evaluate_scaled(
             name,
             control.get(name),
             candidate.get(name),
-            scale,
+            rule.scale_in(name, control),
             gates.comparison,
         )
     })

@@ -6,7 +6,9 @@
 //! 10% regression" are claims about this machine, and they go stale; regenerating them
 //! from real sessions keeps the thresholds in `gates.toml` honest.
 
+use crate::clean;
 use crate::error::Result;
+use crate::metrics::Metric;
 use crate::rules::fmt_num;
 use rundir::verdict::{Kind, SessionVerdict, Verdict};
 use serde_json::Value;
@@ -79,6 +81,13 @@ pub fn control_value(dir: &Path, metric: &str) -> Result<Option<f64>> {
         .and_then(|e| e.baseline))
 }
 
+/// Whether an evaluation's metric key (`clean_p50_us.allowed`) is a latency judged on
+/// uncontended seconds.
+fn is_clean_latency_key(key: &str) -> bool {
+    let name = key.split_once('.').map_or(key, |(name, _)| name);
+    Metric::from_name(name).is_some_and(clean::is_clean_latency)
+}
+
 /// Reads one session's `verdict.json`.
 pub fn read_session(s: &Labelled) -> Result<SessionResult> {
     let doc = read_verdict(&s.dir)?;
@@ -90,7 +99,7 @@ pub fn read_session(s: &Labelled) -> Result<SessionResult> {
         let kind = word(e.kind);
         if e.enforce && e.verdict > Verdict::Inconclusive {
             compared_flag |= e.kind != Kind::Absolute;
-            latency_flag |= e.kind != Kind::Absolute && e.metric.starts_with("clean_p");
+            latency_flag |= e.kind != Kind::Absolute && is_clean_latency_key(&e.metric);
             flagged.push(format!(
                 "{} ({kind}): {}: {}",
                 e.metric,

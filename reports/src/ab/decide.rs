@@ -172,15 +172,9 @@ fn paired(
     let cand = summarise_arm(name, candidate);
     // Start from the plain comparison of the pooled arms: it fills the "missing" cases
     // and the display values; the paired logic below replaces its verdict.
-    let scale_key = rule.scale_key(name);
-    let scale_of = |trial: &MetricSet| {
-        scale_key
-            .as_ref()
-            .and_then(|k| trial.get(k).and_then(|v| v.value()))
-    };
-    let pooled_scale = scale_key
-        .as_ref()
-        .and_then(|k| summarise_arm(k, control))
+    let pooled_scale = rule
+        .scale_key(name)
+        .and_then(|k| summarise_arm(&k, control))
         .and_then(|v| v.point);
     let mut e = rule.evaluate_scaled(
         name,
@@ -204,7 +198,7 @@ fn paired(
             let (x, y) = (a.get(name)?.value()?, b.get(name)?.value()?);
             match rule.kind {
                 Kind::Delta => Some(y - x),
-                Kind::Shift => rule.shift(Some(x), Some(y), scale_of(a)),
+                Kind::Shift => rule.shift(Some(x), Some(y), rule.scale_in(name, a)),
                 Kind::Relative | Kind::Absolute => Some(relative_change(x, y)),
             }
         })

@@ -1,6 +1,7 @@
 //! A validated rule and the settings of its comparison: the types the config parser builds
 //! and the evaluation in `rules/mod.rs` reads.
 
+use rundir::baseline::MetricSet;
 use rundir::verdict::{Direction, Kind};
 
 use crate::metrics::Metric;
@@ -40,6 +41,12 @@ impl Rule {
             Some((_, class)) => format!("{}.{class}", of.name()),
             None => of.name().to_owned(),
         })
+    }
+
+    /// The value in `set` that scales a `shift` rule's difference for metric `key` (the
+    /// control's, run or trial); None for other kinds or when `set` lacks it.
+    pub fn scale_in(&self, key: &str, set: &MetricSet) -> Option<f64> {
+        set.get(&self.scale_key(key)?)?.value()
     }
 }
 
