@@ -105,7 +105,7 @@ gate-selftest: release
 
 ## canary: the canary judge on this machine: the baseline's commit and the work tree side by
 ## side under one split load, a real Prometheus, `perf-report canary` through its API; then an
-## A/A session (must pass) and a slowed canary (must not). AA=10 SLOW=3 CALIBRATE=1 writes
+## A/A session (must not be rolled back) and a slowed canary (must not). AA=10 SLOW=3 CALIBRATE=1 writes
 ## reports/canary-calibration.md.
 canary: release
 	scripts/canary.sh
